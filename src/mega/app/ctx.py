@@ -1,0 +1,62 @@
+"""`ctx`: per-request context shared by every middleware and the handler of one request.
+
+Creating one costs a slots object; everything heavier (child logger, services) is built on
+first access, so a handler that never touches ctx pays nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mega.app.services import Services
+
+if TYPE_CHECKING:
+    import logging
+
+    from mega.app.app import MegaApp
+    from mega.http.reply import Reply
+    from mega.http.request import Request
+
+
+class Ctx:
+    """Request context. Attributes set by middleware (`ctx.user = ...`) are seen by the handler."""
+
+    __slots__ = ("__dict__", "_log", "_services", "app", "reply", "req")
+
+    # Defaults for the attributes auth and session middleware fill in.
+    user: Any = None
+    session: Any = None
+    auth: Any = None
+
+    def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
+        self.app = app
+        self.req = req
+        self.reply = reply
+        self._log: logging.Logger | logging.LoggerAdapter[Any] | None = None
+        self._services: Services | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        return self.req.request_id if self.req is not None else None
+
+    @property
+    def log(self) -> logging.Logger | logging.LoggerAdapter[Any]:
+        """A child logger that carries the request id."""
+        if self._log is None:
+            rid = self.request_id
+            self._log = self.app.request_logger(rid) if rid else self.app.log
+        return self._log
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = Services(self.app.services, self)
+        return self._services
+
+    def t(self, key: str, default: str | None = None, **values: Any) -> str:
+        """Translate `key` (i18n arrives later): returns the default, else the key, formatted."""
+        text = default if default is not None else key
+        return text.format(**values) if values else text
+
+    def __repr__(self) -> str:
+        return f"Ctx(app={self.app.name!r}, request_id={self.request_id!r})"

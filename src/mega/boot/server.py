@@ -1,0 +1,123 @@
+"""`mega start`: boot, bind (stage 'listen'), serve on uvicorn with mega's protocol, shut down."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from mega.boot.stages import BootError, Runtime, boot
+from mega.errors import MegaError
+
+log = logging.getLogger("mega.server")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket; a port in use fails here, never falls back to another port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise MegaError("server.port_in_use", f"port {port} on {host} is already in use",
+                            hint="stop the other server, or choose another port with --port or PORT",
+                            details={"host": host, "port": port}) from exc
+        raise MegaError("server.bind_failed", f"cannot listen on {host}:{port}: {exc.strerror}",
+                        details={"host": host, "port": port}) from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with mega's signal policy: first signal drains, a second exits at once."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            log.warning("second %s: exiting at once", signal.Signals(sig).name)
+            logging.shutdown()
+            os._exit(1)
+        log.info("%s received: draining (readiness is now 503)", signal.Signals(sig).name)
+        if self.runtime.health is not None:
+            self.runtime.health.mark_draining()
+        self.should_exit = True
+
+
+def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
+    from mega.boot.protocol import make_protocol_class
+
+    protocol = make_protocol_class(
+        header_timeout=float(server["header_timeout"]),
+        max_header_bytes=int(server["max_header_bytes"]),
+        max_headers=int(server["max_headers"]),
+    )
+    assert rt.host is not None
+    return uvicorn.Config(
+        rt.host,
+        http=protocol,
+        loop="none",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        timeout_keep_alive=int(server["keep_alive_timeout"]),
+        timeout_graceful_shutdown=int(server["shutdown_timeout"]),
+        ws="auto",
+    )
+
+
+async def serve(root: Path, *, host: str | None = None, port: int | None = None) -> int:
+    """Boot the project under `root` and serve it until a signal; returns the exit code."""
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["server.host"] = host
+    if port is not None:
+        overrides["server.port"] = port
+    rt = await boot(root, overrides=overrides)
+    server = rt.server_config
+    try:
+        sock = bind_socket(server["host"], int(server["port"]))
+    except MegaError as exc:
+        await rt.close()
+        raise BootError("listen", exc) from exc
+    uv = _Server(uvicorn_config(rt, server), rt)
+    names = ", ".join(rt.apps)
+    log.info("mega serving %s on http://%s:%s (env %s, pid %d)", names, server["host"], server["port"],
+             rt.env, os.getpid())
+    try:
+        await uv.serve(sockets=[sock])
+    finally:
+        outcomes = await rt.close()
+        failed = [name for name, outcome in outcomes if outcome != "ok"]
+        log.info("shutdown complete%s", f" ({len(failed)} hook(s) failed: {', '.join(failed)})"
+                 if failed else "")
+    return 0
+
+
+def run(root: Path, *, host: str | None = None, port: int | None = None) -> int:
+    """Synchronous entry: uvloop when available."""
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        runner = asyncio.run
+    code: int = runner(serve(root, host=host, port=port))
+    sys.stdout.flush()
+    return code

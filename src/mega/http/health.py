@@ -1,0 +1,25 @@
+"""`GET /health/live` and `GET /health/ready`, answered the same way by every app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mega.http.envelope import dumps
+from mega.http.pipeline import Endpoint, request_id
+
+
+def health_endpoints(health: Any) -> dict[tuple[str, str], Endpoint]:
+    """Static endpoints keyed by (method, path); an app's own route on these paths wins."""
+
+    def make(probe: Any) -> Endpoint:
+        async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
+            status, payload = await probe()
+            body = dumps(payload)
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                (b"cache-control", b"no-store"), (b"x-request-id", request_id(scope["headers"]))]})
+            await send({"type": "http.response.body", "body": body})
+
+        return endpoint
+
+    return {("GET", "/health/live"): make(health.live), ("GET", "/health/ready"): make(health.ready)}

@@ -1,0 +1,228 @@
+"""One compiled pipeline per route: request id, validation, before, handler, transform, envelope,
+send, access log, after. Everything that can be decided at boot is decided in `compile_route`;
+the per-request function only runs what the route actually uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import itertools
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from mega.app.ctx import Ctx
+from mega.errors import MegaError
+from mega.http.envelope import Envelope, error_body, ok_body
+from mega.http.reply import Reply
+from mega.http.request import Request
+from mega.http.response import Response
+from mega.http.router import RouteDef, describe
+from mega.http.validation import PARTS, compile_part, response_validator
+
+if TYPE_CHECKING:
+    from mega.app.app import MegaApp
+
+Endpoint = Callable[[dict[str, Any], Any, Any, "dict[str, Any] | None"], Awaitable[None]]
+
+RAW_HEADERS = "mega.raw_headers"
+_JSON_HEAD = b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s\r\n"
+_CT = b"content-type"
+_CL = b"content-length"
+_RID = b"x-request-id"
+_JSON = b"application/json"
+
+log = logging.getLogger("mega.http")
+
+# Request ids: a random per-process prefix plus a counter (0.1 µs, against 2 µs for uuid4).
+_rid_prefix = os.urandom(5).hex() + "-"
+_rid_counter = itertools.count(1)
+
+
+def _reseed_request_ids() -> None:
+    global _rid_prefix, _rid_counter
+    _rid_prefix = os.urandom(5).hex() + "-"
+    _rid_counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed_request_ids)
+
+_RID_OK = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+_RID_BAD_CHARS = re.compile(rb"[^A-Za-z0-9._:\-]")
+
+
+def request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The client's X-Request-Id when usable (sanitised, capped at 128 bytes), else a new one."""
+    for name, value in headers:
+        if name == _RID:
+            if _RID_OK.fullmatch(value):
+                return value
+            cleaned = _RID_BAD_CHARS.sub(b"", value)[:128]
+            if cleaned:
+                return cleaned
+            break
+    return (_rid_prefix + "%x" % next(_rid_counter)).encode()
+
+
+def positional_arity(fn: Callable[..., Any], *, most: int, what: str) -> int:
+    """How many positional arguments `fn` takes (checked at boot; `*args` counts as `most`)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return most
+    count = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return most
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+            raise MegaError("route.invalid_handler", f"{what} {describe(fn)} has a required keyword-only "
+                            f"argument '{p.name}'", hint="take (req, reply, ctx) positionally")
+    if count > most:
+        raise MegaError("route.invalid_handler", f"{what} {describe(fn)} takes {count} arguments, at most "
+                        f"{most} are passed", hint="handlers take (req, reply, ctx) or a prefix of it")
+    return count
+
+
+def as_async(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Sync callables run in the default thread pool so they never block the event loop."""
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+        return fn
+
+    async def run_in_thread(*args: Any) -> Any:
+        return await asyncio.to_thread(functools.partial(fn, *args))
+
+    run_in_thread.__qualname__ = getattr(fn, "__qualname__", "handler")
+    return run_in_thread
+
+
+def _full_args(fn: Callable[..., Any], arity: int, extra: int = 0) -> Callable[..., Awaitable[Any]]:
+    """Adapt a middleware taking a prefix of (req, reply, ctx[, data]) to the full signature."""
+    afn = as_async(fn)
+    if arity == 3 + extra:
+        return afn
+    if extra and arity == 1:
+        return lambda req, reply, ctx, data: afn(data)
+    return lambda req, reply, ctx, *data: afn(*(req, reply, ctx)[:arity])
+
+
+def chain(fns: list[Any], kind: str) -> list[Callable[..., Awaitable[Any]]]:
+    out = []
+    for fn in fns:
+        if kind == "transform":
+            arity = positional_arity(fn, most=4, what="transform middleware")
+            if arity not in (1, 4):
+                raise MegaError("route.invalid_middleware", f"transform {describe(fn)} must take (data) or "
+                                f"(req, reply, ctx, data), it takes {arity} arguments")
+            out.append(_full_args(fn, arity, extra=1))
+        else:
+            out.append(_full_args(fn, positional_arity(fn, most=3, what=f"{kind} middleware")))
+    return out
+
+
+def compile_route(route: RouteDef, app: MegaApp, chains: dict[str, list[Any]]) -> Endpoint:
+    """Build the per-request function for one route."""
+    opts = route.options
+    where = f"{route.method} {route.path}"
+    handler = as_async(route.handler)
+    arity = positional_arity(route.handler, most=3, what="handler")
+    befores = chain(chains["before"], "before")
+    transforms = chain(chains["transform"], "transform")
+    afters = chain(chains["after"], "after")
+    validators = {p: compile_part(p, opts[p], route=where) for p in PARTS if opts.get(p) is not None}
+    check_response = response_validator(opts["response"], route=where) if opts.get("response") else None
+    body_limit = int(opts.get("body_limit", app.body_limit))
+    success_status = int(opts.get("status", 200))
+    needs_reply = arity >= 2 or bool(befores or transforms or afters)
+    needs_ctx = arity >= 3 or bool(befores or transforms or afters)
+    access = app.access_log
+    send_json = app.send_json
+    fail = app.error_response
+
+    async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
+        rid_b = request_id(scope["headers"])
+        started = perf_counter() if access is not None else 0.0
+        req = Request(scope, receive, params, rid_b.decode(), body_limit)
+        reply = Reply() if needs_reply else None
+        ctx = Ctx(app, req, reply) if needs_ctx else None
+        status = success_status
+        try:
+            if validators:
+                await _validate(req, validators)
+            result = None
+            for before in befores:
+                result = await before(req, reply, ctx)
+                if result is not None:
+                    break
+            else:
+                if arity == 0:
+                    result = await handler()
+                elif arity == 1:
+                    result = await handler(req)
+                elif arity == 2:
+                    result = await handler(req, reply)
+                else:
+                    result = await handler(req, reply, ctx)
+                for transform in transforms:
+                    result = await transform(req, reply, ctx, result)
+            if type(result) is not dict and isinstance(result, Response | Envelope):
+                status = await _send_special(result, scope, send, rid_b, reply, app)
+            elif reply is not None and reply.response is not None:
+                status = await _send_special(reply.response, scope, send, rid_b, reply, app)
+            else:
+                if check_response is not None:
+                    result = check_response(result)
+                if reply is not None and reply.status_code != 200:
+                    status = reply.status_code
+                body = ok_body(result)
+                await send_json(scope, send, status, body, rid_b, reply.headers if reply is not None else None)
+        except Exception as exc:  # the error boundary: every failure becomes an error envelope
+            status, body = fail(exc, req)
+            await send_json(scope, send, status, body, rid_b, None)
+        if access is not None:
+            access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
+                          req.request_id)
+        if afters:
+            assert reply is not None
+            reply.status_code = status
+            for after in afters:
+                try:
+                    await after(req, reply, ctx)
+                except Exception:
+                    log.exception("after middleware %s failed", describe(after),
+                                  extra={"request_id": req.request_id})
+
+    endpoint.__qualname__ = f"endpoint[{where}]"
+    return endpoint
+
+
+async def _validate(req: Request, validators: dict[str, Callable[[Any], Any]]) -> None:
+    for part, validate in validators.items():
+        if part == "params":
+            req.validated[part] = req.params = validate(req.params)
+        elif part == "query":
+            req.validated[part] = validate(req.query)
+        elif part == "headers":
+            req.validated[part] = validate(req.headers)
+        else:
+            req.validated[part] = validate(await req.json())
+
+
+async def _send_special(result: Response | Envelope, scope: dict[str, Any], send: Any, rid_b: bytes,
+                        reply: Reply | None, app: MegaApp) -> int:
+    extra = reply.headers if reply is not None else None
+    if isinstance(result, Envelope):
+        await app.send_json(scope, send, result.status, result.encode(), rid_b, extra)
+        return result.status
+    headers = [*result.head_headers(), (_RID, rid_b), *app.constant_headers, *result.headers]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": result.status, "headers": headers})
+    await result.send_body(send)
+    return result.status

@@ -1,0 +1,179 @@
+"""The request object handed to handlers: thin, lazy, built on the ASGI scope."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from mega.errors import BadRequestError, MegaError
+
+DEFAULT_BODY_LIMIT = 1024 * 1024
+
+
+class BodyTooLargeError(MegaError):
+    status = 413
+    default_code = "body.too_large"
+
+
+class UnsupportedMediaTypeError(MegaError):
+    status = 415
+    default_code = "body.unsupported_media_type"
+
+
+def is_json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class Request:
+    """One HTTP request. Headers, query, cookies and body are parsed on first access only."""
+
+    __slots__ = (
+        "_body",
+        "_cookies",
+        "_headers",
+        "_json",
+        "_query",
+        "body_limit",
+        "params",
+        "receive",
+        "request_id",
+        "scope",
+        "state",
+        "validated",
+    )
+
+    def __init__(self, scope: dict[str, Any], receive: Any, params: dict[str, Any] | None,
+                 request_id: str, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.params = params if params is not None else {}
+        self.request_id = request_id
+        self.body_limit = body_limit
+        self._headers: dict[str, str] | None = None
+        self._query: dict[str, str] | None = None
+        self._cookies: dict[str, str] | None = None
+        self._body: bytes | None = None
+        self._json: Any = _UNSET
+        self.state: dict[str, Any] = {}
+        self.validated: dict[str, Any] = {}
+
+    @property
+    def data(self) -> Any:
+        """The validated body (a pydantic model instance when the route declares one)."""
+        return self.validated.get("body")
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
+
+    @property
+    def query_string(self) -> str:
+        return bytes(self.scope.get("query_string", b"")).decode("latin-1")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-cased names; a repeated header keeps its values joined by ', ' (RFC 9110)."""
+        if self._headers is None:
+            out: dict[str, str] = {}
+            for name, value in self.scope["headers"]:
+                key = name.decode("latin-1")
+                text = value.decode("latin-1")
+                out[key] = f"{out[key]}, {text}" if key in out else text
+            self._headers = out
+        return self._headers
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query string as a dict; a repeated key keeps its last value (see `query_list`)."""
+        if self._query is None:
+            self._query = dict(parse_qsl(self.query_string, keep_blank_values=True))
+        return self._query
+
+    def query_list(self, name: str) -> list[str]:
+        return [v for k, v in parse_qsl(self.query_string, keep_blank_values=True) if k == name]
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            jar: SimpleCookie = SimpleCookie()
+            raw = self.headers.get("cookie")
+            if raw:
+                try:
+                    jar.load(raw)
+                except Exception:  # a malformed cookie header must not fail the request
+                    jar = SimpleCookie()
+            self._cookies = {k: m.value for k, m in jar.items()}
+        return self._cookies
+
+    @property
+    def client(self) -> str | None:
+        client = self.scope.get("client")
+        return client[0] if client else None
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "").rsplit(":", 1)[0].lower() if "host" in self.headers else ""
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    async def body(self) -> bytes:
+        """The whole body, at most `body_limit` bytes (413 `body.too_large` beyond)."""
+        if self._body is not None:
+            return self._body
+        limit = self.body_limit
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and limit and int(declared) > limit:
+            raise BodyTooLargeError(message=f"request body of {declared} bytes exceeds the limit of "
+                                    f"{limit} bytes", details={"limit": limit})
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequestError("body.disconnected", "client disconnected while sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit and size > limit:
+                raise BodyTooLargeError(message=f"request body exceeds the limit of {limit} bytes",
+                                        details={"limit": limit})
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self) -> Any:
+        """The body parsed as JSON (415 when not JSON, 400 `body.invalid_json` when malformed)."""
+        if self._json is not _UNSET:
+            return self._json
+        ctype = self.content_type
+        if not is_json_media_type(ctype):
+            raise UnsupportedMediaTypeError(
+                message=f"expected a JSON body (content-type application/json), got {ctype or 'none'!r}",
+                details={"content_type": ctype},
+            )
+        raw = await self.body()
+        if not raw.strip():
+            raise BadRequestError("body.invalid_json", "request body is empty; expected JSON")
+        try:
+            self._json = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError("body.invalid_json", f"request body is not valid JSON: {exc}",
+                                  details={"position": exc.pos}) from None
+        return self._json
+
+
+_UNSET: Any = object()

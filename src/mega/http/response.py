@@ -1,0 +1,178 @@
+"""Response objects: returned from a handler (or built by `reply`), they pass through untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import re
+from collections.abc import AsyncIterable, Iterable
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+from mega.errors import MegaError, NotFoundError
+from mega.http.envelope import dumps
+
+Headers = list[tuple[bytes, bytes]]
+Send = Any
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_FILE_CHUNK = 64 * 1024
+
+
+def encode_header(name: str, value: str | int | bytes) -> tuple[bytes, bytes]:
+    """Validate and encode one header; CR/LF in a value would let a caller inject headers."""
+    if not _HEADER_NAME.match(name):
+        raise MegaError("response.invalid_header", f"invalid response header name {name!r}")
+    raw = value if isinstance(value, bytes) else str(value).encode("latin-1")
+    if b"\r" in raw or b"\n" in raw or b"\0" in raw:
+        raise MegaError("response.invalid_header", f"response header {name!r} contains CR, LF or NUL",
+                        hint="header values must be a single line")
+    return name.lower().encode("ascii"), raw
+
+
+class Response:
+    """A complete response with a bytes body."""
+
+    __slots__ = ("body", "headers", "media_type", "status")
+
+    def __init__(
+        self,
+        body: bytes | str = b"",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.status = status
+        self.media_type = media_type
+        self.headers: Headers = [encode_header(k, v) for k, v in (headers or {}).items()]
+
+    def header(self, name: str, value: str) -> Response:
+        self.headers.append(encode_header(name, value))
+        return self
+
+    def head_headers(self) -> Headers:
+        """Headers this response sends itself (content-type and length included)."""
+        out: Headers = []
+        if self.media_type is not None:
+            ctype = self.media_type
+            if ctype.startswith("text/") and "charset" not in ctype:
+                ctype += "; charset=utf-8"
+            out.append((b"content-type", ctype.encode("latin-1")))
+        out.append((b"content-length", b"%d" % len(self.body)))
+        return out
+
+    async def send_body(self, send: Send) -> None:
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class JSONResponse(Response):
+    """A JSON body sent as given: no envelope."""
+
+    __slots__ = ()
+
+    def __init__(self, content: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        super().__init__(dumps(content), status, headers, "application/json")
+
+
+class HTMLResponse(Response):
+    __slots__ = ()
+
+    def __init__(self, content: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        super().__init__(content, status, headers, "text/html")
+
+
+class TextResponse(Response):
+    __slots__ = ()
+
+    def __init__(self, content: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        super().__init__(content, status, headers, "text/plain")
+
+
+class RedirectResponse(Response):
+    __slots__ = ()
+
+    def __init__(self, url: str, status: int = 302, headers: dict[str, str] | None = None) -> None:
+        if status not in (301, 302, 303, 307, 308):
+            raise MegaError("response.invalid_redirect", f"redirect status must be 301/302/303/307/308, "
+                            f"got {status}")
+        super().__init__(b"", status, headers)
+        self.headers.append(encode_header("location", url))
+
+
+class StreamResponse(Response):
+    """A body produced chunk by chunk (sent with chunked transfer encoding)."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(
+        self,
+        chunks: AsyncIterable[bytes | str] | Iterable[bytes | str],
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        media_type: str = "application/octet-stream",
+    ) -> None:
+        super().__init__(b"", status, headers, media_type)
+        self.chunks = chunks
+
+    def head_headers(self) -> Headers:
+        return [(b"content-type", self.media_type.encode("latin-1"))] if self.media_type else []
+
+    async def send_body(self, send: Send) -> None:
+        if isinstance(self.chunks, AsyncIterable):
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": _as_bytes(chunk), "more_body": True})
+        else:
+            for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": _as_bytes(chunk), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+class FileResponse(Response):
+    """A file from disk, read in chunks off the event loop."""
+
+    __slots__ = ("path", "size")
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        media_type: str | None = None,
+        filename: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            stat = self.path.stat()
+        except OSError:
+            raise NotFoundError("file.not_found", "file not found") from None
+        if not self.path.is_file():
+            raise NotFoundError("file.not_found", "file not found")
+        guessed = media_type or mimetypes.guess_type(self.path.name)[0] or "application/octet-stream"
+        super().__init__(b"", status, headers, guessed)
+        self.size = stat.st_size
+        self.headers.append((b"last-modified", formatdate(stat.st_mtime, usegmt=True).encode()))
+        if filename is not None:
+            safe = filename.replace('"', "").replace("\r", "").replace("\n", "")
+            self.headers.append((b"content-disposition", f'attachment; filename="{safe}"'.encode()))
+
+    def head_headers(self) -> Headers:
+        out = super().head_headers()
+        out[-1] = (b"content-length", b"%d" % self.size)
+        return out
+
+    async def send_body(self, send: Send) -> None:
+        with self.path.open("rb") as fh:
+            while True:
+                chunk = await asyncio.to_thread(fh.read, _FILE_CHUNK)
+                more = len(chunk) == _FILE_CHUNK
+                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+                if not more:
+                    return
+
+
+def _as_bytes(chunk: bytes | str) -> bytes:
+    return chunk.encode("utf-8") if isinstance(chunk, str) else chunk

@@ -1,0 +1,58 @@
+"""Path parameter converters: `{id:int}`, `{key:uuid}`, `{rest:path}`, `{name}` (str)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from mega.errors import MegaError
+
+_Miss = object()
+"""Returned by a converter when a segment does not match (cheaper than raising)."""
+
+
+def _to_str(segment: str) -> Any:
+    return segment if segment else _Miss
+
+
+def _to_int(segment: str) -> Any:
+    # isdigit() also accepts non-ASCII digits; isascii() keeps the URL space to 0-9.
+    if segment.isdigit() and segment.isascii():
+        return int(segment)
+    if segment[:1] == "-" and segment[1:].isdigit() and segment.isascii():
+        return int(segment)
+    return _Miss
+
+
+def _to_uuid(segment: str) -> Any:
+    if len(segment) != 36 and len(segment) != 32:
+        return _Miss
+    try:
+        return uuid.UUID(segment)
+    except ValueError:
+        return _Miss
+
+
+CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "str": _to_str,
+    "int": _to_int,
+    "uuid": _to_uuid,
+    "path": _to_str,
+}
+
+# When two parameter children compete at one position, the narrower converter is tried first.
+PRIORITY = {"int": 0, "uuid": 1, "str": 2}
+
+MISS = _Miss
+
+
+def converter(name: str, *, route: str) -> Callable[[str], Any]:
+    try:
+        return CONVERTERS[name]
+    except KeyError:
+        raise MegaError(
+            "route.invalid_path",
+            f"unknown converter '{name}' in route '{route}'",
+            hint=f"use one of: {', '.join(sorted(CONVERTERS))}",
+        ) from None

@@ -1,0 +1,170 @@
+"""Route table compiled at boot: a dict for static paths, a segment trie for the rest.
+
+Static paths cost one dict lookup whatever the number of routes; a path with parameters walks
+one trie level per segment, so its cost grows with depth, never with the route count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mega.errors import MegaError
+from mega.http.routing.converters import MISS, PRIORITY, converter
+
+MethodTable = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Segment:
+    literal: str | None = None
+    name: str | None = None
+    conv: str = "str"
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    path: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def is_static(self) -> bool:
+        return all(s.literal is not None for s in self.segments)
+
+    @property
+    def shape(self) -> str:
+        """The pattern with parameter names erased: two routes with one shape collide."""
+        parts = [s.literal if s.literal is not None else "{:" + s.conv + "}" for s in self.segments]
+        return "/" + "/".join(parts)
+
+    @property
+    def param_names(self) -> list[str]:
+        return [s.name for s in self.segments if s.name is not None]
+
+
+def parse_path(path: str) -> PathPattern:
+    """Parse `/users/{id:int}/files/{rest:path}`; reject anything ambiguous at boot."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise MegaError("route.invalid_path", f"route path must start with '/', got {path!r}")
+    if path == "/":
+        return PathPattern(path, ())
+    segments: list[Segment] = []
+    raw = path[1:].split("/")
+    seen: set[str] = set()
+    for i, part in enumerate(raw):
+        if part.startswith("{") and part.endswith("}"):
+            name, _, conv = part[1:-1].partition(":")
+            conv = conv or "str"
+            converter(conv, route=path)
+            if not name.isidentifier():
+                raise MegaError("route.invalid_path", f"parameter name {name!r} in route '{path}' "
+                                "is not a Python identifier")
+            if name in seen:
+                raise MegaError("route.invalid_path", f"parameter '{name}' appears twice in route '{path}'")
+            if conv == "path" and i != len(raw) - 1:
+                raise MegaError("route.invalid_path", f"'{{{name}:path}}' must be the last segment of '{path}'")
+            seen.add(name)
+            segments.append(Segment(name=name, conv=conv))
+        elif "{" in part or "}" in part:
+            raise MegaError("route.invalid_path", f"segment {part!r} of route '{path}' mixes text and a "
+                            "parameter", hint="a parameter takes a whole segment: '/files/{name}'")
+        elif part == "" and i != len(raw) - 1:
+            raise MegaError("route.invalid_path", f"route '{path}' has an empty segment ('//')")
+        else:
+            segments.append(Segment(literal=part))
+    return PathPattern(path, tuple(segments))
+
+
+@dataclass
+class _Param:
+    name: str
+    conv_name: str
+    convert: Callable[[str], Any]
+    node: _Node
+
+
+@dataclass
+class _Node:
+    literal: dict[str, _Node] = field(default_factory=dict)
+    params: list[_Param] = field(default_factory=list)
+    catch_all: _Param | None = None
+    leaf: MethodTable | None = None
+    leaf_names: list[str] = field(default_factory=list)
+
+
+class RouteTable:
+    """Maps (path) to a method table and its path parameters."""
+
+    def __init__(self) -> None:
+        self.static: dict[str, MethodTable] = {}
+        self._root = _Node()
+
+    def add(self, pattern: PathPattern) -> MethodTable:
+        """Return the method table for `pattern`, creating it if needed."""
+        if pattern.is_static:
+            return self.static.setdefault(pattern.path, {})
+        node = self._root
+        for seg in pattern.segments:
+            node = self._child(node, seg)
+        if node.leaf is None:
+            node.leaf = {}
+            node.leaf_names = pattern.param_names
+        return node.leaf
+
+    @staticmethod
+    def _child(node: _Node, seg: Segment) -> _Node:
+        if seg.literal is not None:
+            return node.literal.setdefault(seg.literal, _Node())
+        assert seg.name is not None
+        if seg.conv == "path":
+            if node.catch_all is None:
+                node.catch_all = _Param(seg.name, "path", converter("path", route=""), _Node())
+            return node.catch_all.node
+        for p in node.params:
+            if p.conv_name == seg.conv:
+                return p.node
+        param = _Param(seg.name, seg.conv, converter(seg.conv, route=""), _Node())
+        node.params.append(param)
+        node.params.sort(key=lambda p: PRIORITY.get(p.conv_name, 9))
+        return param.node
+
+    def match(self, path: str) -> tuple[MethodTable, dict[str, Any]] | None:
+        """Find the method table for a concrete request path (static first)."""
+        table = self.static.get(path)
+        if table is not None:
+            return table, {}
+        if path == "/" or not path.startswith("/"):
+            return None
+        values: list[Any] = []
+        leaf = _walk(self._root, path[1:].split("/"), 0, values)
+        if leaf is None:
+            return None
+        return leaf.leaf or {}, dict(zip(leaf.leaf_names, values, strict=True))
+
+
+def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | None:
+    if i == len(parts):
+        return node if node.leaf is not None else None
+    part = parts[i]
+    child = node.literal.get(part)
+    if child is not None:
+        found = _walk(child, parts, i + 1, values)
+        if found is not None:
+            return found
+    if part:
+        for p in node.params:
+            value = p.convert(part)
+            if value is MISS:
+                continue
+            values.append(value)
+            found = _walk(p.node, parts, i + 1, values)
+            if found is not None:
+                return found
+            values.pop()
+    if node.catch_all is not None and node.catch_all.node.leaf is not None:
+        rest = "/".join(parts[i:])
+        if rest:
+            values.append(rest)
+            return node.catch_all.node
+    return None
