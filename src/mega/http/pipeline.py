@@ -96,7 +96,10 @@ def as_async(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         return fn
 
     async def run_in_thread(*args: Any) -> Any:
-        return await asyncio.to_thread(functools.partial(fn, *args))
+        result = await asyncio.to_thread(functools.partial(fn, *args))
+        if inspect.isawaitable(result):  # a sync wrapper (e.g. a lambda) that returned a coroutine
+            result = await result
+        return result
 
     run_in_thread.__qualname__ = getattr(fn, "__qualname__", "handler")
     return run_in_thread

@@ -1,0 +1,34 @@
+"""Shared test helpers for mega's own suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from mega.app.app import MegaApp
+from mega.http.router import Router
+
+
+def build_app(declare: Callable[[Router], None], name: str = "main", **kwargs: Any) -> MegaApp:
+    """An app compiled from a `routes(router)` function, without a project directory."""
+    router = Router()
+    declare(router)
+    app = MegaApp(name, **kwargs)
+    app.add_routes(router.routes)
+    app.compile()
+    return app
+
+
+def asgi_client(app: Any, host: str = "testserver") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
+
+
+@pytest.fixture
+def make_client() -> Callable[..., httpx.AsyncClient]:
+    def factory(declare: Callable[[Router], None], **kwargs: Any) -> httpx.AsyncClient:
+        return asgi_client(build_app(declare, **kwargs))
+
+    return factory
