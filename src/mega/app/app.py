@@ -57,7 +57,7 @@ class MegaApp:
         self.routes: list[RouteDef] = []
         self.table = RouteTable()
         self.constant_headers: Headers = []
-        self._raw_block = b""
+        self.raw_block = b""
         self._global_chains: dict[str, list[Any]] = {k: [] for k in _CHAIN_KINDS}
         self._compiled = False
         for name_, value in (self.config.get("headers") or {}).items():
@@ -73,7 +73,7 @@ class MegaApp:
         self._check_not_compiled("add a constant header")
         pair = encode_header(name, value)
         self.constant_headers.append(pair)
-        self._raw_block += pair[0] + b": " + pair[1] + b"\r\n"
+        self.raw_block += pair[0] + b": " + pair[1] + b"\r\n"
 
     def use(self, kind: str, middleware: Callable[..., Any] | str) -> None:
         """Add an app-wide middleware: kind is 'before', 'transform' or 'after'."""
@@ -165,6 +165,9 @@ class MegaApp:
     # -- serving ----------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
         table = self.table.static.get(scope["path"])
         if table is not None:
             endpoint = table.get(scope["method"])
@@ -172,6 +175,18 @@ class MegaApp:
                 await endpoint(scope, receive, send, None)
                 return
         await self._miss(scope, receive, send)
+
+    async def _other(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Non-HTTP scopes reaching an app directly (no Host in front): lifespan, websocket."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].replace("lifespan.", "")
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
 
     async def _miss(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Everything off the static fast path: parameters, 404, 405, OPTIONS, trailing slash."""
@@ -218,7 +233,7 @@ class MegaApp:
         """Send a JSON body; on mega's own server the headers go as one pre-validated block."""
         ext = scope.get("extensions")
         if ext is not None and RAW_HEADERS in ext:
-            head = _JSON_HEAD % (len(body), rid) + self._raw_block
+            head = _JSON_HEAD % (len(body), rid) + self.raw_block
             if extra:
                 head += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
             await send({"type": "http.response.start", "status": status, "headers": (),

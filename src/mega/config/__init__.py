@@ -1,0 +1,18 @@
+"""Project config: load mega_config.py and each app's app_config.py, check scopes and schema, fill defaults.
+
+Every problem in every file is collected and raised once, as a `MegaConfigError`.
+"""
+
+from mega.config._dotenv import load_dotenv_file
+from mega.config.loader import load_project_config
+from mega.config.problems import ConfigProblem, MegaConfigError
+from mega.config.project import AppConfig, ProjectConfig
+
+__all__ = [
+    "AppConfig",
+    "ConfigProblem",
+    "MegaConfigError",
+    "ProjectConfig",
+    "load_dotenv_file",
+    "load_project_config",
+]

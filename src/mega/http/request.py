@@ -37,29 +37,46 @@ class Request:
         "_headers",
         "_json",
         "_query",
+        "_rid",
+        "_state",
+        "_validated",
         "body_limit",
         "params",
         "receive",
-        "request_id",
         "scope",
-        "state",
-        "validated",
     )
 
     def __init__(self, scope: dict[str, Any], receive: Any, params: dict[str, Any] | None,
-                 request_id: str, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+                 rid: bytes, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        # Only what every request needs is set here; the caches below are slots filled on first use
+        # (reading an unset slot raises AttributeError, which the properties catch).
         self.scope = scope
         self.receive = receive
         self.params = params if params is not None else {}
-        self.request_id = request_id
+        self._rid = rid
         self.body_limit = body_limit
-        self._headers: dict[str, str] | None = None
-        self._query: dict[str, str] | None = None
-        self._cookies: dict[str, str] | None = None
-        self._body: bytes | None = None
-        self._json: Any = _UNSET
-        self.state: dict[str, Any] = {}
-        self.validated: dict[str, Any] = {}
+
+    @property
+    def request_id(self) -> str:
+        return self._rid.decode("latin-1")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Free-form per-request storage for middleware."""
+        try:
+            return self._state
+        except AttributeError:
+            self._state: dict[str, Any] = {}
+            return self._state
+
+    @property
+    def validated(self) -> dict[str, Any]:
+        """Validated parts by name ('params', 'query', 'headers', 'body')."""
+        try:
+            return self._validated
+        except AttributeError:
+            self._validated: dict[str, Any] = {}
+            return self._validated
 
     @property
     def data(self) -> Any:
@@ -81,14 +98,16 @@ class Request:
     @property
     def headers(self) -> dict[str, str]:
         """Lower-cased names; a repeated header keeps its values joined by ', ' (RFC 9110)."""
-        if self._headers is None:
+        try:
+            return self._headers
+        except AttributeError:
             out: dict[str, str] = {}
             for name, value in self.scope["headers"]:
                 key = name.decode("latin-1")
                 text = value.decode("latin-1")
                 out[key] = f"{out[key]}, {text}" if key in out else text
-            self._headers = out
-        return self._headers
+            self._headers: dict[str, str] = out
+            return out
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -96,16 +115,20 @@ class Request:
     @property
     def query(self) -> dict[str, str]:
         """The query string as a dict; a repeated key keeps its last value (see `query_list`)."""
-        if self._query is None:
-            self._query = dict(parse_qsl(self.query_string, keep_blank_values=True))
-        return self._query
+        try:
+            return self._query
+        except AttributeError:
+            self._query: dict[str, str] = dict(parse_qsl(self.query_string, keep_blank_values=True))
+            return self._query
 
     def query_list(self, name: str) -> list[str]:
         return [v for k, v in parse_qsl(self.query_string, keep_blank_values=True) if k == name]
 
     @property
     def cookies(self) -> dict[str, str]:
-        if self._cookies is None:
+        try:
+            return self._cookies
+        except AttributeError:
             jar: SimpleCookie = SimpleCookie()
             raw = self.headers.get("cookie")
             if raw:
@@ -113,8 +136,8 @@ class Request:
                     jar.load(raw)
                 except Exception:  # a malformed cookie header must not fail the request
                     jar = SimpleCookie()
-            self._cookies = {k: m.value for k, m in jar.items()}
-        return self._cookies
+            self._cookies: dict[str, str] = {k: m.value for k, m in jar.items()}
+            return self._cookies
 
     @property
     def client(self) -> str | None:
@@ -131,8 +154,10 @@ class Request:
 
     async def body(self) -> bytes:
         """The whole body, at most `body_limit` bytes (413 `body.too_large` beyond)."""
-        if self._body is not None:
+        try:
             return self._body
+        except AttributeError:
+            pass
         limit = self.body_limit
         declared = self.headers.get("content-length")
         if declared is not None and declared.isdigit() and limit and int(declared) > limit:
@@ -152,13 +177,15 @@ class Request:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        self._body = b"".join(chunks)
+        self._body: bytes = b"".join(chunks)
         return self._body
 
     async def json(self) -> Any:
         """The body parsed as JSON (415 when not JSON, 400 `body.invalid_json` when malformed)."""
-        if self._json is not _UNSET:
+        try:
             return self._json
+        except AttributeError:
+            pass
         ctype = self.content_type
         if not is_json_media_type(ctype):
             raise UnsupportedMediaTypeError(
@@ -169,11 +196,9 @@ class Request:
         if not raw.strip():
             raise BadRequestError("body.invalid_json", "request body is empty; expected JSON")
         try:
-            self._json = orjson.loads(raw)
+            self._json: Any = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequestError("body.invalid_json", f"request body is not valid JSON: {exc}",
                                   details={"position": exc.pos}) from None
         return self._json
 
-
-_UNSET: Any = object()

@@ -1,0 +1,5 @@
+"""Config of the `main` app."""
+
+config = {
+    "middleware": {"before": ["timing"]},
+}

@@ -1,0 +1,249 @@
+"""A valid project loads with every known key present and defaulted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mega.config import AppConfig, ProjectConfig, load_project_config
+
+MakeProject = Callable[..., Path]
+
+SERVER_DEFAULTS = {
+    "host": "127.0.0.1",
+    "port": 3000,
+    "shutdown_timeout": 10.0,
+    "header_timeout": 30.0,
+    "keep_alive_timeout": 5.0,
+    "max_header_bytes": 65536,
+    "max_headers": 100,
+    "body_limit": 1048576,
+    "trailing_slash": "redirect",
+    "server": "uvicorn",
+}
+
+
+def test_empty_global_config_gets_every_default(make_project: MakeProject) -> None:
+    root = make_project()
+
+    project = load_project_config(root, environ={})
+
+    assert isinstance(project, ProjectConfig)
+    assert project.root == root.resolve()
+    assert project.file == root.resolve() / "mega_config.py"
+    assert project.env == "development"
+    assert project.values == {
+        "env": "development",
+        "apps": None,
+        "server": SERVER_DEFAULTS,
+        "services": {"dbs": {}, "caches": {}, "buses": {}},
+        "logger": {"level": "info", "format": "pretty", "access_log": True, "sinks": [{"type": "console"}]},
+        "health": {"expose_details": False, "check_timeout": 2.0},
+        "watch": {
+            "paths": ["apps", "mega_config.py", ".env"],
+            "ignore": ["var/*", "*.pyc", "__pycache__/*", ".mega/*", "tests/*"],
+        },
+        "jobs": [],
+        "schedules": [],
+        "workers": [],
+        "plugins": [],
+        "cluster": None,
+        "metrics": None,
+        "tracing": None,
+        "ws_cluster": None,
+        "ws_hub": None,
+        "lock": None,
+        "bus": None,
+    }
+
+
+def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
+    root = make_project()
+
+    app = load_project_config(root, environ={}).apps["web"]
+
+    assert app == AppConfig(
+        name="web",
+        dir=root.resolve() / "apps" / "web",
+        file=root.resolve() / "apps" / "web" / "app_config.py",
+        values={
+            "hosts": [],
+            "default": False,
+            "headers": {},
+            "middleware": {"before": [], "transform": [], "after": []},
+            "bridge_hub": None,
+            "session": None,
+            "i18n": None,
+            "security": None,
+            "helmet": None,
+            "cors": None,
+            "csrf": None,
+            "rate_limit": None,
+            "asp": None,
+            "views": None,
+            "static": None,
+            "openapi": None,
+            "lock": None,
+            "bus": None,
+        },
+    )
+
+
+def test_app_without_app_config_file_is_an_empty_config(make_project: MakeProject) -> None:
+    root = make_project(apps={"web": None})
+
+    app = load_project_config(root, environ={}).apps["web"]
+
+    assert app.file is None
+    assert app.values["hosts"] == []
+    assert app.values["middleware"] == {"before": [], "transform": [], "after": []}
+
+
+def test_production_logs_json_without_access_log(make_project: MakeProject) -> None:
+    root = make_project("config = {'env': 'production'}")
+
+    logger = load_project_config(root, environ={}).values["logger"]
+
+    assert logger["format"] == "json"
+    assert logger["access_log"] is False
+
+
+def test_given_values_are_kept_and_missing_ones_defaulted(make_project: MakeProject) -> None:
+    root = make_project(
+        """
+        config = {
+            'server': {'port': 8080, 'trailing_slash': 'strict', 'shutdown_timeout': 3},
+            'logger': {'level': 'debug', 'access_log': False},
+            'services': {'caches': {'rate': {'driver': 'redis', 'url': 'redis://x'}}},
+            'lock': {'cache': 'rate'},
+        }
+        """
+    )
+
+    values = load_project_config(root, environ={}).values
+
+    assert values["server"] == {
+        **SERVER_DEFAULTS,
+        "port": 8080,
+        "trailing_slash": "strict",
+        "shutdown_timeout": 3.0,
+    }
+    assert values["logger"] == {
+        "level": "debug",
+        "format": "pretty",
+        "access_log": False,
+        "sinks": [{"type": "console"}],
+    }
+    assert values["services"] == {
+        "dbs": {},
+        "caches": {"rate": {"driver": "redis", "url": "redis://x"}},
+        "buses": {},
+    }
+    assert values["lock"] == {"cache": "rate"}
+
+
+def test_environment_strings_are_coerced_for_bools_and_numbers(make_project: MakeProject) -> None:
+    root = make_project(
+        "config = {'logger': {'access_log': 'false'},"
+        " 'health': {'expose_details': '1', 'check_timeout': '0.5'}}"
+    )
+
+    values = load_project_config(root, environ={}).values
+
+    assert values["logger"]["access_log"] is False
+    assert values["health"] == {"expose_details": True, "check_timeout": 0.5}
+
+
+def test_app_values_are_normalised(make_project: MakeProject) -> None:
+    def auth() -> None: ...
+
+    root = make_project(
+        apps={
+            "web": """
+                def auth(req, reply, ctx): ...
+
+                config = {
+                    'hosts': ['Example.COM', 'www.example.com', 'example.com'],
+                    'default': True,
+                    'headers': {'X-Frame-Options': 'DENY'},
+                    'middleware': {'before': [auth, 'csrf']},
+                    'session': {'store': 'file'},
+                    'cors': True,
+                }
+            """
+        }
+    )
+
+    values = load_project_config(root, environ={}).apps["web"].values
+
+    assert values["hosts"] == ["example.com", "www.example.com"]  # lowercased, repeat dropped
+    assert values["default"] is True
+    assert values["headers"] == {"X-Frame-Options": "DENY"}
+    assert [getattr(m, "__name__", m) for m in values["middleware"]["before"]] == ["auth", "csrf"]
+    assert values["middleware"]["after"] == []
+    assert values["session"] == {"store": "file"}
+    assert values["cors"] is True
+
+
+def test_apps_are_sorted_folders_without_hidden_ones(make_project: MakeProject) -> None:
+    root = make_project(apps={"web": None, "admin": None, "api": None})
+    (root / "apps" / "__pycache__").mkdir()
+    (root / "apps" / ".git").mkdir()
+    (root / "apps" / "notes.txt").write_text("not an app")
+
+    project = load_project_config(root, environ={})
+
+    assert list(project.apps) == ["admin", "api", "web"]
+
+
+def test_whitelist_orders_and_filters_apps(make_project: MakeProject) -> None:
+    root = make_project(
+        "config = {'apps': ['web', 'admin']}",
+        {"admin": None, "api": "this file is not even Python", "web": None},
+    )
+
+    project = load_project_config(root, environ={})
+
+    # `api` is not active, so its (broken) app_config.py is never run
+    assert list(project.apps) == ["web", "admin"]
+    assert project.values["apps"] == ["web", "admin"]
+
+
+def test_relative_root_is_made_absolute(make_project: MakeProject, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_project()
+    monkeypatch.chdir(root.parent)
+
+    project = load_project_config(Path(root.name), environ={})
+
+    assert project.root == root.resolve()
+    assert project.root.is_absolute()
+
+
+def test_mutable_defaults_are_fresh_on_every_load(make_project: MakeProject) -> None:
+    root = make_project()
+    first = load_project_config(root, environ={})
+    first.values["watch"]["paths"].append("extra")
+    first.values["logger"]["sinks"][0]["type"] = "file"
+    first.apps["web"].values["middleware"]["before"].append("x")
+
+    second = load_project_config(root, environ={})
+
+    assert second.values["watch"]["paths"] == ["apps", "mega_config.py", ".env"]
+    assert second.values["logger"]["sinks"] == [{"type": "console"}]
+    assert second.apps["web"].values["middleware"]["before"] == []
+
+
+def test_fixture_project_with_two_apps_loads() -> None:
+    root = Path(__file__).parents[2] / "fixtures" / "projects" / "config_multi"
+
+    project = load_project_config(root, environ={})
+
+    assert list(project.apps) == ["web", "admin"]
+    assert project.values["services"]["caches"]["web_lock"]["driver"] == "redis"
+    assert project.values["bus"] == {"nats": "events", "prefix": "glob."}
+    assert project.apps["web"].values["hosts"] == ["localhost", "127.0.0.1"]
+    assert project.apps["web"].values["default"] is True
+    assert project.apps["admin"].values["hosts"] == ["admin.localhost"]
+    assert project.apps["admin"].values["lock"] == {"cache": "web_lock"}
