@@ -36,7 +36,7 @@ _LAZY: dict[str, str] = {
     "UnauthorizedError": "mega.errors",
     "UnprocessableError": "mega.errors",
     "ValidationError": "mega.errors",
-    "boot": "mega.boot.stages",
+    "boot_project": "mega.boot.stages",
     "get_app": "mega.app.registry",
     "has_app": "mega.app.registry",
     "register_health_check": "mega.boot.stages",
@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from mega.errors import UnauthorizedError as UnauthorizedError
     from mega.errors import UnprocessableError as UnprocessableError
     from mega.errors import ValidationError as ValidationError
-    from mega.boot.stages import boot as boot
+    from mega.boot.stages import boot_project as boot_project
     from mega.app.registry import get_app as get_app
     from mega.app.registry import has_app as has_app
     from mega.boot.stages import register_health_check as register_health_check

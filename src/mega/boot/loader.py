@@ -51,16 +51,21 @@ def _import(app: MegaApp, kind: str, path: Path) -> ModuleType:
     except MegaError:
         raise
     except Exception as exc:
-        line = ""
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                line = f", line {tb.tb_lineno}"
-            tb = tb.tb_next
-        if isinstance(exc, SyntaxError) and exc.lineno:
-            line = f", line {exc.lineno}"
-        raise MegaError("boot.import_failed", f"cannot import {_rel(path)}{line}: "
+        raise MegaError("boot.import_failed", f"cannot import {_rel(path)}{_line(exc, path)}: "
                         f"{type(exc).__name__}: {exc}", cause=exc) from exc
+
+
+def _line(exc: BaseException, path: Path) -> str:
+    """', line N' of the deepest frame in `path` (or of a syntax error), else ''."""
+    if isinstance(exc, SyntaxError) and exc.lineno and exc.filename == str(path):
+        return f", line {exc.lineno}"
+    line = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(path):
+            line = f", line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
 
 
 def _rel(path: Path) -> str:
@@ -120,6 +125,9 @@ def load_routes(app: MegaApp, app_dir: Path) -> None:
             exc.message = f"{_rel(path)}: {exc.message}"
             exc.args = (exc.message,)
             raise
+        except Exception as exc:
+            raise MegaError("boot.routes_failed", f"routes() in {_rel(path)}{_line(exc, path)} raised "
+                            f"{type(exc).__name__}: {exc}", cause=exc) from exc
         app.add_routes(router.routes)
 
 

@@ -214,3 +214,7 @@ async def boot(root: str | Path = ".", *, environ: Mapping[str, str] | None = No
             raise BootError(stage.name, exc) from exc
         log.debug("boot stage %s done", stage.name)
     return rt
+
+
+boot_project = boot
+"""Public name (`mega.boot_project`): `mega.boot` is the package holding this module."""

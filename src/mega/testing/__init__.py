@@ -12,10 +12,10 @@ import httpx
 from mega.boot.loader import forget_project_modules
 from mega.boot.stages import Runtime, boot
 
-__all__ = ["boot_project", "make_client", "running"]
+__all__ = ["boot_for_test", "make_client", "running"]
 
 
-async def boot_project(root: str | Path, *, environ: Mapping[str, str] | None = None,
+async def boot_for_test(root: str | Path, *, environ: Mapping[str, str] | None = None,
                        overrides: dict[str, Any] | None = None, env: str = "test") -> Runtime:
     """Boot the project under `root` for a test (env 'test' unless MEGA_ENV says otherwise)."""
     import os
@@ -29,7 +29,7 @@ async def boot_project(root: str | Path, *, environ: Mapping[str, str] | None = 
 @asynccontextmanager
 async def running(root: str | Path, **kwargs: Any) -> AsyncIterator[Runtime]:
     """`async with running(path) as rt:` boots, yields, and always shuts the project down."""
-    rt = await boot_project(root, **kwargs)
+    rt = await boot_for_test(root, **kwargs)
     try:
         yield rt
     finally:

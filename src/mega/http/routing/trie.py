@@ -7,7 +7,7 @@ one trie level per segment, so its cost grows with depth, never with the route c
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mega.errors import MegaError
@@ -76,21 +76,25 @@ def parse_path(path: str) -> PathPattern:
     return PathPattern(path, tuple(segments))
 
 
-@dataclass
 class _Param:
-    name: str
-    conv_name: str
-    convert: Callable[[str], Any]
-    node: _Node
+    __slots__ = ("conv_name", "convert", "name", "node")
+
+    def __init__(self, name: str, conv_name: str, convert: Callable[[str], Any], node: _Node) -> None:
+        self.name = name
+        self.conv_name = conv_name
+        self.convert = convert
+        self.node = node
 
 
-@dataclass
 class _Node:
-    literal: dict[str, _Node] = field(default_factory=dict)
-    params: list[_Param] = field(default_factory=list)
-    catch_all: _Param | None = None
-    leaf: MethodTable | None = None
-    leaf_names: list[str] = field(default_factory=list)
+    __slots__ = ("catch_all", "leaf", "leaf_names", "literal", "params")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = {}
+        self.params: list[_Param] = []
+        self.catch_all: _Param | None = None
+        self.leaf: MethodTable | None = None
+        self.leaf_names: tuple[str, ...] = ()
 
 
 class RouteTable:
@@ -109,7 +113,7 @@ class RouteTable:
             node = self._child(node, seg)
         if node.leaf is None:
             node.leaf = {}
-            node.leaf_names = pattern.param_names
+            node.leaf_names = tuple(pattern.param_names)
         return node.leaf
 
     @staticmethod
@@ -134,16 +138,20 @@ class RouteTable:
         table = self.static.get(path)
         if table is not None:
             return table, {}
-        if path == "/" or not path.startswith("/"):
+        if len(path) < 2 or path[0] != "/":
             return None
         values: list[Any] = []
         leaf = _walk(self._root, path[1:].split("/"), 0, values)
         if leaf is None:
             return None
-        return leaf.leaf or {}, dict(zip(leaf.leaf_names, values, strict=True))
+        names = leaf.leaf_names
+        if len(names) == 1:
+            return leaf.leaf, {names[0]: values[0]}  # type: ignore[return-value]
+        return leaf.leaf, dict(zip(names, values))  # type: ignore[return-value]
 
 
 def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | None:
+    """Depth-first: literal child, then parameters (narrowest converter first), then catch-all."""
     if i == len(parts):
         return node if node.leaf is not None else None
     part = parts[i]
@@ -162,9 +170,10 @@ def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | N
             if found is not None:
                 return found
             values.pop()
-    if node.catch_all is not None and node.catch_all.node.leaf is not None:
+    catch_all = node.catch_all
+    if catch_all is not None and catch_all.node.leaf is not None:
         rest = "/".join(parts[i:])
         if rest:
             values.append(rest)
-            return node.catch_all.node
+            return catch_all.node
     return None

@@ -1,0 +1,117 @@
+"""Run a command and restart it when a watched file changes (`mega start --watch`).
+
+The project root's watch policy is `watch.paths` (what to watch, relative to the root) and
+`watch.ignore` (glob patterns, matched against the path relative to the root and each of its
+sub-paths, so `__pycache__/*` also matches `apps/main/__pycache__/x`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from fnmatch import fnmatch
+from pathlib import Path
+from types import FrameType
+
+import click
+from watchfiles import Change, DefaultFilter, watch
+
+STOP_TIMEOUT = 10.0  # seconds a child gets to drain after SIGINT before SIGKILL
+
+
+class ProjectFilter(DefaultFilter):
+    """Keep changes under `paths` that match no `ignore` pattern (plus watchfiles' defaults)."""
+
+    def __init__(self, root: Path, paths: Sequence[str], ignore: Sequence[str]) -> None:
+        super().__init__()
+        self.root = root
+        self.paths = [p.strip("/") for p in paths]
+        self.ignore = list(ignore)
+
+    def __call__(self, change: Change, path: str) -> bool:
+        if not super().__call__(change, path):
+            return False
+        rel = self.relative(path)
+        if rel is None or not any(rel == p or rel.startswith(p + "/") for p in self.paths):
+            return False
+        return not self.ignored(rel)
+
+    def relative(self, path: str) -> str | None:
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def ignored(self, rel: str) -> bool:
+        parts = rel.split("/")
+        tails = ["/".join(parts[i:]) for i in range(len(parts))]
+        return any(fnmatch(tail, pattern) for pattern in self.ignore for tail in tails)
+
+
+def watch_anchors(root: Path, paths: Sequence[str]) -> list[Path]:
+    """The directories to watch: each path that is a directory, else its (existing) parent.
+
+    A file is watched through its directory: editors that save by renaming would end a watch
+    on the file itself. Nested anchors are dropped (watches are recursive).
+    """
+    anchors: set[Path] = set()
+    for rel in paths:
+        path = (root / rel).resolve()
+        anchor = path if path.is_dir() else path.parent
+        while not anchor.is_dir() and anchor != root:
+            anchor = anchor.parent
+        anchors.add(anchor)
+    return sorted(a for a in anchors if not any(o != a and a.is_relative_to(o) for o in anchors))
+
+
+def run_with_reload(root: Path, command: list[str], *, paths: Sequence[str], ignore: Sequence[str]) -> int:
+    """Run `command`, restart it on every batch of changes, stop it on SIGINT/SIGTERM; returns 0."""
+    watch_filter = ProjectFilter(root, paths, ignore)
+    anchors = watch_anchors(root, paths)
+    _say(f"watching {', '.join(paths)} (ignoring {', '.join(ignore) or 'nothing'})")
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # watchfiles stops its loop on KeyboardInterrupt
+    child = _spawn(command)
+    try:
+        for changes in watch(*anchors, watch_filter=watch_filter, raise_interrupt=False):
+            changed = sorted({watch_filter.relative(p) or p for _, p in changes})
+            _say(f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''} changed: restarting")
+            _stop(child)
+            child = _spawn(command)
+    finally:
+        _stop(child)
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
+    # Its own session: a Ctrl-C in the terminal reaches only us, and the child gets exactly one SIGINT
+    # (a second one would make the server exit at once, without draining).
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is not None:
+        return
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _say(f"server did not stop within {STOP_TIMEOUT:g}s: killing it")
+        child.kill()
+        child.wait()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _say(message: str) -> None:
+    click.echo(click.style(f"mega: {message}", fg="cyan"), err=True)
+    sys.stderr.flush()
+
+
+__all__ = ["ProjectFilter", "run_with_reload", "watch_anchors"]
+_ = os  # kept for platforms where Popen needs os-level fallbacks

@@ -1,0 +1,90 @@
+"""`mega new NAME`: create a runnable project from the files under templates/new/.
+
+Template files end in `.tmpl`, a leading `dot-` stands for `.` (so packaging never drops them), and
+`{{name}}` is replaced by the project name. The project is written into a temporary directory next to
+the target and renamed into place, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import click
+
+from mega.cli._failure import CliFailure
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+SUFFIX = ".tmpl"
+DOT_PREFIX = "dot-"
+
+
+@click.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Directory to create the project in.")
+def new(name: str, parent: Path) -> int:
+    """Create a new project NAME (letters, digits, - and _)."""
+    if not NAME_RE.fullmatch(name):
+        raise CliFailure.usage(f"invalid project name {name!r}: use letters, digits, '-' and '_', "
+                               "not starting with a digit or '-'", hint="e.g. mega new my_site")
+    target = parent.resolve() / name
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise CliFailure.usage(f"{target} already exists and is not empty",
+                               hint="choose another name, or --dir for another parent directory")
+    written = create_project(target, {"name": name})
+    click.echo(f"created {target} ({written} files)")
+    click.echo(f"next: cd {_shown(target)} && mega start")
+    return 0
+
+
+def create_project(target: Path, tokens: dict[str, str]) -> int:
+    """Render the template into a sibling temp dir, then rename it to `target`; returns the file count."""
+    staging = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+    staging.mkdir()  # plain mkdir: the project gets the umask's permissions, unlike mkdtemp's 0700
+    try:
+        count = _render_tree(files("mega.cli").joinpath("templates", "new"), staging, tokens)
+        shutil.copyfile(staging / ".env.example", staging / ".env")
+        if target.is_dir():
+            target.rmdir()  # empty (checked by the caller); rename cannot replace it everywhere
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return count + 1
+
+
+def _render_tree(source: Traversable, dest: Path, tokens: dict[str, str]) -> int:
+    count = 0
+    for entry in source.iterdir():
+        name = entry.name
+        if name == "__pycache__":
+            continue
+        if entry.is_dir():
+            (dest / name).mkdir()
+            count += _render_tree(entry, dest / name, tokens)
+        elif name.endswith(SUFFIX):
+            out = name[: -len(SUFFIX)]
+            if out.startswith(DOT_PREFIX):
+                out = "." + out[len(DOT_PREFIX):]
+            (dest / out).write_text(render(entry.read_text(encoding="utf-8"), tokens), encoding="utf-8")
+            count += 1
+    return count
+
+
+def render(text: str, tokens: dict[str, str]) -> str:
+    for key, value in tokens.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

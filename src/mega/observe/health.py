@@ -1,0 +1,169 @@
+"""Liveness and readiness: the server's state plus named checks, each time-boxed, run concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from mega.errors import MegaError
+
+__all__ = ["STATES", "CheckResult", "HealthRegistry"]
+
+STATES = ("booting", "ready", "draining")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}")
+
+log = logging.getLogger("mega.health")
+
+CheckFn = Callable[[], Awaitable[Any] | Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    ok: bool
+    reason: str | None = None  # why it failed; never sent unless expose_details
+    details: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    def exposed(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.details, "duration_ms": round(self.duration_ms, 3)}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    fn: CheckFn
+    timeout: float | None
+
+
+class HealthRegistry:
+    """`live()` answers while the process runs; `ready()` only when booted, not draining, checks passing.
+
+    A check is a function of no arguments, sync or async. It passes when it returns without
+    raising, and its result is neither `False` nor a dict with `"ok": False`; a dict's other keys
+    are its details. Async checks are cancelled after their timeout. Sync checks run on the event
+    loop and cannot be interrupted: keep them to cheap in-memory tests, and make anything that does
+    I/O async.
+    """
+
+    def __init__(self, *, check_timeout: float = 2.0, expose_details: bool = False) -> None:
+        self.check_timeout = check_timeout
+        self.expose_details = expose_details
+        self._state = "booting"
+        self._checks: dict[str, _Check] = {}
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def mark_ready(self) -> None:
+        if self._state == "draining":  # draining is one-way: a stopping server never becomes ready again
+            raise MegaError("health.invalid_state", "cannot mark a draining server ready",
+                            hint="boot a new process instead")
+        self._state = "ready"
+
+    def mark_draining(self) -> None:
+        self._state = "draining"
+
+    # -- checks ----------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._checks)
+
+    def register(self, name: str, fn: CheckFn, *, timeout: float | None = None) -> None:
+        """Add a readiness check; `timeout` (seconds) defaults to the registry's `check_timeout`."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise MegaError("health.invalid_check", f"health check name must be 1-100 letters, digits or "
+                            f"'_.:/-', starting with a letter or digit, got {name!r}",
+                            details={"name": repr(name)}, hint="e.g. 'db' or 'cache.primary'")
+        if not callable(fn):
+            raise MegaError("health.invalid_check", f"health check {name!r} must be a function of no "
+                            f"arguments, got {type(fn).__name__}", details={"name": name})
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                    or not timeout > 0):
+            raise MegaError("health.invalid_check", f"health check {name!r} timeout must be a positive "
+                            f"number of seconds, got {timeout!r}", details={"name": name})
+        if name in self._checks:
+            raise MegaError("health.duplicate_check", f"a health check named {name!r} is already registered",
+                            details={"name": name}, hint=f"unregister({name!r}) first to replace it")
+        self._checks[name] = _Check(fn, timeout)
+
+    def unregister(self, name: str) -> bool:
+        """Remove a check; False when there was none by that name."""
+        return self._checks.pop(name, None) is not None
+
+    async def run_checks(self) -> list[CheckResult]:
+        """Run every check concurrently, each within its timeout; failures are logged here."""
+        return list(await asyncio.gather(*(self._run(n, c) for n, c in list(self._checks.items()))))
+
+    async def _run(self, name: str, check: _Check) -> CheckResult:
+        timeout = self.check_timeout if check.timeout is None else check.timeout
+        box = asyncio.timeout(timeout)
+        started = perf_counter()
+        try:
+            async with box:
+                result = check.fn()
+                if inspect.isawaitable(result):
+                    result = await result
+        except TimeoutError as exc:
+            if not box.expired():  # the check's own TimeoutError (say, its client's) is an exception
+                return self._failed(name, started, f"{type(exc).__name__}: {exc}", exc)
+            return self._failed(name, started, f"timed out after {timeout:g}s", None)
+        except Exception as exc:
+            return self._failed(name, started, f"{type(exc).__name__}: {exc}", exc)
+        elapsed = (perf_counter() - started) * 1000.0
+        if result is False:
+            return self._failed(name, started, "returned False", None)
+        if isinstance(result, dict):
+            details = {k: v for k, v in result.items() if k != "ok"}
+            if result.get("ok", True) is False:
+                reason = details.pop("reason", None)
+                return self._failed(name, started, str(reason) if reason is not None else "returned ok=False",
+                                    None, details)
+            return CheckResult(name, True, None, details, elapsed)
+        return CheckResult(name, True, None, {}, elapsed)
+
+    def _failed(self, name: str, started: float, reason: str, exc: BaseException | None,
+                details: dict[str, Any] | None = None) -> CheckResult:
+        log.warning("health check %s failed: %s", name, reason, exc_info=exc,
+                    extra={"check": name})
+        return CheckResult(name, False, reason, details or {}, (perf_counter() - started) * 1000.0)
+
+    # -- probes ----------------------------------------------------------------------------
+
+    async def live(self) -> tuple[int, dict[str, Any]]:
+        """The process is up and its loop answers: nothing else is tested."""
+        return 200, {"ok": True, "data": {"status": "live"}}
+
+    async def ready(self) -> tuple[int, dict[str, Any]]:
+        """200 when ready and every check passes, else 503 with the error envelope."""
+        if self._state != "ready":
+            return 503, _error("health.not_ready", f"not ready: the server is {self._state}",
+                               {"state": self._state})
+        results = await self.run_checks()
+        checks = {r.name: "ok" if r.ok else "failed" for r in results}
+        failed = [r.name for r in results if not r.ok]
+        if failed:
+            details: dict[str, Any] = {"failed": failed, "checks": checks}
+            if self.expose_details:
+                details["check_details"] = {r.name: r.exposed() for r in results}
+            return 503, _error("health.check_failed", f"health checks failed: {', '.join(failed)}", details)
+        data: dict[str, Any] = {"status": "ready", "checks": checks}
+        if self.expose_details:
+            data["check_details"] = {r.name: r.exposed() for r in results}
+        return 200, {"ok": True, "data": data}
+
+
+def _error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message, "details": details}}

@@ -1,0 +1,213 @@
+"""Staged boot of real project directories: multi-app by Host, stage errors, registry, health."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import mega
+from mega.app import registry
+from mega.boot import stages
+from mega.boot.stages import BootError, Stage
+from mega.config import MegaConfigError
+from mega.testing import make_client, running
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+MULTI = {
+    "mega_config.py": 'config = {"logger": {"level": "warning"}}\n',
+    "apps/web/app_config.py": 'config = {"hosts": ["a.com"], "headers": {"x-app": "web"}}\n',
+    "apps/web/routes/pages.py": """
+        from mega import get_app
+
+        async def whoami(req, reply, ctx):
+            return {"app": ctx.app.name, "admin": get_app("admin").name}
+
+        def routes(router):
+            router.get("/whoami", whoami)
+            router.get("/web-only", lambda: "web")
+    """,
+    "apps/admin/app_config.py": 'config = {"hosts": ["b.com"]}\n',
+    "apps/admin/routes/pages.py": """
+        async def whoami(req, reply, ctx):
+            return {"app": ctx.app.name, "greeting": ctx.services.greeter.hello()}
+
+        def routes(router):
+            router.get("/whoami", whoami)
+    """,
+    "apps/admin/services/greeter.py": """
+        class Greeter:
+            def hello(self):
+                return "hi from admin"
+    """,
+}
+
+
+async def test_requests_route_to_apps_by_host(tmp_path):
+    root = write(tmp_path, MULTI)
+    async with running(root) as rt:
+        assert list(rt.apps) == ["admin", "web"]
+        async with make_client(rt, host="a.com:3000") as web:
+            r = await web.get("/whoami")
+            assert r.json()["data"] == {"app": "web", "admin": "admin"}
+            assert r.headers["x-app"] == "web"
+        async with make_client(rt, host="b.com") as admin:
+            r = await admin.get("/whoami")
+            assert r.json()["data"] == {"app": "admin", "greeting": "hi from admin"}
+            assert "x-app" not in r.headers
+            assert (await admin.get("/web-only")).status_code == 404
+        async with make_client(rt, host="c.com") as other:
+            r = await other.get("/whoami")
+            assert r.status_code == 404
+            assert r.json()["error"]["code"] == "app.unknown_host"
+            assert r.json()["error"]["details"]["hosts"] == ["a.com", "b.com"]
+    assert not registry.has_app()
+
+
+async def test_default_app_takes_unknown_hosts(tmp_path):
+    files = dict(MULTI)
+    files["apps/admin/app_config.py"] = 'config = {"hosts": ["b.com"], "default": True}\n'
+    async with running(write(tmp_path, files)) as rt, make_client(rt, host="c.com") as http:
+        assert (await http.get("/whoami")).json()["data"]["app"] == "admin"
+
+
+async def test_get_app_is_ambiguous_with_two_apps(tmp_path):
+    async with running(write(tmp_path, MULTI)):
+        with pytest.raises(mega.MegaError) as info:
+            mega.get_app()
+        assert info.value.code == "app.ambiguous"
+        assert mega.get_app("web").name == "web"
+
+
+SINGLE = {
+    "mega_config.py": 'config = {"logger": {"level": "warning"}}\n',
+    "apps/main/routes/home.py": """
+        def routes(router):
+            router.get("/", lambda: "home")
+    """,
+}
+
+
+async def test_single_app_serves_every_host(tmp_path):
+    async with running(write(tmp_path, SINGLE)) as rt, make_client(rt, host="anything.example") as http:
+        assert (await http.get("/")).json() == {"ok": True, "data": "home"}
+        assert mega.get_app().name == "main"
+
+
+async def test_config_error_fails_the_config_stage(tmp_path):
+    files = dict(SINGLE)
+    files["mega_config.py"] = 'config = {"sever": {}, "hosts": ["a.com"]}\n'
+    with pytest.raises(BootError) as info:
+        await mega.boot_project(write(tmp_path, files))
+    err = info.value
+    assert err.stage == "config"
+    assert isinstance(err.original, MegaConfigError)
+    codes = sorted(p.code for p in err.original.problems)
+    assert codes == ["config.unknown_key", "config.wrong_scope"]
+    assert "did you mean 'server'" in err.message
+    assert not registry.has_app()
+
+
+async def test_route_import_error_fails_the_apps_stage_and_names_the_file(tmp_path):
+    files = dict(SINGLE)
+    files["apps/main/routes/broken.py"] = "def routes(router):\n    router.get('/x', undefined_name)\n"
+    closed = []
+    stages.add_stage(Stage("probe", lambda rt: rt.shutdown.register("probe", lambda: closed.append(1))),
+                     after="runtime")
+    try:
+        with pytest.raises(BootError) as info:
+            await mega.boot_project(write(tmp_path, files))
+    finally:
+        stages.STAGES[:] = [s for s in stages.STAGES if s.name != "probe"]
+    assert info.value.stage == "apps"
+    assert "apps/main/routes/broken.py" in info.value.message
+    assert "undefined_name" in info.value.message
+    assert closed == [1], "what earlier stages opened is closed on failure"
+    assert not registry.has_app()
+
+
+async def test_duplicate_route_fails_boot_naming_both_handlers(tmp_path):
+    files = dict(SINGLE)
+    files["apps/main/routes/again.py"] = """
+        async def other():
+            return 1
+
+        def routes(router):
+            router.get("/", other)
+    """
+    with pytest.raises(BootError) as info:
+        await mega.boot_project(write(tmp_path, files))
+    assert info.value.original.code == "route.duplicate"
+    assert "app 'main'" in info.value.message and "other" in info.value.message
+
+
+async def test_routes_file_without_routes_function(tmp_path):
+    files = dict(SINGLE)
+    files["apps/main/routes/empty.py"] = "x = 1\n"
+    with pytest.raises(BootError) as info:
+        await mega.boot_project(write(tmp_path, files))
+    assert info.value.original.code == "route.invalid_file"
+    assert "empty.py must define routes(router)" in info.value.message
+
+
+async def test_named_middleware_from_the_middlewares_folder(tmp_path):
+    files = dict(SINGLE)
+    files["apps/main/app_config.py"] = 'config = {"middleware": {"before": ["stamp"]}}\n'
+    files["apps/main/middlewares/stamp.py"] = """
+        async def stamp(req, reply, ctx):
+            ctx.stamped = True
+    """
+    files["apps/main/routes/home.py"] = """
+        def routes(router):
+            router.get("/", lambda req, reply, ctx: ctx.stamped)
+    """
+    async with running(write(tmp_path, files)) as rt, make_client(rt) as http:
+        assert (await http.get("/")).json()["data"] is True
+
+
+async def test_health_endpoints_and_registered_checks(tmp_path):
+    async with running(write(tmp_path, SINGLE)) as rt, make_client(rt) as http:
+        assert (await http.get("/health/live")).status_code == 200
+        r = await http.get("/health/ready")
+        assert r.status_code == 200 and r.json()["data"]["status"] == "ready"
+        state = {"ok": True}
+        mega.register_health_check("db", lambda: state["ok"])
+        assert (await http.get("/health/ready")).status_code == 200
+        state["ok"] = False
+        r = await http.get("/health/ready")
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "health.check_failed"
+        rt.health.mark_draining()
+        r = await http.get("/health/ready")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "health.not_ready"
+
+
+async def test_shutdown_hooks_run_in_reverse_order(tmp_path):
+    order = []
+    rt = await mega.boot_project(write(tmp_path, SINGLE))
+    mega.register_shutdown_hook("first", lambda: order.append("first"))
+
+    async def second():
+        order.append("second")
+
+    mega.register_shutdown_hook("second", second)
+    outcomes = await rt.close()
+    assert order == ["second", "first"]
+    assert ("first", "ok") in outcomes
+    assert not registry.has_app()
+
+
+async def test_a_second_boot_while_one_is_running_is_refused(tmp_path):
+    async with running(write(tmp_path, SINGLE)):
+        with pytest.raises(BootError) as info:
+            await mega.boot_project(tmp_path)
+        assert info.value.original.code == "boot.already_booted"
