@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import os
+
 import httpx
 import pytest
 
 from mega.app.app import MegaApp
 from mega.http.router import Router
+
+# mega's own suite runs as a test environment unless a test says otherwise (pytest owns logging).
+os.environ.setdefault("MEGA_ENV", "test")
 
 
 def build_app(declare: Callable[[Router], None], name: str = "main", **kwargs: Any) -> MegaApp:

@@ -258,7 +258,9 @@ class MegaApp:
         return 500, error_body(internal)
 
     def request_logger(self, rid: str) -> logging.LoggerAdapter[Any]:
-        return logging.LoggerAdapter(self.log, {"request_id": rid})
+        from mega.observe.logging import request_logger
+
+        return request_logger(self.log, rid)
 
     def __repr__(self) -> str:
         return f"MegaApp({self.name!r}, routes={len(self.routes)})"

@@ -129,7 +129,11 @@ def _stage_runtime(rt: Runtime) -> None:
     from mega.observe.logging import configure_logging
 
     logger_cfg = rt.config.values["logger"]
-    configure_logging(level=logger_cfg["level"], fmt=logger_cfg["format"], sinks=logger_cfg["sinks"])
+    if rt.env == "test":
+        # Under a test runner the runner owns the handlers (pytest's capture and caplog).
+        logging.getLogger("mega").setLevel(logger_cfg["level"].upper())
+    else:
+        configure_logging(level=logger_cfg["level"], fmt=logger_cfg["format"], sinks=logger_cfg["sinks"])
     health_cfg = rt.config.values["health"]
     rt.health = HealthRegistry(check_timeout=health_cfg["check_timeout"],
                                expose_details=health_cfg["expose_details"])

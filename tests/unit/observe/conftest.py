@@ -1,0 +1,52 @@
+"""Logging is process-global: every test here starts and ends with mega's loggers as Python left them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from mega.observe import logging as mega_logging
+
+_NAMES = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access", "mega.access", "mega.health")
+
+
+class ListHandler(logging.Handler):
+    """Keeps every record it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    saved = {}
+    for name in _NAMES:
+        lg = logging.getLogger(name)
+        saved[name] = (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+    yield
+    mega_logging._uninstall()
+    for name, (handlers, level, propagate, disabled) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
+        lg.disabled = disabled
+
+
+@pytest.fixture
+def records() -> Iterator[list[logging.LogRecord]]:
+    """Records of the `mega` logger and its children, whatever configure_logging did."""
+    handler = ListHandler()
+    mega = logging.getLogger("mega")
+    mega.addHandler(handler)
+    old = mega.level
+    mega.setLevel(logging.DEBUG)
+    yield handler.records
+    mega.removeHandler(handler)
+    mega.setLevel(old)

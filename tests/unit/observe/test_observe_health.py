@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from mega.errors import MegaError
+from mega.observe.health import HealthRegistry
+
+
+def ready_registry(**kwargs: Any) -> HealthRegistry:
+    health = HealthRegistry(**kwargs)
+    health.mark_ready()
+    return health
+
+
+# -- states -------------------------------------------------------------------------------------
+
+
+async def test_booting_is_not_ready_but_live() -> None:
+    health = HealthRegistry()
+    assert health.state == "booting"
+    assert await health.live() == (200, {"ok": True, "data": {"status": "live"}})
+    status, body = await health.ready()
+    assert status == 503
+    assert body["ok"] is False
+    assert body["error"]["code"] == "health.not_ready"
+    assert body["error"]["details"] == {"state": "booting"}
+
+
+async def test_ready_without_checks() -> None:
+    health = ready_registry()
+    assert await health.ready() == (200, {"ok": True, "data": {"status": "ready", "checks": {}}})
+
+
+async def test_draining_is_not_ready_and_does_not_run_checks() -> None:
+    calls = []
+    health = ready_registry()
+    health.register("db", lambda: calls.append(1))
+    health.mark_draining()
+    status, body = await health.ready()
+    assert status == 503
+    assert body["error"]["details"] == {"state": "draining"}
+    assert calls == []
+    assert (await health.live())[0] == 200
+
+
+def test_draining_cannot_become_ready_again() -> None:
+    health = ready_registry()
+    health.mark_draining()
+    with pytest.raises(MegaError) as info:
+        health.mark_ready()
+    assert info.value.code == "health.invalid_state"
+    assert health.state == "draining"
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+async def test_sync_and_async_checks_that_pass() -> None:
+    async def db() -> bool:
+        await asyncio.sleep(0)
+        return True
+
+    health = ready_registry()
+    health.register("db", db)
+    health.register("config", lambda: None)
+    health.register("cache", lambda: {"ok": True, "keys": 3})
+    status, body = await health.ready()
+    assert status == 200
+    assert body["data"]["checks"] == {"db": "ok", "config": "ok", "cache": "ok"}
+
+
+@pytest.mark.parametrize("result", [False, {"ok": False}, {"ok": False, "lag": 12}])
+async def test_false_results_fail(result: Any) -> None:
+    health = ready_registry()
+    health.register("replica", lambda: result)
+    health.register("db", lambda: True)
+    status, body = await health.ready()
+    assert status == 503
+    error = body["error"]
+    assert error["code"] == "health.check_failed"
+    assert "replica" in error["message"]
+    assert error["details"]["failed"] == ["replica"]
+    assert error["details"]["checks"] == {"replica": "failed", "db": "ok"}
+
+
+async def test_exceptions_fail_and_are_logged_with_the_exception(records: list[logging.LogRecord]) -> None:
+    def db() -> None:
+        raise ConnectionError("db.internal:5432 refused")
+
+    health = ready_registry()
+    health.register("db", db)
+    status, body = await health.ready()
+    assert status == 503
+    assert body["error"]["details"]["failed"] == ["db"]
+    [warning] = [r for r in records if r.name == "mega.health"]
+    assert warning.levelno == logging.WARNING
+    assert "db" in warning.getMessage()
+    assert warning.exc_info is not None and isinstance(warning.exc_info[1], ConnectionError)
+
+
+async def test_slow_checks_time_out() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(5)
+
+    health = ready_registry(check_timeout=0.05, expose_details=True)
+    health.register("slow", slow)
+    started = time.perf_counter()
+    status, body = await health.ready()
+    assert time.perf_counter() - started < 1
+    assert status == 503
+    assert body["error"]["details"]["check_details"]["slow"]["reason"] == "timed out after 0.05s"
+
+
+async def test_a_checks_own_timeout_overrides_the_default() -> None:
+    async def slowish() -> None:
+        await asyncio.sleep(0.1)
+
+    health = ready_registry(check_timeout=0.01)
+    health.register("slowish", slowish, timeout=1.0)
+    assert (await health.ready())[0] == 200
+
+
+async def test_a_timeout_raised_by_the_check_itself_is_not_reported_as_ours() -> None:
+    async def client_timeout() -> None:
+        raise TimeoutError("redis read timed out")
+
+    health = ready_registry(expose_details=True)
+    health.register("redis", client_timeout)
+    _, body = await health.ready()
+    reason = body["error"]["details"]["check_details"]["redis"]["reason"]
+    assert reason == "TimeoutError: redis read timed out"
+
+
+async def test_checks_run_concurrently() -> None:
+    async def wait() -> None:
+        await asyncio.sleep(0.2)
+
+    health = ready_registry()
+    for name in ("a", "b", "c"):
+        health.register(name, wait)
+    started = time.perf_counter()
+    assert (await health.ready())[0] == 200
+    assert time.perf_counter() - started < 0.5  # one after another would take 0.6 s
+
+
+# -- exposure -----------------------------------------------------------------------------------
+
+
+async def test_details_are_hidden_by_default() -> None:
+    def db() -> None:
+        raise ConnectionError("password=hunter2 refused")
+
+    health = ready_registry()
+    health.register("db", db)
+    health.register("cache", lambda: {"ok": False, "host": "10.0.0.7"})
+    health.register("queue", lambda: {"ok": True, "depth": 99})
+    status, body = await health.ready()
+    text = orjson.dumps(body).decode()
+    assert status == 503
+    assert "hunter2" not in text and "ConnectionError" not in text
+    assert "10.0.0.7" not in text and "99" not in text
+    assert body["error"]["details"] == {"failed": ["db", "cache"],
+                                        "checks": {"db": "failed", "cache": "failed", "queue": "ok"}}
+    health.unregister("db")
+    health.unregister("cache")
+    status, body = await health.ready()
+    assert body == {"ok": True, "data": {"status": "ready", "checks": {"queue": "ok"}}}
+
+
+async def test_details_are_shown_when_exposed() -> None:
+    def db() -> None:
+        raise ConnectionError("refused")
+
+    health = ready_registry(expose_details=True)
+    health.register("db", db)
+    health.register("cache", lambda: {"ok": False, "reason": "evicting", "used": 0.97})
+    health.register("queue", lambda: {"ok": True, "depth": 99})
+    status, body = await health.ready()
+    assert status == 503
+    details = body["error"]["details"]["check_details"]
+    assert details["db"]["reason"] == "ConnectionError: refused"
+    assert details["cache"]["reason"] == "evicting"
+    assert details["cache"]["used"] == 0.97
+    assert details["queue"]["depth"] == 99
+    assert "reason" not in details["queue"]
+    assert body["error"]["details"]["checks"] == {"db": "failed", "cache": "failed", "queue": "ok"}
+
+
+async def test_exposed_details_on_success() -> None:
+    health = ready_registry(expose_details=True)
+    health.register("queue", lambda: {"ok": True, "depth": 3})
+    status, body = await health.ready()
+    assert status == 200
+    assert body["data"]["checks"] == {"queue": "ok"}
+    assert body["data"]["check_details"]["queue"]["depth"] == 3
+    assert body["data"]["check_details"]["queue"]["duration_ms"] >= 0
+
+
+# -- registration -------------------------------------------------------------------------------
+
+
+def test_duplicate_names_are_refused_with_a_hint() -> None:
+    health = HealthRegistry()
+    health.register("db", lambda: True)
+    with pytest.raises(MegaError) as info:
+        health.register("db", lambda: True)
+    assert info.value.code == "health.duplicate_check"
+    assert info.value.hint is not None and "unregister" in info.value.hint
+
+
+async def test_unregister_then_register_again() -> None:
+    health = ready_registry()
+    health.register("db", lambda: False)
+    assert health.unregister("db") is True
+    assert health.unregister("db") is False
+    health.register("db", lambda: True)
+    assert (await health.ready())[0] == 200
+
+
+@pytest.mark.parametrize(("name", "fn", "timeout"), [
+    ("", lambda: True, None),
+    ("has space", lambda: True, None),
+    (3, lambda: True, None),
+    ("db", "not callable", None),
+    ("db", lambda: True, 0),
+    ("db", lambda: True, -1.0),
+    ("db", lambda: True, "2"),
+])
+def test_invalid_checks_are_refused(name: Any, fn: Any, timeout: Any) -> None:
+    with pytest.raises(MegaError) as info:
+        HealthRegistry().register(name, fn, timeout=timeout)
+    assert info.value.code == "health.invalid_check"
