@@ -30,6 +30,11 @@ class Host:
                 self._by_host[host.encode("idna" if not host.isascii() else "ascii")] = app
         self._single = apps[0] if len(apps) == 1 else None
 
+    @property
+    def asgi(self) -> ASGIApp:
+        """What a server should run: the app itself when there is one (one call frame less)."""
+        return self._single if self._single is not None else self
+
     def app_for(self, host_header: bytes | None) -> MegaApp | None:
         """The app serving `host_header` (port ignored), else the default app, else None."""
         if host_header:

@@ -11,7 +11,7 @@ Why this exists (see PERF-NOTES "Techniques" 1 and 10, and docs/adr/0002-server-
   with the body in one ``transport.write``.
 
 Everything else (keep-alive, pipelining, upgrades, expect-100, flow control, the 500 on app errors) is
-uvicorn's own code, reached through ``super()``.
+uvicorn's own code, reached through the base classes.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
+from collections.abc import Coroutine
 from typing import Any, ClassVar, Final, cast
 
 import httptools
@@ -45,6 +46,9 @@ RAW_HEADERS_EXTENSION: Final = "mega.raw_headers"
 
 # One dict shared by every scope: building a new one per request would cost for nothing.
 _EXTENSIONS: Final[dict[str, dict[object, object]]] = {RAW_HEADERS_EXTENSION: {}}
+
+# _deadline of a head that began since the last sweep.
+_UNSTAMPED: Final = -1.0
 
 # Bodies above this are written separately rather than copied into one buffer with the head.
 _COALESCE_LIMIT: Final = 65536
@@ -130,7 +134,11 @@ class _Sweeper:
         for p in self.conns:
             deadline = p._deadline
             if deadline:
-                if deadline <= now:
+                if deadline < 0.0:
+                    # A head began since the last sweep: stamp its deadline now (never early; at most one
+                    # interval late). Cheaper than reading the clock in on_message_begin per request.
+                    p._deadline = now + p.header_timeout
+                elif deadline <= now:
                     expired.append(p)
             elif p.timeout_keep_alive_task is None and p.cycle is not None and p.cycle.response_complete:
                 # Idle, yet no keep-alive timer: the client sent bytes llhttp skips between messages (bare
@@ -161,13 +169,16 @@ class MegaRequestResponseCycle(RequestResponseCycle):
     # so that uvicorn's __init__ stays untouched.
     _raw_start: HTTPResponseStartEvent | None = None
 
-    # One flat function on purpose: each extra call layer costs on the per-response hot path.
-    async def send(self, message: ASGISendEvent) -> None:  # noqa: C901
+    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
+        # A plain function that returns a coroutine: without a raw block it hands back uvicorn's own send
+        # coroutine, so the fallback costs one call instead of an extra coroutine frame per message.
+        if self._raw_start is None and (self.response_started or RAW_HEADERS_EXTENSION not in message):
+            return _uvicorn_send(self, message)
+        return self._send_raw(message)
+
+    async def _send_raw(self, message: ASGISendEvent) -> None:
         start = self._raw_start
         if start is None:
-            if self.response_started or RAW_HEADERS_EXTENSION not in message:
-                await super().send(message)
-                return
             if self.disconnected:
                 return
             if message["type"] != "http.response.start":
@@ -251,6 +262,8 @@ class MegaRequestResponseCycle(RequestResponseCycle):
         await super().send_500_response()
 
 
+_uvicorn_send = RequestResponseCycle.send
+
 # uvicorn's on_headers_complete builds `RequestResponseCycle(...)` by global name. Reuse its exact code with
 # that one name bound to our subclass instead of copying 50 lines that would drift from uvicorn.
 _UVICORN_ON_HEADERS_COMPLETE = HttpToolsProtocol.on_headers_complete
@@ -285,8 +298,9 @@ class MegaHttpProtocol(HttpToolsProtocol):
     _too_many_body: ClassVar[bytes]
 
     # Per-connection state, set in connection_made (uvicorn's __init__ is left alone).
-    # _deadline: loop time by which the current request head must be complete; 0.0 = no head in progress.
-    # While lingering after an error answer it is the time to close.
+    # _deadline: loop time by which the current request head must be complete; 0.0 = no head in progress;
+    # _UNSTAMPED = a head began, the next sweep sets the time. While lingering after an error answer it is
+    # the time to close.
     _deadline: float = 0.0
     # Bytes of the incomplete head seen in earlier reads: _head_lo counts only reads known to be all head
     # (it decides rejection, so never over-counts); _head_hi also counts the read where the head began
@@ -299,7 +313,8 @@ class MegaHttpProtocol(HttpToolsProtocol):
 
     @classmethod
     def _configure(cls) -> None:
-        cls._sweep_interval = min(1.0, cls.header_timeout / 2)
+        # Heads are stamped by the sweep, so a slow one is closed within [timeout, timeout + 2 intervals].
+        cls._sweep_interval = min(1.0, cls.header_timeout / 4)
         cls._timeout_body = _error_body(
             "http.request_timeout",
             "The request head was not received in time.",
@@ -350,7 +365,7 @@ class MegaHttpProtocol(HttpToolsProtocol):
             return  # lingering after an error answer: discard
         n = self._read_len = len(data)
         in_head = self._deadline  # a head was already in progress when this read arrived
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)  # not super(): per read, the proxy object costs
         if not self._deadline or self._rejected:
             return  # the common case: no head left incomplete by this read
         if in_head and self._head_lo >= 0:
@@ -366,30 +381,32 @@ class MegaHttpProtocol(HttpToolsProtocol):
             self._head_hi = n
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)  # not super(): per request
         scope = self.scope
         if "extensions" in scope:
             scope["extensions"] = {**scope["extensions"], **_EXTENSIONS}
         else:
             scope["extensions"] = _EXTENSIONS
         if not self._deadline:
-            self._deadline = self.loop.time() + self.header_timeout
+            self._deadline = _UNSTAMPED
 
     def on_headers_complete(self) -> None:
         self._deadline = 0.0
-        if len(self.headers) > self.max_headers:
-            self._reject(431, self._too_many_body)
-            raise _Rejected
-        # Cheap upper bound first; the exact size only when the bound passes the limit.
-        if (
-            self._head_hi + self._read_len > self.max_header_bytes
-            and self._head_size() > self.max_header_bytes
-        ):
-            self._reject(431, self._too_large_body)
-            raise _Rejected
+        # One test on the common path. The size bound (bytes of earlier reads + this whole read) is cheap;
+        # the exact size is computed only when the bound passes the limit.
+        if len(self.headers) > self.max_headers or self._head_hi + self._read_len > self.max_header_bytes:
+            self._check_head()
         self._head_lo = -1
         self._head_hi = 0
         _uvicorn_on_headers_complete(self)
+
+    def _check_head(self) -> None:
+        if len(self.headers) > self.max_headers:
+            self._reject(431, self._too_many_body)
+            raise _Rejected
+        if self._head_size() > self.max_header_bytes:
+            self._reject(431, self._too_large_body)
+            raise _Rejected
 
     def _head_size(self) -> int:
         # As sent with single spaces: "METHOD URL HTTP/1.1\r\n" + "name: value\r\n"... + "\r\n".

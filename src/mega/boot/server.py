@@ -69,7 +69,7 @@ def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
     )
     assert rt.host is not None
     return uvicorn.Config(
-        rt.host,
+        rt.host.asgi,
         http=protocol,
         loop="none",
         lifespan="off",

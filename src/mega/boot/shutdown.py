@@ -57,7 +57,7 @@ class ShutdownRegistry:
                 if inspect.isawaitable(result):
                     await asyncio.wait_for(result, entry.timeout)
                 outcome = "ok"
-                log.info("shutdown hook %s done in %.1f ms", entry.name,
+                log.debug("shutdown hook %s done in %.1f ms", entry.name,
                          (time.perf_counter() - started) * 1000)
             except TimeoutError:
                 outcome = f"timed out after {entry.timeout:g}s"

@@ -6,28 +6,31 @@ Exit codes: 2 for bad arguments and bad config (the user must change something b
 
 from __future__ import annotations
 
-import traceback
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from mega.config.problems import MegaConfigError
 
 USAGE = 2
 FAILURE = 1
 
 
 class CliFailure(click.ClickException):
-    """A failure already worded for the terminal: lines to print, an exit code, maybe a traceback."""
+    """A failure already worded for the terminal: lines to print, maybe a traceback (exit 1)."""
 
-    def __init__(self, lines: list[str], *, exit_code: int = FAILURE, trace: str | None = None) -> None:
+    exit_code = FAILURE
+
+    def __init__(self, lines: list[str], *, trace: str | None = None) -> None:
         super().__init__(lines[0] if lines else "")
         self.lines = lines
-        self.exit_code = exit_code
         self.trace = trace
 
-    @classmethod
-    def usage(cls, message: str, hint: str | None = None) -> CliFailure:
-        """A mistake in how mega was called (exit 2)."""
-        return cls(_headline(message, hint), exit_code=USAGE)
+    @staticmethod
+    def usage(message: str, hint: str | None = None) -> CliFailure:
+        """A mistake in how mega was called, or in the project's config (exit 2)."""
+        return UsageFailure(_headline(message, hint))
 
     def show(self, file: IO[Any] | None = None) -> None:
         if self.trace:
@@ -36,22 +39,28 @@ class CliFailure(click.ClickException):
             click.echo(_paint(line) if i == 0 else line, file=file, err=True)
 
 
+class UsageFailure(CliFailure):
+    exit_code = USAGE
+
+
 def failure_from(exc: BaseException, *, debug: bool) -> CliFailure:
     """Word any exception for the terminal; MegaErrors carry their own message and hint."""
+    import traceback
+
     from mega.errors import MegaError
 
     trace = "".join(traceback.format_exception(exc)) if debug else None
     config_error = _config_error(exc)
     if config_error is not None:
         lines = _config_lines(exc, config_error)
-        return CliFailure(lines, exit_code=USAGE, trace=trace)
+        return UsageFailure(lines, trace=trace)
     if isinstance(exc, MegaError):
-        return CliFailure(_headline(exc.message, exc.hint), exit_code=FAILURE, trace=trace)
+        return CliFailure(_headline(exc.message, exc.hint), trace=trace)
     hint = None if debug else "run again with --debug to see the traceback"
     return CliFailure(_headline(f"unexpected {type(exc).__name__}: {exc}", hint), trace=trace)
 
 
-def _config_error(exc: BaseException) -> Any:
+def _config_error(exc: BaseException) -> MegaConfigError | None:
     """The MegaConfigError behind `exc` (itself, or the cause of a BootError), if any."""
     from mega.config.problems import MegaConfigError
 
@@ -61,7 +70,7 @@ def _config_error(exc: BaseException) -> Any:
     return None
 
 
-def _config_lines(exc: BaseException, error: Any) -> list[str]:
+def _config_lines(exc: BaseException, error: MegaConfigError) -> list[str]:
     problems = error.problems
     count = f"{len(problems)} config problem{'s' if len(problems) != 1 else ''}"
     stage = getattr(exc, "stage", None)
@@ -69,7 +78,8 @@ def _config_lines(exc: BaseException, error: Any) -> list[str]:
     lines = [f"error: {head}"]
     for problem in problems:
         where = f"{problem.file}, key '{problem.key}'" if problem.key else problem.file
-        lines.append(f"  {where}: {problem.message}")
+        message = problem.message.removeprefix(f"{problem.file}: ")  # the file is already on the line
+        lines.append(f"  {where}: {message}")
         if problem.hint:
             lines.append(f"    hint: {problem.hint}")
     return lines
@@ -86,4 +96,4 @@ def _paint(line: str) -> str:
     # click.echo drops the colour when stderr is not a terminal.
     if not line.startswith("error:"):
         return line
-    return click.style("error:", fg="red", bold=True) + line[len("error:"):]
+    return click.style("error:", fg="red", bold=True) + line[len("error:") :]

@@ -7,7 +7,7 @@ sub-paths, so `__pycache__/*` also matches `apps/main/__pycache__/x`).
 
 from __future__ import annotations
 
-import os
+import logging
 import signal
 import subprocess
 import sys
@@ -19,7 +19,7 @@ from types import FrameType
 import click
 from watchfiles import Change, DefaultFilter, watch
 
-STOP_TIMEOUT = 10.0  # seconds a child gets to drain after SIGINT before SIGKILL
+STOP_TIMEOUT = 15.0  # seconds a child gets to drain after SIGTERM (server.shutdown_timeout is 10 s)
 
 
 class ProjectFilter(DefaultFilter):
@@ -72,22 +72,50 @@ def run_with_reload(root: Path, command: list[str], *, paths: Sequence[str], ign
     watch_filter = ProjectFilter(root, paths, ignore)
     anchors = watch_anchors(root, paths)
     _say(f"watching {', '.join(paths)} (ignoring {', '.join(ignore) or 'nothing'})")
+    logging.getLogger("watchfiles").setLevel(logging.ERROR)  # we say what happens ourselves
     previous = signal.signal(signal.SIGTERM, _interrupt)  # watchfiles stops its loop on KeyboardInterrupt
     child = _spawn(command)
+    reported = False
     try:
-        for changes in watch(*anchors, watch_filter=watch_filter, raise_interrupt=False):
+        # An empty batch every second lets us notice a server that exited on its own (boot error).
+        for changes in watch(
+            *anchors,
+            watch_filter=watch_filter,
+            raise_interrupt=False,
+            rust_timeout=1000,
+            yield_on_timeout=True,
+        ):
+            if not changes:
+                if child.poll() is not None and not reported:
+                    _say(f"server exited with code {child.returncode}: waiting for a change to restart")
+                    reported = True
+                continue
             changed = sorted({watch_filter.relative(p) or p for _, p in changes})
             _say(f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''} changed: restarting")
             _stop(child)
             child = _spawn(command)
+            reported = False
+    except KeyboardInterrupt:
+        pass  # SIGINT or SIGTERM outside watchfiles' loop (while restarting): stop all the same
     finally:
-        _stop(child)
-        signal.signal(signal.SIGTERM, previous)
+        _say("stopping")
+        last = child
+
+        def hurry(signum: int, frame: FrameType | None) -> None:
+            last.kill()  # a second Ctrl-C or SIGTERM while stopping: do not wait for the drain
+
+        previous_int = signal.signal(signal.SIGINT, hurry)
+        signal.signal(signal.SIGTERM, hurry)
+        try:
+            _stop(last)
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
 def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
-    # Its own session: a Ctrl-C in the terminal reaches only us, and the child gets exactly one SIGINT
+    # Its own session: a Ctrl-C in the terminal reaches only us, and the child gets exactly one signal
     # (a second one would make the server exit at once, without draining).
     return subprocess.Popen(command, start_new_session=True)
 
@@ -95,7 +123,7 @@ def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
 def _stop(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is not None:
         return
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signal.SIGTERM)  # the server drains on SIGTERM as on SIGINT
     try:
         child.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -111,7 +139,3 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def _say(message: str) -> None:
     click.echo(click.style(f"mega: {message}", fg="cyan"), err=True)
     sys.stderr.flush()
-
-
-__all__ = ["ProjectFilter", "run_with_reload", "watch_anchors"]
-_ = os  # kept for platforms where Popen needs os-level fallbacks

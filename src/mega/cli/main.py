@@ -30,8 +30,11 @@ COMMANDS: dict[str, str] = {
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="mega", message="%(prog)s %(version)s")
-@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The project directory (default: the current directory).")
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The project directory (default: the current directory).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -26,17 +25,28 @@ DOT_PREFIX = "dot-"
 
 @click.command("new")
 @click.argument("name")
-@click.option("--dir", "parent", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Directory to create the project in.")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory to create the project in.",
+)
 def new(name: str, parent: Path) -> int:
     """Create a new project NAME (letters, digits, - and _)."""
     if not NAME_RE.fullmatch(name):
-        raise CliFailure.usage(f"invalid project name {name!r}: use letters, digits, '-' and '_', "
-                               "not starting with a digit or '-'", hint="e.g. mega new my_site")
+        raise CliFailure.usage(
+            f"invalid project name {name!r}: use letters, digits, '-' and '_', "
+            "not starting with a digit or '-'",
+            hint="e.g. mega new my_site",
+        )
     target = parent.resolve() / name
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise CliFailure.usage(f"{target} already exists and is not empty",
-                               hint="choose another name, or --dir for another parent directory")
+        raise CliFailure.usage(
+            f"{target} already exists and is not empty",
+            hint="choose another name, or --dir for another parent directory",
+        )
     written = create_project(target, {"name": name})
     click.echo(f"created {target} ({written} files)")
     click.echo(f"next: cd {_shown(target)} && mega start")
@@ -45,7 +55,7 @@ def new(name: str, parent: Path) -> int:
 
 def create_project(target: Path, tokens: dict[str, str]) -> int:
     """Render the template into a sibling temp dir, then rename it to `target`; returns the file count."""
-    staging = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
+    staging = target.parent / f".{target.name}.tmp-{os.urandom(4).hex()}"
     staging.mkdir()  # plain mkdir: the project gets the umask's permissions, unlike mkdtemp's 0700
     try:
         count = _render_tree(files("mega.cli").joinpath("templates", "new"), staging, tokens)
@@ -71,7 +81,7 @@ def _render_tree(source: Traversable, dest: Path, tokens: dict[str, str]) -> int
         elif name.endswith(SUFFIX):
             out = name[: -len(SUFFIX)]
             if out.startswith(DOT_PREFIX):
-                out = "." + out[len(DOT_PREFIX):]
+                out = "." + out[len(DOT_PREFIX) :]
             (dest / out).write_text(render(entry.read_text(encoding="utf-8"), tokens), encoding="utf-8")
             count += 1
     return count

@@ -12,7 +12,7 @@ from mega.cli._project import cli_state, project_root
 
 @click.command("start")
 @click.option("--host", help="Interface to bind (default: server.host, 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port to bind (default: server.port, PORT, 3000).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: server.port, PORT, 3000).")
 @click.option("--watch", is_flag=True, help="Restart on changes to the paths of the `watch` config key.")
 @click.pass_context
 def start(ctx: click.Context, host: str | None, port: int | None, watch: bool) -> int:
@@ -32,6 +32,15 @@ def _start_watching(root: Path, host: str | None, port: int | None, *, debug: bo
     load_dotenv_file(root)
     policy = load_project_config(root).values["watch"]
     # The child is `mega start` without --watch, run by this same interpreter.
-    child = [sys.executable, "-m", "mega.cli.main", "--root", str(root), *(["--debug"] if debug else []),
-             "start", *(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    child = [
+        sys.executable,
+        "-m",
+        "mega.cli.main",
+        "--root",
+        str(root),
+        *(["--debug"] if debug else []),
+        "start",
+        *(["--host", host] if host else []),
+        *(["--port", str(port)] if port else []),
+    ]
     return run_with_reload(root, child, paths=policy["paths"], ignore=policy["ignore"])

@@ -1,0 +1,31 @@
+"""`mega test`: run the project's tests with pytest, in the project root."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+
+from mega.cli._project import project_root
+
+
+@click.command("test", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def test(ctx: click.Context, pytest_args: tuple[str, ...]) -> int:
+    """Run pytest in the project root; PYTEST_ARGS are passed through (`mega test -- --help`)."""
+    root = project_root(ctx)
+    args = list(pytest_args)
+    if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args):
+        # The `client` fixture boots the pytest root: make it this project, whatever ini files
+        # the directories above hold.
+        args.insert(0, f"--rootdir={root}")
+    # A fresh interpreter: pytest must import mega's plugin itself to rewrite its asserts, and the
+    # tests must not share this process's modules. Paths in PYTEST_ARGS are relative to the root.
+    child = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=root)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C reached pytest too (same process group): wait for its summary and code

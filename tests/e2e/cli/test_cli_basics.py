@@ -1,0 +1,84 @@
+"""`mega --help`, `--version`, global options and the project-root rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import MEGA, mega
+
+HEAVY = (
+    "uvicorn",
+    "httpx",
+    "pydantic",
+    "jsonschema",
+    "rich",
+    "watchfiles",
+    "pytest",
+    "mega.boot",
+    "mega.config",
+)
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = mega("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for name in ("new", "start", "routes", "console", "test"):
+        assert f"  {name} " in result.stdout
+
+
+def test_help_is_fast(tmp_path: Path) -> None:
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        subprocess.run([str(MEGA), "--help"], cwd=tmp_path, capture_output=True, check=True)
+        best = min(best, time.perf_counter() - began)
+    assert best < 0.3, f"mega --help took {best:.3f}s (best of 3)"
+
+
+def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(MEGA), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "mega.cli.main" in imported
+    heavy = sorted(m for m in imported if any(m == h or m.startswith(h + ".") for h in HEAVY))
+    assert heavy == []
+
+
+def test_version(tmp_path: Path) -> None:
+    result = mega("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "mega 0.1.0"
+
+
+def test_outside_a_project_exits_2(tmp_path: Path) -> None:
+    result = mega("routes", cwd=tmp_path)
+    assert result.returncode == 2
+    expected = f"no mega_config.py in {tmp_path.resolve()}: run inside a mega project or pass --root"
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_root_option_points_at_the_project(project: Path, tmp_path: Path) -> None:
+    result = mega("--root", str(project), "routes", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_bad_arguments_exit_2_with_the_reason(tmp_path: Path) -> None:
+    result = mega("--root", str(tmp_path / "nowhere"), "routes", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    result = mega("nosuchcommand", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such command 'nosuchcommand'" in result.stderr

@@ -1,0 +1,85 @@
+"""`mega new`: a runnable project whose own tests pass; bad names and taken directories are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import mega
+
+EXPECTED_FILES = {
+    "mega_config.py",
+    ".env",
+    ".env.example",
+    ".gitignore",
+    "README.md",
+    "pytest.ini",
+    "apps/main/app_config.py",
+    "apps/main/routes/home.py",
+    "apps/main/controllers/home_controller.py",
+    "apps/main/services/greeting.py",
+    "tests/test_home.py",
+    *(
+        f"apps/main/{d}/.gitkeep"
+        for d in ("middlewares", "models", "migrations", "views", "locales/server", "public")
+    ),
+}
+
+
+def test_new_creates_a_project(project: Path) -> None:
+    files = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
+    assert files >= EXPECTED_FILES
+    assert "{{" not in "".join((project / f).read_text() for f in EXPECTED_FILES)
+    assert (project / ".env").read_text() == (project / ".env.example").read_text()
+    assert "PORT=3000" in (project / ".env.example").read_text()
+    assert "Hello from demo" in (project / "apps/main/services/greeting.py").read_text()
+    assert not [p for p in project.parent.iterdir() if p.name.startswith(".")]  # no staging dir left
+
+
+def test_the_new_project_passes_its_tests(project: Path) -> None:
+    result = mega("test", "-q", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_mega_test_passes_arguments_and_exit_code(project: Path) -> None:
+    result = mega("test", "-q", "-k", "no_such_test", cwd=project)
+    assert result.returncode == 5  # pytest: no tests collected
+    assert "2 deselected" in result.stdout
+
+
+def test_new_into_an_existing_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    result = mega("new", "site", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "mega_config.py").is_file()
+
+
+@pytest.mark.parametrize("name", ["1abc", "my app", "a/b", "héllo", "..", "a.b"])
+def test_bad_name_exits_2_and_creates_nothing(tmp_path: Path, name: str) -> None:
+    result = mega("new", name, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"invalid project name {name!r}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_non_empty_directory_exits_2_and_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    result = mega("new", "taken", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "already exists and is not empty" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+
+
+def test_dir_option_and_missing_parent(tmp_path: Path) -> None:
+    (tmp_path / "parent").mkdir()
+    result = mega("new", "x", "--dir", str(tmp_path / "parent"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "parent" / "x" / "mega_config.py").is_file()
+    result = mega("new", "y", "--dir", str(tmp_path / "missing"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr

@@ -1,0 +1,61 @@
+"""`mega routes`: the table and the JSON list; a bad config is reported without a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import mega
+
+
+def test_routes_json(project: Path) -> None:
+    result = mega("routes", "--json", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {
+            "app": "main",
+            "methods": ["GET", "HEAD"],
+            "path": "/",
+            "handler": "apps.main.controllers.home_controller.HomeController.index",
+            "middleware": {},
+        }
+    ]
+
+
+def test_routes_table(project: Path) -> None:
+    result = mega("routes", cwd=project)
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split() == ["app", "methods", "path", "handler", "middleware"]
+    handler = "apps.main.controllers.home_controller.HomeController.index"
+    assert row.split() == ["main", "GET,HEAD", "/", handler]
+
+
+def test_bad_config_exits_2_with_every_problem(fresh_project: Path) -> None:
+    (fresh_project / "mega_config.py").write_text('config = {"sever": {}, "hosts": ["a.com"]}\n')
+    result = mega("routes", cwd=fresh_project)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    err = result.stderr
+    assert "boot failed at stage 'config': 2 config problems" in err
+    assert (
+        "mega_config.py, key 'sever': unknown key 'sever' in mega_config.py — did you mean 'server'?" in err
+    )
+    assert "mega_config.py, key 'hosts': 'hosts' belongs in apps/main/app_config.py" in err
+    assert "hint: move 'hosts' to apps/main/app_config.py" in err
+    assert "Traceback" not in err
+
+    debug = mega("--debug", "routes", cwd=fresh_project)
+    assert debug.returncode == 2
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "did you mean 'server'?" in debug.stderr
+
+
+def test_broken_route_file_exits_1(fresh_project: Path) -> None:
+    route_file = fresh_project / "apps/main/routes/home.py"
+    route_file.write_text("def routes(router):\n    router.get('/', nothere)\n")
+    result = mega("routes", cwd=fresh_project)
+    assert result.returncode == 1
+    assert "boot failed at stage 'apps'" in result.stderr
+    assert "nothere" in result.stderr
+    assert "Traceback" not in result.stderr
