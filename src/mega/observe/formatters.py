@@ -13,8 +13,9 @@ from mega.observe._time import PerSecond, local_hms, utc_seconds
 __all__ = ["JsonFormatter", "PrettyFormatter", "extra_fields"]
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
+# uvicorn adds `color_message` (its own coloured copy of msg) to its records: not a field.
 _RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message", "asctime", "taskName", "request_id",
+    "message", "asctime", "taskName", "request_id", "color_message",
 }  # fmt: skip
 # Keys the JSON line owns; an extra field with one of these names is written as `extra_<name>`.
 _CORE_KEYS = frozenset({"ts", "level", "logger", "msg", "request_id", "exc", "stack"})

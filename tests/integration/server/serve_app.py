@@ -1,0 +1,111 @@
+"""A tiny ASGI app served by uvicorn with mega's protocol class; run as a subprocess by the tests.
+
+usage: python serve_app.py PORT HEADER_TIMEOUT MAX_HEADER_BYTES MAX_HEADERS
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+import uvicorn
+
+from mega.boot.protocol import RAW_HEADERS_EXTENSION, make_protocol_class
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+
+async def read_body(receive: Receive) -> bytes:
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+async def websocket_echo(receive: Receive, send: Send) -> None:
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", "text": "echo:" + message["text"]})
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await websocket_echo(receive, send)
+        return
+    assert scope["type"] == "http"
+    path: str = scope["path"]
+    body = await read_body(receive)
+    if path == "/boom":
+        raise RuntimeError("boom")
+    if path == "/stream":
+        # Plain headers, no content-length: uvicorn's chunked encoding.
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        for part in (b"one,", b"two,", b"three"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if path == "/big":
+        payload = b"x" * 200_000
+    else:
+        payload = orjson.dumps(
+            {
+                "ok": True,
+                "data": {
+                    "path": path,
+                    "query": scope["query_string"].decode(),
+                    "headers": len(scope["headers"]),
+                    "body": len(body),
+                    "raw": RAW_HEADERS_EXTENSION in scope.get("extensions", {}),
+                },
+            }
+        )
+    use_raw = path != "/plain" and RAW_HEADERS_EXTENSION in scope.get("extensions", {})
+    if use_raw:
+        block = b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: r-1\r\n" % len(
+            payload
+        )
+        await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
+    else:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+            (b"x-request-id", b"r-1"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    protocol = make_protocol_class(
+        header_timeout=float(sys.argv[2]), max_header_bytes=int(sys.argv[3]), max_headers=int(sys.argv[4])
+    )
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=protocol,
+        loop="uvloop",
+        lifespan="off",
+        access_log=False,
+        log_level="error",
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

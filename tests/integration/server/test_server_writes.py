@@ -1,0 +1,190 @@
+"""mega's protocol object driven in-process with a recording transport: what goes out, in how many writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
+from mega.boot import protocol as protocol_module
+from mega.boot.protocol import RAW_HEADERS_EXTENSION, MegaHttpProtocol, make_protocol_class
+
+pytestmark = pytest.mark.integration
+
+DATE = (b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")
+BODY = b'{"ok":true}'
+BLOCK = b"content-type: application/json\r\ncontent-length: 11\r\nx-request-id: r-1\r\n"
+EXPECTED = b"HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 2026 00:00:00 GMT\r\n" + BLOCK + b"\r\n" + BODY
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+
+class Harness:
+    def __init__(self, app: Any, cls: type[MegaHttpProtocol] = MegaHttpProtocol) -> None:
+        config = uvicorn.Config(app, http=cls, lifespan="off", log_config=None, proxy_headers=False)
+        self.state = ServerState()
+        self.state.default_headers = [DATE]
+        self.transport = RecordingTransport()
+        self.protocol = cls(config=config, server_state=self.state, app_state={})
+        self.protocol.connection_made(self.transport)
+
+    async def feed(self, data: bytes) -> list[bytes]:
+        start = len(self.transport.writes)
+        self.protocol.data_received(data)
+        while self.state.tasks:
+            await asyncio.gather(*self.state.tasks)
+        return self.transport.writes[start:]
+
+    def close(self) -> None:
+        self.protocol.connection_lost(None)
+
+
+scopes: list[dict[str, Any]] = []
+
+
+async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    scopes.append(scope)
+    path = scope["path"]
+    start: dict[str, Any] = {"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: BLOCK}
+    if path == "/extra":
+        start["headers"] = [(b"X-Extra", b"1"), (b"Connection", b"close")]
+    if path == "/plain":
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"11"),
+            (b"x-request-id", b"r-1"),
+        ]
+        start = {"type": "http.response.start", "status": 200, "headers": headers}
+    await send(start)
+    if path == "/fail-after-start":
+        raise RuntimeError("boom")
+    await send({"type": "http.response.body", "body": BODY, "more_body": path == "/stream-raw"})
+
+
+async def test_raw_block_response_is_one_write() -> None:
+    h = Harness(raw_app)
+    assert await h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == [EXPECTED]
+    assert await h.feed(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n") == [EXPECTED[: -len(BODY)]]
+    assert await h.feed(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n") == [
+        EXPECTED[: -len(BODY) - 2] + b"connection: close\r\n\r\n" + BODY
+    ]
+    assert h.transport.closed
+    h.close()
+
+
+async def test_plain_headers_next_to_a_raw_block_are_validated_and_honoured() -> None:
+    h = Harness(raw_app)
+    writes = await h.feed(b"GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")
+    head_end = EXPECTED.index(b"content-type")
+    expected = EXPECTED[:head_end] + b"x-extra: 1\r\n" + BLOCK + b"connection: close\r\n\r\n" + BODY
+    assert writes == [expected]
+    assert h.transport.closed
+    h.close()
+
+
+async def test_raw_block_responses_are_access_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    h = Harness(raw_app)
+    await h.feed(b"GET /x?y=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"] == [
+        '127.0.0.1:50000 - "GET /x?y=1 HTTP/1.1" 200'
+    ]
+    h.close()
+
+
+async def test_plain_headers_go_through_uvicorns_send() -> None:
+    h = Harness(raw_app)
+    writes = await h.feed(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert writes == [EXPECTED[: -len(BODY)], BODY]  # uvicorn: head and body in two writes
+    h.close()
+
+
+async def test_streaming_with_a_raw_block_is_refused_with_500() -> None:
+    h = Harness(raw_app)
+    out = b"".join(await h.feed(b"GET /stream-raw HTTP/1.1\r\nHost: x\r\n\r\n"))
+    assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert out.endswith(b"\r\n\r\nInternal Server Error")
+    h.close()
+
+
+async def test_app_error_between_raw_start_and_body_still_gets_500() -> None:
+    h = Harness(raw_app)
+    out = b"".join(await h.feed(b"GET /fail-after-start HTTP/1.1\r\nHost: x\r\n\r\n"))
+    # Nothing of the held raw head went out: the client gets a clean 500.
+    assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert out.endswith(b"\r\n\r\nInternal Server Error")
+    assert b"x-request-id" not in out
+    h.close()
+
+
+async def test_extensions_dict_is_shared_and_default_headers_follow_the_date_tick() -> None:
+    scopes.clear()
+    h = Harness(raw_app)
+    await h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [s["path"] for s in scopes] == ["/a", "/b"]
+    assert scopes[0]["extensions"] is scopes[1]["extensions"]
+    assert scopes[0]["extensions"] == {RAW_HEADERS_EXTENSION: {}}
+    # uvicorn replaces the default-headers list every second; a new list is serialised anew.
+    h.state.default_headers = [(b"date", b"Fri, 02 Jan 2026 00:00:00 GMT"), (b"server", b"uvicorn")]
+    writes = await h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert writes == [
+        EXPECTED.replace(b"Thu, 01", b"Fri, 02").replace(b"GMT\r\n", b"GMT\r\nserver: uvicorn\r\n", 1)
+    ]
+    h.close()
+
+
+async def test_sweeper_is_per_loop_and_goes_away_with_the_last_connection() -> None:
+    loop = asyncio.get_running_loop()
+    cls = make_protocol_class(header_timeout=5.0)
+    first, second = Harness(raw_app, cls), Harness(raw_app, cls)
+    sweeper = protocol_module._SWEEPERS[loop]
+    assert sweeper.conns == {first.protocol, second.protocol}
+    assert sweeper.handle is not None
+    first.close()
+    assert protocol_module._SWEEPERS[loop] is sweeper
+    second.close()
+    assert loop not in protocol_module._SWEEPERS
+    assert sweeper.handle is None
+
+
+def test_make_protocol_class_binds_limits() -> None:
+    cls = make_protocol_class(header_timeout=2.5, max_header_bytes=4096, max_headers=10)
+    assert issubclass(cls, MegaHttpProtocol)
+    assert (cls.header_timeout, cls.max_header_bytes, cls.max_headers) == (2.5, 4096, 10)
+    assert b'"limit":4096' in cls._too_large_body
+    assert (MegaHttpProtocol.header_timeout, MegaHttpProtocol.max_header_bytes) == (30.0, 65536)
+    with pytest.raises(ValueError):
+        make_protocol_class(header_timeout=0)
