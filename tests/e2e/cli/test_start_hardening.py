@@ -1,0 +1,83 @@
+"""Server hardening checked against the server `mega start` really runs (not a test server)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli.conftest import environ, free_port, get, wait_for
+from tests.integration.server.server_wire import at_eof, connect, read_response, request, trickle
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def served(fresh_project: Path, start_server):
+    """`mega start` on the new project with a 1 s head timeout and small head limits."""
+    (fresh_project / "mega_config.py").write_text(
+        'config = {"server": {"header_timeout": 1, "max_header_bytes": 8192, "max_headers": 32},\n'
+        '          "logger": {"level": "warning"}}\n'
+    )
+    port = free_port()
+    server = start_server("start", "--port", str(port), cwd=fresh_project, env=environ(MEGA_ENV="production"))
+    wait_for(lambda: get(port, "/health/live").status_code == 200, 20, "mega start to serve")
+    return port
+
+
+def raw_get(path: str = "/", *extra: str) -> bytes:
+    return "\r\n".join([f"GET {path} HTTP/1.1", "Host: test", *extra, "", ""]).encode("latin-1")
+
+
+async def test_slow_head_is_disconnected(served):
+    reader, writer = await connect(served)
+    try:
+        outcome = await trickle(reader, writer, [b"GET / HTTP/1.1\r\n", b"X-Slow: 1\r\n"], 0.2, limit=4.0)
+    finally:
+        writer.close()
+    assert outcome.closed_after < 3.0
+    assert outcome.response is None or outcome.response.status == 408
+    # the server still serves others
+    response, _ = await request(served, raw_get())
+    assert response.status == 200
+
+
+async def test_oversized_head_gets_431_and_close(served):
+    response, closed = await request(served, raw_get("/", "X-Big: " + "a" * 1_000_000))
+    assert response.status == 431 and closed
+    assert response.json()["error"]["code"] == "http.headers_too_large"
+
+
+async def test_too_many_headers_get_431(served):
+    headers = [f"X-H{i}: v" for i in range(2000)]
+    response, closed = await request(served, raw_get("/", *headers))
+    assert response.status == 431 and closed
+    assert response.json()["error"]["code"] == "http.too_many_headers"
+
+
+async def test_conflicting_lengths_get_400(served):
+    raw = (b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"0\r\n\r\n")
+    response, closed = await request(served, raw)
+    assert response.status == 400 and closed
+    assert response.json()["error"]["code"] == "http.conflicting_length"
+
+
+async def test_envelope_and_request_id_over_the_real_server(served):
+    reader, writer = await connect(served)
+    try:
+        for _ in range(3):  # keep-alive across requests on one connection
+            writer.write(raw_get("/", "X-Request-Id: abc-1"))
+            await writer.drain()
+            response = await read_response(reader)
+            assert response.status == 200
+            assert response.header("x-request-id") == "abc-1"
+            assert response.json()["ok"] is True
+        writer.write(raw_get("/nope"))
+        response = await read_response(reader)
+        assert response.status == 404 and response.json()["error"]["code"] == "route.not_found"
+        assert not await at_eof(reader, 0.2)
+    finally:
+        writer.close()
+    await asyncio.sleep(0)
