@@ -60,11 +60,41 @@ class MegaApp:
         self.raw_block = b""
         self._global_chains: dict[str, list[Any]] = {k: [] for k in _CHAIN_KINDS}
         self._compiled = False
+        # Request-independent resources, set by the boot stages that own them.
+        self.adapters: Any = None  # mega.adapters.manager.AdapterManager
+        self.lock_manager: Any = None
+        self.bus_manager: Any = None
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:
                 self.use(kind, mw)
+
+    # -- resources (from boot stages) ------------------------------------------------------
+
+    def db(self, alias: str | None = None) -> Any:
+        """The database adapter `alias` (default: the app's default database)."""
+        return self._resource("adapters", "db").db(alias, app=self)
+
+    def cache(self, alias: str | None = None) -> Any:
+        return self._resource("adapters", "cache").cache(alias, app=self)
+
+    @property
+    def lock(self) -> Any:
+        """This app's lock manager (app `lock` config, else the global one, else memory)."""
+        return self._resource("lock_manager", "lock")
+
+    @property
+    def bus(self) -> Any:
+        """This app's bus manager (app `bus` config, else the global one, else memory)."""
+        return self._resource("bus_manager", "bus")
+
+    def _resource(self, attr: str, what: str) -> Any:
+        value = getattr(self, attr)
+        if value is None:
+            raise MegaError("app.not_initialized", f"app '{self.name}' has no {what} yet",
+                            hint="use it after boot (inside a handler, a hook, or after mega.boot_project)")
+        return value
 
     # -- declaration (boot time) -------------------------------------------------------------
 

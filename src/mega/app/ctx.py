@@ -53,6 +53,21 @@ class Ctx:
             self._services = Services(self.app.services, self)
         return self._services
 
+    def db(self, alias: str | None = None) -> Any:
+        """A database adapter by alias; no alias = the app's default database."""
+        return self.app.db(alias)
+
+    def cache(self, alias: str | None = None) -> Any:
+        return self.app.cache(alias)
+
+    @property
+    def lock(self) -> Any:
+        return self.app.lock
+
+    @property
+    def bus(self) -> Any:
+        return self.app.bus
+
     def t(self, key: str, default: str | None = None, **values: Any) -> str:
         """Translate `key` (i18n arrives later): returns the default, else the key, formatted."""
         text = default if default is not None else key
