@@ -22,7 +22,8 @@ async def test_todo_lifecycle(client):
     assert r.status_code == 204 and r.content == b""
     r = await client.get(f"/todos/{todo['id']}")
     assert r.status_code == 404
-    assert r.json()["error"] == {"code": "todo.not_found", "message": "no todo with id 1", "details": {"id": 1}}
+    assert r.json()["error"] == {
+        "code": "todo.not_found", "message": "no todo with id 1", "details": {"id": 1}}
 
 
 async def test_bad_input_gets_clear_errors(client):

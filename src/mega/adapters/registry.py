@@ -35,7 +35,8 @@ def register_driver(family: str, driver: str, cls: type[Adapter]) -> None:
                         "mega.adapters.base.Adapter")
     key = (family, driver)
     if key in _classes and _classes[key] is not cls:
-        raise MegaError("adapter.duplicate_driver", f"a {family} driver named '{driver}' is already registered")
+        raise MegaError("adapter.duplicate_driver",
+                        f"a {family} driver named '{driver}' is already registered")
     _classes[key] = cls
 
 

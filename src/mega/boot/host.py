@@ -17,7 +17,8 @@ _HOST = b"host"
 class Host:
     """Multi-app dispatch. With one app every host goes to it and no header is scanned."""
 
-    def __init__(self, apps: list[MegaApp], *, lifespan: Callable[..., Awaitable[None]] | None = None) -> None:
+    def __init__(self, apps: list[MegaApp], *,
+                 lifespan: Callable[..., Awaitable[None]] | None = None) -> None:
         if not apps:
             raise MegaError("app.none", "Host needs at least one app")
         self.apps = apps
@@ -39,10 +40,8 @@ class Host:
         """The app serving `host_header` (port ignored), else the default app, else None."""
         if host_header:
             name = host_header.lower()
-            if name.startswith(b"["):  # IPv6 literal: [::1]:3000
-                name = name.split(b"]", 1)[0] + b"]"
-            else:
-                name = name.rsplit(b":", 1)[0]
+            # An IPv6 literal keeps its brackets ([::1]:3000); otherwise drop the port.
+            name = name.split(b"]", 1)[0] + b"]" if name.startswith(b"[") else name.rsplit(b":", 1)[0]
             app = self._by_host.get(name)
             if app is not None:
                 return app

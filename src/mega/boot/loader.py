@@ -85,7 +85,8 @@ def load_middlewares(app: MegaApp, app_dir: Path) -> None:
         fn = getattr(module, path.stem, None) or getattr(module, "middleware", None)
         if not callable(fn):
             raise MegaError("middleware.invalid_file", f"{_rel(path)} must define a callable named "
-                            f"'{path.stem}' or 'middleware'", hint=f"async def {path.stem}(req, reply, ctx): ...")
+                            f"'{path.stem}' or 'middleware'",
+                            hint=f"async def {path.stem}(req, reply, ctx): ...")
         app.middlewares[path.stem] = fn
 
 

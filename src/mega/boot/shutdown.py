@@ -33,7 +33,8 @@ class ShutdownRegistry:
 
     def register(self, name: str, fn: Hook, *, timeout: float | None = None) -> None:
         if any(e.name == name for e in self._hooks):
-            raise MegaError("shutdown.duplicate_hook", f"a shutdown hook named '{name}' is already registered",
+            raise MegaError("shutdown.duplicate_hook",
+                            f"a shutdown hook named '{name}' is already registered",
                             hint="unregister it first or pick another name")
         self._hooks.append(_Entry(name, fn, timeout if timeout is not None else self.default_timeout))
 

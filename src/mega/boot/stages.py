@@ -110,7 +110,7 @@ def _stage_env(rt: Runtime) -> None:
     from mega.config import load_dotenv_file
 
     environ = rt.environ if isinstance(rt.environ, dict) else os.environ
-    load_dotenv_file(rt.root, environ)  # type: ignore[arg-type]
+    load_dotenv_file(rt.root, environ)
 
 
 def _stage_config(rt: Runtime) -> None:
@@ -203,8 +203,9 @@ async def boot(root: str | Path = ".", *, environ: Mapping[str, str] | None = No
     rt = Runtime(root=Path(root).resolve(), environ=os.environ if environ is None else environ,
                  overrides=dict(overrides or {}))
     if _current is not None and not _current.closed:
-        raise BootError("env", MegaError("boot.already_booted", f"a project ({_current.root}) is already "
-                                         "booted in this process", hint="close it first: await runtime.close()"))
+        already = MegaError("boot.already_booted", f"a project ({_current.root}) is already booted in this "
+                            "process", hint="close it first: await runtime.close()")
+        raise BootError("env", already)
     _current = rt
     for stage in list(STAGES):
         try:

@@ -93,7 +93,7 @@ def positional_arity(fn: Callable[..., Any], *, most: int, what: str) -> int:
 
 def as_async(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     """Sync callables run in the default thread pool so they never block the event loop."""
-    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):  # noqa: B004
         return fn
 
     async def run_in_thread(*args: Any) -> Any:
@@ -130,7 +130,9 @@ def chain(fns: list[Any], kind: str) -> list[Callable[..., Awaitable[Any]]]:
     return out
 
 
-def compile_route(route: RouteDef, app: MegaApp, chains: dict[str, list[Any]]) -> Endpoint:
+def compile_route(  # noqa: C901 - one closure per route on purpose: every branch is a boot-time choice
+    route: RouteDef, app: MegaApp, chains: dict[str, list[Any]]
+) -> Endpoint:
     """Build the per-request function for one route."""
     opts = route.options
     where = f"{route.method} {route.path}"
@@ -153,7 +155,10 @@ def compile_route(route: RouteDef, app: MegaApp, chains: dict[str, list[Any]]) -
     raw_block = app.raw_block
     const_headers = app.constant_headers
 
-    async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
+    # The hot path, kept in one function: each helper call would cost a frame per request.
+    async def endpoint(  # noqa: C901
+        scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None
+    ) -> None:
         rid = request_id(scope["headers"])
         started = perf_counter() if access is not None else 0.0
         req = Request(scope, receive, params, rid, body_limit) if needs_req else None

@@ -7,6 +7,7 @@ every error) or a pydantic model. Every failure has one shape: 400 `validation.f
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -59,10 +60,8 @@ def _coerce_strings(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
         for name, cast in casts.items():
             raw = out.get(name)
             if isinstance(raw, str):
-                try:
+                with contextlib.suppress(ValueError):  # left as a string: the schema reports it
                     out[name] = cast(raw)
-                except ValueError:
-                    pass  # left as a string: the schema reports the type error
         return out
 
     return coerce

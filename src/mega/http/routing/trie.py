@@ -63,7 +63,8 @@ def parse_path(path: str) -> PathPattern:
             if name in seen:
                 raise MegaError("route.invalid_path", f"parameter '{name}' appears twice in route '{path}'")
             if conv == "path" and i != len(raw) - 1:
-                raise MegaError("route.invalid_path", f"'{{{name}:path}}' must be the last segment of '{path}'")
+                raise MegaError("route.invalid_path",
+                                f"'{{{name}:path}}' must be the last segment of '{path}'")
             seen.add(name)
             segments.append(Segment(name=name, conv=conv))
         elif "{" in part or "}" in part:
@@ -147,7 +148,7 @@ class RouteTable:
         names = leaf.leaf_names
         if len(names) == 1:
             return leaf.leaf, {names[0]: values[0]}  # type: ignore[return-value]
-        return leaf.leaf, dict(zip(names, values))  # type: ignore[return-value]
+        return leaf.leaf, dict(zip(names, values, strict=True))  # type: ignore[return-value]
 
 
 def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | None:
