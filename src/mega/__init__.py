@@ -56,33 +56,33 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from mega.errors import BadRequestError as BadRequestError
-    from mega.boot.stages import BootError as BootError
-    from mega.errors import ConflictError as ConflictError
-    from mega.app.ctx import Ctx as Ctx
-    from mega.http.envelope import Envelope as Envelope
-    from mega.http.response import FileResponse as FileResponse
-    from mega.errors import ForbiddenError as ForbiddenError
-    from mega.http.response import HTMLResponse as HTMLResponse
-    from mega.errors import InternalError as InternalError
-    from mega.http.response import JSONResponse as JSONResponse
     from mega.app.app import MegaApp as MegaApp
+    from mega.app.ctx import Ctx as Ctx
+    from mega.app.registry import get_app as get_app
+    from mega.app.registry import has_app as has_app
+    from mega.boot.stages import BootError as BootError
+    from mega.boot.stages import Runtime as Runtime
+    from mega.boot.stages import boot_project as boot_project
+    from mega.boot.stages import register_health_check as register_health_check
+    from mega.boot.stages import register_shutdown_hook as register_shutdown_hook
+    from mega.errors import BadRequestError as BadRequestError
+    from mega.errors import ConflictError as ConflictError
+    from mega.errors import ForbiddenError as ForbiddenError
+    from mega.errors import InternalError as InternalError
     from mega.errors import MegaError as MegaError
     from mega.errors import NotFoundError as NotFoundError
     from mega.errors import RateLimitedError as RateLimitedError
-    from mega.http.response import RedirectResponse as RedirectResponse
-    from mega.http.reply import Reply as Reply
-    from mega.http.request import Request as Request
-    from mega.http.response import Response as Response
-    from mega.http.router import Router as Router
-    from mega.boot.stages import Runtime as Runtime
-    from mega.http.response import StreamResponse as StreamResponse
-    from mega.http.response import TextResponse as TextResponse
     from mega.errors import UnauthorizedError as UnauthorizedError
     from mega.errors import UnprocessableError as UnprocessableError
     from mega.errors import ValidationError as ValidationError
-    from mega.boot.stages import boot_project as boot_project
-    from mega.app.registry import get_app as get_app
-    from mega.app.registry import has_app as has_app
-    from mega.boot.stages import register_health_check as register_health_check
-    from mega.boot.stages import register_shutdown_hook as register_shutdown_hook
+    from mega.http.envelope import Envelope as Envelope
+    from mega.http.reply import Reply as Reply
+    from mega.http.request import Request as Request
+    from mega.http.response import FileResponse as FileResponse
+    from mega.http.response import HTMLResponse as HTMLResponse
+    from mega.http.response import JSONResponse as JSONResponse
+    from mega.http.response import RedirectResponse as RedirectResponse
+    from mega.http.response import Response as Response
+    from mega.http.response import StreamResponse as StreamResponse
+    from mega.http.response import TextResponse as TextResponse
+    from mega.http.router import Router as Router

@@ -8,9 +8,11 @@ An adapter is a connection to one external service, declared under an alias in
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,6 +47,7 @@ class Adapter(ABC):
     family: ClassVar[str] = ""  # "db", "cache" or "bus"
     driver: ClassVar[str] = ""  # "postgres", "redis", ...
     secret_options: ClassVar[frozenset[str]] = frozenset({"password", "token", "secret", "url"})
+    root: Path | None = None  # the project directory, set by the manager; relative paths start there
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         self.alias = alias
@@ -98,6 +101,11 @@ class Adapter(ABC):
             raise MegaError("adapter.not_connected", f"{self.family} '{self.alias}' is not connected",
                             hint="use it after boot (the adapters stage connects every declared alias)")
         return self._native
+
+    def resolve_path(self, value: str | os.PathLike[str]) -> Path:
+        """A path option made absolute against the project root (the working directory without one)."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.root or Path.cwd()) / path
 
     # -- observability ---------------------------------------------------------------------
 

@@ -55,6 +55,6 @@ def driver_class(family: str, driver: str) -> type[Adapter]:
                         details={"family": family, "driver": driver, "drivers": driver_names(family)},
                         hint=f"use one of: {', '.join(driver_names(family)) or '(none)'}")
     module, _, name = target.partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    _classes[key] = cls
-    return cls
+    loaded: type[Adapter] = getattr(importlib.import_module(module), name)
+    _classes[key] = loaded
+    return loaded

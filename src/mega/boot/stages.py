@@ -50,8 +50,10 @@ class Runtime:
     config: Any = None
     env: str = "development"
     apps: dict[str, MegaApp] = field(default_factory=dict)
+    models: list[Any] = field(default_factory=list)
     host: Host | None = None
     health: Any = None
+    adapters: Any = None  # mega.adapters.manager.AdapterManager
     access_log: Any = None
     shutdown: ShutdownRegistry = field(default_factory=ShutdownRegistry)
     closed: bool = False
@@ -143,6 +145,24 @@ def _stage_runtime(rt: Runtime) -> None:
         rt.shutdown.register("access-log", rt.access_log.close)
 
 
+async def _stage_adapters(rt: Runtime) -> None:
+    from mega.adapters.stage import adapters_stage
+
+    await adapters_stage(rt)
+
+
+def _stage_models(rt: Runtime) -> None:
+    """Import and validate the apps' models before anything uses them: a bad one fails boot here."""
+    dirs = {name: app_cfg.dir for name, app_cfg in rt.config.apps.items()}
+    if not any(p for d in dirs.values() for p in (d / "models").glob("*.py") if not p.name.startswith("_")):
+        return  # nothing to scan: not even SQLAlchemy is imported
+    from mega.data.migrations.scan import scan_models
+    from mega.data.migrations.validate import validate_models
+
+    rt.models = scan_models(rt.root, dirs)
+    validate_models(rt.models)
+
+
 def _stage_apps(rt: Runtime) -> None:
     from mega.http.health import health_endpoints
 
@@ -153,6 +173,7 @@ def _stage_apps(rt: Runtime) -> None:
         app = MegaApp(name, directory=app_cfg.dir, config=app_cfg.values, env=rt.env,
                       access_log=rt.access_log, body_limit=server["body_limit"],
                       trailing_slash=server["trailing_slash"])
+        app.adapters = rt.adapters
         try:
             load_app(app, app_cfg.dir)
             app.compile(extra)
@@ -176,7 +197,11 @@ STAGES: list[Stage] = [
     Stage("env", _stage_env),
     Stage("config", _stage_config),
     Stage("runtime", _stage_runtime),
+    Stage("adapters", _stage_adapters),
+    Stage("models", _stage_models),
     Stage("apps", _stage_apps),
+    Stage("locks", lambda rt: __import__("mega.lock.stage", fromlist=["locks_stage"]).locks_stage(rt)),
+    Stage("bus", lambda rt: __import__("mega.bus.stage", fromlist=["run"]).run(rt)),
     Stage("ready", _stage_ready),
 ]
 

@@ -25,6 +25,11 @@ COMMANDS: dict[str, str] = {
     "routes": "mega.cli.routes:routes",
     "console": "mega.cli.console:console",
     "test": "mega.cli.test:test",
+    "db:generate": "mega.cli.db:db_generate",
+    "db:migrate": "mega.cli.db:db_migrate",
+    "db:rollback": "mega.cli.db:db_rollback",
+    "db:status": "mega.cli.db:db_status",
+    "g": "mega.cli.generate:g",
 }
 
 

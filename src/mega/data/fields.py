@@ -6,7 +6,8 @@ JSON-able dict (`spec()`): that description is what the migration snapshot store
 
 from __future__ import annotations
 
-import enum
+import builtins
+import enum as _enum  # `enum` is rebound to enum_() at the bottom of this module
 import uuid as _uuid
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,7 @@ class Field:
         *,
         nullable: bool = False,
         default: Any = MISSING,
-        server_default: str | int | float | bool | None = None,
+        server_default: str | int | builtins.float | bool | None = None,  # `float` is float_() here
         primary_key: bool = False,
         autoincrement: bool = False,
         unique: bool = False,
@@ -96,7 +97,7 @@ class Field:
             out["on_delete"] = self.on_delete
             out["on_update"] = self.on_update
         if self.has_default and not callable(self.default):
-            out["default"] = self.default.value if isinstance(self.default, enum.Enum) else self.default
+            out["default"] = self.default.value if isinstance(self.default, _enum.Enum) else self.default
         elif self.has_default:
             out["default"] = f"<callable {getattr(self.default, '__qualname__', 'default')}>"
         return out
@@ -157,7 +158,7 @@ def uuid(**kw: Any) -> Field:
     return Field("uuid", **kw)
 
 
-def enum_(values: list[str] | type[enum.Enum], **kw: Any) -> Field:
+def enum_(values: list[str] | type[_enum.Enum], **kw: Any) -> Field:
     choices = [m.value for m in values] if isinstance(values, type) else list(values)
     return Field("enum", choices=choices, length=max((len(str(c)) for c in choices), default=1), **kw)
 
@@ -187,6 +188,6 @@ def foreign_key(target: str, *, kind: str = "bigint", on_delete: str | None = No
 
 
 # Python-keyword-safe aliases
-float = float_  # noqa: A001
-enum = enum_  # noqa: A001
-id = id_  # noqa: A001
+float = float_
+enum = enum_
+id = id_

@@ -13,7 +13,7 @@
             database = "primary"       # services.dbs alias; default: the app's default db
 
 `Model.spec()` is the JSON-able description the migration journal stores; CRUD lives in
-`mega.data.crud` and is reached through class methods added there.
+`mega.data.crud` (`User.find(...)`, `User.create(...)`, ...; see docs/reference/models.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mega.data import fields as f
+from mega.data.crud import API, CrudMethods
 from mega.data.fields import Field
+from mega.errors import MegaError
 
 
 @dataclass
@@ -48,6 +50,13 @@ class ModelSpec:
     database: str | None = None
     app: str | None = None
     module: str = ""
+    # Derived, never part of the description: column names, and per-model caches (parsed
+    # filters, defaults) that CRUD fills on first use.
+    column_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.column_names = frozenset(c.name for c in self.columns)
 
     @property
     def primary_key(self) -> list[str]:
@@ -86,7 +95,7 @@ def default_table_name(class_name: str) -> str:
     return snake + "s"
 
 
-class Model:
+class Model(CrudMethods):
     """Base class of every model. Subclasses declare `Field`s as class attributes."""
 
     __spec__: ClassVar[ModelSpec]
@@ -98,16 +107,7 @@ class Model:
             return
         cls.__abstract__ = False
         meta = cls.__dict__.get("Meta")
-        columns: list[Field] = []
-        for base in reversed(cls.__mro__[1:]):  # fields of abstract parents first
-            for name, value in vars(base).items():
-                if isinstance(value, Field) and all(c.name != name for c in columns):
-                    value.name = name
-                    columns.append(value)
-        for name, value in vars(cls).items():
-            if isinstance(value, Field):
-                value.name = name
-                columns = [c for c in columns if c.name != name] + [value]
+        columns = _collect_columns(cls)
         if getattr(meta, "timestamps", False):
             for name, kw in (("created_at", {"auto_now_add": True}), ("updated_at", {"auto_now": True})):
                 if all(c.name != name for c in columns):
@@ -137,6 +137,23 @@ class Model:
     @classmethod
     def spec(cls) -> ModelSpec:
         return cls.__spec__
+
+
+def _collect_columns(cls: type) -> list[Field]:
+    columns: list[Field] = []
+    for base in reversed(cls.__mro__[1:]):  # fields of abstract parents first
+        for name, value in vars(base).items():
+            if isinstance(value, Field) and all(c.name != name for c in columns):
+                value.name = name
+                columns.append(value)
+    for name, value in vars(cls).items():
+        if isinstance(value, Field):
+            if name in API:
+                raise MegaError("model.invalid_field", f"field '{name}' of {cls.__name__} would hide "
+                                f"{cls.__name__}.{name}()", hint="give the column another name")
+            value.name = name
+            columns = [c for c in columns if c.name != name] + [value]
+    return columns
 
 
 def _index_spec(table: str, spec: Any, *, unique: bool) -> IndexSpec:

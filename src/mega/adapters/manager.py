@@ -1,0 +1,168 @@
+"""The project's adapters by alias: one per `services.<group>.<alias>`, plus embedded defaults.
+
+Defaults: with no alias, a group's default is `primary` if declared, else `default`, else the
+first declared. With no database declared the project gets an embedded SQLite database
+(`default`, `<project>/var/mega.sqlite3`); with no cache, a `memory` cache (`default`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mega.adapters import registry
+from mega.adapters.base import Adapter
+from mega.errors import MegaError
+
+if TYPE_CHECKING:
+    from mega.cache.contract import Cache
+
+log = logging.getLogger("mega.adapters")
+
+GROUPS = {"db": "dbs", "cache": "caches", "bus": "buses"}  # family -> services.<group>
+DEFAULT_ALIAS = "default"
+EMBEDDED_DB = Path("var") / "mega.sqlite3"
+
+
+class AdapterManager:
+    """Builds every declared adapter (no IO), connects and disconnects them together."""
+
+    def __init__(self, services: Mapping[str, Any] | None = None, *, root: str | Path | None = None) -> None:
+        self.root = Path(root if root is not None else ".").resolve()
+        self._adapters: dict[str, dict[str, Adapter]] = {family: {} for family in GROUPS}
+        self._embedded_db: Adapter | None = None
+        self._no_embedded_db: str | None = None  # why the embedded database is missing, if it is
+        services = services or {}
+        for family, group in GROUPS.items():
+            for alias, entry in (services.get(group) or {}).items():
+                options = {k: v for k, v in entry.items() if k != "driver"}
+                self._add(family, alias, entry["driver"], options)
+        if not self._adapters["db"]:
+            self._add_embedded_db()
+        if not self._adapters["cache"]:
+            self._add("cache", DEFAULT_ALIAS, "memory", {})
+
+    def _add(self, family: str, alias: str, driver: str, options: dict[str, Any]) -> Adapter:
+        where = f"services.{GROUPS[family]}.{alias}"
+        try:
+            cls = registry.driver_class(family, driver)
+        except MegaError as exc:
+            exc.message = f"{where}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        except (ImportError, AttributeError) as exc:
+            raise MegaError("adapter.driver_unavailable", f"{where}: the {family} driver '{driver}' cannot "
+                            f"be loaded: {type(exc).__name__}: {exc}",
+                            details={"group": GROUPS[family], "alias": alias, "driver": driver},
+                            hint="install the package that provides it", cause=exc) from exc
+        adapter = cls(alias, options)
+        adapter.root = self.root
+        self._adapters[family][alias] = adapter
+        return adapter
+
+    def _add_embedded_db(self) -> None:
+        try:
+            registry.driver_class("db", "sqlite")
+        except (ImportError, AttributeError) as exc:
+            # An install without the SQL stack still boots; ctx.db() then says why there is no db.
+            self._no_embedded_db = f"the sqlite driver cannot be loaded ({type(exc).__name__}: {exc})"
+            log.warning("no embedded database: %s; declare services.dbs in mega_config.py to use ctx.db()",
+                        self._no_embedded_db)
+            return
+        self._embedded_db = self._add("db", DEFAULT_ALIAS, "sqlite", {"path": str(self.root / EMBEDDED_DB)})
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def db(self, alias: str | None = None, app: Any = None) -> Any:
+        """A database adapter by alias; None = the default database."""
+        return self.get("db", alias, app)
+
+    def cache(self, alias: str | None = None, app: Any = None) -> Cache:
+        """A cache by alias; None = the default cache (memory when none is declared)."""
+        cache: Cache = self.get("cache", alias, app)
+        return cache
+
+    def bus(self, alias: str | None = None, app: Any = None) -> Any:
+        """A bus connection (`services.buses`) by alias; None = the default one."""
+        return self.get("bus", alias, app)
+
+    def get(self, family: str, alias: str | None = None, app: Any = None) -> Any:
+        adapters = self._adapters[family]
+        if alias is None:
+            alias = self.default_alias(family)
+            if alias is None:
+                raise self._not_found(family, None, app)
+        adapter = adapters.get(alias)
+        if adapter is None:
+            raise self._not_found(family, alias, app)
+        return adapter
+
+    def default_alias(self, family: str) -> str | None:
+        aliases = self._adapters[family]
+        for name in ("primary", DEFAULT_ALIAS):
+            if name in aliases:
+                return name
+        return next(iter(aliases), None)
+
+    def aliases(self, family: str) -> list[str]:
+        return list(self._adapters[family])
+
+    def all(self) -> list[Adapter]:
+        """Every adapter: databases, then caches, then buses, each in declaration order."""
+        return [a for family in GROUPS for a in self._adapters[family].values()]
+
+    def _not_found(self, family: str, alias: str | None, app: Any) -> MegaError:
+        group = GROUPS[family]
+        declared = self.aliases(family)
+        where = f" (app '{app.name}')" if getattr(app, "name", None) else ""
+        if alias is None:
+            reason = f"; {self._no_embedded_db}" if family == "db" and self._no_embedded_db else ""
+            return MegaError("adapter.not_found", f"no {family} is declared{where}{reason}",
+                             details={"group": group, "alias": None, "declared": declared},
+                             hint=f"declare one in mega_config.py: config['services']['{group}']"
+                                  f"['primary'] = {{'driver': ...}}")
+        close = difflib.get_close_matches(alias, declared, n=1)
+        also = f"did you mean '{close[0]}'? " if close else ""
+        return MegaError("adapter.not_found", f"no {family} named '{alias}'{where}; declared: "
+                         f"{', '.join(declared) or '(none)'}",
+                         details={"group": group, "alias": alias, "declared": declared},
+                         hint=f"{also}declare it in mega_config.py under services.{group}: "
+                              f"config['services']['{group}']['{alias}'] = {{'driver': ...}}")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def connect_all(self) -> None:
+        """Connect every adapter concurrently; on a failure close the others and raise the first one."""
+        adapters = self.all()
+        if self._embedded_db is not None:
+            await asyncio.to_thread((self.root / EMBEDDED_DB).parent.mkdir, parents=True, exist_ok=True)
+        results = await asyncio.gather(*(a.connect() for a in adapters), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if not failures:
+            return
+        await self.disconnect_all(quiet=True)
+        raise failures[0]
+
+    async def disconnect_all(self, *, quiet: bool = False) -> None:
+        """Disconnect every connected adapter concurrently; failures are logged, the first re-raised."""
+        connected = [a for a in self.all() if a.connected]
+        results = await asyncio.gather(*(a.disconnect() for a in connected), return_exceptions=True)
+        failures = []
+        for adapter, result in zip(connected, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("disconnecting %s '%s' failed: %s", adapter.family, adapter.alias, result,
+                          exc_info=result)
+                failures.append(result)
+        if failures and not quiet:
+            raise failures[0]
+
+    def stats(self) -> list[dict[str, Any]]:
+        return [a.stats() for a in self.all()]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{g}={len(self._adapters[f])}" for f, g in GROUPS.items())
+        return f"<AdapterManager {counts}>"

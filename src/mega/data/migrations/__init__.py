@@ -1,0 +1,26 @@
+"""Migrations: a schema DSL, the journal (snapshot + history), the differ that writes migrations
+from models, and the runner that applies them under a lock.
+
+Migration files import `column` and `index` from here; the rest is reached through its module
+(`mega.data.migrations.runner.Runner`, ...). Names are resolved lazily: importing the package for the
+model scan at boot does not import Alembic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Schema", "column", "index"]
+
+if TYPE_CHECKING:
+    from mega.data.migrations.schema import Schema as Schema
+    from mega.data.migrations.schema import column as column
+    from mega.data.migrations.schema import index as index
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from mega.data.migrations import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module 'mega.data.migrations' has no attribute {name!r}")

@@ -1,0 +1,130 @@
+"""A booted two-app project on NATS: per-app prefixes on the wire, cross-app emit, readiness, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+import nats
+import pytest
+from nats_control import URL, nats_up
+
+from mega import get_app
+from mega.boot.stages import BootError
+from mega.bus.nats import NatsBus
+from mega.testing import make_client, running
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not nats_up(), reason=f"NATS is not reachable at {URL}")]
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+PROJECT = {
+    "mega_config.py": f"""
+        config = {{
+            "logger": {{"level": "warning"}},
+            "services": {{"buses": {{"events": {{"driver": "nats", "url": "{URL}"}}}}}},
+            "bus": {{"nats": "events", "prefix": "glob."}},
+        }}
+    """,
+    "apps/web/app_config.py": """
+        config = {"hosts": ["a.com"], "bus": {"nats": "events", "prefix": "web."}}
+    """,
+    "apps/web/routes/pages.py": """
+        from mega import get_app
+
+        async def whoami(req, reply, ctx):
+            return {"app": "web", "bus": (await ctx.bus.stats())["driver"]}
+
+        async def emit(req, reply, ctx):
+            await ctx.bus.emit("order.created", {"from": "web"})
+            return {"emitted": "order.created"}
+
+        async def cross(req, reply, ctx):
+            await get_app("admin").bus.emit("notice", {"from": "web", "message": "hello admin"})
+            return {"sent": "notice"}
+
+        def routes(router):
+            router.get("/whoami", whoami)
+            router.get("/emit", emit)
+            router.get("/cross", cross)
+    """,
+    "apps/admin/app_config.py": 'config = {"hosts": ["b.com"]}\n',
+    "apps/api/app_config.py": 'config = {"hosts": ["c.com"], "bus": {"prefix": "api."}}\n',
+}
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[object] = []
+        self.arrived = asyncio.Event()
+
+    def __call__(self, payload: object) -> None:
+        self.items.append(payload)
+        self.arrived.set()
+
+
+async def test_prefixes_isolate_apps_on_one_nats_server(tmp_path: Path) -> None:
+    raw = await nats.connect(URL)
+    wire: list[str] = []
+
+    async def tap(msg: object) -> None:
+        wire.append(msg.subject)  # type: ignore[attr-defined]
+
+    await raw.subscribe("web.order.created", cb=tap)
+    await raw.subscribe("glob.order.created", cb=tap)
+    await raw.flush()
+    try:
+        async with running(write(tmp_path, PROJECT)) as rt:
+            web, admin, api = (rt.apps[n].bus for n in ("web", "admin", "api"))
+            assert all(isinstance(b, NatsBus) for b in (web, admin, api))
+            assert (web.prefix, admin.prefix, api.prefix) == ("web.", "glob.", "api.")
+            assert web.adapter is admin.adapter is api.adapter  # one connection for the alias
+            web_orders, admin_orders, notices = Inbox(), Inbox(), Inbox()
+            await web.on("order.created", web_orders)
+            await get_app("admin").bus.on("order.created", admin_orders)
+            await admin.on("notice", notices)
+            async with make_client(rt, host="a.com") as http:
+                assert (await http.get("/whoami")).json()["data"] == {"app": "web", "bus": "nats"}
+                assert (await http.get("/emit")).json()["data"] == {"emitted": "order.created"}
+                assert (await http.get("/cross")).json()["data"] == {"sent": "notice"}
+            await asyncio.wait_for(web_orders.arrived.wait(), 5)
+            await asyncio.wait_for(notices.arrived.wait(), 5)
+            await asyncio.sleep(0.2)
+            assert web_orders.items == [{"from": "web"}]
+            assert admin_orders.items == []  # glob.order.created was never published
+            assert notices.items == [{"from": "web", "message": "hello admin"}]
+            assert wire == ["web.order.created"]
+            # Code without a ctx reaches another app's bus, and requests stay in their prefix.
+            await admin.on("ping", lambda p: {"pong": p, "app": "admin"})
+            assert await get_app("admin").bus.request("ping", 1) == {"pong": 1, "app": "admin"}
+            with pytest.raises(Exception) as err:
+                await web.request("ping", 1, timeout=1)
+            assert getattr(err.value, "code", None) == "bus.no_responders"
+            async with make_client(rt, host="b.com") as http:
+                ready = await http.get("/health/ready")
+                assert ready.status_code == 200
+                assert ready.json()["data"]["checks"]["bus:events"] == "ok"
+        assert web.closed and admin.closed
+    finally:
+        await raw.close()
+
+
+async def test_an_unknown_alias_fails_boot_naming_the_declared_ones(tmp_path: Path) -> None:
+    files = dict(PROJECT)
+    files["apps/web/app_config.py"] = 'config = {"bus": {"nats": "event", "prefix": "web."}}\n'
+    with pytest.raises(BootError) as info:
+        async with running(write(tmp_path, files)):
+            pass
+    assert info.value.stage == "bus"
+    assert info.value.original.code == "bus.unknown_alias"
+    assert "apps/web/app_config.py: bus.nats 'event' is not declared in services.buses (declared: events); " \
+           "did you mean 'events'?" in info.value.message

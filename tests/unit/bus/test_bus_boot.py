@@ -1,0 +1,169 @@
+"""The bus stage: which bus each app gets, memory isolation by prefix, config errors, HTTP statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mega import get_app
+from mega.adapters import registry
+from mega.adapters.base import Adapter
+from mega.boot.loader import forget_project_modules
+from mega.boot.stages import BootError
+from mega.bus.memory import MemoryBus
+from mega.testing import boot_for_test, make_client, running
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+TWO_APPS = {
+    "mega_config.py": 'config = {"logger": {"level": "warning"}, "bus": {"prefix": "glob."}}\n',
+    "apps/web/app_config.py": 'config = {"hosts": ["a.com"], "bus": {"prefix": "web."}}\n',
+    "apps/web/routes/pages.py": """
+        from mega import get_app
+
+        async def emit(req, reply, ctx):
+            await ctx.bus.emit("order.created", {"from": "web"})
+            return {"emitted": True}
+
+        async def cross(req, reply, ctx):
+            await get_app("admin").bus.emit("notice", {"from": "web"})
+            return {"sent": True}
+
+        async def ask(req, reply, ctx):
+            return await ctx.bus.request(req.query.get("event", "nobody"), 1, timeout=0.2)
+
+        def routes(router):
+            router.get("/emit", emit)
+            router.get("/cross", cross)
+            router.get("/ask", ask)
+    """,
+    "apps/admin/app_config.py": 'config = {"hosts": ["b.com"]}\n',
+}
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[object] = []
+
+    def __call__(self, payload: object) -> None:
+        self.items.append(payload)
+
+
+async def test_default_is_a_memory_bus_per_app(tmp_path):
+    files = {"mega_config.py": "config = {}\n", "apps/main/app_config.py": "config = {}\n"}
+    async with running(write(tmp_path, files)) as rt:
+        bus = rt.apps["main"].bus
+        assert isinstance(bus, MemoryBus)
+        stats = await bus.stats()
+        assert (stats["driver"], stats["prefix"]) == ("memory", "")
+        assert "bus" not in rt.health.names  # nothing to check without NATS
+
+
+async def test_memory_buses_share_one_broker_and_prefixes_isolate(tmp_path):
+    async with running(write(tmp_path, TWO_APPS)) as rt:
+        web, admin = rt.apps["web"].bus, get_app("admin").bus
+        assert (web.prefix, admin.prefix) == ("web.", "glob.")
+        web_orders, admin_orders, notices = Inbox(), Inbox(), Inbox()
+        await web.on("order.created", web_orders)
+        await admin.on("order.created", admin_orders)
+        await admin.on("notice", notices)
+        async with make_client(rt, host="a.com") as http:
+            assert (await http.get("/emit")).json() == {"ok": True, "data": {"emitted": True}}
+            assert (await http.get("/cross")).json()["data"] == {"sent": True}
+        await asyncio.sleep(0.05)
+        assert web_orders.items == [{"from": "web"}]
+        assert admin_orders.items == []  # web. is not glob.
+        assert notices.items == [{"from": "web"}]  # get_app('admin').bus reaches admin
+
+
+async def test_bus_errors_map_to_http_statuses(tmp_path):
+    async with running(write(tmp_path, TWO_APPS)) as rt:
+        await rt.apps["web"].bus.on("stuck", lambda p: asyncio.sleep(5))
+        async with make_client(rt, host="a.com") as http:
+            r = await http.get("/ask", params={"event": "nobody"})
+            assert r.status_code == 503
+            assert r.json()["error"] == {"code": "bus.no_responders",
+                                         "message": 'request("web.nobody"): no responders subscribed to '
+                                                    "the subject", "details": {"subject": "web.nobody"}}
+            r = await http.get("/ask", params={"event": "stuck"})
+            assert r.status_code == 504
+            assert r.json()["error"]["code"] == "bus.request_timeout"
+            assert r.json()["error"]["details"] == {"subject": "web.stuck", "timeout": 0.2}
+
+
+async def test_shutdown_closes_the_buses_after_handlers_finish(tmp_path):
+    done = []
+
+    async def slow(payload):
+        await asyncio.sleep(0.1)
+        done.append(payload)
+
+    rt = await boot_for_test(write(tmp_path, TWO_APPS))
+    try:
+        bus = rt.apps["web"].bus
+        await bus.on("work", slow)
+        await bus.emit("work", 1)
+        await asyncio.sleep(0.01)
+        outcomes = dict(await rt.close())
+    finally:
+        await rt.close()
+        forget_project_modules()
+    assert outcomes["bus"] == "ok"
+    assert done == [1]
+    assert (await bus.stats())["subscriptions"] == 0 and bus.closed
+
+
+class FakeBusAdapter(Adapter):
+    """A bus connection that is not NATS (a plugin's driver)."""
+
+    family = "bus"
+    driver = "fake"
+
+    async def _connect(self) -> object:
+        return object()
+
+    async def _disconnect(self, native: object) -> None:
+        pass
+
+
+
+@pytest.mark.parametrize(("global_bus", "app_bus", "code", "words"), [
+    ("{'nats': 'evnts'}", None, "bus.unknown_alias",
+     ["mega_config.py", "'evnts'", "declared: events", "did you mean 'events'"]),
+    (None, "{'nats': 'nope'}", "bus.unknown_alias", ["apps/web/app_config.py", "'nope'", "declared: events"]),
+    (None, "{'prefx': 'web.'}", "bus.invalid_config", ["unknown key 'prefx'", "did you mean 'prefix'"]),
+    (None, "{'driver': 'kafka'}", "bus.invalid_config", ["unknown driver 'kafka'"]),
+    (None, "{'prefix': 'a b'}", "bus.invalid_config", ["prefix 'a b'"]),
+    (None, "{'request_timeout': 0}", "bus.invalid_config", ["request_timeout must be a positive number"]),
+    (None, "{'driver': 'memory', 'nats': 'events'}", "bus.invalid_config", ["'driver': 'memory'"]),
+    (None, "{'nats': 'cache'}", "bus.invalid_config",
+     ["services.buses.cache uses driver 'fake', not 'nats'"]),
+])
+async def test_bad_bus_config_fails_boot_naming_the_problem(tmp_path, monkeypatch, global_bus, app_bus, code,
+                                                            words):
+    monkeypatch.setitem(registry._classes, ("bus", "fake"), FakeBusAdapter)  # no unregister_driver
+    files = {
+        "mega_config.py": f"""
+            buses = {{"events": {{"driver": "fake"}}, "cache": {{"driver": "fake"}}}}
+            config = {{"services": {{"buses": buses}}, "bus": {global_bus}}}
+        """,
+        "apps/web/app_config.py": f"config = {{'bus': {app_bus}}}\n",
+    }
+    with pytest.raises(BootError) as info:
+        async with running(write(tmp_path, files)):
+            pass
+    err = info.value
+    assert err.stage == "bus"
+    assert err.original.code == code
+    for word in words:
+        assert word in err.message, (word, err.message)
