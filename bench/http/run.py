@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import http.client
 import importlib.metadata
 import json
@@ -630,6 +631,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
                    help="re-measure a run disturbed by another job up to this many times (default 5)")
     p.add_argument("--launcher", choices=("auto", "cli", "python"), default="auto",
                    help="how mega runs on uvicorn: `mega start` (cli) or mega.boot.server.run (python)")
+    p.add_argument("--no-snapshot", action="store_true",
+                   help="serve mega from src/ as it is at each start, not from a copy taken at start")
     p.add_argument("--out", type=Path, default=None, help="results json (default bench/results/http.json; "
                    "--quick: bench/results/http-quick.json)")
     args = p.parse_args(argv)
@@ -653,8 +656,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
         p.error("needs 2 cores: the server runs on core 0, wrk on core 1")
     if port_in_use(args.port):
         p.error(f"port {args.port} is in use; pass --port")
-    if args.launcher == "auto":
-        args.launcher = "cli" if mega_cli_usable() else "python"
     return args, servers, [a for a in ALL_APPS if not only or a.name in only]
 
 
@@ -684,6 +685,24 @@ def build_meta(args: argparse.Namespace, servers: list[str], apps: list[App]) ->
     }
 
 
+def snapshot_mega(dest: Path) -> dict[str, Any]:
+    """Copy src/mega to `dest`/mega and put it first on PYTHONPATH for every server: other engineers edit
+    src/ while a run lasts, and one run must measure one version of mega (a half-saved edit once broke
+    boot in the middle of a run)."""
+    src = REPO / "src" / "mega"
+    shutil.copytree(src, dest / "mega", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    files = sorted(f for f in (dest / "mega").rglob("*") if f.is_file())
+    for f in files:
+        digest.update(str(f.relative_to(dest)).encode() + b"\0" + f.read_bytes() + b"\0")
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(dest) + (os.pathsep + old if old else "")
+    dirty = _cmd_out(["git", "status", "--porcelain", "--", "src"], cwd=REPO)
+    return {"path": str(dest / "mega"), "sha256": digest.hexdigest(), "files": len(files),
+            "taken": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "git_status_src": [ln for ln in dirty.splitlines() if ln.strip()]}
+
+
 def take_lock() -> Any:
     """One benchmark at a time on this machine: an flock on LOCK_PATH (other benchmark scripts may take
     it too). Waits, saying who holds it."""
@@ -703,10 +722,14 @@ def take_lock() -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args, servers, apps = parse_args(argv)
+    logdir = Path(tempfile.mkdtemp(prefix="mega-bench-http-"))
+    snapshot = None if args.no_snapshot else snapshot_mega(logdir / "snapshot")
+    if args.launcher == "auto":
+        args.launcher = "cli" if mega_cli_usable() else "python"
     res = Results(meta=build_meta(args, servers, apps))
+    res.meta["mega_snapshot"] = snapshot
     log(f"mega on uvicorn via: {args.launcher}; servers {servers}; {len(apps)} apps; {args.rounds} round(s) "
         f"of {args.duration:g}s per endpoint")
-    logdir = Path(tempfile.mkdtemp(prefix="mega-bench-http-"))
     lock = take_lock()
     complete = False
     try:

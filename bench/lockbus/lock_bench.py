@@ -1,7 +1,7 @@
 """Lock throughput: mega's redis lock against redis-py's `Lock` and raw commands, same Redis, same run.
 
 Acquire + release cycles per second, uncontended (each task on its own key), interleaved in short
-turns so drift on the machine hits every variant alike:
+turns so drift on the machine hits every variant alike; each figure is the median over its turns:
 
 - `mega`:       `held = await lock.acquire(key, ttl=10, wait=0)`; `await lock.release(held)`
                 (one Lua script each way: fencing token, holder id, release notification)
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import statistics
 import sys
 import time
 import uuid
@@ -115,17 +116,16 @@ async def _bench(duration: float) -> dict[str, Any]:
         for case, tasks in CASES.items():
             for variant in VARIANTS:  # warm-up: connections, script cache, code paths
                 await _turn(cycles[variant], tasks, 0.3)
-            counts = dict.fromkeys(VARIANTS, 0)
-            spent = dict.fromkeys(VARIANTS, 0.0)
+            rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
             turns = max(1, round(duration / TURN))
             for turn in range(turns):
                 order = VARIANTS[turn % len(VARIANTS):] + VARIANTS[:turn % len(VARIANTS)]
                 for variant in order:
                     started = time.perf_counter()
-                    counts[variant] += await _turn(cycles[variant], tasks, TURN)
-                    spent[variant] += time.perf_counter() - started
+                    done = await _turn(cycles[variant], tasks, TURN)
+                    rates[variant].append(done / (time.perf_counter() - started))
             for variant in VARIANTS:
-                rate = counts[variant] / spent[variant]
+                rate = statistics.median(rates[variant])  # a turn hit by outside load does not skew it
                 figures[f"{variant} {case}"] = {"ops_s": round(rate), "us_per_op": round(1e6 / rate, 1)}
         result: dict[str, Any] = {
             "name": "lock acquire+release, uncontended (Redis)", "server": URL,

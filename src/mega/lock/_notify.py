@@ -76,6 +76,8 @@ class Notifier:
             self._pubsub = None
 
     async def _subscribe(self, channel: str, confirm_within: float) -> None:
+        if self._closed:
+            return  # the waiter sees its lock closed and leaves
         async with self._changing:
             confirmed = self._confirmed.get(channel)
             if confirmed is None:

@@ -11,6 +11,7 @@ first of them talks to Redis.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import secrets
@@ -27,7 +28,7 @@ __all__ = ["RedisLock"]
 FENCE_TTL_MS = 86_400_000
 DEFAULT_POLL = 0.5
 
-# KEYS[1] lock key, KEYS[2] fence key; ARGV[1] holder id ending in ':', ARGV[2] ttl ms, ARGV[3] fence ttl ms
+# KEYS[1] lock key, KEYS[2] fence key; ARGV[1] holder id ending in ':', ARGV[2] ttl ms
 # -> {1, token} when taken, {0, pttl of the current holder} when held (-1: a key without expiry).
 # The token is max(last + 1, Redis clock ms << LOW_BITS); a failed attempt writes nothing.
 ACQUIRE = f"""
@@ -41,7 +42,7 @@ local text = string.format('%.0f', token)
 if not redis.call('set', KEYS[1], ARGV[1] .. text, 'NX', 'PX', ARGV[2]) then
   return {{0, redis.call('pttl', KEYS[1])}}
 end
-redis.call('set', KEYS[2], text, 'PX', ARGV[3])
+redis.call('set', KEYS[2], text, 'PX', {FENCE_TTL_MS})
 return {{1, token}}
 """
 
@@ -101,6 +102,8 @@ class RedisLock(Lock):
         self._abandon = client.register_script(ABANDON)
         self._notifier = Notifier(client)
         self._gates: dict[str, _Gate] = {}
+        self._holder = secrets.token_hex(6)  # random per lock instance; a counter makes it per holder
+        self._counter = itertools.count(1)
 
     def key_name(self, key: str) -> str:
         """The Redis key that holds `key`'s lock (also its release channel)."""
@@ -146,11 +149,10 @@ class RedisLock(Lock):
 
     async def _try(self, key: str, name: str, ttl: float, ms: int) -> Held | int:
         """One attempt: the Held, or the current holder's remaining ttl in ms (-1: none set)."""
-        holder_id = secrets.token_hex(8) + ":"
+        holder_id = f"{self._holder}{next(self._counter):x}:"  # unique per acquisition, cheap
         sent = asyncio.get_running_loop().time()
         try:
-            taken, number = await self._acquire(keys=(name, name + ":fence"),
-                                                args=(holder_id, ms, FENCE_TTL_MS))
+            taken, number = await self._acquire(keys=(name, name + ":fence"), args=(holder_id, ms))
         except asyncio.CancelledError:
             # The script may have run: give the key back rather than leave it held until its ttl.
             self._spawn(self._give_back(key, name, holder_id))

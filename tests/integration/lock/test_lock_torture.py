@@ -271,12 +271,15 @@ async def test_torture_no_overlap_and_increasing_tokens_across_restarts_and_paus
     backend_errors = sum(out["backend_errors"] for out in outputs)
     lost = sum(r["lost"] for r in records)
     assert len(run.pauses) == 2 and len(run.restarts) == 2
+    paused = ["fenced" if not by_token[p["token"]]["accepted"] else "accepted (its exit held the guard row)"
+              for p in run.pauses]
     print(f"\ntorture: {result['total']} sections ({PROCESSES} processes x {TASKS} tasks x {SECTIONS}) in "
-          f"{result['elapsed']:.1f} s ({result['total'] / result['elapsed']:.0f}/s); accepted "
-          f"{len(accepted)}, fenced {len(fenced)} (entry {sum(not r['entered'] for r in records)}), "
-          f"lost {lost}, acquire attempts refused for a backend outage {backend_errors}; restarts "
-          f"{[round(up - stop, 3) for stop, up in run.restarts]} s; {len(run.wipes)} FLUSHALL (the last "
-          f"under a holder); pauses {len(run.pauses)} x {PAUSE} s (ttl {TTL} s)")
+          f"{result['elapsed']:.1f} s ({result['total'] / result['elapsed']:.0f}/s); rows accepted "
+          f"{len(accepted)} (incl. {len(run.thieves)} by the wiper), fenced {len(fenced)} (at entry "
+          f"{sum(not r['entered'] for r in records)}), lost {lost}; acquire attempts refused for a backend "
+          f"outage {backend_errors}, timeouts {sum(out['timeouts'] for out in outputs)}; restarts "
+          f"{[round(up - stop, 3) for stop, up in run.restarts]} s down; {len(run.wipes)} FLUSHALL (the "
+          f"last under a holder: fenced); pauses {PAUSE} s (ttl {TTL} s): {paused}")
 
 
 # -- single behaviours ---------------------------------------------------------------------------------

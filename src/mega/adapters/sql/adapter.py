@@ -192,10 +192,7 @@ class SqlAdapter(Adapter):
                 raise
             except Exception as exc:
                 raise map_error(exc, dialect=self.dialect_name, table=table) from exc
-        pool = self._pool
-        if pool is None:
-            self.native  # noqa: B018 -- raises adapter.not_connected
-            raise AssertionError("unreachable")
+        pool = self._live_pool()
         conn = await self._acquire(pool)
         try:
             result = await work(conn)
@@ -210,6 +207,12 @@ class SqlAdapter(Adapter):
             raise
         await pool.release(conn)
         return result
+
+    def _live_pool(self) -> Pool[DriverConnection]:
+        if self._pool is None:
+            raise MegaError("adapter.not_connected", f"db '{self.alias}' is not connected",
+                            hint="use it after boot (the adapters stage connects every declared alias)")
+        return self._pool
 
     async def _acquire(self, pool: Pool[DriverConnection]) -> DriverConnection:
         try:
@@ -238,10 +241,7 @@ class SqlAdapter(Adapter):
         self._tx.reset(token)
 
     async def begin_connection(self) -> DriverConnection:
-        pool = self._pool
-        if pool is None:
-            self.native  # noqa: B018 -- raises adapter.not_connected
-            raise AssertionError("unreachable")
+        pool = self._live_pool()
         conn = await self._acquire(pool)
         try:
             await self.instrumented("begin", conn.begin)
