@@ -9,11 +9,14 @@ Three operations, the same rows and the same SQL for every contender:
 Contenders, all on uvloop with a 5-connection pool:
 
 - mega:             `User.get(id)`, `User.create(...)`, `User.paginate(3, 20)`
-- asyncpg:          explicitly prepared statements (one per connection and query), pool whose
-                    release does no reset round trip (what mega's pool does too): the driver's floor
-- asyncpg_default:  `pool.acquire()` + `conn.fetch*` with asyncpg's default pool (it runs a reset
-                    query on every release): what plain asyncpg code usually costs
+- asyncpg:          `pool.acquire()` + `conn.fetch*` (prepared statements from asyncpg's statement
+                    cache) on a pool whose release does no reset round trip, like mega's pool: the
+                    driver's floor for the same work
+- asyncpg_default:  the same on asyncpg's default pool, which runs a reset query on every release:
+                    what plain asyncpg code usually costs
 - orm:              `session.get`, `session.add` + `commit`, `select().limit().offset()` + `count()`
+- asyncpg_conn:     one connection held for the whole run, statements `prepare()`d once, no pool:
+                    the floor under everything (not a fair peer: nothing else can skip the pool)
 
 Each round runs every operation for every contender (order rotated per round) for `--n`
 iterations after a warm-up; the summary is the median over rounds of µs per operation, and the
@@ -58,12 +61,14 @@ POOL = 5
 COLUMNS = "id, email, name, age, created_at"
 SQL = {
     "get": f"SELECT {COLUMNS} FROM {TABLE} WHERE id = $1",
-    "insert": f"INSERT INTO {TABLE} (email, name, age, created_at) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}",
+    "insert": f"INSERT INTO {TABLE} (email, name, age, created_at) VALUES ($1, $2, $3, $4) "
+              f"RETURNING {COLUMNS}",
     "page": f"SELECT {COLUMNS} FROM {TABLE} ORDER BY id LIMIT $1 OFFSET $2",
     "count": f"SELECT count(*) FROM {TABLE}",
 }
 OPS = ("get", "insert", "paginate")
-CONTENDERS = ("mega", "asyncpg", "asyncpg_default", "orm")
+CONTENDERS = ("mega", "asyncpg", "asyncpg_default", "orm", "asyncpg_conn")
+PEERS = ("asyncpg", "asyncpg_default", "orm", "asyncpg_conn")
 
 
 class User(Model):
@@ -106,12 +111,12 @@ async def _no_reset(_conn: Any) -> None:
 
 
 class RawAsyncpg:
-    """Prepared statements per connection; pool without the reset round trip."""
+    """asyncpg's own API: `fetch*` run prepared statements from its per-connection statement cache
+    (a statement `prepare()`d on a pool proxy dies when the proxy is released)."""
 
     def __init__(self, url: str, counter: Counter, *, default_pool: bool) -> None:
         self.url, self.counter, self.default_pool = url, counter, default_pool
         self.pool: Any = None
-        self.prepared: dict[tuple[int, str], Any] = {}
 
     async def start(self) -> None:
         extra = {} if self.default_pool else {"reset": _no_reset}
@@ -120,34 +125,45 @@ class RawAsyncpg:
     async def stop(self) -> None:
         await self.pool.close()
 
-    async def _stmt(self, conn: Any, key: str) -> Any:
-        stmt = self.prepared.get((id(conn), key))
-        if stmt is None:
-            stmt = self.prepared[(id(conn), key)] = await conn.prepare(SQL[key])
-        return stmt
-
     async def get(self, pk: int) -> Any:
         async with self.pool.acquire() as conn:
-            if self.default_pool:
-                return await conn.fetchrow(SQL["get"], pk)
-            return await (await self._stmt(conn, "get")).fetchrow(pk)
+            return await conn.fetchrow(SQL["get"], pk)
 
     async def insert(self) -> Any:
         args = (self.counter.email(), "bench", 42, dt.datetime.now(dt.UTC))
         async with self.pool.acquire() as conn:
-            if self.default_pool:
-                return await conn.fetchrow(SQL["insert"], *args)
-            return await (await self._stmt(conn, "insert")).fetchrow(*args)
+            return await conn.fetchrow(SQL["insert"], *args)
 
     async def paginate(self) -> Any:
         async with self.pool.acquire() as conn:
-            if self.default_pool:
-                items = await conn.fetch(SQL["page"], 20, 40)
-                total = await conn.fetchval(SQL["count"])
-            else:
-                items = await (await self._stmt(conn, "page")).fetch(20, 40)
-                total = await (await self._stmt(conn, "count")).fetchval()
+            items = await conn.fetch(SQL["page"], 20, 40)
+            total = await conn.fetchval(SQL["count"])
         return items, total
+
+
+class HeldConnection:
+    """The floor: one connection held for the whole run, statements prepared once, no pool."""
+
+    def __init__(self, url: str, counter: Counter) -> None:
+        self.url, self.counter = url, counter
+        self.conn: Any = None
+        self.stmts: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        self.conn = await asyncpg.connect(self.url)
+        self.stmts = {key: await self.conn.prepare(sql) for key, sql in SQL.items()}
+
+    async def stop(self) -> None:
+        await self.conn.close()
+
+    async def get(self, pk: int) -> Any:
+        return await self.stmts["get"].fetchrow(pk)
+
+    async def insert(self) -> Any:
+        return await self.stmts["insert"].fetchrow(self.counter.email(), "bench", 42, dt.datetime.now(dt.UTC))
+
+    async def paginate(self) -> Any:
+        return await self.stmts["page"].fetch(20, 40), await self.stmts["count"].fetchval()
 
 
 class Mega:
@@ -269,6 +285,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "asyncpg": RawAsyncpg(args.url, counter, default_pool=False),
         "asyncpg_default": RawAsyncpg(args.url, counter, default_pool=True),
         "orm": Orm(args.url, counter),
+        "asyncpg_conn": HeldConnection(args.url, counter),
     }
     for impl in impls.values():
         await impl.start()
@@ -284,7 +301,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rounds.append(result)
             await trim(args.url)
             print(f"round {r + 1}/{args.rounds}: " + "  ".join(
-                f"{op} " + " ".join(f"{n}={result[op][n]:.0f}" for n in CONTENDERS) for op in OPS), flush=True)
+                f"{op} " + " ".join(f"{n}={result[op][n]:.0f}" for n in CONTENDERS) for op in OPS),
+                  flush=True)
     finally:
         for impl in impls.values():
             await impl.stop()
@@ -300,7 +318,7 @@ def summarise(rounds: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
     ratios: dict[str, dict[str, Any]] = {}
     for op in OPS:
         ratios[op] = {}
-        for peer in ("asyncpg", "asyncpg_default", "orm"):
+        for peer in PEERS:
             per_round = [r[op]["mega"] / r[op][peer] for r in rounds]
             ratios[op][f"mega_over_{peer}"] = {"median": round(statistics.median(per_round), 3),
                                                "rounds": [round(x, 3) for x in per_round]}
@@ -372,7 +390,7 @@ def main() -> None:
     print("\nmega ÷ peer (below 1: mega is faster):")
     for op in OPS:
         print(f"{op:10}" + "".join(f"  ÷{p} {results['ratios'][op]['mega_over_' + p]['median']:.2f}"
-                                   for p in ("asyncpg", "asyncpg_default", "orm")))
+                                   for p in PEERS))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": info, **results}, indent=2) + "\n")
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

@@ -21,7 +21,7 @@ def served(fresh_project: Path, start_server):
         '          "logger": {"level": "warning"}}\n'
     )
     port = free_port()
-    server = start_server("start", "--port", str(port), cwd=fresh_project, env=environ(MEGA_ENV="production"))
+    start_server("start", "--port", str(port), cwd=fresh_project, env=environ(MEGA_ENV="production"))
     wait_for(lambda: get(port, "/health/live").status_code == 200, 20, "mega start to serve")
     return port
 

@@ -236,7 +236,8 @@ async def test_paginate(db: SqlAdapter) -> None:
 
 
 async def test_cursor_walks_every_row_once(db: SqlAdapter) -> None:
-    await Member.create_many({"email": f"m{i:02}@x.io", "age": i % 4, "active": i % 3 == 0} for i in range(30))
+    await Member.create_many({"email": f"m{i:02}@x.io", "age": i % 4, "active": i % 3 == 0}
+                             for i in range(30))
     for order_by in (None, "-id", ["active", "-email"], "email"):
         seen: list[str] = []
         after = None
@@ -250,7 +251,8 @@ async def test_cursor_walks_every_row_once(db: SqlAdapter) -> None:
         every = await Member.find(order_by=order_by or "id", age__lt=3)
         assert seen == [r.email for r in every] and len(seen) == 23
     first = await Member.cursor(limit=5)
-    assert (await codes(Member.cursor(first["next"], limit=5, order_by="-id")))[:2] == ("db.invalid_cursor", 400)
+    other_order = Member.cursor(first["next"], limit=5, order_by="-id")
+    assert (await codes(other_order))[:2] == ("db.invalid_cursor", 400)
     assert (await codes(Member.cursor("not-a-cursor")))[0] == "db.invalid_cursor"
     assert (await codes(Member.cursor(order_by="name")))[0] == "db.invalid_argument"  # nullable column
 
@@ -382,7 +384,7 @@ async def test_concurrent_transactions_are_isolated(db: SqlAdapter) -> None:
 async def test_foreign_keys(db: SqlAdapter) -> None:
     org = await Org.create(name="acme")
     ann = await Member.create(email="ann@x.io", org_id=org.id)
-    code, status, details = await codes(Member.create(email="bob@x.io", org_id=999999))
+    code, status, _ = await codes(Member.create(email="bob@x.io", org_id=999999))
     assert (code, status) == ("db.constraint", 409)
     await Ticket.create(title="t", member_id=ann.id)
     assert (await codes(Member.delete(ann.id)))[:2] == ("db.constraint", 409)  # still referenced
@@ -492,7 +494,7 @@ async def test_health_and_stats(db: SqlAdapter) -> None:
 async def test_using_and_db_argument_pick_the_adapter(db: SqlAdapter) -> None:
     Member.bind(None)
     try:
-        code, status, details = await codes(Member.count())
+        code, _, details = await codes(Member.count())
         assert (code, details["model"]) == ("db.unbound", "Member")
         await Member.using(db).create(email="u@x.io")
         assert await Member.count(db=db) == 1

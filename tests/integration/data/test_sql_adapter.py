@@ -36,7 +36,8 @@ def test_registry_resolves_the_built_in_drivers() -> None:
     (SqliteAdapter, {"url": "postgresql://h/db"}, "does not fit driver 'sqlite'"),
     (SqliteAdapter, {"path": "x.db", "host": "h"}, "unknown option 'host'"),
 ])
-def test_bad_options_fail_at_construction(cls: type[SqlAdapter], options: dict[str, Any], message: str) -> None:
+def test_bad_options_fail_at_construction(cls: type[SqlAdapter], options: dict[str, Any],
+                                          message: str) -> None:
     with pytest.raises(MegaError, match=message) as info:
         cls("main", options)
     assert info.value.code == "db.invalid_option"
@@ -120,7 +121,8 @@ async def test_an_exhausted_pool_is_503_after_pool_timeout(kind: str, tmp_path: 
 async def test_a_lost_server_is_503_and_the_pool_recovers(kind: str, tmp_path: Path) -> None:
     probe = make_adapter(kind, tmp_path)  # skips when the server is down
     url = make_url(PG_URL if kind == "postgres" else MARIA_URL)
-    proxy = await TcpProxy(url.host or "127.0.0.1", url.port or (5432 if kind == "postgres" else 3306)).start()
+    port = url.port or (5432 if kind == "postgres" else 3306)
+    proxy = await TcpProxy(url.host or "127.0.0.1", port).start()
     cls = type(probe)
     db = cls("main", {"url": url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
                       "pool_size": 2})
