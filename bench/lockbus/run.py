@@ -12,6 +12,7 @@ import argparse
 import importlib.util
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,14 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000, help="bus: requests per variant")
@@ -76,7 +85,7 @@ def main() -> int:
     print(_table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-            "machine": platform.machine(), "argv": sys.argv[1:]}
+            "machine": platform.machine(), "argv": sys.argv[1:], "commit": _commit()}
     args.out.write_text(json.dumps({"meta": meta, **results}, indent=2) + "\n")
     print(f"\nwritten to {args.out}")
     return 0

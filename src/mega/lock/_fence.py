@@ -1,9 +1,10 @@
 """Fencing tokens: strictly increasing per key, and still increasing after the backend forgot them.
 
-token = max(last + 1, now_ms << LOW_BITS). The counter (`last`) makes tokens strictly increasing
-while the backend remembers it; the clock floor makes the first token after a data loss larger than
-every token issued before it, as long as the clock did not step back and fewer than 2**LOW_BITS
-tokens were issued for one key in one millisecond (docs/adr/0004-lock-fencing.md).
+A counter makes tokens strictly increasing while the backend remembers it; a counter that is
+missing starts at the clock floor `now_ms << LOW_BITS`, larger than every token issued before it as
+long as the clock did not step back and the old counter never ran ahead of the clock (fewer than
+2**LOW_BITS tokens per ms on average). The redis driver does this in its acquire script; memory
+uses `max(last + 1, floor)` (docs/adr/0004-lock-fencing.md).
 """
 
 from __future__ import annotations

@@ -28,21 +28,21 @@ __all__ = ["RedisLock"]
 FENCE_TTL_MS = 86_400_000
 DEFAULT_POLL = 0.5
 
-# KEYS[1] lock key, KEYS[2] fence key; ARGV[1] holder id ending in ':', ARGV[2] ttl ms
+# KEYS[1] lock key, KEYS[2] fence key; ARGV[1] holder id, ARGV[2] ttl ms
 # -> {1, token} when taken, {0, pttl of the current holder} when held (-1: a key without expiry).
-# The token is max(last + 1, Redis clock ms << LOW_BITS); a failed attempt writes nothing.
+# The token is the fence counter + 1; when there is no counter (first use of the key, its day is
+# over, or Redis lost its data) it restarts at the Redis clock: ms << LOW_BITS (docs/adr/0004).
+# Two commands in the common case; a failed attempt writes nothing.
 ACQUIRE = f"""
-local now = redis.call('time')
-local token = (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)) * {2**LOW_BITS}
-local last = tonumber(redis.call('get', KEYS[2]) or '0') or 0
-if last >= token then
-  token = last + 1
-end
-local text = string.format('%.0f', token)
-if not redis.call('set', KEYS[1], ARGV[1] .. text, 'NX', 'PX', ARGV[2]) then
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {{0, redis.call('pttl', KEYS[1])}}
 end
-redis.call('set', KEYS[2], text, 'PX', {FENCE_TTL_MS})
+local token = redis.call('incr', KEYS[2])
+if token == 1 then
+  local now = redis.call('time')
+  token = (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)) * {2**LOW_BITS}
+  redis.call('set', KEYS[2], string.format('%.0f', token), 'PX', {FENCE_TTL_MS})
+end
 return {{1, token}}
 """
 
@@ -160,7 +160,7 @@ class RedisLock(Lock):
         except (RedisError, OSError) as exc:
             raise self._backend_error("acquire", key, exc) from exc
         if taken:
-            return Held(self, key, number, ttl, sent + ttl, name, f"{holder_id}{number}".encode())
+            return Held(self, key, number, ttl, sent + ttl, name, holder_id.encode())
         return int(number)
 
     async def _wait(self, key: str, name: str, ttl: float, ms: int, deadline: float) -> Held | None:

@@ -52,14 +52,19 @@ async def test_the_keys_a_lock_writes(make: Any) -> None:
     name = lock.key_name("invoice:42")
     assert name == f"{lock.prefix}{{invoice:42}}"
     value = (await lock.client.get(name)).decode()
-    holder_id, _, token = value.rpartition(":")
-    assert int(token) == held.token and re.fullmatch(r"[0-9a-f]{12}[0-9a-f]+", holder_id)
+    assert re.fullmatch(r"[0-9a-f]{12}[0-9a-f]+:", value)  # the holder id, unique per acquisition
     assert 4000 < await lock.client.pttl(name) <= 5000
     assert int(await lock.client.get(name + ":fence")) == held.token
     assert FENCE_TTL_MS - 5000 < await lock.client.pttl(name + ":fence") <= FENCE_TTL_MS
     await lock.release(held)
     assert await lock.client.exists(name) == 0
     assert await lock.client.exists(name + ":fence") == 1  # the counter outlives the lock
+    await lock.client.pexpire(name + ":fence", 60_000)
+    again = await lock.acquire("invoice:42", ttl=5, wait=0)
+    assert again.token == held.token + 1  # the counter, not the clock, while it lives
+    assert await lock.client.pttl(name + ":fence") <= 60_000  # counted on: its day is not renewed
+    assert (await lock.client.get(name)).decode() != value
+    await lock.release(again)
 
 
 async def test_tokens_come_from_the_redis_clock(make: Any) -> None:
