@@ -5,6 +5,7 @@
     await bus.on("mail.send", worker, queue="mailers")     # one member of the group gets each message
     total = await bus.request("price.quote", {"sku": 1})   # the responder's return value
     await off()                                            # unsubscribe
+    await bus("events").emit("audit", {...})               # the same app over services.buses.events
 
 The public half lives here (names and prefix, codec, requests, counters, closing) so the drivers only
 move bytes: `_publish`, `_subscribe`, `_unsubscribe`, `_request`. Whatever the driver:
@@ -53,6 +54,7 @@ class Bus(ABC):
         self.name = name
         self.closed = False
         self._subs: dict[Subscription, None] = {}  # insertion-ordered set
+        self._by_alias: Any = None  # set by the BusManager: alias -> this app's bus over it
         # Counters (plain ints: they cost nothing on the hot path).
         self.published = 0
         self.received = 0
@@ -65,6 +67,19 @@ class Bus(ABC):
         self.dropped = 0
 
     # -- public API --------------------------------------------------------------------------
+
+    def __call__(self, alias: str | None = None) -> Bus:
+        """This app's bus over the connection `services.buses.<alias>` (`ctx.bus('events')`), with
+        the app's prefix and request timeout; no alias = this bus. Built once per alias."""
+        if alias is None:
+            return self
+        if self._by_alias is None:
+            raise BusError("bus.unknown_alias", f"the bus of {self.name} was not built by a project "
+                           f"boot, so it has no services.buses to pick {alias!r} from",
+                           details={"alias": alias}, status=500,
+                           hint="use ctx.bus / get_app(name).bus after mega boots the project")
+        bus: Bus = self._by_alias(alias)
+        return bus
 
     async def emit(self, event: str, payload: Any = None) -> None:
         """Publish `payload` (JSON-encoded) on `prefix + event`."""

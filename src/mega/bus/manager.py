@@ -10,10 +10,14 @@ the prefix, on memory exactly as on NATS.
     bus = {"nats": "events", "prefix": "web."}     # NATS connection services.buses.events
     bus = {"driver": "memory", "prefix": "web."}   # in-process
     bus = {..., "request_timeout": 5}              # default timeout of request(), seconds (30)
+
+`ctx.bus("audit")` is the same app's bus (prefix, timeout) over another `services.buses` alias:
+built on first use from the connection the adapters stage opened, closed with the others.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +40,9 @@ DRIVERS = ("memory", "nats")
 
 Connect = Callable[[str], Awaitable["NatsAdapter"]]
 """Returns the connected NATS adapter declared as `services.buses.<alias>`."""
+
+Lookup = Callable[[str], "NatsAdapter"]
+"""Returns the already connected adapter of an alias (or raises `adapter.not_found`)."""
 
 
 @dataclass(frozen=True)
@@ -112,14 +119,16 @@ class BusManager:
     """Builds each app's bus and closes them all (then the NATS connections it opened itself)."""
 
     def __init__(self, global_cfg: object, declared: Mapping[str, Mapping[str, Any]], connect: Connect,
-                 *, owns_connections: bool) -> None:
+                 *, owns_connections: bool, lookup: Lookup | None = None) -> None:
         self.declared = declared
         self.global_cfg = global_cfg if isinstance(global_cfg, Mapping) else None
         self.fallback = parse_spec(global_cfg, where="mega_config.py", declared=declared) or DEFAULT
         self.broker = MemoryBroker()
         self.buses: dict[str, Bus] = {}
+        self.alias_buses: dict[tuple[str, str], Bus] = {}
         self.adapters: dict[str, NatsAdapter] = {}
         self._connect = connect
+        self._lookup = lookup
         self._owns_connections = owns_connections
 
     def spec_for(self, app: str, app_cfg: object) -> BusSpec:
@@ -145,12 +154,43 @@ class BusManager:
             bus = NatsBus(adapter, **options)
         else:
             bus = MemoryBus(self.broker, **options)
+        bus._by_alias = functools.partial(self.by_alias, app, spec)
         self.buses[app] = bus
         log.debug("app %s: bus %s prefix %r (%s)", app, spec.alias or spec.driver, spec.prefix, spec.where)
         return bus
 
+    def by_alias(self, app: str, spec: BusSpec, alias: str) -> Bus:
+        """App `app`'s bus over `services.buses.<alias>` (its own bus when that is its transport)."""
+        if alias == spec.alias:
+            return self.buses[app]
+        bus = self.alias_buses.get((app, alias))
+        if bus is not None:
+            return bus
+        adapter = self.adapters.get(alias)
+        if adapter is None and self._lookup is not None:
+            adapter = self._lookup(alias)
+        if adapter is None:
+            shown = ", ".join(self.declared) or "(none)"
+            near = get_close_matches(str(alias), list(self.declared), n=1)
+            raise BusError("bus.unknown_alias", f"app '{app}': no bus named {alias!r} in services.buses "
+                           f"(declared: {shown})" + (f"; did you mean {near[0]!r}?" if near else ""),
+                           details={"alias": repr(alias), "declared": list(self.declared)}, status=500,
+                           hint=f"declare it in mega_config.py: services = {{'buses': {{{alias!r}: "
+                                "{'driver': 'nats', 'url': 'nats://127.0.0.1:4222'}}}}")
+        from mega.bus.nats import NatsBus
+
+        bus = self.alias_buses[(app, alias)] = NatsBus(adapter, prefix=spec.prefix,
+                                                       request_timeout=spec.request_timeout,
+                                                       name=f"app '{app}' bus '{alias}'")
+        return bus
+
     async def close(self) -> None:
         """Unsubscribe everything (handlers in progress finish), then disconnect owned connections."""
+        for (name, alias), bus in self.alias_buses.items():
+            try:
+                await bus.close()
+            except Exception:
+                log.exception("closing the bus %s of app %s failed", alias, name)
         for name, bus in self.buses.items():
             try:
                 await bus.close()

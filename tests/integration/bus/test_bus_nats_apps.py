@@ -128,3 +128,64 @@ async def test_an_unknown_alias_fails_boot_naming_the_declared_ones(tmp_path: Pa
     assert info.value.original.code == "bus.unknown_alias"
     assert "apps/web/app_config.py: bus.nats 'event' is not declared in services.buses (declared: events); " \
            "did you mean 'events'?" in info.value.message
+
+
+ALIASES = {
+    "mega_config.py": f"""
+        config = {{
+            "logger": {{"level": "warning"}},
+            "services": {{"buses": {{"events": {{"driver": "nats", "url": "{URL}"}},
+                                     "audit": {{"driver": "nats", "url": "{URL}"}}}}}},
+        }}
+    """,
+    "apps/web/app_config.py": 'config = {"bus": {"driver": "memory", "prefix": "web."}}\n',
+    "apps/web/routes/pages.py": """
+        async def login(req, reply, ctx):
+            await ctx.bus("audit").emit("login", {"user": "ann"})
+            return {"same": ctx.bus("audit") is ctx.bus("audit"), "own": ctx.bus() is ctx.bus,
+                    "driver": (await ctx.bus.stats())["driver"]}
+
+        async def nope(req, reply, ctx):
+            ctx.bus("audti")
+
+        def routes(router):
+            router.get("/login", login)
+            router.get("/nope", nope)
+    """,
+}
+
+
+async def test_ctx_bus_by_alias_keeps_the_app_prefix_over_that_connection(tmp_path: Path) -> None:
+    raw = await nats.connect(URL)
+    wire: list[tuple[str, bytes]] = []
+
+    async def tap(msg: object) -> None:
+        wire.append((msg.subject, msg.data))  # type: ignore[attr-defined]
+
+    await raw.subscribe("web.>", cb=tap)
+    await raw.flush()
+    try:
+        async with running(write(tmp_path, ALIASES)) as rt:
+            web = rt.apps["web"].bus
+            audit = web("audit")
+            assert isinstance(audit, NatsBus) and web.driver == "memory"
+            assert (audit.prefix, audit.request_timeout) == ("web.", web.request_timeout)
+            assert audit.adapter is not web("events").adapter  # one connection per alias
+            async with make_client(rt) as http:
+                body = (await http.get("/login")).json()
+                assert body["data"] == {"same": True, "own": True, "driver": "memory"}
+                failed = await http.get("/nope")
+                assert failed.status_code == 500
+                assert failed.json()["error"]["code"] == "adapter.not_found"  # like ctx.db('typo')
+            with pytest.raises(Exception) as err:
+                web("audti")
+            assert getattr(err.value, "code", None) == "adapter.not_found"
+            assert "declared: events, audit" in str(err.value) and "did you mean 'audit'" in err.value.hint
+            await asyncio.sleep(0.2)
+            assert wire == [("web.login", b'{"user":"ann"}')]
+            # Requests over the alias reach responders over the same alias, inside the prefix.
+            await audit.on("echo", lambda p: p)
+            assert await get_app("web").bus("audit").request("echo", [1]) == [1]
+        assert audit.closed
+    finally:
+        await raw.close()
