@@ -489,6 +489,26 @@ async def test_health_and_stats(db: SqlAdapter) -> None:
     assert db.dialect in ("sqlite", "postgresql", "mysql")
 
 
+async def test_the_observer_sees_every_call_with_its_outcome(db: SqlAdapter) -> None:
+    seen: list[tuple[str, str | None, float]] = []
+    db.observe = lambda adapter, op, seconds, error: seen.append(
+        (op, getattr(error, "code", None) if error else None, seconds))
+    try:
+        ann = await Member.create(email="obs@x.io")
+        await Member.get(ann.id)
+        assert (await codes(Member.create(email="obs@x.io")))[0] == "db.conflict"
+        async with db.transaction():
+            await Member.update(ann.id, age=3)
+    finally:
+        db.observe = None
+    ops = [(op, code) for op, code, _ in seen]
+    assert ("begin", None) in ops and ("commit", None) in ops
+    assert [code for _, code in ops].count("db.conflict") == 1  # the failed insert, mapped
+    assert len(ops) >= 6 and all(seconds >= 0 for _, _, seconds in seen)
+    await Member.get(ann.id)
+    assert len(seen) == len(ops)  # unobserved again: nothing recorded
+
+
 # -- how the database is chosen --------------------------------------------------------------
 
 async def test_using_and_db_argument_pick_the_adapter(db: SqlAdapter) -> None:
