@@ -1,0 +1,126 @@
+"""Brute-force guard for logins: failures counted per account and per client IP, then a lockout.
+
+    guard = BruteForceGuard(ctx.cache("rate"))                     # any cache: memory, file, redis
+    await guard.check(email, ip)                                   # 429 auth.locked while locked out
+    if not await verify_password(user.password_hash, password):
+        await guard.failed(email, ip)                              # counts; locks at the limit
+        raise UnauthorizedError(message="wrong email or password")
+    await guard.succeeded(email, ip)                               # forgets the account's failures
+
+Or in one call: `ok = await guard.attempt(email, ip, lambda: verify_password(stored, password))`.
+
+Two limits, because they stop two attacks: `max_failures` per account (guessing one user's password
+from many addresses) and `ip_max_failures` per IP (one address trying many accounts). Failures count
+in a window that starts at the first one; reaching a limit locks that account or IP for `lockout`
+seconds. A success clears the account's count, not the IP's. Accounts are counted whether or not they
+exist (so the guard does not reveal which do), under an unkeyed BLAKE2 digest of the normalised name
+(the cache never holds email addresses). With a Redis cache the counts are shared by every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mega.errors import MegaError
+
+__all__ = ["BruteForceGuard"]
+
+
+class AuthLockedError(MegaError):
+    status = 429
+    default_code = "auth.locked"
+
+
+def _positive(name: str, value: Any, *, integer: bool) -> Any:
+    kinds = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value <= 0:
+        raise MegaError("auth.invalid_option", f"BruteForceGuard {name} must be a positive "
+                        f"{'integer' if integer else 'number of seconds'}, got {value!r}",
+                        details={"option": name}, status=500)
+    return value
+
+
+class BruteForceGuard:
+    """Counts failed logins per account and per IP in a cache and locks either out at its limit."""
+
+    def __init__(self, cache: Any, *, max_failures: int = 5, ip_max_failures: int = 50,
+                 window: float = 900, lockout: float = 900, prefix: str = "bf:") -> None:
+        self.cache = cache
+        self.max_failures = _positive("max_failures", max_failures, integer=True)
+        self.ip_max_failures = _positive("ip_max_failures", ip_max_failures, integer=True)
+        self.window = float(_positive("window", window, integer=False))
+        self.lockout = float(_positive("lockout", lockout, integer=False))
+        self.prefix = prefix
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def _subjects(self, account: str, ip: str | None) -> list[tuple[str, str, int]]:
+        """(scope, key stem, limit) for the account and, when known, the IP."""
+        if not isinstance(account, str) or not account.strip():
+            raise MegaError("auth.invalid_account", "the account for the brute-force guard must be a "
+                            "non-empty string", status=500, hint="pass the login name the user typed")
+        digest = hashlib.blake2b(account.strip().casefold().encode("utf-8"), digest_size=16).hexdigest()
+        out = [("account", f"{self.prefix}a:{digest}", self.max_failures)]
+        if ip:
+            out.append(("ip", f"{self.prefix}i:{ip}", self.ip_max_failures))
+        return out
+
+    # -- API -------------------------------------------------------------------------------------
+
+    async def check(self, account: str, ip: str | None = None) -> None:
+        """Raise 429 `auth.locked` (details: `scope`, `retry_after` seconds) while either is locked."""
+        subjects = self._subjects(account, ip)
+        locked = await self.cache.get_many([stem + ":lock" for _, stem, _ in subjects])
+        for scope, stem, _ in subjects:
+            if stem + ":lock" in locked:
+                left = await self.cache.ttl(stem + ":lock")
+                retry = max(1, math.ceil(left if left is not None else self.lockout))
+                raise AuthLockedError("auth.locked", f"too many failed attempts; try again in {retry} s",
+                                      details={"scope": scope, "retry_after": retry},
+                                      hint="wait, or have an administrator call guard.reset()")
+
+    async def failed(self, account: str, ip: str | None = None) -> int:
+        """Count one failure; lock what reached its limit. Returns the attempts left before a lockout
+        (0 once locked)."""
+        left = math.inf
+        for _, stem, limit in self._subjects(account, ip):
+            count = await self.cache.incr(stem)
+            if count == 1 or await self.cache.ttl(stem) is None:  # also repairs a counter left unexpired
+                await self.cache.expire(stem, self.window)
+            if count >= limit:
+                await self.cache.set(stem + ":lock", 1, ttl=self.lockout)
+                await self.cache.delete(stem)
+            left = min(left, max(0, limit - count))
+        return int(left)
+
+    async def succeeded(self, account: str, ip: str | None = None) -> None:
+        """A successful login: forget the account's failures (the IP's stay counted)."""
+        await self.cache.delete(self._subjects(account, None)[0][1])
+
+    async def reset(self, account: str | None = None, ip: str | None = None) -> None:
+        """Lift a lockout and forget the failures (an administrator's unlock)."""
+        stems = []
+        if account is not None:
+            stems.append(self._subjects(account, None)[0][1])
+        if ip:
+            stems.append(f"{self.prefix}i:{ip}")
+        for stem in stems:
+            await self.cache.delete(stem)
+            await self.cache.delete(stem + ":lock")
+
+    async def attempt(self, account: str, ip: str | None,
+                      verify: Callable[[], Awaitable[bool] | bool]) -> bool:
+        """`check`, then `verify()`; count the outcome. Returns what `verify` returned."""
+        await self.check(account, ip)
+        ok = verify()
+        if inspect.isawaitable(ok):
+            ok = await ok
+        if ok:
+            await self.succeeded(account, ip)
+        else:
+            await self.failed(account, ip)
+        return bool(ok)

@@ -1,0 +1,124 @@
+"""The login brute-force guard over real caches (memory and Redis): limits, lockout, reset, sharing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+
+from mega.adapters import registry
+from mega.cache.contract import Cache
+from mega.errors import MegaError
+from mega.security import BruteForceGuard
+
+REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(params=["memory", "redis"])
+async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], asyncio.Future[Cache]]]:
+    driver: str = request.param
+    prefix = f"bf-test:{uuid.uuid4().hex[:8]}:"
+    made: list[Cache] = []
+
+    async def make() -> Cache:
+        options = {"url": REDIS_URL} if driver == "redis" else {}
+        cache = registry.driver_class("cache", driver)("rate", {**options, "prefix": prefix})
+        try:
+            await cache.connect()
+        except MegaError as exc:
+            pytest.skip(f"Redis is not reachable: {exc.message}")
+        made.append(cache)
+        return cache
+
+    yield make  # type: ignore[misc]
+    for cache in made:
+        await cache.clear()
+        await cache.disconnect()
+
+
+async def locked(guard: BruteForceGuard, account: str, ip: str | None = None) -> tuple[str, int] | None:
+    try:
+        await guard.check(account, ip)
+    except MegaError as exc:
+        assert (exc.code, exc.status) == ("auth.locked", 429)
+        return exc.details["scope"], exc.details["retry_after"]
+    return None
+
+
+async def test_an_account_locks_at_its_limit_and_unlocks_after_the_lockout(make_cache) -> None:
+    guard = BruteForceGuard(await make_cache(), max_failures=3, window=60, lockout=1)
+    assert [await guard.failed("Ann@X.io", f"10.0.0.{i}") for i in range(3)] == [2, 1, 0]
+    # The account is locked from any address, under any spelling of its name.
+    assert await locked(guard, "ann@x.io ", "192.168.1.1") == ("account", 1)
+    assert await locked(guard, "bob@x.io", "10.0.0.1") is None  # another account, same IPs: fine
+    await asyncio.sleep(1.1)
+    assert await locked(guard, "ann@x.io") is None
+    assert await guard.failed("ann@x.io") == 2  # a fresh window after the lockout
+
+
+async def test_an_ip_trying_many_accounts_is_locked_out(make_cache) -> None:
+    guard = BruteForceGuard(await make_cache(), max_failures=5, ip_max_failures=4, lockout=30)
+    for i in range(4):
+        await guard.failed(f"user{i}@x.io", "203.0.113.9")
+    assert await locked(guard, "someone-new@x.io", "203.0.113.9") == ("ip", 30)
+    assert await locked(guard, "someone-new@x.io", "203.0.113.10") is None
+
+
+async def test_success_clears_the_account_not_the_ip(make_cache) -> None:
+    guard = BruteForceGuard(await make_cache(), max_failures=3, ip_max_failures=3)
+    await guard.failed("ann@x.io", "10.1.1.1")
+    await guard.failed("ann@x.io", "10.1.1.1")
+    await guard.succeeded("ann@x.io", "10.1.1.1")
+    assert await guard.failed("ann@x.io", "10.1.1.2") == 2  # the account counts from zero again
+    assert await guard.failed("bob@x.io", "10.1.1.1") == 0  # the IP kept its two: now locked
+    assert await locked(guard, "carl@x.io", "10.1.1.1") == ("ip", 900)
+
+
+async def test_attempt_counts_the_outcome_and_reset_unlocks(make_cache) -> None:
+    guard = BruteForceGuard(await make_cache(), max_failures=2)
+
+    async def wrong() -> bool:
+        return False
+
+    assert await guard.attempt("ann@x.io", "10.2.2.2", wrong) is False
+    assert await guard.attempt("ann@x.io", "10.2.2.2", lambda: False) is False
+    with pytest.raises(MegaError) as info:
+        await guard.attempt("ann@x.io", "10.2.2.2", lambda: True)  # locked: verify is not even called
+    assert info.value.code == "auth.locked"
+    await guard.reset("ann@x.io")
+    assert await guard.attempt("ann@x.io", "10.2.2.2", lambda: True) is True
+
+
+async def test_the_cache_never_holds_the_account_name(make_cache) -> None:
+    cache = await make_cache()
+    guard = BruteForceGuard(cache, max_failures=1)
+    await guard.failed("ann@x.io")
+    native = cache.native  # memory: its dict; redis: the client, scanned in the cache's namespace
+    if isinstance(native, dict):
+        keys = [str(k) for k in native]
+    else:
+        keys = [k.decode() async for k in native.scan_iter(match=f"{cache.prefix}*")]
+    assert keys and not any("ann" in k for k in keys)
+
+
+async def test_two_guards_on_one_redis_share_the_count(make_cache) -> None:
+    first = await make_cache()
+    if first.driver != "redis":
+        pytest.skip("sharing across processes needs a shared cache")
+    a, b = BruteForceGuard(first, max_failures=2), BruteForceGuard(await make_cache(), max_failures=2)
+    await a.failed("ann@x.io")
+    await b.failed("ann@x.io")
+    assert await locked(a, "ann@x.io") is not None
+
+
+def test_bad_options_are_refused() -> None:
+    for options in ({"max_failures": 0}, {"window": -1}, {"lockout": float("inf")}, {"ip_max_failures": 1.5}):
+        with pytest.raises(MegaError) as info:
+            BruteForceGuard(object(), **options)  # type: ignore[arg-type]
+        assert info.value.code == "auth.invalid_option"
