@@ -77,7 +77,8 @@ class App:
 # Order matters: raw and mega_10 are adjacent; round 2 runs the list backwards.
 ALL_APPS = [
     App("raw", "peer", "raw_asgi", "raw ASGI, precomputed body + content-type/length (ceiling)"),
-    App("mega_10", "mega", "mega_10", "mega defaults, 2 routes + 8 filler routes"),
+    App("mega_10", "mega", "mega_10", "mega defaults (secure headers, CSRF, rate limit counting), "
+        "2 routes + 8 filler routes"),
     App("raw_megaproto", "peer_megaproto", "raw_asgi_megaproto",
         "raw ASGI on mega's own uvicorn protocol, one precomputed header block (ceiling of `mega start`)",
         servers=("uvicorn",)),
@@ -90,6 +91,7 @@ ALL_APPS = [
     App("mega_ctx_used", "mega", "mega_ctx_used", "mega, handlers read ctx.log and set ctx.user"),
     App("mega_access_log", "mega", "mega_access_log", "mega_10 with logger.access_log = True",
         access_log=True),
+    App("mega_nosec", "mega", "mega_nosec", "mega_10 with helmet, CSRF and the rate limit off"),
     App("mega_stock_uvicorn", "mega_asgi", "mega_10",
         "mega_10 via `uvicorn mega.asgi:app` (stock protocol, not mega's own)", servers=("uvicorn",)),
 ]
@@ -100,6 +102,7 @@ VARIANTS = {  # name -> what the ratio to mega_10 shows
     "mega_ctx_idle": "lazy ctx: (req, reply, ctx) untouched ÷ default",
     "mega_ctx_used": "lazy ctx: ctx.log + ctx.user touched ÷ default",
     "mega_access_log": "access log on ÷ default (off)",
+    "mega_nosec": "security defaults off ÷ on (headers, CSRF, rate limit)",
     "mega_stock_uvicorn": "stock uvicorn protocol ÷ mega's own protocol",
 }
 

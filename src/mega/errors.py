@@ -27,6 +27,8 @@ class MegaError(Exception):
 
     status: int = 500
     default_code: str = "internal"
+    headers: list[tuple[bytes, bytes]] | None = None
+    """Response headers the error sends along (e.g. Retry-After on a 429)."""
 
     def __init__(
         self,

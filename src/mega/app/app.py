@@ -58,6 +58,7 @@ class MegaApp:
         self.table = RouteTable()
         self.constant_headers: Headers = []
         self.raw_block = b""
+        self.custom_headers: Headers = []  # the app's `headers`, without the secure ones
         self._global_chains: dict[str, list[Any]] = {k: [] for k in _CHAIN_KINDS}
         self._compiled = False
         # Request-independent resources, set by the boot stages that own them.
@@ -66,6 +67,11 @@ class MegaApp:
         self.bus_manager: Any = None
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
+        self.custom_headers = list(self.constant_headers)
+        from mega.security.policy import AppSecurity  # parses helmet/cors/csrf/rate_limit: errors here
+
+        self.security = AppSecurity(self)
+        self._add_secure_headers(self.security.helmet)
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:
                 self.use(kind, mw)
@@ -104,6 +110,18 @@ class MegaApp:
         pair = encode_header(name, value)
         self.constant_headers.append(pair)
         self.raw_block += pair[0] + b": " + pair[1] + b"\r\n"
+
+    def _add_secure_headers(self, headers: Headers) -> None:
+        merged = self.merge_secure_headers(self.custom_headers, headers)
+        for name_, value in merged[len(self.custom_headers):]:
+            self.constant_headers.append((name_, value))
+            self.raw_block += name_ + b": " + value + b"\r\n"
+
+    @staticmethod
+    def merge_secure_headers(custom: Headers, secure: Headers) -> Headers:
+        """The app's own headers, then the secure ones it did not set itself (its own win)."""
+        own = {n for n, _ in custom}
+        return [*custom, *((n, v) for n, v in secure if n not in own)]
 
     def use(self, kind: str, middleware: Callable[..., Any] | str) -> None:
         """Add an app-wide middleware: kind is 'before', 'transform' or 'after'."""
@@ -231,7 +249,7 @@ class MegaApp:
                 return
             allow = ", ".join(sorted({*table, "OPTIONS"}))
             if method == "OPTIONS":
-                await self._send_empty(scope, send, 204, [(b"allow", allow.encode())])
+                await self._options(scope, send, table, allow)
                 return
             err = MegaError("route.method_not_allowed", f"method {method} is not allowed on {path}",
                             details={"method": method, "allowed": allow.split(", ")}, status=405)
@@ -249,6 +267,24 @@ class MegaApp:
                         details={"method": method, "path": path}, status=404)
         await self._send_error(scope, send, err, [])
 
+    async def _options(self, scope: dict[str, Any], send: Any, table: dict[str, Any], allow: str) -> None:
+        """OPTIONS with no route of its own: a CORS preflight when the target route allows CORS,
+        else 204 with Allow."""
+        wanted = next((v for n, v in scope["headers"] if n == b"access-control-request-method"), None)
+        has_origin = any(n == b"origin" for n, _ in scope["headers"])
+        if wanted is not None and has_origin:
+            target = table.get(wanted.decode("latin-1").upper())
+            policy = getattr(target, "cors", None) if target is not None else self.security.cors
+            if policy is not None:
+                try:
+                    headers = policy.preflight(scope["headers"])
+                except MegaError as err:
+                    await self._send_error(scope, send, err, [])
+                    return
+                await self._send_empty(scope, send, 204, headers)
+                return
+        await self._send_empty(scope, send, 204, [(b"allow", allow.encode())])
+
     async def _send_error(self, scope: dict[str, Any], send: Any, err: MegaError, extra: Headers) -> None:
         await self.send_json(scope, send, err.status, error_body(err), request_id(scope["headers"]), extra)
 
@@ -259,17 +295,19 @@ class MegaApp:
         await send({"type": "http.response.body", "body": b""})
 
     async def send_json(self, scope: dict[str, Any], send: Any, status: int, body: bytes, rid: bytes,
-                        extra: Headers | None) -> None:
-        """Send a JSON body; on mega's own server the headers go as one pre-validated block."""
+                        extra: Headers | None, constant: tuple[Headers, bytes] | None = None) -> None:
+        """Send a JSON body; on mega's own server the headers go as one pre-validated block.
+        `constant`: a route's own (headers, block) when it overrides the app's secure headers."""
+        const_headers, raw_block = constant or (self.constant_headers, self.raw_block)
         ext = scope.get("extensions")
         if ext is not None and RAW_HEADERS in ext:
-            head = _JSON_HEAD % (len(body), rid) + self.raw_block
+            head = _JSON_HEAD % (len(body), rid) + raw_block
             if extra:
                 head += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
             await send({"type": "http.response.start", "status": status, "headers": (),
                         RAW_HEADERS: head})
         else:
-            headers = [(_CT, _JSON), (_CL, b"%d" % len(body)), (_RID, rid), *self.constant_headers]
+            headers = [(_CT, _JSON), (_CL, b"%d" % len(body)), (_RID, rid), *const_headers]
             if extra:
                 headers.extend(extra)
             await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -68,6 +68,20 @@ class Ctx:
     def bus(self) -> Any:
         return self.app.bus
 
+    def csrf_token(self) -> str:
+        """A CSRF token for a form on this page (sets the `mega_csrf` cookie when it is missing)."""
+        from mega.security.csrf import COOKIE, mask_token, new_secret, valid_secret
+
+        secret = self.__dict__.get("_csrf_secret")
+        if secret is None:
+            secret = self.req.cookies.get(COOKIE) if self.req is not None else None
+            if not valid_secret(secret):
+                secret = new_secret()
+                if self.reply is not None:
+                    self.reply.cookie(COOKIE, secret, httponly=False, samesite="lax")
+            self.__dict__["_csrf_secret"] = secret
+        return mask_token(secret)  # type: ignore[arg-type]
+
     def t(self, key: str, default: str | None = None, **values: Any) -> str:
         """Translate `key` (i18n arrives later): returns the default, else the key, formatted."""
         text = default if default is not None else key

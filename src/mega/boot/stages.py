@@ -165,9 +165,11 @@ def _stage_models(rt: Runtime) -> None:
 
 def _stage_apps(rt: Runtime) -> None:
     from mega.http.health import health_endpoints
+    from mega.security import client_ip
 
     server = rt.config.values["server"]
     use_project_root(rt.root)
+    client_ip.configure(client_ip.TrustedProxies(server.get("trusted_proxies") or ()))
     extra = health_endpoints(rt.health)
     for name, app_cfg in rt.config.apps.items():
         app = MegaApp(name, directory=app_cfg.dir, config=app_cfg.values, env=rt.env,
@@ -183,6 +185,13 @@ def _stage_apps(rt: Runtime) -> None:
                 exc.args = (exc.message,)
             raise
         rt.apps[name] = app
+    apps = list(rt.apps.values())
+
+    def close_security() -> None:
+        for app in apps:
+            app.security.close()
+
+    rt.shutdown.register("security", close_security)
     for app in rt.apps.values():
         registry.register(app)
     rt.shutdown.register("app-registry", registry.reset)

@@ -39,6 +39,7 @@ SERVER = Section(
         "body_limit": Leaf(c.integer(0), const(1_048_576)),
         "trailing_slash": Leaf(c.choice("redirect", "strict"), const("redirect")),
         "server": Leaf(c.choice("uvicorn", "granian"), const("uvicorn")),
+        "trusted_proxies": Leaf(_STR_LIST, const([])),
     }
 )
 

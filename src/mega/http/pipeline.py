@@ -146,14 +146,19 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     body_limit = int(opts.get("body_limit", app.body_limit))
     success_status = int(opts.get("status", 200))
     has_chains = bool(befores or transforms or afters)
-    needs_req = arity >= 1 or has_chains or bool(validators)
+    guard, route_cors, guard_needs_req = app.security.guard_for(route)
+    own_secure = app.security.route_helmet(route)
+    constant: tuple[list[tuple[bytes, bytes]], bytes] | None = None
+    if own_secure is not None:  # the route replaces the app's secure headers
+        merged = app.merge_secure_headers(app.custom_headers, own_secure)
+        constant = (merged, b"".join(n + b": " + v + b"\r\n" for n, v in merged))
+    needs_req = arity >= 1 or has_chains or bool(validators) or guard_needs_req
     needs_reply = arity >= 2 or has_chains
     needs_ctx = arity >= 3 or has_chains
     access = app.access_log
     fail = app.error_response
     send_json = app.send_json
-    raw_block = app.raw_block
-    const_headers = app.constant_headers
+    const_headers, raw_block = constant if constant is not None else (app.constant_headers, app.raw_block)
 
     # The hot path, kept in one function: each helper call would cost a frame per request.
     async def endpoint(  # noqa: C901
@@ -166,7 +171,12 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
         ctx = Ctx(app, req, reply) if needs_ctx else None
         status = success_status
         sending = False
+        guarded: list[tuple[bytes, bytes]] | None = None
         try:
+            if guard is not None:  # rate limit, CSRF, CORS: what this route's settings ask for
+                checked = guard(scope, req)
+                if checked is not None:
+                    guarded = checked if type(checked) is list else await checked  # type: ignore[misc]
             if validators:
                 await _validate(req, validators)  # type: ignore[arg-type]
             result = None
@@ -187,10 +197,10 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     result = await transform(req, reply, ctx, result)
             if type(result) is not dict and isinstance(result, _SPECIAL):
                 sending = True
-                status = await _send_special(result, scope, send, rid, reply, app)
+                status = await _send_special(result, scope, send, rid, reply, app, guarded, constant)
             elif reply is not None and reply.response is not None:
                 sending = True
-                status = await _send_special(reply.response, scope, send, rid, reply, app)
+                status = await _send_special(reply.response, scope, send, rid, reply, app, guarded, constant)
             else:
                 if check_response is not None:
                     result = check_response(result)
@@ -199,6 +209,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     extra = reply.headers
                     if reply.status_code != 200:
                         status = reply.status_code
+                if guarded:
+                    extra = extra + guarded if extra else guarded
                 body = ok_body(result)
                 sending = True
                 # Inlined from MegaApp.send_json: this is the path nearly every request takes.
@@ -223,7 +235,11 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                           exc_info=exc, extra={"request_id": req.request_id})
                 raise
             status, body = fail(exc, req)
-            await send_json(scope, send, status, body, rid, None)
+            extra = exc.headers if isinstance(exc, MegaError) else None
+            if route_cors is not None:  # so the page that sent it can read the error
+                allowed = route_cors.response_headers(scope["headers"])
+                extra = [*(extra or ()), *allowed] if allowed else extra
+            await send_json(scope, send, status, body, rid, extra, constant)
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
@@ -238,6 +254,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                                   extra={"request_id": req.request_id})
 
     endpoint.__qualname__ = f"endpoint[{where}]"
+    endpoint.cors = route_cors  # type: ignore[attr-defined]  # read by the CORS preflight
     return endpoint
 
 
@@ -254,12 +271,16 @@ async def _validate(req: Request, validators: dict[str, Callable[[Any], Any]]) -
 
 
 async def _send_special(result: Response | Envelope, scope: dict[str, Any], send: Any, rid: bytes,
-                        reply: Reply | None, app: MegaApp) -> int:
+                        reply: Reply | None, app: MegaApp, guarded: list[tuple[bytes, bytes]] | None,
+                        constant: tuple[list[tuple[bytes, bytes]], bytes] | None) -> int:
     extra = reply.headers if reply is not None else None
+    if guarded:
+        extra = [*(extra or ()), *guarded]
     if isinstance(result, Envelope):
-        await app.send_json(scope, send, result.status, result.encode(), rid, extra)
+        await app.send_json(scope, send, result.status, result.encode(), rid, extra, constant)
         return result.status
-    headers = [*result.head_headers(), (_RID, rid), *app.constant_headers, *result.headers]
+    const_headers = constant[0] if constant is not None else app.constant_headers
+    headers = [*result.head_headers(), (_RID, rid), *const_headers, *result.headers]
     if extra:
         headers.extend(extra)
     await send({"type": "http.response.start", "status": result.status, "headers": headers})

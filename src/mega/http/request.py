@@ -140,6 +140,13 @@ class Request:
             return self._cookies
 
     @property
+    def ip(self) -> str | None:
+        """The client's address: X-Forwarded-For only from `server.trusted_proxies`, else the peer."""
+        from mega.security.client_ip import client_ip
+
+        return client_ip(self.scope)
+
+    @property
     def client(self) -> str | None:
         client = self.scope.get("client")
         return client[0] if client else None

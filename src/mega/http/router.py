@@ -13,6 +13,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ROUTE_OPTIONS = frozenset({
     "before", "transform", "after", "params", "query", "headers", "body", "response",
     "body_limit", "name", "summary", "description", "tags", "status", "global_middleware",
+    "helmet", "cors", "csrf", "rate_limit",
 })
 
 

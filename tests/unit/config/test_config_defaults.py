@@ -22,6 +22,7 @@ SERVER_DEFAULTS = {
     "body_limit": 1048576,
     "trailing_slash": "redirect",
     "server": "uvicorn",
+    "trusted_proxies": [],
 }
 
 

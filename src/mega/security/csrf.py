@@ -1,0 +1,197 @@
+"""CSRF protection, on by default: an origin check for every unsafe request, a token for forms.
+
+A browser lets any site make a user's browser send GET, a form POST (urlencoded, multipart,
+text/plain) or a body-less fetch with the user's cookies; anything else (JSON) needs a CORS
+preflight, which mega refuses unless `cors` allows it. So, for POST, PUT, PATCH and DELETE:
+
+1. When the request says where it comes from (`Origin`, else `Referer`), that must be this app: the
+   request's own `Host`, one of the app's `hosts`, or an origin its CORS policy allows. Otherwise
+   403 `csrf.origin_mismatch`. (`Origin: null`, sent by sandboxed frames and some redirects, fails.)
+2. A form-encoded body (the kinds a cross-site form can send) must also carry the token: header
+   `X-CSRF-Token`, query parameter `_csrf`, or field `_csrf` of a urlencoded body, matching the
+   `mega_csrf` cookie (403 `csrf.token_missing` / `csrf.token_invalid`). `ctx.csrf_token()` returns
+   a token and sets the cookie; a script may also send the cookie's own value in the header.
+3. Other requests (JSON, no body) without Origin or Referer come from non-browser clients and pass.
+
+Tokens are Django-style: the cookie holds a random secret; each token is that secret masked with a
+fresh random pad (so compressed HTTPS responses do not leak it, BREACH). No server key is needed,
+so every process and server accepts every other's tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from mega.errors import ForbiddenError, MegaError
+
+if TYPE_CHECKING:
+    from mega.http.request import Request
+
+__all__ = ["COOKIE", "CsrfPolicy", "mask_token", "new_secret", "parse_csrf"]
+
+COOKIE = "mega_csrf"
+FIELD = "_csrf"
+HEADER = b"x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SECRET_BYTES = 32
+_FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data", b"text/plain")
+
+
+def new_secret() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(_SECRET_BYTES)).rstrip(b"=").decode()
+
+
+def _b64(raw: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (ValueError, TypeError):
+        return None
+
+
+def mask_token(secret: str) -> str:
+    """A fresh token for the cookie's secret: pad + (secret XOR pad), base64url."""
+    raw = _b64(secret) or b""
+    pad = secrets.token_bytes(len(raw))
+    return base64.urlsafe_b64encode(pad + bytes(a ^ b for a, b in zip(raw, pad, strict=True))) \
+        .rstrip(b"=").decode()
+
+
+def _unmask(token: str) -> bytes | None:
+    raw = _b64(token)
+    if raw is None or len(raw) != 2 * _SECRET_BYTES:
+        return None
+    pad, masked = raw[:_SECRET_BYTES], raw[_SECRET_BYTES:]
+    return bytes(a ^ b for a, b in zip(masked, pad, strict=True))
+
+
+def valid_secret(value: str | None) -> bool:
+    raw = _b64(value) if value else None
+    return raw is not None and len(raw) == _SECRET_BYTES
+
+
+def token_matches(token: str, secret: str) -> bool:
+    """A masked token from ctx.csrf_token(), or the cookie's value itself (what a script that reads
+    the cookie sends in X-CSRF-Token, as with Django's csrftoken)."""
+    raw = _b64(secret)
+    if raw is None:
+        return False
+    plain = _b64(token)
+    if plain is not None and len(plain) == _SECRET_BYTES:
+        return hmac.compare_digest(plain, raw)
+    unmasked = _unmask(token)
+    return unmasked is not None and hmac.compare_digest(unmasked, raw)
+
+
+def parse_csrf(cfg: object, *, where: str) -> bool:
+    """None/True → on (the default), False → off."""
+    if cfg is None or cfg is True:
+        return True
+    if cfg is False:
+        return False
+    raise MegaError("csrf.invalid_config", f"{where}: csrf: must be True, False or None, got {cfg!r}",
+                    hint="csrf is on by default; csrf=False turns it off for the app or one route",
+                    status=500, details={"where": where})
+
+
+class CsrfPolicy:
+    """The check for one route: which origins count as this app's own."""
+
+    __slots__ = ("allowed_origin", "hosts")
+
+    def __init__(self, hosts: list[str], allowed_origin: Callable[[bytes], bool] | None) -> None:
+        self.hosts = frozenset(h.lower() for h in hosts)
+        self.allowed_origin = allowed_origin  # the route's CORS policy, when it has one
+
+    def check(self, scope: dict[str, Any], req: Request) -> Awaitable[None] | None:
+        """None when the request passes at once; an awaitable when the body must be read (a
+        urlencoded form with no token elsewhere). Raises 403 otherwise."""
+        if scope["method"] in SAFE_METHODS:
+            return None
+        origin = referer = host = ctype = token = cookie = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"referer":
+                referer = value
+            elif name == b"host":
+                host = value
+            elif name == b"content-type":
+                ctype = value
+            elif name == HEADER:
+                token = value
+            elif name == b"cookie":
+                cookie = value
+        source = origin if origin is not None else referer
+        if source is not None and not self._same_site(source, host, origin is not None):
+            raise ForbiddenError("csrf.origin_mismatch", "cross-site request refused",
+                                 details={"origin": source.decode("latin-1")[:200]},
+                                 hint="send the request from the app's own pages, or allow the origin "
+                                      "with the cors option")
+        if ctype is None or not ctype.lower().startswith(_FORM_TYPES):
+            return None
+        return _check_token(scope, req, ctype, token, cookie)
+
+    def _same_site(self, source: bytes, host: bytes | None, is_origin: bool) -> bool:
+        if is_origin and self.allowed_origin is not None and self.allowed_origin(source):
+            return True
+        try:
+            parts = urlsplit(source.decode("latin-1"))
+        except ValueError:
+            return False
+        netloc = parts.netloc.lower()
+        if not netloc or parts.scheme not in ("http", "https"):
+            return False  # "null", opaque origins, garbage
+        if host is not None and netloc == host.decode("latin-1").lower():
+            return True
+        return (parts.hostname or "") in self.hosts
+
+
+def _check_token(scope: dict[str, Any], req: Request, ctype: bytes, token: bytes | None,
+                 cookie: bytes | None) -> Awaitable[None] | None:
+    secret = _cookie_value(cookie)
+    if token is not None:
+        _verify(token.decode("latin-1"), secret)
+        return None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(FIELD)
+    if query:
+        _verify(query[0], secret)
+        return None
+    if ctype.lower().startswith(b"application/x-www-form-urlencoded"):
+        return _verify_form(req, secret)
+    raise ForbiddenError("csrf.token_missing", "this form needs its CSRF token",
+                         hint=f"send the token from ctx.csrf_token() as header X-CSRF-Token, "
+                              f"query parameter {FIELD}, or a urlencoded field {FIELD}")
+
+
+def _cookie_value(header: bytes | None) -> str | None:
+    if header is None:
+        return None
+    for part in header.decode("latin-1").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE:
+            return value
+    return None
+
+
+def _verify(token: str, secret: str | None) -> None:
+    if secret is None or not valid_secret(secret):
+        raise ForbiddenError("csrf.token_invalid", "the CSRF cookie is missing or damaged",
+                             hint="load the form again: ctx.csrf_token() sets the mega_csrf cookie")
+    if not token_matches(token, secret):
+        raise ForbiddenError("csrf.token_invalid", "the CSRF token does not match",
+                             hint="send the token from ctx.csrf_token() of the page that holds the form")
+
+
+async def _verify_form(req: Request, secret: str | None) -> None:
+    body = await req.body()
+    fields = parse_qs(body.decode("latin-1"))
+    token = fields.get(FIELD)
+    if not token:
+        raise ForbiddenError("csrf.token_missing", "this form needs its CSRF token",
+                             hint=f"add <input type=hidden name={FIELD} value=...> with ctx.csrf_token()")
+    _verify(token[0], secret)

@@ -1,0 +1,160 @@
+"""One app's security settings, resolved at boot into one guard function per route.
+
+Keys in app_config.py: `helmet`, `cors`, `csrf`, `rate_limit`. The same keys as route options
+replace the app's value for that route (never merged with it). What a route's guard does per request
+is only what its settings need: with the defaults (helmet on, CORS off, CSRF on, 1,000 requests a
+minute per IP in memory) a GET costs one dict update; an unsafe method adds a scan of its headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from mega.errors import MegaError, RateLimitedError
+from mega.http.response import Headers
+from mega.security import client_ip
+from mega.security.cors import CorsPolicy, parse_cors
+from mega.security.csrf import SAFE_METHODS, CsrfPolicy, parse_csrf
+from mega.security.headers import helmet_headers
+from mega.security.rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter, parse_rate_limit
+
+if TYPE_CHECKING:
+    from mega.app.app import MegaApp
+    from mega.http.request import Request
+    from mega.http.router import RouteDef
+
+__all__ = ["SECURITY_KEYS", "AppSecurity", "Guard"]
+
+SECURITY_KEYS = ("helmet", "cors", "csrf", "rate_limit")
+RATE_CACHE_ALIAS = "rate"  # services.caches.rate (redis) makes counting shared, as in the seed
+
+Guard = Callable[[dict[str, Any], "Request | None"], "Headers | Awaitable[Headers | None] | None"]
+Limiter = MemoryRateLimiter | RedisRateLimiter
+
+
+def rate_limited(retry_after: float) -> RateLimitedError:
+    seconds = max(1, math.ceil(retry_after))
+    err = RateLimitedError("rate_limit.exceeded", "too many requests", details={"retry_after": seconds},
+                           hint=f"slow down; retry in {seconds} s")
+    err.headers = [(b"retry-after", b"%d" % seconds)]
+    return err
+
+
+class AppSecurity:
+    """The app's resolved settings and the rate limiters its routes share."""
+
+    def __init__(self, app: MegaApp) -> None:
+        self.app = app
+        cfg = app.config
+        where = f"apps/{app.name}/app_config.py"
+        self.helmet = helmet_headers(cfg.get("helmet"), where=where)
+        self.cors = parse_cors(cfg.get("cors"), where=where)
+        self.csrf = parse_csrf(cfg.get("csrf"), where=where)
+        self.rate = parse_rate_limit(cfg.get("rate_limit"), where=where)
+        self.limiters: dict[RateLimitPolicy, Limiter] = {}
+
+    # -- per route ---------------------------------------------------------------------------
+
+    def route_settings(self, route: RouteDef) -> tuple[CorsPolicy | None, bool, RateLimitPolicy | None]:
+        opts = route.options
+        where = f"route {route.method} {route.path}"
+        cors = parse_cors(opts["cors"], where=where) if "cors" in opts else self.cors
+        csrf = parse_csrf(opts["csrf"], where=where) if "csrf" in opts else self.csrf
+        rate = parse_rate_limit(opts["rate_limit"], where=where) if "rate_limit" in opts else self.rate
+        return cors, csrf, rate
+
+    def route_helmet(self, route: RouteDef) -> Headers | None:
+        """The route's own secure headers when it overrides the app's, else None."""
+        if "helmet" not in route.options:
+            return None
+        return helmet_headers(route.options["helmet"], where=f"route {route.method} {route.path}")
+
+    def guard_for(self, route: RouteDef) -> tuple[Guard | None, CorsPolicy | None, bool]:
+        """(guard or None, the route's CORS policy, whether the guard needs the Request)."""
+        cors, csrf_on, rate = self.route_settings(route)
+        # Only listed origins count as the app's own: with origins "*", any site would pass.
+        trusted = cors.allows if cors is not None and cors.origins is not None else None
+        csrf = CsrfPolicy(self.app.hosts, trusted) if csrf_on and route.method not in SAFE_METHODS else None
+        limiter = self._limiter(rate) if rate is not None else None
+        if limiter is None and csrf is None and cors is None:
+            return None, None, False
+        return _compile_guard(limiter, csrf, cors), cors, csrf is not None
+
+    def _limiter(self, policy: RateLimitPolicy) -> Limiter:
+        limiter = self.limiters.get(policy)
+        if limiter is None:
+            limiter = self.limiters[policy] = self._new_limiter(policy)
+        return limiter
+
+    def _new_limiter(self, policy: RateLimitPolicy) -> Limiter:
+        alias = policy.cache
+        adapters = self.app.adapters
+        if alias is None and adapters is not None and RATE_CACHE_ALIAS in adapters.aliases("cache"):
+            alias = RATE_CACHE_ALIAS
+        if alias is None:
+            return _memory(policy)
+        if adapters is None:
+            raise MegaError("rate_limit.invalid_config", f"app '{self.app.name}': rate_limit counts in "
+                            f"cache {alias!r} but no adapters are booted", status=500)
+        cache = adapters.cache(alias, app=self.app)  # adapter.not_found names the declared aliases
+        if getattr(cache, "driver", None) != "redis":
+            if policy.cache is None:  # services.caches.rate is not redis: count in memory
+                return _memory(policy)
+            raise MegaError("rate_limit.invalid_config", f"app '{self.app.name}': rate_limit.cache "
+                            f"{alias!r} uses driver {getattr(cache, 'driver', '?')!r}; shared counting "
+                            "needs a redis cache", status=500,
+                            hint="point it at a redis cache, or drop 'cache' to count in memory")
+        prefix = f"mega:rl:{self.app.name}:{len(self.limiters)}:"
+        return RedisRateLimiter(policy, cache.native, prefix=prefix)
+
+    def close(self) -> None:
+        for limiter in self.limiters.values():
+            if isinstance(limiter, MemoryRateLimiter):
+                limiter.close()
+
+
+def _memory(policy: RateLimitPolicy) -> MemoryRateLimiter:
+    limiter = MemoryRateLimiter(policy)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # compiled outside a loop (tests, tools): correct, only unswept
+        return limiter
+    limiter.start()  # the clock tick and the sweep of past windows, off the request path
+    return limiter
+
+
+def _compile_guard(limiter: Limiter | None, csrf: CsrfPolicy | None, cors: CorsPolicy | None) -> Guard:
+    """The per-request check of one route, with only the parts it uses."""
+    memory_hit = limiter.hit if isinstance(limiter, MemoryRateLimiter) else None
+    redis_hit = limiter.hit if isinstance(limiter, RedisRateLimiter) else None
+    client_of = client_ip.client_ip
+    csrf_check = csrf.check if csrf is not None else None
+    cors_headers = cors.response_headers if cors is not None else None
+
+    async def slow(ip: str, pending: Awaitable[None] | None, extra: Headers | None) -> Headers | None:
+        if redis_hit is not None:
+            retry = await redis_hit(ip)
+            if retry:
+                raise rate_limited(retry)
+        if pending is not None:
+            await pending
+        return extra
+
+    def guard(scope: dict[str, Any], req: Request | None) -> Headers | Awaitable[Headers | None] | None:
+        ip = ""
+        if limiter is not None:
+            ip = client_of(scope) or ""
+            if memory_hit is not None:
+                retry = memory_hit(ip)
+                if retry:
+                    raise rate_limited(retry)
+        pending = csrf_check(scope, req) if csrf_check is not None else None  # type: ignore[arg-type]
+        extra = cors_headers(scope["headers"]) if cors_headers is not None else None
+        if redis_hit is not None or pending is not None:
+            return slow(ip, pending, extra)
+        return extra or None
+
+    return guard

@@ -1,0 +1,149 @@
+"""Security defaults through a booted app: secure headers, CSRF, rate limit, CORS, client IP."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import httpx
+
+from mega.testing import make_client, running
+
+ROUTES = """
+    async def hello():
+        return {"hello": "world"}
+
+    async def create(req):
+        return {"created": await req.json()}
+
+    async def form_page(req, reply, ctx):
+        return {"token": ctx.csrf_token()}
+
+    async def form_post(req):
+        return {"body": (await req.body()).decode()}
+
+    async def whoami(req):
+        return {"ip": req.ip}
+
+    def routes(router):
+        router.get("/", hello)
+        router.get("/whoami", whoami)
+        router.post("/items", create)
+        router.get("/form", form_page)
+        router.post("/form", form_post)
+        router.post("/hook", create, csrf=False)
+        router.get("/limited", hello, rate_limit={"max": 3, "window": 60})
+        router.get("/framed", hello, helmet={"x-frame-options": "DENY"})
+        router.get("/bare", hello, helmet=False)
+        router.post("/api/items", create, cors={"origins": ["https://spa.test"], "credentials": True})
+"""
+
+
+def project(root: Path, app_config: str = "config = {}\n", server: str = "") -> Path:
+    files = {
+        "mega_config.py": f'config = {{"logger": {{"level": "warning"}}{server}}}\n',
+        "apps/web/app_config.py": app_config,
+        "apps/web/routes/main.py": ROUTES,
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+async def test_secure_headers_by_default_and_per_route(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        r = await http.get("/")
+        assert r.headers["x-frame-options"] == "SAMEORIGIN"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        missing = await http.get("/nope")  # errors carry them too
+        assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"
+        framed = await http.get("/framed")
+        assert framed.headers["x-frame-options"] == "DENY" and "content-security-policy" in framed.headers
+        bare = await http.get("/bare")
+        assert "x-frame-options" not in bare.headers and "content-security-policy" not in bare.headers
+
+
+async def test_app_headers_win_over_secure_ones_and_helmet_can_be_off(tmp_path: Path) -> None:
+    config = 'config = {"headers": {"x-frame-options": "DENY"}, "helmet": {"referrer-policy": False}}\n'
+    async with running(project(tmp_path, config)) as rt, make_client(rt) as http:
+        r = await http.get("/")
+        assert r.headers.get_list("x-frame-options") == ["DENY"] and "referrer-policy" not in r.headers
+    off = tmp_path / "off"
+    async with running(project(off, 'config = {"helmet": False}\n')) as rt, make_client(rt) as http:
+        assert "x-frame-options" not in (await http.get("/")).headers
+
+
+async def test_csrf_refuses_cross_site_json_and_tokenless_forms(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        assert (await http.post("/items", json={"a": 1})).status_code == 200  # no Origin: not a browser
+        same = await http.post("/items", json={"a": 1}, headers={"origin": "http://testserver"})
+        assert same.status_code == 200
+        evil = await http.post("/items", json={"a": 1}, headers={"origin": "https://evil.test"})
+        assert evil.status_code == 403 and evil.json()["error"]["code"] == "csrf.origin_mismatch"
+        assert evil.headers["x-content-type-options"] == "nosniff"
+        hook = await http.post("/hook", json={"a": 1}, headers={"origin": "https://evil.test"})
+        assert hook.status_code == 200  # csrf=False on that route
+        nope = await http.post("/form", data={"name": "ann"})
+        assert nope.status_code == 403 and nope.json()["error"]["code"] == "csrf.token_missing"
+        page = await http.get("/form")
+        token = page.json()["data"]["token"]
+        assert "mega_csrf=" in page.headers["set-cookie"]
+        posted = await http.post("/form", data={"name": "ann", "_csrf": token})
+        assert posted.status_code == 200 and posted.json()["data"]["body"].startswith("name=ann")
+        again = (await http.get("/form")).json()["data"]["token"]
+        assert again != token  # masked afresh; the cookie is reused
+        assert (await http.post("/form", data={"_csrf": again})).status_code == 200
+
+
+async def test_rate_limit_default_and_per_route_with_retry_after(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        for _ in range(3):
+            assert (await http.get("/limited")).status_code == 200
+        limited = await http.get("/limited")
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limit.exceeded"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert (await http.get("/")).status_code == 200  # the app's own limit counts apart
+    tight = tmp_path / "tight"
+    async with running(project(tight, 'config = {"rate_limit": {"max": 2, "window": "1 minute"}}\n')) as rt, \
+            make_client(rt) as http:
+        assert [(await http.get("/")).status_code for _ in range(3)] == [200, 200, 429]
+    off = tmp_path / "off"
+    async with running(project(off, 'config = {"rate_limit": False}\n')) as rt, make_client(rt) as http:
+        assert {(await http.get("/")).status_code for _ in range(50)} == {200}
+
+
+async def test_cors_preflight_and_actual_request(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        pre = await http.options("/api/items", headers={
+            "origin": "https://spa.test", "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type"})
+        assert pre.status_code == 204
+        assert pre.headers["access-control-allow-origin"] == "https://spa.test"
+        assert pre.headers["access-control-allow-credentials"] == "true"
+        denied = await http.options("/api/items", headers={
+            "origin": "https://evil.test", "access-control-request-method": "POST"})
+        assert denied.status_code == 403 and denied.json()["error"]["code"] == "cors.origin_denied"
+        actual = await http.post("/api/items", json={"a": 1}, headers={"origin": "https://spa.test"})
+        assert actual.status_code == 200  # a CORS-allowed origin passes the CSRF origin check
+        assert actual.headers["access-control-allow-origin"] == "https://spa.test"
+        # No CORS on other routes: the preflight is a plain OPTIONS answer without CORS headers.
+        plain = await http.options("/items", headers={
+            "origin": "https://spa.test", "access-control-request-method": "POST"})
+        assert plain.status_code == 204 and "access-control-allow-origin" not in plain.headers
+
+
+async def test_client_ip_behind_trusted_proxies(tmp_path: Path) -> None:
+    forged = {"x-forwarded-for": "6.6.6.6"}
+    async with running(project(tmp_path)) as rt:
+        transport = httpx.ASGITransport(app=rt.host, client=("10.0.0.5", 1234))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.get("/whoami", headers=forged)).json()["data"]["ip"] == "10.0.0.5"
+    trusted = tmp_path / "trusted"
+    async with running(project(trusted, server=', "server": {"trusted_proxies": ["10.0.0.0/8"]}')) as rt:
+        transport = httpx.ASGITransport(app=rt.host, client=("10.0.0.5", 1234))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.get("/whoami", headers=forged)).json()["data"]["ip"] == "6.6.6.6"
