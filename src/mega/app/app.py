@@ -65,6 +65,7 @@ class MegaApp:
         self.adapters: Any = None  # mega.adapters.manager.AdapterManager
         self.lock_manager: Any = None
         self.bus_manager: Any = None
+        self.sessions: Any = None  # mega.sessions.manager.SessionManager, set by the apps stage
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
         self.custom_headers = list(self.constant_headers)
@@ -94,6 +95,17 @@ class MegaApp:
     def bus(self) -> Any:
         """This app's bus manager (app `bus` config, else the global one, else memory)."""
         return self._resource("bus_manager", "bus")
+
+    def session_for(self, req: Request | None) -> Any:
+        """A request's Session (what `ctx.session` returns)."""
+        if self.sessions is None:
+            disabled = self.config.get("session") is False
+            raise MegaError("session.disabled" if disabled else "app.not_initialized",
+                            f"app '{self.name}' has no sessions" + (" (session = False)" if disabled else
+                                                                   " yet"), status=500,
+                            hint="remove session = False from app_config.py" if disabled
+                            else "use ctx.session inside a request after boot")
+        return self.sessions.session_for(req)
 
     def _resource(self, attr: str, what: str) -> Any:
         value = getattr(self, attr)

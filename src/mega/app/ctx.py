@@ -23,9 +23,8 @@ class Ctx:
 
     __slots__ = ("__dict__", "_log", "_services", "app", "reply", "req")
 
-    # Defaults for the attributes auth and session middleware fill in.
+    # Defaults for the attributes auth middleware fills in.
     user: Any = None
-    session: Any = None
     auth: Any = None
 
     def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
@@ -67,6 +66,18 @@ class Ctx:
     @property
     def bus(self) -> Any:
         return self.app.bus
+
+    @property
+    def session(self) -> Any:
+        """This request's server-side session (`mega.sessions.Session`), loaded on first await."""
+        session = self.__dict__.get("_session")
+        if session is None:
+            session = self.__dict__["_session"] = self.app.session_for(self.req)
+        return session
+
+    @session.setter
+    def session(self, value: Any) -> None:
+        self.__dict__["_session"] = value
 
     def csrf_token(self) -> str:
         """A CSRF token for a form on this page (sets the `mega_csrf` cookie when it is missing)."""

@@ -177,6 +177,12 @@ def _stage_apps(rt: Runtime) -> None:
                       trailing_slash=server["trailing_slash"])
         app.adapters = rt.adapters
         try:
+            if app.config.get("session") is not False:
+                from mega.sessions.manager import SessionManager
+
+                app.sessions = SessionManager.from_config(app, root=rt.root, production=rt.env == "production")
+                if app.sessions is not None:
+                    app.sessions.start()
             load_app(app, app_cfg.dir)
             app.compile(extra)
         except MegaError as exc:
@@ -187,9 +193,11 @@ def _stage_apps(rt: Runtime) -> None:
         rt.apps[name] = app
     apps = list(rt.apps.values())
 
-    def close_security() -> None:
+    async def close_security() -> None:
         for app in apps:
             app.security.close()
+            if app.sessions is not None:
+                await app.sessions.close()
 
     rt.shutdown.register("security", close_security)
     for app in rt.apps.values():

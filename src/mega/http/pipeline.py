@@ -195,6 +195,10 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     result = await handler(req, reply, ctx)
                 for transform in transforms:
                     result = await transform(req, reply, ctx, result)
+            if ctx is not None:
+                session = ctx.__dict__.get("_session")
+                if session is not None and hasattr(session, "commit"):  # used: save it, set the cookie
+                    await session.commit(reply)
             if type(result) is not dict and isinstance(result, _SPECIAL):
                 sending = True
                 status = await _send_special(result, scope, send, rid, reply, app, guarded, constant)
