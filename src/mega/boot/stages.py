@@ -180,7 +180,8 @@ def _stage_apps(rt: Runtime) -> None:
             if app.config.get("session") is not False:
                 from mega.sessions.manager import SessionManager
 
-                app.sessions = SessionManager.from_config(app, root=rt.root, production=rt.env == "production")
+                production = rt.env == "production"
+                app.sessions = SessionManager.from_config(app, root=rt.root, production=production)
                 if app.sessions is not None:
                     app.sessions.start()
             load_app(app, app_cfg.dir)
