@@ -12,7 +12,19 @@ import httpx
 from mega.boot.loader import forget_project_modules
 from mega.boot.stages import Runtime, boot
 
-__all__ = ["boot_for_test", "make_client", "running"]
+__all__ = ["boot_for_test", "make_client", "running", "write_project"]
+
+
+def write_project(root: str | Path, files: Mapping[str, str]) -> Path:
+    """Write a project from {relative path: source} (sources are dedented); returns the root."""
+    import textwrap
+
+    base = Path(root)
+    for rel, text in files.items():
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return base
 
 
 async def boot_for_test(root: str | Path, *, environ: Mapping[str, str] | None = None,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import httpx
 
-from mega.testing import make_client, running
+from mega.testing import make_client, running, write_project
 
 ROUTES = """
     async def hello():
@@ -40,16 +39,11 @@ ROUTES = """
 
 
 def project(root: Path, app_config: str = "config = {}\n", server: str = "") -> Path:
-    files = {
+    return write_project(root, {
         "mega_config.py": f'config = {{"logger": {{"level": "warning"}}{server}}}\n',
         "apps/web/app_config.py": app_config,
         "apps/web/routes/main.py": ROUTES,
-    }
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    })
 
 
 async def test_secure_headers_by_default_and_per_route(tmp_path: Path) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from mega.testing import make_client, running
+from mega.testing import make_client, running, write_project
 
 PROJECT = {
     "mega_config.py": 'config = {"logger": {"level": "warning"}}\n',
@@ -41,16 +40,8 @@ PROJECT = {
 }
 
 
-def write(root: Path) -> Path:
-    for rel, text in PROJECT.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
 async def test_login_locks_after_three_failures_and_says_when_to_retry(tmp_path: Path) -> None:
-    async with running(write(tmp_path)) as rt, make_client(rt) as http:
+    async with running(write_project(tmp_path, PROJECT)) as rt, make_client(rt) as http:
         registered = await http.post("/register", json={"email": "ann@x.io", "password": "s3cret"})
         assert registered.status_code == 200
         assert (await http.post("/login", json={"email": "ann@x.io", "password": "s3cret"})).json()["data"] \

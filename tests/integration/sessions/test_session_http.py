@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from mega.testing import make_client, running
+from mega.testing import make_client, running, write_project
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +49,11 @@ ROUTES = """
 
 def project(root: Path, session: str) -> Path:
     services = f'"services": {{"caches": {{"sessions": {{"driver": "redis", "url": "{REDIS_URL}"}}}}}}, '
-    files = {
+    return write_project(root, {
         "mega_config.py": f'config = {{{services}"logger": {{"level": "warning"}}}}\n',
         "apps/web/app_config.py": f"config = {{'session': {session}}}\n",
         "apps/web/routes/main.py": ROUTES,
-    }
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    })
 
 
 STORES = {
