@@ -264,7 +264,7 @@ def server_command(server: str, app: App, port: int, launcher: str) -> tuple[lis
         if app.kind == "mega":
             if launcher == "cli":
                 return [*pin, str(BIN / "mega"), "start", "--port", str(port)], cwd, env
-            code = f"from pathlib import Path; from mega.boot.server import run; run(Path('.'), port={port})"
+            code = f"from pathlib import Path; from mega.server import run; run(Path('.'), port={port})"
             return [*pin, sys.executable, "-c", code], cwd, env
         return [*pin, str(BIN / "uvicorn"), target, "--host", HOST, "--port", str(port),
                 "--app-dir", str(cwd), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
@@ -633,7 +633,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     p.add_argument("--retries", type=int, default=5,
                    help="re-measure a run disturbed by another job up to this many times (default 5)")
     p.add_argument("--launcher", choices=("auto", "cli", "python"), default="auto",
-                   help="how mega runs on uvicorn: `mega start` (cli) or mega.boot.server.run (python)")
+                   help="how mega runs on uvicorn: `mega start` (cli) or mega.server.run (python)")
     p.add_argument("--no-snapshot", action="store_true",
                    help="serve mega from src/ as it is at each start, not from a copy taken at start")
     p.add_argument("--out", type=Path, default=None, help="results json (default bench/results/http.json; "

@@ -1,5 +1,5 @@
 """Serve any ASGI app the way `mega start` serves a mega project: uvicorn with mega's own HTTP protocol
-class (mega.boot.protocol), uvloop, no access log, no `server:` header.
+class (mega.server), uvloop, no access log, no `server:` header.
 
     python bench/http/serve_mega_protocol.py raw_asgi_megaproto:app --port 8765 --app-dir bench/http/apps
 
@@ -16,7 +16,7 @@ import sys
 import uvicorn
 import uvloop
 
-from mega.boot.protocol import make_protocol_class
+from mega.server import make_protocol_class
 
 
 def main() -> None:

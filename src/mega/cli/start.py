@@ -20,7 +20,7 @@ def start(ctx: click.Context, host: str | None, port: int | None, watch: bool) -
     root = project_root(ctx)
     if watch:
         return _start_watching(root, host, port, debug=cli_state(ctx).debug)
-    from mega.boot.server import run
+    from mega.server import run
 
     return run(root, host=host, port=port)
 

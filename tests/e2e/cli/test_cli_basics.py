@@ -18,6 +18,7 @@ HEAVY = (
     "watchfiles",
     "pytest",
     "mega.boot",
+    "mega.server",
     "mega.config",
 )
 

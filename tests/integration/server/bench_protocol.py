@@ -25,8 +25,8 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mega.boot import protocol as protocol_module
-from mega.boot.protocol import RAW_HEADERS_EXTENSION, MegaHttpProtocol
+from mega.server import RAW_HEADERS_EXTENSION, MegaHttpProtocol
+from mega.server import _uvicorn_cycle as cycle_module
 
 BODY = b'{"ok":true,"data":{"hello":"world"}}'
 BASE = [
@@ -109,7 +109,7 @@ class NullTransport(asyncio.Transport):
 
 async def per_request_us(variant: str, n: int) -> tuple[float, float]:
     cls, headers, raw = VARIANTS[variant]
-    protocol_module._COALESCE_LIMIT = 0 if variant == "mega-raw-2writes" else 65536  # type: ignore[misc]
+    cycle_module._COALESCE_LIMIT = 0 if variant == "mega-raw-2writes" else 65536  # type: ignore[misc]
     config = uvicorn.Config(make_app(headers, raw), lifespan="off", log_config=None, proxy_headers=False)
     state = ServerState()
     state.default_headers = [(b"date", b"Thu, 01 Jan 2026 00:00:00 GMT"), (b"server", b"uvicorn")]
@@ -156,7 +156,7 @@ def inproc() -> None:
 def serve(variant: str, port: int) -> None:
     cls, headers, raw = VARIANTS[variant]
     if variant == "mega-raw-2writes":
-        protocol_module._COALESCE_LIMIT = 0  # type: ignore[misc]  # to separate the syscall from the rest
+        cycle_module._COALESCE_LIMIT = 0  # type: ignore[misc]  # to separate the syscall from the rest
     config = uvicorn.Config(
         make_app(headers, raw),
         host="127.0.0.1",

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import uvicorn
 
-from mega.boot.protocol import RAW_HEADERS_EXTENSION, make_protocol_class
+from mega.server import RAW_HEADERS_EXTENSION, make_protocol_class
 
 Scope = dict[str, Any]
 Receive = Any

@@ -10,8 +10,8 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from mega.boot import protocol as protocol_module
-from mega.boot.protocol import RAW_HEADERS_EXTENSION, MegaHttpProtocol, make_protocol_class
+from mega.server import RAW_HEADERS_EXTENSION, MegaHttpProtocol, make_protocol_class
+from mega.server import _uvicorn_protocol as protocol_module
 
 pytestmark = pytest.mark.integration
 

@@ -1,17 +1,10 @@
-"""mega's uvicorn HTTP/1.1 protocol: head limits, a slow-head timeout and a pre-serialised header fast path.
+"""mega's uvicorn HTTP/1.1 protocol: request-head limits, a slow-head timeout, the raw-header fast path.
 
-Why this exists (see PERF-NOTES "Techniques" 1 and 10, and docs/adr/0002-server-hardening.md):
-
-* stock uvicorn keeps a connection that trickles header lines open forever and accepts a 1 MB header or
-  2,000 header lines; this class answers 408 / 431 and closes;
-* uvicorn's ``send`` spends 0.3-1 µs per response header (two regex scans, a lowercase, comparisons) and
-  writes head and body with two syscalls. An app that finds ``RAW_HEADERS_EXTENSION`` in
-  ``scope["extensions"]`` may put a header block serialised and validated at boot under the
-  ``"mega.raw_headers"`` key of ``http.response.start``; the head is then a few concatenations and goes out
-  with the body in one ``transport.write``.
-
-Everything else (keep-alive, pipelining, upgrades, expect-100, flow control, the 500 on app errors) is
-uvicorn's own code, reached through the base classes.
+Stock uvicorn keeps a connection that trickles header lines open forever and accepts a 1 MB header or
+2,000 header lines; this class answers 408 / 431 and closes. Responses may use the raw header block of
+``mega.server._uvicorn_cycle``. Everything else (keep-alive, pipelining, upgrades, expect-100, flow
+control, the 500 on app errors) is uvicorn's own code, reached through the base classes. Why and what it
+costs: docs/adr/0002-server-hardening.md.
 """
 
 from __future__ import annotations
@@ -19,39 +12,26 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
-from collections.abc import Coroutine
 from typing import Any, ClassVar, Final, cast
 
 import httptools
 import orjson
-from uvicorn._types import ASGISendEvent, HTTPResponseStartEvent
+import uvicorn
 from uvicorn.protocols.http import httptools_impl
-from uvicorn.protocols.http.httptools_impl import (
-    HEADER_RE,
-    HEADER_VALUE_RE,
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-__all__ = [
-    "RAW_HEADERS_EXTENSION",
-    "MegaHttpProtocol",
-    "MegaRequestResponseCycle",
-    "make_protocol_class",
-]
+from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, MegaRequestResponseCycle
 
-RAW_HEADERS_EXTENSION: Final = "mega.raw_headers"
+__all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "MegaHttpProtocol", "make_protocol_class"]
+
+# The uvicorn minor versions whose internals this module was tested against (pinned in pyproject.toml).
+UVICORN_TESTED: Final = "0.55"
 
 # One dict shared by every scope: building a new one per request would cost for nothing.
 _EXTENSIONS: Final[dict[str, dict[object, object]]] = {RAW_HEADERS_EXTENSION: {}}
 
 # _deadline of a head that began since the last sweep.
 _UNSTAMPED: Final = -1.0
-
-# Bodies above this are written separately rather than copied into one buffer with the head.
-_COALESCE_LIMIT: Final = 65536
 
 # After an error answer we half-close and keep reading (and discarding) this long before closing: closing
 # with unread input makes the kernel send RST, and the client may then lose our 408/431/400 response.
@@ -73,30 +53,6 @@ class _Rejected(Exception):
 
 def _error_body(code: str, message: str, details: dict[str, Any]) -> bytes:
     return orjson.dumps({"ok": False, "error": {"code": code, "message": message, "details": details}})
-
-
-def _serialise_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
-    # Validated once per distinct list (uvicorn swaps the default-headers list once a second for the date).
-    parts: list[bytes] = []
-    for name, value in headers:
-        if HEADER_RE.search(name):
-            raise RuntimeError("Invalid HTTP header name.")
-        if HEADER_VALUE_RE.search(value):
-            raise RuntimeError("Invalid HTTP header value.")
-        parts += (name.lower(), b": ", value, b"\r\n")
-    return b"".join(parts)
-
-
-# (source list, serialised block): one tuple so that a reader in another thread never pairs a new list
-# with an old block.
-_default_cache: tuple[object, bytes] = (None, b"")
-
-
-def _default_block(headers: list[tuple[bytes, bytes]]) -> bytes:
-    global _default_cache
-    block = _serialise_headers(headers)
-    _default_cache = (headers, block)
-    return block
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -160,115 +116,15 @@ class _Sweeper:
 _SWEEPERS: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Request/response cycle with the raw-header-block fast path.
-
-
-class MegaRequestResponseCycle(RequestResponseCycle):
-    # The http.response.start message of a raw-block response, held until its body arrives. A class default
-    # so that uvicorn's __init__ stays untouched.
-    _raw_start: HTTPResponseStartEvent | None = None
-
-    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
-        # A plain function that returns a coroutine: without a raw block it hands back uvicorn's own send
-        # coroutine, so the fallback costs one call instead of an extra coroutine frame per message.
-        if self._raw_start is None and (self.response_started or RAW_HEADERS_EXTENSION not in message):
-            return _uvicorn_send(self, message)
-        return self._send_raw(message)
-
-    async def _send_raw(self, message: ASGISendEvent) -> None:
-        start = self._raw_start
-        if start is None:
-            if self.disconnected:
-                return
-            if message["type"] != "http.response.start":
-                raise RuntimeError(
-                    f"Expected ASGI message 'http.response.start', but got '{message['type']}'."
-                )
-            # Hold the head: it goes out with the body in one write. response_started stays False until
-            # then, so an app error in between still gets uvicorn's 500 (nothing has been written).
-            self._raw_start = message
-            self.waiting_for_100_continue = False
-            if self.access_log:
-                self.access_logger.info(
-                    '%s - "%s %s HTTP/%s" %d',
-                    get_client_addr(self.scope),
-                    self.scope["method"],
-                    get_path_with_query_string(self.scope),
-                    self.scope["http_version"],
-                    message["status"],
-                )
-            return
-
-        if self.flow.write_paused and not self.disconnected:
-            await self.flow.drain()
-        if self.disconnected:
-            return
-        if message["type"] != "http.response.body":
-            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
-        if message.get("more_body", False):
-            raise RuntimeError(
-                "A response started with 'mega.raw_headers' must send its body in one message."
-            )
-
-        cache = _default_cache
-        dh = self.default_headers
-        default_block = cache[1] if cache[0] is dh else _default_block(dh)
-        extra = start.get("headers")
-        head = b"".join(
-            (
-                STATUS_LINE[start["status"]],
-                default_block,
-                self._extra_headers(extra) if extra else b"",
-                start[RAW_HEADERS_EXTENSION],  # type: ignore[typeddict-item]
-                b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n",
-            )
-        )
-        self._raw_start = None
-        self.response_started = True
-        body = message.get("body", b"")
-        if self.scope["method"] == "HEAD" or not body:
-            self.transport.write(head)
-        elif len(body) > _COALESCE_LIMIT:
-            self.transport.write(head)
-            self.transport.write(body)
-        else:
-            self.transport.write(head + body)
-
-        self.response_complete = True
-        self.message_event.set()
-        if not self.keep_alive:
-            self.transport.close()
-        self.on_response()
-
-    def _extra_headers(self, headers: Any) -> bytes:
-        # Plain headers next to a raw block (rare): validated as uvicorn does; honours "connection: close".
-        parts: list[bytes] = []
-        for name, value in headers:
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = name.lower()
-            if name == b"connection" and b"close" in [t.lower().strip() for t in value.split(b",")]:
-                self.keep_alive = False
-                continue  # the terminator adds "connection: close" once
-            parts += (name, b": ", value, b"\r\n")
-        return b"".join(parts)
-
-    async def send_500_response(self) -> None:
-        # An app that failed between a raw start and its body: nothing is on the wire, so uvicorn's 500 fits.
-        self._raw_start = None
-        await super().send_500_response()
-
-
-_uvicorn_send = RequestResponseCycle.send
-
 # uvicorn's on_headers_complete builds `RequestResponseCycle(...)` by global name. Reuse its exact code with
 # that one name bound to our subclass instead of copying 50 lines that would drift from uvicorn.
 _UVICORN_ON_HEADERS_COMPLETE = HttpToolsProtocol.on_headers_complete
 if "RequestResponseCycle" not in _UVICORN_ON_HEADERS_COMPLETE.__code__.co_names:  # pragma: no cover
-    raise ImportError("uvicorn's HttpToolsProtocol.on_headers_complete changed; update mega.boot.protocol")
+    raise ImportError(
+        f"mega's HTTP protocol rebuilds uvicorn internals tested on uvicorn {UVICORN_TESTED}; uvicorn "
+        f"{uvicorn.__version__} changed HttpToolsProtocol.on_headers_complete: it no longer builds "
+        "RequestResponseCycle by name. Install a uvicorn version that mega's pyproject.toml allows."
+    )
 _uvicorn_on_headers_complete = types.FunctionType(
     _UVICORN_ON_HEADERS_COMPLETE.__code__,
     {**vars(httptools_impl), "RequestResponseCycle": MegaRequestResponseCycle},

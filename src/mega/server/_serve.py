@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from types import FrameType
@@ -17,28 +15,9 @@ import uvicorn
 
 from mega.boot.stages import BootError, Runtime, boot
 from mega.errors import MegaError
+from mega.server._listen import bind_socket
 
 log = logging.getLogger("mega.server")
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind the listening socket; a port in use fails here, never falls back to another port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise MegaError("server.port_in_use", f"port {port} on {host} is already in use",
-                            hint="stop the other server, or choose another port with --port or PORT",
-                            details={"host": host, "port": port}) from exc
-        raise MegaError("server.bind_failed", f"cannot listen on {host}:{port}: {exc.strerror}",
-                        details={"host": host, "port": port}) from exc
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
 
 
 class _Server(uvicorn.Server):
@@ -60,7 +39,7 @@ class _Server(uvicorn.Server):
 
 
 def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
-    from mega.boot.protocol import make_protocol_class
+    from mega.server._uvicorn_protocol import make_protocol_class
 
     protocol = make_protocol_class(
         header_timeout=float(server["header_timeout"]),

@@ -1,0 +1,42 @@
+"""mega's HTTP server: uvicorn with mega's own protocol class (head limits, slow-head timeout, raw headers).
+
+`run` / `serve` boot a project and serve it (what `mega start` does). `make_protocol_class` gives the
+protocol class to pass as ``uvicorn.Config(http=...)`` when you run uvicorn yourself. Names are imported
+on first use, so importing this package does not import uvicorn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY: dict[str, str] = {
+    "RAW_HEADERS_EXTENSION": "mega.server._uvicorn_cycle",
+    "UVICORN_TESTED": "mega.server._uvicorn_protocol",
+    "MegaHttpProtocol": "mega.server._uvicorn_protocol",
+    "bind_socket": "mega.server._listen",
+    "make_protocol_class": "mega.server._uvicorn_protocol",
+    "run": "mega.server._serve",
+    "serve": "mega.server._serve",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mega.server' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from mega.server._listen import bind_socket as bind_socket
+    from mega.server._serve import run as run
+    from mega.server._serve import serve as serve
+    from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION as RAW_HEADERS_EXTENSION
+    from mega.server._uvicorn_protocol import UVICORN_TESTED as UVICORN_TESTED
+    from mega.server._uvicorn_protocol import MegaHttpProtocol as MegaHttpProtocol
+    from mega.server._uvicorn_protocol import make_protocol_class as make_protocol_class

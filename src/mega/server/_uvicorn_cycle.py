@@ -1,0 +1,153 @@
+"""uvicorn's request/response cycle with a raw-header-block fast path (see docs/adr/0002-server-hardening.md).
+
+An app that finds ``RAW_HEADERS_EXTENSION`` in ``scope["extensions"]`` may put a header block serialised
+and validated at boot under the ``"mega.raw_headers"`` key of ``http.response.start``: the head is then a
+few concatenations and goes out with the body in one ``transport.write``. Without the key, every message
+goes through uvicorn's own ``send``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any, Final
+
+from uvicorn._types import ASGISendEvent, HTTPResponseStartEvent
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    RequestResponseCycle,
+)
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+__all__ = ["RAW_HEADERS_EXTENSION", "MegaRequestResponseCycle"]
+
+RAW_HEADERS_EXTENSION: Final = "mega.raw_headers"
+
+# Bodies above this are written separately rather than copied into one buffer with the head.
+_COALESCE_LIMIT: Final = 65536
+
+
+def _serialise_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
+    # Validated once per distinct list (uvicorn swaps the default-headers list once a second for the date).
+    parts: list[bytes] = []
+    for name, value in headers:
+        if HEADER_RE.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header value.")
+        parts += (name.lower(), b": ", value, b"\r\n")
+    return b"".join(parts)
+
+
+# (source list, serialised block): one tuple so that a reader in another thread never pairs a new list
+# with an old block.
+_default_cache: tuple[object, bytes] = (None, b"")
+
+
+def _default_block(headers: list[tuple[bytes, bytes]]) -> bytes:
+    global _default_cache
+    block = _serialise_headers(headers)
+    _default_cache = (headers, block)
+    return block
+
+
+class MegaRequestResponseCycle(RequestResponseCycle):
+    # The http.response.start message of a raw-block response, held until its body arrives. A class default
+    # so that uvicorn's __init__ stays untouched.
+    _raw_start: HTTPResponseStartEvent | None = None
+
+    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
+        # A plain function that returns a coroutine: without a raw block it hands back uvicorn's own send
+        # coroutine, so the fallback costs one call instead of an extra coroutine frame per message.
+        if self._raw_start is None and (self.response_started or RAW_HEADERS_EXTENSION not in message):
+            return _uvicorn_send(self, message)
+        return self._send_raw(message)
+
+    async def _send_raw(self, message: ASGISendEvent) -> None:
+        start = self._raw_start
+        if start is None:
+            if self.disconnected:
+                return
+            if message["type"] != "http.response.start":
+                raise RuntimeError(
+                    f"Expected ASGI message 'http.response.start', but got '{message['type']}'."
+                )
+            # Hold the head: it goes out with the body in one write. response_started stays False until
+            # then, so an app error in between still gets uvicorn's 500 (nothing has been written).
+            self._raw_start = message
+            self.waiting_for_100_continue = False
+            if self.access_log:
+                self.access_logger.info(
+                    '%s - "%s %s HTTP/%s" %d',
+                    get_client_addr(self.scope),
+                    self.scope["method"],
+                    get_path_with_query_string(self.scope),
+                    self.scope["http_version"],
+                    message["status"],
+                )
+            return
+
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        if message["type"] != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
+        if message.get("more_body", False):
+            raise RuntimeError(
+                "A response started with 'mega.raw_headers' must send its body in one message."
+            )
+
+        cache = _default_cache
+        dh = self.default_headers
+        default_block = cache[1] if cache[0] is dh else _default_block(dh)
+        extra = start.get("headers")
+        head = b"".join(
+            (
+                STATUS_LINE[start["status"]],
+                default_block,
+                self._extra_headers(extra) if extra else b"",
+                start[RAW_HEADERS_EXTENSION],  # type: ignore[typeddict-item]
+                b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n",
+            )
+        )
+        self._raw_start = None
+        self.response_started = True
+        body = message.get("body", b"")
+        if self.scope["method"] == "HEAD" or not body:
+            self.transport.write(head)
+        elif len(body) > _COALESCE_LIMIT:
+            self.transport.write(head)
+            self.transport.write(body)
+        else:
+            self.transport.write(head + body)
+
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.transport.close()
+        self.on_response()
+
+    def _extra_headers(self, headers: Any) -> bytes:
+        # Plain headers next to a raw block (rare): validated as uvicorn does; honours "connection: close".
+        parts: list[bytes] = []
+        for name, value in headers:
+            if HEADER_RE.search(name):
+                raise RuntimeError("Invalid HTTP header name.")
+            if HEADER_VALUE_RE.search(value):
+                raise RuntimeError("Invalid HTTP header value.")
+            name = name.lower()
+            if name == b"connection" and b"close" in [t.lower().strip() for t in value.split(b",")]:
+                self.keep_alive = False
+                continue  # the terminator adds "connection: close" once
+            parts += (name, b": ", value, b"\r\n")
+        return b"".join(parts)
+
+    async def send_500_response(self) -> None:
+        # An app that failed between a raw start and its body: nothing is on the wire, so uvicorn's 500 fits.
+        self._raw_start = None
+        await super().send_500_response()
+
+
+_uvicorn_send = RequestResponseCycle.send
