@@ -25,7 +25,7 @@ from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, MegaRequestRespons
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "MegaHttpProtocol", "make_protocol_class"]
 
 # The uvicorn minor versions whose internals this module was tested against (pinned in pyproject.toml).
-UVICORN_TESTED: Final = "0.55"
+UVICORN_TESTED: Final = "0.54, 0.55"
 
 # One dict shared by every scope: building a new one per request would cost for nothing.
 _EXTENSIONS: Final[dict[str, dict[object, object]]] = {RAW_HEADERS_EXTENSION: {}}

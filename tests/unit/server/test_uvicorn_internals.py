@@ -1,0 +1,154 @@
+"""mega's HTTP protocol rebuilds uvicorn internals: each one it relies on is checked here, by name.
+
+When a uvicorn upgrade moves one of them, this fails and names it, instead of the server misbehaving.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import textwrap
+from collections.abc import Callable
+
+import httptools
+import pytest
+import uvicorn
+from uvicorn.protocols.http import flow_control, httptools_impl
+from uvicorn.server import ServerState
+
+from mega.server import UVICORN_TESTED
+
+# Module-level names imported by mega.server._uvicorn_cycle / _uvicorn_protocol.
+MODULE_NAMES = {
+    "uvicorn.protocols.http.httptools_impl": (
+        "HEADER_RE", "HEADER_VALUE_RE", "STATUS_LINE", "HttpToolsProtocol", "RequestResponseCycle",
+    ),
+    "uvicorn.protocols.utils": ("get_client_addr", "get_path_with_query_string"),
+    "uvicorn._types": ("ASGISendEvent", "HTTPResponseStartEvent"),
+}  # fmt: skip
+
+# Methods mega overrides or calls, with the parameters it passes.
+METHODS: dict[type, dict[str, tuple[str, ...]]] = {
+    httptools_impl.HttpToolsProtocol: {
+        "connection_made": ("self", "transport"),
+        "connection_lost": ("self", "exc"),
+        "data_received": ("self", "data"),
+        "handle_websocket_upgrade": ("self",),
+        "on_message_begin": ("self",),
+        "on_headers_complete": ("self",),
+        "send_400_response": ("self", "msg"),
+    },
+    httptools_impl.RequestResponseCycle: {
+        "send": ("self", "message"),
+        "send_500_response": ("self",),
+    },
+    flow_control.FlowControl: {"drain": ("self",), "resume_reading": ("self",)},
+}
+ASYNC_METHODS = {(httptools_impl.RequestResponseCycle, "send"), (httptools_impl.RequestResponseCycle,
+                 "send_500_response"), (flow_control.FlowControl, "drain")}  # fmt: skip
+
+# Instance attributes mega reads or writes: uvicorn's own code must assign each one (`self.<name> = ...`).
+ATTRIBUTES: dict[type, tuple[str, ...]] = {
+    httptools_impl.HttpToolsProtocol: (
+        "loop", "logger", "transport", "flow", "parser", "url", "headers", "scope", "cycle",
+        "server_state", "timeout_keep_alive_task",
+    ),
+    httptools_impl.RequestResponseCycle: (
+        "scope", "transport", "flow", "access_logger", "access_log", "default_headers", "message_event",
+        "on_response", "disconnected", "keep_alive", "waiting_for_100_continue", "response_started",
+        "response_complete",
+    ),
+    flow_control.FlowControl: ("write_paused",),
+    ServerState: ("default_headers",),
+}  # fmt: skip
+
+
+def _fail(name: str, what: str) -> None:
+    pytest.fail(
+        f"mega's HTTP protocol rebuilds uvicorn internals tested on uvicorn {UVICORN_TESTED}; "
+        f"uvicorn {uvicorn.__version__} changed {name}: {what}. Update mega.server._uvicorn_protocol / "
+        "_uvicorn_cycle for it, or pin uvicorn to a tested version.",
+        pytrace=False,
+    )
+
+
+def _assigned_attributes(cls: type) -> set[str]:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    names = set()
+    for node in ast.walk(tree):
+        targets = (
+            node.targets if isinstance(node, ast.Assign)
+            else [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
+        )  # fmt: skip
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                    and target.value.id == "self":
+                names.add(target.attr)
+    return names
+
+
+def _function_tree(function: Callable[..., object]) -> ast.AST:
+    return ast.parse(textwrap.dedent(inspect.getsource(function)))
+
+
+def test_installed_uvicorn_is_a_tested_minor_version() -> None:
+    minor = ".".join(uvicorn.__version__.split(".")[:2])
+    if minor not in UVICORN_TESTED.split(", "):
+        _fail("its version", f"mega was tested on {UVICORN_TESTED} only")
+
+
+@pytest.mark.parametrize("module", sorted(MODULE_NAMES))
+def test_module_names_mega_imports_exist(module: str) -> None:
+    loaded = importlib.import_module(module)
+    for name in MODULE_NAMES[module]:
+        if not hasattr(loaded, name):
+            _fail(f"{module}.{name}", "it no longer exists")
+
+
+@pytest.mark.parametrize("cls", list(METHODS), ids=lambda c: c.__name__)
+def test_methods_mega_overrides_or_calls_keep_their_signature(cls: type) -> None:
+    for name, params in METHODS[cls].items():
+        method = getattr(cls, name, None)
+        if method is None:
+            _fail(f"{cls.__name__}.{name}", "the method is gone")
+        found = tuple(inspect.signature(method).parameters)
+        if found != params:
+            _fail(f"{cls.__name__}.{name}", f"parameters are {found}, mega expects {params}")
+        if ((cls, name) in ASYNC_METHODS) != inspect.iscoroutinefunction(method):
+            _fail(f"{cls.__name__}.{name}", "it changed between a coroutine function and a plain one")
+
+
+@pytest.mark.parametrize("cls", list(ATTRIBUTES), ids=lambda c: c.__name__)
+def test_attributes_mega_uses_are_still_set_by_uvicorn(cls: type) -> None:
+    assigned = _assigned_attributes(cls)
+    for name in ATTRIBUTES[cls]:
+        if name not in assigned:
+            _fail(f"{cls.__name__}.{name}", "uvicorn no longer assigns this attribute")
+
+
+def test_on_headers_complete_builds_the_cycle_by_global_name() -> None:
+    # mega runs uvicorn's own code object with that one global rebound to its cycle subclass.
+    code = httptools_impl.HttpToolsProtocol.on_headers_complete.__code__
+    if "RequestResponseCycle" not in code.co_names or code.co_freevars:
+        _fail("HttpToolsProtocol.on_headers_complete", "it no longer builds RequestResponseCycle by name")
+
+
+def test_send_400_response_is_called_while_the_parser_error_is_handled() -> None:
+    # mega reads llhttp's reason from sys.exc_info() inside send_400_response.
+    tree = _function_tree(httptools_impl.HttpToolsProtocol.data_received)
+    for handler in ast.walk(tree):
+        if isinstance(handler, ast.ExceptHandler) and ast.unparse(handler.type or ast.Name("")).endswith(
+            "HttpParserError"
+        ) and "self.send_400_response(" in ast.unparse(handler):
+            return
+    _fail("HttpToolsProtocol.data_received", "send_400_response is no longer called in its "
+          "`except httptools.HttpParserError` block")
+
+
+def test_parser_still_offers_what_mega_reads() -> None:
+    for name in ("HttpParserError",):
+        if not hasattr(httptools, name):
+            _fail(f"httptools.{name}", "it no longer exists")
+    if not hasattr(httptools.HttpRequestParser, "get_method"):
+        _fail("httptools.HttpRequestParser.get_method", "it no longer exists")
