@@ -5,8 +5,8 @@
 
 The app sends a precomputed JSON body with content-type, content-length and x-request-id; on mega's protocol
 through the raw block ("raw"), or as a plain header list ("plain", to price the fallback). The "helmet"
-variants add the 12 security headers of PERF-NOTES; "mega-raw-2writes" uses the raw block but writes head
-and body separately, as uvicorn does, to tell the saved syscall from the saved header work.
+variants add 12 helmet-style security headers (HELMET below); "mega-raw-2writes" uses the raw block but
+writes head and body separately, as uvicorn does, to tell the saved syscall from the saved header work.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def wrk(seconds: int, reps: int) -> None:
     port = free_port()
     rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for rep in range(reps):
-        for variant in VARIANTS:  # adjacent runs, as PERF-NOTES advises
+        for variant in VARIANTS:  # adjacent runs: machine noise drifts over minutes
             server = subprocess.Popen(
                 ["taskset", "-c", "0", sys.executable, __file__, "serve", variant, str(port)]
             )
