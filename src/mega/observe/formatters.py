@@ -17,6 +17,7 @@ __all__ = ["JsonFormatter", "PrettyFormatter", "extra_fields"]
 _RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "taskName", "request_id", "color_message",
 }  # fmt: skip
+_PLAIN_SIZE = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 # Keys the JSON line owns; an extra field with one of these names is written as `extra_<name>`.
 _CORE_KEYS = frozenset({"ts", "level", "logger", "msg", "request_id", "exc", "stack"})
 _OPTIONS = orjson.OPT_NON_STR_KEYS
@@ -37,7 +38,10 @@ def level_name(record: logging.LogRecord) -> str:
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The fields passed with `extra={...}`, in the order they were given."""
-    return {k: v for k, v in record.__dict__.items() if k not in _RECORD_KEYS}
+    fields = record.__dict__
+    if len(fields) <= _PLAIN_SIZE + ("request_id" in fields):
+        return {}  # most lines: no attribute beyond a plain record's (and request_id), so skip the scan
+    return {k: v for k, v in fields.items() if k not in _RECORD_KEYS}
 
 
 def _repr_default(value: Any) -> str:

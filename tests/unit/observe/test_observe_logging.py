@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -289,24 +291,97 @@ def test_root_logger_and_other_libraries_are_left_alone() -> None:
     assert type(other) is logging.Logger
 
 
-def test_mega_loggers_skip_the_caller_lookup_but_keep_it_on_request() -> None:
-    buf = io.StringIO()
-    configure_logging(fmt="json", stream=buf)
+class CallSites(logging.Handler):
+    """A user's own handler printing the stdlib's call-site fields."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(filename)s %(funcName)s:%(lineno)d %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def call_sites() -> Iterator[CallSites]:
+    configure_logging(level="debug", fmt="json", stream=io.StringIO())  # mega's own handlers are live too
+    handler = CallSites()
+    app_log = logging.getLogger("mega.app.sites")
+    app_log.addHandler(handler)
+    yield handler
+    app_log.removeHandler(handler)
+
+
+def _line_of(marker: str) -> int:
+    source = Path(__file__).read_text().splitlines()
+    return next(i for i, text in enumerate(source, 1) if marker in text and "_line_of" not in text)
+
+
+def test_a_users_handler_sees_the_call_site_of_app_log_lines(call_sites: CallSites) -> None:
+    app_log = get_logger("mega.app.sites")
+    for _ in range(3):  # every line, not only the first one a logger writes
+        app_log.info("plain")  # site: app_log
+    line = _line_of("# site: app_log")
+    assert call_sites.lines == [f"test_observe_logging.py test_a_users_handler_sees_the_call_site_of_app_log_"
+                                f"lines:{line} plain"] * 3
+
+
+def test_a_users_handler_sees_the_call_site_of_request_logger_lines(call_sites: CallSites) -> None:
+    ctx_log = request_logger(get_logger("mega.app.sites"), "req-1")
+    ctx_log.debug("d")  # site: debug
+    ctx_log.info("i %s", 1)  # site: info
+    ctx_log.warning("w", extra={"k": 1})  # site: warning
+    ctx_log.error("e")  # site: error
+    ctx_log.critical("c")  # site: critical
+    ctx_log.log(logging.INFO, "l")  # site: log
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        ctx_log.exception("x")  # site: exception
+    ctx_log.info("s", stack_info=True)  # site: stack_info
+    ctx_log.info("t", stacklevel=1)  # site: stacklevel
+    name = "test_a_users_handler_sees_the_call_site_of_request_logger_lines"
+    expected = [("debug", "d"), ("info", "i 1"), ("warning", "w"), ("error", "e"), ("critical", "c"),
+                ("log", "l"), ("exception", "x"), ("stack_info", "s"), ("stacklevel", "t")]
+    assert [line.splitlines()[0] for line in call_sites.lines] == [
+        f"test_observe_logging.py {name}:{_line_of(f'# site: {site}')} {message}"
+        for site, message in expected
+    ]
+    assert "Traceback" in call_sites.lines[6] and "ValueError: boom" in call_sites.lines[6]
+    assert "Stack (most recent call last)" in call_sites.lines[7]
+
+
+def test_a_users_handler_sees_the_handlers_call_site_of_ctx_log(make_client: Any) -> None:
+    handler = CallSites()
+    app_log = logging.getLogger("mega.app.main")
+    app_log.addHandler(handler)
+    configure_logging(level="info", fmt="json", stream=io.StringIO())
+
+    async def show(req: Any, reply: Any, ctx: Any) -> int:
+        ctx.log.info("from ctx")  # site: ctx.log
+        return 1
+
+    async def go() -> None:
+        async with make_client(lambda r: r.get("/", show)) as http:
+            for rid in ("rid-7", "rid-8"):
+                assert (await http.get("/", headers={"x-request-id": rid})).status_code == 200
+
+    try:
+        asyncio.run(go())
+    finally:
+        app_log.removeHandler(handler)
+    assert handler.lines == [f"test_observe_logging.py show:{_line_of('# site: ctx.log')} from ctx"] * 2
+
+
+def test_mega_leaves_logger_classes_and_the_global_switches_alone() -> None:
+    configure_logging(fmt="json", stream=io.StringIO())
     log = logging.getLogger("mega.created_after_configure")
-    seen: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record)
-
-    log.addHandler(Keep())
-    log.info("first")  # reaches mega's handler: the logger becomes lean from the next line on
+    log.info("first")
     log.info("second")
-    log.info("third", stack_info=True)
-    assert seen[0].lineno != 0
-    assert seen[1].lineno == 0 and seen[1].pathname == "(unknown file)"
-    assert seen[2].stack_info and "test_mega_loggers_skip" in seen[2].stack_info
-    assert logging._srcfile is not None  # the global switch is untouched
+    assert type(log) is logging.Logger
+    assert type(logging.getLogger("mega")) is logging.Logger
+    assert logging._srcfile is not None
 
 
 def test_empty_sinks_discard_lines(capsys: pytest.CaptureFixture[str]) -> None:
