@@ -1,6 +1,6 @@
 """HTTP benchmark: mega against BlackSheep, Starlette, FastAPI, Litestar and a raw ASGI app.
 
-Method (see /work/shared/PERF-NOTES.md and bench/README.md):
+Method (see bench/README.md):
 - one server worker pinned to core 0 (`taskset -c 0`), `wrk -t1 -c64` pinned to core 1;
 - every app is started, checked (GET / and GET /users/42 must return the right JSON), warmed up,
   then measured on each endpoint; the server is stopped before the next app starts;

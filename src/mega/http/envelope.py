@@ -31,7 +31,7 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    # Options cost 0.07 µs per call: try without, retry with them (non-str keys, numpy) on failure.
+    # Options cost on every call: try without, retry with them (non-str keys, numpy) on failure.
     try:
         return orjson.dumps(value, _default)
     except TypeError:

@@ -40,7 +40,7 @@ _JSON = b"application/json"
 log = logging.getLogger("mega.http")
 _SPECIAL = (Response, Envelope)
 
-# Request ids: a random per-process prefix plus a counter (0.1 µs, against 2 µs for uuid4).
+# Request ids: a random per-process prefix plus a counter (far cheaper than uuid4: ADR 0001).
 _rid_prefix = os.urandom(5).hex().encode() + b"-"
 _rid_counter = itertools.count(1)
 

@@ -1,6 +1,6 @@
 """A small connection pool over raw driver connections (asyncpg, aiomysql, aiosqlite).
 
-Why our own: a checkout through SQLAlchemy's pool costs two greenlet switches (~27 µs) and
+Why our own (ADR 0006): a checkout through SQLAlchemy's pool costs two greenlet switches and
 asyncpg's pool resets every connection with a round trip on release; here a checkout is a list
 pop. Semantics follow SQLAlchemy's options: `pool_size` kept open, `max_overflow` extra ones
 closed when returned, `pool_timeout` seconds to wait for a free one, `pool_recycle` seconds of
