@@ -1,10 +1,11 @@
 """µs per log call on mega's loggers: disabled debug, enabled info through ctx.log / app.log, the access log.
 
-    .venv/bin/python bench/observe/logging_micro.py [--label NAME] [--calls N]
+    .venv/bin/python bench/observe/logging_micro.py [--label NAME] [--calls N] [--rounds R]
 
 Lines go through `configure_logging` (JSON or pretty) to /dev/null, so the figures are the logging
 machinery and the formatter, not the terminal. `ctx.log` is `request_logger(app.log, rid)`, as in a
-request. Each figure is the best of ROUNDS rounds of `--calls` calls, minus the empty loop. Results go
+request. Each figure is the best of `--rounds` rounds of `--calls` calls, minus the empty loop: many
+short rounds, so that on a busy machine the best one still ran undisturbed. Results go
 to bench/results/logging.json under `--label` (default: the current git commit); running a
 label again keeps the best figure of each line over its runs.
 """
@@ -26,15 +27,14 @@ from pathlib import Path
 from mega.observe.access import AccessLog
 from mega.observe.logging import configure_logging, get_logger, request_logger
 
-ROUNDS = 7
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "logging.json"
 
 
-def best_us(call: Callable[[], object], calls: int) -> float:
+def best_us(call: Callable[[], object], calls: int, rounds: int) -> float:
     for _ in range(min(calls, 1000)):
         call()  # warm up (and let any per-logger setup happen before timing)
     best = float("inf")
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         started = time.perf_counter_ns()
         for _ in range(calls):
             call()
@@ -52,13 +52,13 @@ def log_cases(fmt: str) -> dict[str, Callable[[], object]]:
     }
 
 
-def measure(calls: int) -> dict[str, float]:
+def measure(calls: int, rounds: int) -> dict[str, float]:
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed at the end
     figures: dict[str, float] = {}
-    figures["empty loop"] = best_us(lambda: None, calls)
+    figures["empty loop"] = best_us(lambda: None, calls, rounds)
 
     def net(name: str, call: Callable[[], object]) -> None:
-        figures[name] = round(best_us(call, calls) - figures["empty loop"], 3)
+        figures[name] = round(best_us(call, calls, rounds) - figures["empty loop"], 3)
 
     configure_logging(level="info", fmt="json", stream=devnull)
     app_log = get_logger("mega.app.bench")
@@ -75,14 +75,14 @@ def measure(calls: int) -> dict[str, float]:
     access = AccessLog(devnull, fmt="json", max_pending=10 * calls)
     net("access log record()", lambda: access.record("GET", "/users/7", 200, 1.234, "7f3a9c-000012"))
     batch = [("GET", "/users/7", 200, 1.234, "7f3a9c-000012")] * 1000
-    figures["access log flush, per line (json)"] = round(_flush_per_line(access, batch), 3)
+    figures["access log flush, per line (json)"] = round(_flush_per_line(access, batch, rounds), 3)
     devnull.close()
     return figures
 
 
-def _flush_per_line(access: AccessLog, batch: list[tuple[str, str, int, float, str]]) -> float:
+def _flush_per_line(access: AccessLog, batch: list[tuple[str, str, int, float, str]], rounds: int) -> float:
     best = float("inf")
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for line in batch:
             access.record(*line)
         started = time.perf_counter_ns()
@@ -100,11 +100,12 @@ def _git_commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--label", default=None)
-    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     label = args.label or _git_commit()
     asyncio.run(asyncio.sleep(0))  # nothing async is timed; keeps the import cost out of the figures
-    figures = measure(args.calls)
+    figures = measure(args.calls, args.rounds)
     width = max(map(len, figures))
     for name, value in figures.items():
         print(f"{name:<{width}}  {value:7.3f} µs")
@@ -117,7 +118,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         "calls": args.calls,
-        "rounds": ROUNDS,
+        "rounds": args.rounds,
         "runs": 1 if previous is None else previous["runs"] + 1,
         "us_per_call": figures,
     }

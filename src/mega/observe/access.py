@@ -1,9 +1,8 @@
 """The access log: one line per request, kept off the request path.
 
 `record` only appends a tuple. A loop timer, armed when the first line of a batch arrives (so an
-idle server does nothing), formats the batch and writes it to the stream in one call. Measured
-(PERF-NOTES, technique 4): a stdlib `logger.info` JSON line per request halves throughput
-(about 0.49 of the throughput without a log); batching like this keeps about 0.86.
+idle server does nothing), formats the batch and writes it to the stream in one call: a stdlib
+`logger.info` line per request would halve throughput (figures: docs/adr/0008-logging.md).
 """
 
 from __future__ import annotations
