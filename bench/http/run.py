@@ -662,6 +662,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     return args, servers, [a for a in ALL_APPS if not only or a.name in only]
 
 
+def _relative(text: str, prefixes: dict[str, str]) -> str:
+    for prefix, replacement in prefixes.items():
+        text = text.replace(prefix, replacement)
+    return text
+
+
 def build_meta(args: argparse.Namespace, servers: list[str], apps: list[App]) -> dict[str, Any]:
     commands = {}
     for server in servers:
@@ -669,7 +675,13 @@ def build_meta(args: argparse.Namespace, servers: list[str], apps: list[App]) ->
             if server in app.servers:
                 cmd, cwd, env = server_command(server, app, args.port, args.launcher)
                 mega_env = {k: v for k, v in env.items() if k.startswith("MEGA_")}
-                commands[f"{server}/{app.name}"] = {"cmd": cmd, "cwd": str(cwd), "env": mega_env}
+                # Paths relative to the repository: results must not name the machine's checkout.
+                rel = {str(REPO) + "/": "", str(REPO): "."}
+                commands[f"{server}/{app.name}"] = {
+                    "cmd": [_relative(c, rel) for c in cmd],
+                    "cwd": _relative(str(cwd), rel),
+                    "env": {k: _relative(v, rel) for k, v in mega_env.items()},
+                }
     return {
         "machine": machine_info(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
