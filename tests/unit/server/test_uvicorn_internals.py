@@ -152,3 +152,4 @@ def test_parser_still_offers_what_mega_reads() -> None:
             _fail(f"httptools.{name}", "it no longer exists")
     if not hasattr(httptools.HttpRequestParser, "get_method"):
         _fail("httptools.HttpRequestParser.get_method", "it no longer exists")
+
