@@ -70,6 +70,8 @@ class _RequestLogger(logging.LoggerAdapter[logging.Logger]):
         if self.logger.isEnabledFor(WARNING):
             self._emit(WARNING, msg, args, **kwargs)
 
+    warn = warning  # the deprecated alias, bound to the same frame layout
+
     def error(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.logger.isEnabledFor(ERROR):
             self._emit(ERROR, msg, args, **kwargs)

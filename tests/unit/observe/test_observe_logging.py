@@ -341,9 +341,11 @@ def test_a_users_handler_sees_the_call_site_of_request_logger_lines(call_sites: 
         ctx_log.exception("x")  # site: exception
     ctx_log.info("s", stack_info=True)  # site: stack_info
     ctx_log.info("t", stacklevel=1)  # site: stacklevel
+    ctx_log.warn("v")  # site: deprecated warn
     name = "test_a_users_handler_sees_the_call_site_of_request_logger_lines"
     expected = [("debug", "d"), ("info", "i 1"), ("warning", "w"), ("error", "e"), ("critical", "c"),
-                ("log", "l"), ("exception", "x"), ("stack_info", "s"), ("stacklevel", "t")]
+                ("log", "l"), ("exception", "x"), ("stack_info", "s"), ("stacklevel", "t"),
+                ("deprecated warn", "v")]
     assert [line.splitlines()[0] for line in call_sites.lines] == [
         f"test_observe_logging.py {name}:{_line_of(f'# site: {site}')} {message}"
         for site, message in expected
