@@ -1,30 +1,40 @@
-# Every target sets .venv up from nothing when it is missing.
+# Every target sets .venv up from nothing when it is missing: `make demo` with the base install
+# (SQLite, memory cache, lock and bus), `make test` and `make lint` with every driver and the tools.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test bench lint clean setup
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
-	touch $(STAMP)
 
-setup: $(STAMP)
+$(BASE): pyproject.toml | $(BIN)/python
+	@echo "installing mega and its dependencies (about a minute the first time)..."
+	$(BIN)/python -m pip install -e .
+	touch $(BASE)
 
-demo: $(STAMP)
+$(DEV): pyproject.toml | $(BIN)/python
+	@echo "installing mega with every driver and the test tools (about two minutes the first time)..."
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(DEV) $(BASE)
+
+setup: $(DEV)
+
+demo: $(BASE)
 	cd samples/simple && ../../$(BIN)/mega start --port 3000
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/http/run.py
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 

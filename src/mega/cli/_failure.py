@@ -55,7 +55,10 @@ def failure_from(exc: BaseException, *, debug: bool) -> CliFailure:
         lines = _config_lines(exc, config_error)
         return UsageFailure(lines, trace=trace)
     if isinstance(exc, MegaError):
-        return CliFailure(_headline(exc.message, exc.hint), trace=trace)
+        # The code of what went wrong (a boot failure's cause), to look up in docs/reference/errors.md.
+        original = getattr(exc, "original", None)
+        code = original.code if isinstance(original, MegaError) else exc.code
+        return CliFailure([*_headline(exc.message, exc.hint), f"code: {code}"], trace=trace)
     hint = None if debug else "run again with --debug to see the traceback"
     return CliFailure(_headline(f"unexpected {type(exc).__name__}: {exc}", hint), trace=trace)
 

@@ -1,8 +1,9 @@
 """`mega new NAME`: create a runnable project from the files under templates/new/.
 
 Template files end in `.tmpl`, a leading `dot-` stands for `.` (so packaging never drops them), and
-`{{name}}` is replaced by the project name. The project is written into a temporary directory next to
-the target and renamed into place, so a failure leaves nothing half-written.
+`{{name}}` is replaced by the project name (`project_tokens` has the others). The project is written
+into a temporary directory next to the target and renamed into place, so a failure leaves nothing
+half-written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from mega import __version__
 from mega.cli._failure import CliFailure
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -47,10 +49,23 @@ def new(name: str, parent: Path) -> int:
             f"{target} already exists and is not empty",
             hint="choose another name, or --dir for another parent directory",
         )
-    written = create_project(target, {"name": name})
+    written = create_project(target, project_tokens(name))
     click.echo(f"created {target} ({written} files)")
     click.echo(f"next: cd {_shown(target)} && mega start")
     return 0
+
+
+def project_tokens(name: str) -> dict[str, str]:
+    """The template's tokens: the name, its packaging form and the `mega` version bound."""
+    dist_name = name.strip("_-") or "project"  # a distribution name starts and ends with a letter or digit
+    return {"name": name, "dist_name": dist_name, "mega_bound": version_bound(__version__)}
+
+
+def version_bound(version: str) -> str:
+    """`>=X.Y.Z,<next`: the next minor while mega is 0.x (minors may break), else the next major."""
+    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    return f">={version},<{upper}"
 
 
 def create_project(target: Path, tokens: dict[str, str]) -> int:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from mega import __version__
+from mega.cli.new import project_tokens, version_bound
 
 from .conftest import mega
 
@@ -15,6 +19,7 @@ EXPECTED_FILES = {
     ".gitignore",
     "README.md",
     "pytest.ini",
+    "pyproject.toml",
     "apps/main/app_config.py",
     "apps/main/routes/home.py",
     "apps/main/controllers/home_controller.py",
@@ -35,6 +40,27 @@ def test_new_creates_a_project(project: Path) -> None:
     assert "PORT=3000" in (project / ".env.example").read_text()
     assert "Hello from demo" in (project / "apps/main/services/greeting.py").read_text()
     assert not [p for p in project.parent.iterdir() if p.name.startswith(".")]  # no staging dir left
+
+
+def test_the_project_pyproject_names_mega_with_a_version_bound(project: Path) -> None:
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
+    bound = version_bound(__version__)
+    assert meta["project"]["name"] == "demo"
+    assert meta["project"]["dependencies"] == [f"mega{bound}"]
+    assert meta["project"]["optional-dependencies"] == {"test": [f"mega[test]{bound}"]}
+    assert meta["build-system"]["build-backend"] == "hatchling.build"
+    assert "mega[postgres]" in (project / "pyproject.toml").read_text()  # the commented extras line
+
+
+@pytest.mark.parametrize(("version", "bound"), [("0.1.0", ">=0.1.0,<0.2"), ("0.12.3", ">=0.12.3,<0.13"),
+                                                ("1.4.2", ">=1.4.2,<2"), ("2.0.0rc1", ">=2.0.0rc1,<3")])
+def test_the_version_bound_stops_before_the_next_breaking_release(version: str, bound: str) -> None:
+    assert version_bound(version) == bound
+
+
+def test_a_name_with_edge_underscores_is_a_valid_distribution_name() -> None:
+    assert project_tokens("_my_site_")["dist_name"] == "my_site"
+    assert project_tokens("_")["dist_name"] == "project"
 
 
 def test_the_new_project_passes_its_tests(project: Path) -> None:
