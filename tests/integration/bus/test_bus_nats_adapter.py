@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from nats_control import URL, nats_up
+from nats_control import URL
 
 from mega.adapters.nats import NatsAdapter
 from mega.bus.nats import NatsBus
 from mega.errors import MegaError
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not nats_up(), reason=f"NATS is not reachable at {URL}")]
+pytestmark = [pytest.mark.integration, pytest.mark.service("nats")]
 
 
 async def test_a_refused_connect_fails_at_once_naming_alias_and_host() -> None:

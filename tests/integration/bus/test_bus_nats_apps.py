@@ -8,15 +8,14 @@ from pathlib import Path
 
 import nats
 import pytest
-from nats_control import URL, nats_up
+from nats_control import URL
 
 from mega import get_app
 from mega.boot.stages import BootError
 from mega.bus.nats import NatsBus
 from mega.testing import make_client, running
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not nats_up(), reason=f"NATS is not reachable at {URL}")]
+pytestmark = [pytest.mark.integration, pytest.mark.service("nats")]
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from nats_control import URL, PrivateNats, nats_up
+from nats_control import URL, PrivateNats
 
 from mega.adapters.nats import NatsAdapter
 from mega.bus.nats import NatsBus
 from mega.errors import MegaError
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not nats_up(), reason=f"NATS is not reachable at {URL}")]
+pytestmark = [pytest.mark.integration, pytest.mark.service("nats")]
 
 RESPONDER = Path(__file__).with_name("responder.py")
 
@@ -108,7 +107,6 @@ async def test_no_responders_within_50_ms(adapter: NatsAdapter) -> None:
     assert max(times) < 0.050
 
 
-@pytest.mark.skipif(not PrivateNats.available(), reason="no nats-server binary to run a private server")
 async def test_a_server_restart_during_publishing(caplog: pytest.LogCaptureFixture) -> None:
     """The subscriber reconnects and keeps receiving; what is published during the outage is lost.
 

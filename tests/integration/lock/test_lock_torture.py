@@ -35,12 +35,13 @@ from redis.backoff import ConstantBackoff
 
 from mega.errors import MegaError
 from mega.lock.redis import RedisLock
+from tests import services
 from tests.integration.lock._redis_server import RedisServer, answers
 from tests.integration.lock.torture_worker import enter, leave
 
 pytestmark = pytest.mark.integration
 
-PG_URL = os.environ.get("MEGA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_URL = services.url("postgres")
 WORKER = Path(__file__).with_name("torture_worker.py")
 PROCESSES, TASKS = 4, 4
 SECTIONS = int(os.environ.get("MEGA_LOCK_TORTURE_SECTIONS", "500"))
@@ -82,7 +83,7 @@ async def pg() -> AsyncIterator[asyncpg.Connection]:
     try:
         conn = await asyncpg.connect(PG_URL, timeout=3)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
+        services.down("postgres", str(exc))
     yield conn
     await conn.close()
 
