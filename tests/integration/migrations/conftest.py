@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mega.boot.loader import forget_project_modules
+from mega.testing import write_project
 from tests import services
 
 PG_URL = services.url("postgres")
@@ -105,10 +106,8 @@ def project(tmp_path: Path) -> Any:
 
 
 def write(root: Path, relative: str, source: str) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip())
-    return path
+    write_project(root, {relative: textwrap.dedent(source).lstrip()})
+    return root / relative
 
 
 def write_models(root: Path, source: str, name: str = "models", app: str = "main") -> Path:
