@@ -89,7 +89,8 @@ async def test_ten_thousand_requests_across_two_processes(adapter: NatsAdapter) 
         proc.stdin.close()
         proc.wait(15)
     assert proc.stdout is not None
-    assert proc.stdout.read().strip() == f"handled {n + 1000}"
+    with proc.stdout:
+        assert proc.stdout.read().strip() == f"handled {n + 1000}"
 
 
 async def test_no_responders_within_50_ms(adapter: NatsAdapter) -> None:

@@ -227,7 +227,7 @@ async def _torture(server: RedisServer, pg: asyncpg.Connection) -> dict[str, Any
                 proc.send_signal(signal.SIGCONT)
             if proc.poll() is None:
                 proc.kill()
-            proc.wait()
+            proc.communicate()  # reaps it and closes its pipes
         await pg.execute(f"DROP TABLE IF EXISTS {table}_guard, {table}_sections")
 
 
@@ -349,7 +349,7 @@ async def test_a_killed_holder_frees_the_key_within_its_ttl(running_redis: Redis
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
+        proc.communicate()  # reaps it and closes its pipe
         await waiter.close()
         await client.aclose()
 
