@@ -11,9 +11,17 @@ import pytest
 
 from mega.app.app import MegaApp
 from mega.http.router import Router
+from tests import services
 
 # mega's own suite runs as a test environment unless a test says otherwise (pytest owns logging).
 os.environ.setdefault("MEGA_ENV", "test")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.service("nats")`: skip when the service is down, fail under CI (tests.services)."""
+    for mark in item.iter_markers("service"):
+        for name in mark.args:
+            services.require(name)
 
 
 def build_app(declare: Callable[[Router], None], name: str = "main", **kwargs: Any) -> MegaApp:

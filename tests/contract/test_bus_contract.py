@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -14,17 +11,9 @@ import pytest_asyncio
 from mega.bus.contract import Bus
 from mega.bus.memory import MemoryBroker, MemoryBus
 from mega.testing.contracts.bus import BusContract
+from tests import services
 
-NATS_URL = os.environ.get("MEGA_TEST_NATS_URL", "nats://127.0.0.1:4222")
-
-
-def _nats_up() -> bool:
-    where = urlsplit(NATS_URL)
-    try:
-        socket.create_connection((where.hostname or "127.0.0.1", where.port or 4222), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
+NATS_URL = services.url("nats")
 
 
 @pytest_asyncio.fixture(params=["memory", "nats"])
@@ -38,8 +27,7 @@ async def bus_factory(request: pytest.FixtureRequest) -> AsyncIterator[Callable[
             made.append(MemoryBus(broker, prefix=prefix))
             return made[-1]
     else:
-        if not _nats_up():
-            pytest.skip(f"NATS is not reachable at {NATS_URL}")
+        services.require("nats")
         from mega.adapters.nats import NatsAdapter
         from mega.bus.nats import NatsBus
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +12,9 @@ from mega.adapters import registry
 from mega.cache.contract import Cache
 from mega.errors import MegaError
 from mega.testing.contracts.cache import CacheContract, CacheFactory
+from tests import services
 
-REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = services.url("redis")
 
 
 def driver_options(driver: str, tmp_path: Path) -> dict[str, object]:
@@ -36,7 +36,7 @@ class TestCacheContract(CacheContract):
                 await cache.connect()
             except MegaError as exc:
                 if driver == "redis" and exc.code == "adapter.connect_failed":
-                    pytest.skip(f"Redis is not reachable at {cache.target()}: {exc.message}")
+                    services.down("redis", exc.message)
                 raise
             made.append(cache)
             return cache

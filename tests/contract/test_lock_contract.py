@@ -5,11 +5,8 @@ For redis, `peer` is a second lock on its own client with the same prefix: anoth
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -19,17 +16,9 @@ from mega.lock.contract import Lock
 from mega.lock.memory import MemoryLock
 from mega.lock.redis import RedisLock
 from mega.testing.contracts.lock import LockContract
+from tests import services
 
-REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_up() -> bool:
-    parts = urlsplit(REDIS_URL)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
+REDIS_URL = services.url("redis")
 
 
 class TestLockContract(LockContract):
@@ -40,8 +29,7 @@ class TestLockContract(LockContract):
             yield lock
             await lock.close()
             return
-        if not _redis_up():
-            pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+        services.require("redis")
         client = aioredis.Redis.from_url(REDIS_URL)
         lock = RedisLock(client, prefix=f"t{uuid.uuid4().hex[:10]}:")
         yield lock

@@ -1,16 +1,14 @@
-"""Real-service helpers: where Redis is (skip when it is down) and a TCP proxy we can cut."""
+"""Real-service helpers: where Redis is (tests.services says when it is down) and a TCP proxy we can cut."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from urllib.parse import urlsplit
 
-import pytest
+from tests import services
 
-REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = services.url("redis")
 
 
 def redis_address() -> tuple[str, int]:
@@ -19,13 +17,8 @@ def redis_address() -> tuple[str, int]:
 
 
 def require_redis() -> str:
-    """The Redis URL, or skip the test with a one-line reason."""
-    host, port = redis_address()
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError as exc:
-        pytest.skip(f"Redis is not reachable at {host}:{port} ({exc})")
-    return REDIS_URL
+    """The Redis URL; skips the test (fails it under CI) when Redis is down."""
+    return services.require("redis")
 
 
 class TcpProxy:

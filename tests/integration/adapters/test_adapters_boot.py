@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 import uuid
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from mega.app.registry import get_app
 from mega.boot.stages import BootError
-from mega.testing import make_client, running
+from mega.testing import make_client, running, write_project
 from tests.integration.adapters._services import TcpProxy, redis_address, require_redis
 
 pytestmark = pytest.mark.integration
@@ -40,21 +39,10 @@ def project(root: Path, services: str) -> Path:
         "mega_config.py": f'config = {{"logger": {{"level": "warning"}}, "services": {services}}}\n',
         "apps/main/routes/demo.py": ROUTES,
     }
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
-def require_sqlite_driver() -> None:
-    sql = pytest.importorskip("mega.adapters.sql")
-    if not hasattr(sql, "SqliteAdapter"):
-        pytest.skip("mega.adapters.sql has no SqliteAdapter yet")
+    return write_project(root, files)
 
 
 async def test_handlers_reach_adapters_by_alias(tmp_path: Path) -> None:
-    require_sqlite_driver()
     url = require_redis()
     prefix = f"t{uuid.uuid4().hex[:10]}:"
     root = project(tmp_path, f'{{"caches": {{"demo": {{"driver": "redis", "url": {url!r}, '

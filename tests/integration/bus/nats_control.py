@@ -11,9 +11,10 @@ import shutil
 import socket
 import subprocess
 import time
-from urllib.parse import urlsplit
 
-URL = os.environ.get("MEGA_TEST_NATS_URL", "nats://127.0.0.1:4222")
+from tests import services
+
+URL = services.url("nats")
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
@@ -23,11 +24,6 @@ def _answers(host: str, port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def nats_up() -> bool:
-    where = urlsplit(URL)
-    return _answers(where.hostname or "127.0.0.1", where.port or 4222)
 
 
 def _free_port() -> int:
@@ -41,6 +37,8 @@ class PrivateNats:
     """A nats-server of our own (core NATS, no JetStream) that can be stopped and started again."""
 
     def __init__(self) -> None:
+        if not self.available():
+            services.unavailable(f"no nats-server binary at {NATS_SERVER} to run a private server")
         self.port = _free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import textwrap
 from pathlib import Path
 
 import nats
 import pytest
-from nats_control import URL, nats_up
+from nats_control import URL
 
 from mega import get_app
 from mega.boot.stages import BootError
 from mega.bus.nats import NatsBus
-from mega.testing import make_client, running
+from mega.testing import make_client, running, write_project
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not nats_up(), reason=f"NATS is not reachable at {URL}")]
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+pytestmark = [pytest.mark.integration, pytest.mark.service("nats")]
 
 
 PROJECT = {
@@ -83,7 +73,7 @@ async def test_prefixes_isolate_apps_on_one_nats_server(tmp_path: Path) -> None:
     await raw.subscribe("glob.order.created", cb=tap)
     await raw.flush()
     try:
-        async with running(write(tmp_path, PROJECT)) as rt:
+        async with running(write_project(tmp_path, PROJECT)) as rt:
             web, admin, api = (rt.apps[n].bus for n in ("web", "admin", "api"))
             assert all(isinstance(b, NatsBus) for b in (web, admin, api))
             assert (web.prefix, admin.prefix, api.prefix) == ("web.", "glob.", "api.")
@@ -122,7 +112,7 @@ async def test_an_unknown_alias_fails_boot_naming_the_declared_ones(tmp_path: Pa
     files = dict(PROJECT)
     files["apps/web/app_config.py"] = 'config = {"bus": {"nats": "event", "prefix": "web."}}\n'
     with pytest.raises(BootError) as info:
-        async with running(write(tmp_path, files)):
+        async with running(write_project(tmp_path, files)):
             pass
     assert info.value.stage == "bus"
     assert info.value.original.code == "bus.unknown_alias"
@@ -165,7 +155,7 @@ async def test_ctx_bus_by_alias_keeps_the_app_prefix_over_that_connection(tmp_pa
     await raw.subscribe("web.>", cb=tap)
     await raw.flush()
     try:
-        async with running(write(tmp_path, ALIASES)) as rt:
+        async with running(write_project(tmp_path, ALIASES)) as rt:
             web = rt.apps["web"].bus
             audit = web("audit")
             assert isinstance(audit, NatsBus) and web.driver == "memory"

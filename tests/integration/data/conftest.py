@@ -4,42 +4,28 @@ models with `table_for` + `metadata.create_all`, table names unique to this test
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from mega.adapters.sql import MariaAdapter, PostgresAdapter, SqlAdapter, SqliteAdapter
 from mega.data.sqltypes import table_for
+from tests import services
 
-PG_URL = os.environ.get("MEGA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-MARIA_URL = os.environ.get("MEGA_TEST_MARIA_URL", "mysql://root@127.0.0.1:3306/test")
+PG_URL = services.url("postgres")
+MARIA_URL = services.url("maria")
 DIALECTS = ["sqlite", "postgres", "maria"]
 RUN = f"mt{os.getpid()}"  # table prefix: parallel test runs on one server never share tables
 
 
-def unreachable(url: str, default_port: int) -> str | None:
-    parts = make_url(url)
-    host, port = parts.host or "127.0.0.1", parts.port or default_port
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError as exc:
-        return f"{host}:{port} is not reachable ({exc})"
-    return None
-
-
 def make_adapter(kind: str, tmp: Path, alias: str = "main", **options: object) -> SqlAdapter:
-    """An adapter of `kind`, or skip the test with a one-line reason when its server is down."""
+    """An adapter of `kind`; skips the test (fails it under CI) when its server is down."""
     if kind == "sqlite":
         return SqliteAdapter(alias, {"path": str(tmp / "models.sqlite3"), **options})
-    url, port = (PG_URL, 5432) if kind == "postgres" else (MARIA_URL, 3306)
-    down = unreachable(url, port)
-    if down:
-        pytest.skip(f"{kind}: {down}")
+    url = services.require(kind)
     cls = PostgresAdapter if kind == "postgres" else MariaAdapter
     return cls(alias, {"url": url, **options})
 

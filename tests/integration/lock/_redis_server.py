@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from tests import services
 
 
 def free_port() -> int:
@@ -32,7 +32,7 @@ class RedisServer:
 
     def __init__(self, workdir: Path) -> None:
         if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-            pytest.skip("redis-server/redis-cli are not installed")
+            services.unavailable("redis-server/redis-cli are not installed: a private Redis cannot run")
         self.dir = workdir
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from mega import get_app
 from mega.boot import stages
 from mega.lock.memory import MemoryLock
 from mega.lock.redis import RedisLock
-from mega.testing import make_client, running
+from mega.testing import make_client, running, write_project
 from tests.integration.adapters._services import require_redis
 
 pytestmark = pytest.mark.integration
@@ -35,11 +34,7 @@ def project(root: Path, url: str) -> Path:
         """,
         "apps/admin/app_config.py": 'config = {"hosts": ["b.com"]}\n',
     }
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    return write_project(root, files)
 
 
 async def test_a_cache_alias_gives_the_app_a_redis_lock_on_that_client(tmp_path: Path) -> None:

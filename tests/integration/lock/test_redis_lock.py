@@ -105,24 +105,25 @@ async def test_one_key_in_two_prefixes_never_collides(make: Any) -> None:
 
 
 async def test_a_release_wakes_waiters_at_once_not_at_their_next_poll(make: Any) -> None:
-    holder, waiter = make(), make(poll=5.0)
+    holder, waiter = make(), make(poll=60.0)
     held = await holder.acquire("k", ttl=30, wait=0)
-    task = asyncio.create_task(waiter.acquire("k", ttl=5, wait=10))
+    task = asyncio.create_task(waiter.acquire("k", ttl=5, wait=120))
     await asyncio.sleep(0.3)
     released = time.monotonic()
     await holder.release(held)
-    got = await asyncio.wait_for(task, 2)
-    assert time.monotonic() - released < 0.1
+    got = await asyncio.wait_for(task, 30)
+    assert time.monotonic() - released < 10  # far under the 60 s poll: the release woke it
     await waiter.release(got)
 
 
 async def test_a_waiter_wakes_when_the_holders_ttl_runs_out(make: Any) -> None:
-    waiter = make(poll=5.0)
+    waiter = make(poll=60.0)
     name = waiter.key_name("k")
     await waiter.client.set(name, "someone:1", px=300)  # expires without any notification
     started = time.monotonic()
-    got = await waiter.acquire("k", ttl=5, wait=5)
-    assert 0.28 < time.monotonic() - started < 0.45
+    got = await waiter.acquire("k", ttl=5, wait=120)
+    # Not before the key expired, and far under the 60 s poll: it slept for the key's own ttl.
+    assert 0.2 < time.monotonic() - started < 10
     await waiter.release(got)
 
 
@@ -130,12 +131,11 @@ async def test_a_silent_release_is_seen_at_the_next_poll(make: Any) -> None:
     waiter = make(poll=0.2)
     name = waiter.key_name("k")
     await waiter.client.set(name, "someone:1")  # no ttl, deleted without a notification
-    task = asyncio.create_task(waiter.acquire("k", ttl=5, wait=5))
+    task = asyncio.create_task(waiter.acquire("k", ttl=5, wait=60))
     await asyncio.sleep(0.1)
+    assert not task.done()
     await waiter.client.delete(name)
-    deleted = time.monotonic()
-    got = await asyncio.wait_for(task, 2)
-    assert time.monotonic() - deleted < 0.2 + 0.1
+    got = await asyncio.wait_for(task, 30)  # a later poll sees the key gone (no notification came)
     await waiter.release(got)
 
 

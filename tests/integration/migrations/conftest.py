@@ -1,13 +1,12 @@
 """Fixtures for the migration tests: a throwaway database per test on each dialect, a project folder.
 
 Each postgres and MariaDB test gets its own database (created, then dropped), so `mega_migrations`
-and the tables a test makes never meet another test's. A service that is down skips its tests.
+and the tables a test makes never meet another test's. A service that is down skips its tests
+(fails them under CI: see tests.services).
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,21 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mega.boot.loader import forget_project_modules
+from mega.testing import write_project
+from tests import services
 
-PG_URL = os.environ.get("MEGA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-MARIA_URL = os.environ.get("MEGA_TEST_MARIA_URL", "mysql://root@127.0.0.1:3306/test")
+PG_URL = services.url("postgres")
+MARIA_URL = services.url("maria")
 DIALECTS = ["sqlite", "postgres", "maria"]
 _ASYNC = {"postgres": "postgresql+asyncpg", "maria": "mysql+aiomysql"}
-
-
-def _reachable(url: str, default_port: int) -> str | None:
-    parts = make_url(url)
-    host, port = parts.host or "127.0.0.1", parts.port or default_port
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError as exc:
-        return f"{host}:{port} is not reachable ({exc})"
-    return None
 
 
 @dataclass
@@ -82,10 +73,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         for engine in db.engines:
             await engine.dispose()
         return
-    base = PG_URL if kind == "postgres" else MARIA_URL
-    down = _reachable(base, 5432 if kind == "postgres" else 3306)
-    if down:
-        pytest.skip(f"{kind}: {down}")
+    base = services.require(kind)
     name = f"mega_mig_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(make_url(base).set(drivername=_ASYNC[kind]), isolation_level="AUTOCOMMIT")
     try:
@@ -118,10 +106,8 @@ def project(tmp_path: Path) -> Any:
 
 
 def write(root: Path, relative: str, source: str) -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip())
-    return path
+    write_project(root, {relative: textwrap.dedent(source).lstrip()})
+    return root / relative
 
 
 def write_models(root: Path, source: str, name: str = "models", app: str = "main") -> Path:

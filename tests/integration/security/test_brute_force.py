@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -14,8 +13,9 @@ from mega.adapters import registry
 from mega.cache.contract import Cache
 from mega.errors import MegaError
 from mega.security import BruteForceGuard
+from tests import services
 
-REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = services.url("redis")
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,9 @@ async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
         try:
             await cache.connect()
         except MegaError as exc:
-            pytest.skip(f"Redis is not reachable: {exc.message}")
+            if driver != "redis":
+                raise
+            services.down("redis", exc.message)
         made.append(cache)
         return cache
 

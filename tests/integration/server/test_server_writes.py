@@ -132,18 +132,14 @@ async def test_plain_headers_go_through_uvicorns_send() -> None:
     h.close()
 
 
-async def test_streaming_with_a_raw_block_is_refused_with_500() -> None:
+@pytest.mark.parametrize("path", [
+    "/stream-raw",  # streaming with a raw block is refused
+    "/fail-after-start",  # the app fails between the raw start and the body
+])
+async def test_a_raw_response_that_cannot_be_sent_gets_a_clean_500(path: str) -> None:
     h = Harness(raw_app)
-    out = b"".join(await h.feed(b"GET /stream-raw HTTP/1.1\r\nHost: x\r\n\r\n"))
-    assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
-    assert out.endswith(b"\r\n\r\nInternal Server Error")
-    h.close()
-
-
-async def test_app_error_between_raw_start_and_body_still_gets_500() -> None:
-    h = Harness(raw_app)
-    out = b"".join(await h.feed(b"GET /fail-after-start HTTP/1.1\r\nHost: x\r\n\r\n"))
-    # Nothing of the held raw head went out: the client gets a clean 500.
+    out = b"".join(await h.feed(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()))
+    # Nothing of the held raw head went out.
     assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert out.endswith(b"\r\n\r\nInternal Server Error")
     assert b"x-request-id" not in out

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from mega.testing import make_client, running, write_project
+from tests import services
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.service("redis")]  # every project declares a Redis cache
 
-REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = services.url("redis")
 SECRET = "test-secret-0123456789abcdef"
 
 ROUTES = """

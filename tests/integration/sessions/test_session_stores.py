@@ -4,19 +4,16 @@ only one of them does: the file store's sweep, damaged files, atomic writes and 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import os
 import secrets
-import socket
 import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -30,9 +27,10 @@ from mega.errors import MegaError
 from mega.sessions.file import FileSessionStore
 from mega.sessions.redis import RedisSessionStore
 from mega.sessions.store import SessionStore
+from tests import services
 
 pytestmark = pytest.mark.integration
-REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = services.url("redis")
 NESTED = {"user": 7, "name": "Änn 🎉", "flag": None, "ok": True, "ratio": 0.25, "empty": {}, "none": [],
           "cart": [{"sku": "x-1", "qty": 2, "tags": ["a", "b"]}, {"sku": "y", "qty": 1, "tags": []}],
           "deep": {"a": {"b": {"c": [1, [2, [3]]]}}}}
@@ -55,27 +53,14 @@ def redis_client(**kwargs: Any) -> aioredis.Redis:
     return aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, **kwargs)
 
 
-@functools.cache
-def redis_down() -> str | None:
-    """Why Redis cannot be used, or None; asked once, so a missing server skips fast."""
-    parts = urlsplit(REDIS_URL)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5).close()
-    except OSError as exc:
-        return f"Redis is not reachable at {REDIS_URL}: {exc}"
-    return None
-
-
 async def connect_or_skip(**kwargs: Any) -> aioredis.Redis:
-    reason = redis_down()
-    if reason is not None:
-        pytest.skip(reason)
+    services.require("redis")
     client = redis_client(**kwargs)
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
-        pytest.skip(f"Redis at {REDIS_URL} does not answer: {exc}")
+        services.down("redis", f"no answer to PING: {exc}")
     return client
 
 

@@ -148,14 +148,7 @@ async def test_a_failed_connect_closes_the_others_and_names_alias_and_host(tmp_p
     assert sorted(Flaky.events) == ["connect ok", "connect ok2", "disconnect ok", "disconnect ok2"]
 
 
-def require_sqlite_driver() -> None:
-    sql = pytest.importorskip("mega.adapters.sql")
-    if not hasattr(sql, "SqliteAdapter"):
-        pytest.skip("mega.adapters.sql has no SqliteAdapter yet")
-
-
 async def test_the_embedded_database(tmp_path: Path) -> None:
-    require_sqlite_driver()
     manager = AdapterManager({}, root=tmp_path)
     db = manager.db()
     assert db.alias == "default" and db.driver == "sqlite"
@@ -169,7 +162,6 @@ async def test_the_embedded_database(tmp_path: Path) -> None:
 
 
 def test_declared_databases_replace_the_embedded_one(tmp_path: Path) -> None:
-    require_sqlite_driver()
     manager = AdapterManager({"dbs": {"main": {"driver": "sqlite", "path": "var/main.db"}}}, root=tmp_path)
     assert manager.aliases("db") == ["main"]
     assert manager.db().alias == "main"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 import mega
@@ -12,16 +9,7 @@ from mega.app import registry
 from mega.boot import stages
 from mega.boot.stages import BootError, Stage
 from mega.config import MegaConfigError
-from mega.testing import make_client, running
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
+from mega.testing import make_client, running, write_project
 
 MULTI = {
     "mega_config.py": 'config = {"logger": {"level": "warning"}}\n',
@@ -53,7 +41,7 @@ MULTI = {
 
 
 async def test_requests_route_to_apps_by_host(tmp_path):
-    root = write(tmp_path, MULTI)
+    root = write_project(tmp_path, MULTI)
     async with running(root) as rt:
         assert list(rt.apps) == ["admin", "web"]
         async with make_client(rt, host="a.com:3000") as web:
@@ -76,12 +64,12 @@ async def test_requests_route_to_apps_by_host(tmp_path):
 async def test_default_app_takes_unknown_hosts(tmp_path):
     files = dict(MULTI)
     files["apps/admin/app_config.py"] = 'config = {"hosts": ["b.com"], "default": True}\n'
-    async with running(write(tmp_path, files)) as rt, make_client(rt, host="c.com") as http:
+    async with running(write_project(tmp_path, files)) as rt, make_client(rt, host="c.com") as http:
         assert (await http.get("/whoami")).json()["data"]["app"] == "admin"
 
 
 async def test_get_app_is_ambiguous_with_two_apps(tmp_path):
-    async with running(write(tmp_path, MULTI)):
+    async with running(write_project(tmp_path, MULTI)):
         with pytest.raises(mega.MegaError) as info:
             mega.get_app()
         assert info.value.code == "app.ambiguous"
@@ -98,7 +86,8 @@ SINGLE = {
 
 
 async def test_single_app_serves_every_host(tmp_path):
-    async with running(write(tmp_path, SINGLE)) as rt, make_client(rt, host="anything.example") as http:
+    root = write_project(tmp_path, SINGLE)
+    async with running(root) as rt, make_client(rt, host="anything.example") as http:
         assert (await http.get("/")).json() == {"ok": True, "data": "home"}
         assert mega.get_app().name == "main"
 
@@ -107,7 +96,7 @@ async def test_config_error_fails_the_config_stage(tmp_path):
     files = dict(SINGLE)
     files["mega_config.py"] = 'config = {"sever": {}, "hosts": ["a.com"]}\n'
     with pytest.raises(BootError) as info:
-        await mega.boot_project(write(tmp_path, files))
+        await mega.boot_project(write_project(tmp_path, files))
     err = info.value
     assert err.stage == "config"
     assert isinstance(err.original, MegaConfigError)
@@ -125,7 +114,7 @@ async def test_route_import_error_fails_the_apps_stage_and_names_the_file(tmp_pa
                      after="runtime")
     try:
         with pytest.raises(BootError) as info:
-            await mega.boot_project(write(tmp_path, files))
+            await mega.boot_project(write_project(tmp_path, files))
     finally:
         stages.STAGES[:] = [s for s in stages.STAGES if s.name != "probe"]
     assert info.value.stage == "apps"
@@ -145,7 +134,7 @@ async def test_duplicate_route_fails_boot_naming_both_handlers(tmp_path):
             router.get("/", other)
     """
     with pytest.raises(BootError) as info:
-        await mega.boot_project(write(tmp_path, files))
+        await mega.boot_project(write_project(tmp_path, files))
     assert info.value.original.code == "route.duplicate"
     assert "app 'main'" in info.value.message and "other" in info.value.message
 
@@ -154,7 +143,7 @@ async def test_routes_file_without_routes_function(tmp_path):
     files = dict(SINGLE)
     files["apps/main/routes/empty.py"] = "x = 1\n"
     with pytest.raises(BootError) as info:
-        await mega.boot_project(write(tmp_path, files))
+        await mega.boot_project(write_project(tmp_path, files))
     assert info.value.original.code == "route.invalid_file"
     assert "empty.py must define routes(router)" in info.value.message
 
@@ -170,12 +159,12 @@ async def test_named_middleware_from_the_middlewares_folder(tmp_path):
         def routes(router):
             router.get("/", lambda req, reply, ctx: ctx.stamped)
     """
-    async with running(write(tmp_path, files)) as rt, make_client(rt) as http:
+    async with running(write_project(tmp_path, files)) as rt, make_client(rt) as http:
         assert (await http.get("/")).json()["data"] is True
 
 
 async def test_health_endpoints_and_registered_checks(tmp_path):
-    async with running(write(tmp_path, SINGLE)) as rt, make_client(rt) as http:
+    async with running(write_project(tmp_path, SINGLE)) as rt, make_client(rt) as http:
         assert (await http.get("/health/live")).status_code == 200
         r = await http.get("/health/ready")
         assert r.status_code == 200 and r.json()["data"]["status"] == "ready"
@@ -193,7 +182,7 @@ async def test_health_endpoints_and_registered_checks(tmp_path):
 
 async def test_shutdown_hooks_run_in_reverse_order(tmp_path):
     order = []
-    rt = await mega.boot_project(write(tmp_path, SINGLE))
+    rt = await mega.boot_project(write_project(tmp_path, SINGLE))
     mega.register_shutdown_hook("first", lambda: order.append("first"))
 
     async def second():
@@ -207,7 +196,7 @@ async def test_shutdown_hooks_run_in_reverse_order(tmp_path):
 
 
 async def test_a_second_boot_while_one_is_running_is_refused(tmp_path):
-    async with running(write(tmp_path, SINGLE)):
+    async with running(write_project(tmp_path, SINGLE)):
         with pytest.raises(BootError) as info:
             await mega.boot_project(tmp_path)
         assert info.value.original.code == "boot.already_booted"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +12,7 @@ from mega.adapters.base import Adapter
 from mega.boot.loader import forget_project_modules
 from mega.boot.stages import BootError
 from mega.bus.memory import MemoryBus
-from mega.testing import boot_for_test, make_client, running
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
+from mega.testing import boot_for_test, make_client, running, write_project
 
 TWO_APPS = {
     "mega_config.py": 'config = {"logger": {"level": "warning"}, "bus": {"prefix": "glob."}}\n',
@@ -61,7 +50,7 @@ class Inbox:
 
 async def test_default_is_a_memory_bus_per_app(tmp_path):
     files = {"mega_config.py": "config = {}\n", "apps/main/app_config.py": "config = {}\n"}
-    async with running(write(tmp_path, files)) as rt:
+    async with running(write_project(tmp_path, files)) as rt:
         bus = rt.apps["main"].bus
         assert isinstance(bus, MemoryBus)
         stats = await bus.stats()
@@ -70,7 +59,7 @@ async def test_default_is_a_memory_bus_per_app(tmp_path):
 
 
 async def test_memory_buses_share_one_broker_and_prefixes_isolate(tmp_path):
-    async with running(write(tmp_path, TWO_APPS)) as rt:
+    async with running(write_project(tmp_path, TWO_APPS)) as rt:
         web, admin = rt.apps["web"].bus, get_app("admin").bus
         assert (web.prefix, admin.prefix) == ("web.", "glob.")
         web_orders, admin_orders, notices = Inbox(), Inbox(), Inbox()
@@ -87,7 +76,7 @@ async def test_memory_buses_share_one_broker_and_prefixes_isolate(tmp_path):
 
 
 async def test_bus_errors_map_to_http_statuses(tmp_path):
-    async with running(write(tmp_path, TWO_APPS)) as rt:
+    async with running(write_project(tmp_path, TWO_APPS)) as rt:
         await rt.apps["web"].bus.on("stuck", lambda p: asyncio.sleep(5))
         async with make_client(rt, host="a.com") as http:
             r = await http.get("/ask", params={"event": "nobody"})
@@ -108,7 +97,7 @@ async def test_shutdown_closes_the_buses_after_handlers_finish(tmp_path):
         await asyncio.sleep(0.1)
         done.append(payload)
 
-    rt = await boot_for_test(write(tmp_path, TWO_APPS))
+    rt = await boot_for_test(write_project(tmp_path, TWO_APPS))
     try:
         bus = rt.apps["web"].bus
         await bus.on("work", slow)
@@ -160,7 +149,7 @@ async def test_bad_bus_config_fails_boot_naming_the_problem(tmp_path, monkeypatc
         "apps/web/app_config.py": f"config = {{'bus': {app_bus}}}\n",
     }
     with pytest.raises(BootError) as info:
-        async with running(write(tmp_path, files)):
+        async with running(write_project(tmp_path, files)):
             pass
     err = info.value
     assert err.stage == "bus"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,16 +9,7 @@ import pytest
 from mega import get_app
 from mega.boot.stages import STAGES, BootError, index_of
 from mega.lock.memory import MemoryLock
-from mega.testing import boot_for_test, make_client, running
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
+from mega.testing import boot_for_test, make_client, running, write_project
 
 TWO_APPS = {
     "mega_config.py": 'config = {"logger": {"level": "warning"}, "lock": {"ttl": 7}}\n',
@@ -49,7 +39,7 @@ def test_the_stage_runs_after_apps() -> None:
 
 
 async def test_every_app_gets_its_own_lock_with_app_over_global_config(tmp_path: Path) -> None:
-    async with running(write(tmp_path, TWO_APPS)):
+    async with running(write_project(tmp_path, TWO_APPS)):
         web, admin = get_app("web").lock, get_app("admin").lock
         assert isinstance(web, MemoryLock) and isinstance(admin, MemoryLock) and web is not admin
         assert (web.default_ttl, web.default_wait) == (7.0, 0.0)
@@ -61,7 +51,7 @@ async def test_every_app_gets_its_own_lock_with_app_over_global_config(tmp_path:
 
 
 async def test_handlers_reach_the_lock_through_ctx(tmp_path: Path) -> None:
-    async with running(write(tmp_path, TWO_APPS)) as rt, make_client(rt, host="a.com") as http:
+    async with running(write_project(tmp_path, TWO_APPS)) as rt, make_client(rt, host="a.com") as http:
         body = (await http.get("/lock")).json()
         assert body["ok"] and body["data"]["driver"] == "memory" and body["data"]["held"] == 1
         assert body["data"]["ttl"] == 7.0 and body["data"]["token"] > 0
@@ -71,7 +61,7 @@ async def test_handlers_reach_the_lock_through_ctx(tmp_path: Path) -> None:
 
 
 async def test_shutdown_releases_held_locks_and_closes(tmp_path: Path) -> None:
-    rt = await boot_for_test(write(tmp_path, TWO_APPS))
+    rt = await boot_for_test(write_project(tmp_path, TWO_APPS))
     lock = get_app("web").lock
     held = await lock.acquire("k")
     await rt.close()
@@ -88,7 +78,7 @@ async def test_a_bad_alias_fails_boot_naming_it_and_the_declared_ones(tmp_path: 
         "apps/web/routes/pages.py": "def routes(router):\n    pass\n",
     }
     with pytest.raises(BootError) as info:
-        await boot_for_test(write(tmp_path, files))
+        await boot_for_test(write_project(tmp_path, files))
     err = info.value
     assert err.stage == "locks" and err.details["cause"] == "lock.unknown_cache"
     assert "apps/web/app_config.py: lock.cache 'webLock'" in err.message
@@ -104,6 +94,6 @@ async def test_an_alias_that_is_not_redis_fails_boot(tmp_path: Path) -> None:
         "apps/web/routes/pages.py": "def routes(router):\n    pass\n",
     }
     with pytest.raises(BootError) as info:
-        await boot_for_test(write(tmp_path, files))
+        await boot_for_test(write_project(tmp_path, files))
     assert info.value.stage == "locks" and info.value.details["cause"] == "lock.invalid_cache"
     assert "mega_config.py: lock.cache 'local' uses driver 'memory'" in info.value.message

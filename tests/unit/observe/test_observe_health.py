@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -106,13 +107,13 @@ async def test_exceptions_fail_and_are_logged_with_the_exception(records: list[l
 
 async def test_slow_checks_time_out() -> None:
     async def slow() -> None:
-        await asyncio.sleep(5)
+        await asyncio.sleep(60)
 
     health = ready_registry(check_timeout=0.05, expose_details=True)
     health.register("slow", slow)
     started = time.perf_counter()
     status, body = await health.ready()
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 10  # the check's 60 s were not waited out
     assert status == 503
     assert body["error"]["details"]["check_details"]["slow"]["reason"] == "timed out after 0.05s"
 
@@ -138,15 +139,23 @@ async def test_a_timeout_raised_by_the_check_itself_is_not_reported_as_ours() ->
 
 
 async def test_checks_run_concurrently() -> None:
-    async def wait() -> None:
-        await asyncio.sleep(0.2)
+    # Each check returns only once all three have started: run one after another, the first times out.
+    started: list[str] = []
+    all_started = asyncio.Event()
 
-    health = ready_registry()
+    def check(name: str) -> Callable[[], Awaitable[None]]:
+        async def wait() -> None:
+            started.append(name)
+            if len(started) == 3:
+                all_started.set()
+            await all_started.wait()
+        return wait
+
+    health = ready_registry(check_timeout=5)
     for name in ("a", "b", "c"):
-        health.register(name, wait)
-    started = time.perf_counter()
+        health.register(name, check(name))
     assert (await health.ready())[0] == 200
-    assert time.perf_counter() - started < 0.5  # one after another would take 0.6 s
+    assert sorted(started) == ["a", "b", "c"]
 
 
 # -- exposure -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import bcrypt
 import pytest
@@ -86,24 +85,26 @@ async def test_hashing_runs_off_the_event_loop_and_is_bounded() -> None:
             ticks += 1
 
     beat = asyncio.create_task(ticker())
-    started = time.perf_counter()
     running = 0
     most = 0
+    ticks_during: list[int] = []  # how often the loop ticked while each hash was computed
     original = slow.hash_sync
 
     def counting(password: str) -> str:
         nonlocal running, most
         running += 1
         most = max(most, running)
+        before = ticks
         try:
             return original(password)
         finally:
+            ticks_during.append(ticks - before)
             running -= 1
 
     slow.hash_sync = counting  # type: ignore[method-assign]
     hashes = await asyncio.gather(*(slow.hash(f"p{i}") for i in range(6)))
-    elapsed = time.perf_counter() - started
     beat.cancel()
     assert len(set(hashes)) == 6
     assert most <= 2  # never more than `concurrency` at once
-    assert ticks >= elapsed / 0.005 * 0.3  # the loop kept running while hashes were computed
+    # Order, not speed: on the loop's thread no tick could happen inside a hash.
+    assert sum(ticks_during) > 0, ticks_during
