@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mega.http.envelope import dumps
-from mega.http.pipeline import Endpoint, request_id
+from mega.http.pipeline import Endpoint
+from mega.http.wire import request_id
 
 
 def health_endpoints(health: Any) -> dict[tuple[str, str], Endpoint]:
