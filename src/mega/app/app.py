@@ -12,11 +12,11 @@ from mega.errors import MegaError
 from mega.http.dispatch import Dispatch
 from mega.http.pipeline import Endpoint, compile_route
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
-from mega.http.response import encode_header
+from mega.http.response import Headers, encode_header
 from mega.http.router import RouteDef, describe
 from mega.http.routing.trie import RouteTable, parse_path
 from mega.http.settings import AppSettings
-from mega.http.wire import Headers, header_block, merge_secure_headers
+from mega.http.wire import header_block, merge_secure_headers
 from mega.observe.logging import request_logger
 from mega.security.policy import AppSecurity
 

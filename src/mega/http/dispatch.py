@@ -8,9 +8,10 @@ from urllib.parse import quote
 
 from mega.errors import MegaError
 from mega.http.lifespan import run_lifespan
+from mega.http.response import Headers
 from mega.http.routing.trie import RouteTable
 from mega.http.settings import AppSettings
-from mega.http.wire import Headers, send_empty, send_error
+from mega.http.wire import send_empty, send_error
 
 
 class Dispatch:

@@ -19,7 +19,7 @@ from mega.http.envelope import Envelope, ok_body
 from mega.http.failure import error_response
 from mega.http.reply import Reply
 from mega.http.request import Request
-from mega.http.response import Response
+from mega.http.response import Headers, Response
 from mega.http.router import RouteDef, describe
 from mega.http.settings import AppSettings
 from mega.http.validation import PARTS, compile_part, response_validator
@@ -30,7 +30,6 @@ from mega.http.wire import (
     JSON_HEAD,
     RAW_HEADERS,
     RID,
-    Headers,
     header_block,
     merge_secure_headers,
     request_id,

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mega.http.wire import Headers
+from mega.http.response import Headers
 
 if TYPE_CHECKING:
     from mega.observe.access import AccessLog
