@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mega.app.services import ServiceRegistry
 from mega.errors import MegaError
-from mega.http.dispatch import Dispatch
+from mega.http.dispatch import Dispatch, other_scope
 from mega.http.pipeline import Endpoint, compile_route
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
 from mega.http.response import Headers, encode_header
@@ -248,7 +248,7 @@ class MegaApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Static paths are answered here; everything else goes to `mega.http.dispatch`."""
         if scope["type"] != "http":
-            await self._other(scope, receive, send)
+            await other_scope(scope, receive, send)
             return
         table = self.table.static.get(scope["path"])
         if table is not None:
@@ -257,8 +257,6 @@ class MegaApp:
                 await endpoint(scope, receive, send, None)
                 return
         await self._miss(scope, receive, send)
-
-    _other = staticmethod(Dispatch.other)
 
     def request_logger(self, rid: str) -> logging.LoggerAdapter[Any]:
         return request_logger(self.log, rid)

@@ -75,10 +75,10 @@ class Dispatch:
                 return
         await send_empty(scope, send, 204, [(b"allow", allow.encode())], self._constant[0])
 
-    @staticmethod
-    async def other(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Non-HTTP scopes reaching an app directly (no Host in front): lifespan, websocket."""
-        if scope["type"] == "lifespan":
-            await run_lifespan(receive, send)
-        elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+
+async def other_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Non-HTTP scopes reaching an app directly (no Host in front): lifespan, websocket."""
+    if scope["type"] == "lifespan":
+        await run_lifespan(receive, send)
+    elif scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1000})
