@@ -8,15 +8,14 @@ The project boots on the server's lifespan startup and shuts down on lifespan sh
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from mega.boot.host import Host
-from mega.boot.stages import Runtime, boot
-
-log = logging.getLogger("mega.asgi")
+from mega.boot.runtime import Runtime
+from mega.boot.stages import boot
+from mega.http.lifespan import run_lifespan
 
 
 class LazyProject:
@@ -38,22 +37,15 @@ class LazyProject:
         raise RuntimeError("mega.asgi: the server did not run the lifespan protocol; enable lifespan")
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    self.runtime = await boot(self.root)
-                    self._host = self.runtime.host
-                except Exception as exc:
-                    log.error("%s", exc)
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self.runtime is not None:
-                    await self.runtime.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await run_lifespan(receive, send, startup=self._boot, shutdown=self._close)
+
+    async def _boot(self) -> None:
+        self.runtime = await boot(self.root)
+        self._host = self.runtime.host
+
+    async def _close(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.close()
 
 
 def create_app(root: str | Path | None = None) -> LazyProject:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mega.app.services import Services
+from mega.security.csrf import COOKIE, mask_token, new_secret, valid_secret
 
 if TYPE_CHECKING:
     import logging
@@ -81,8 +82,6 @@ class Ctx:
 
     def csrf_token(self) -> str:
         """A CSRF token for a form on this page (sets the `mega_csrf` cookie when it is missing)."""
-        from mega.security.csrf import COOKIE, mask_token, new_secret, valid_secret
-
         secret = self.__dict__.get("_csrf_secret")
         if secret is None:
             secret = self.req.cookies.get(COOKIE) if self.req is not None else None

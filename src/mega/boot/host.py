@@ -7,8 +7,8 @@ from typing import Any
 
 from mega.app.app import MegaApp
 from mega.errors import MegaError
-from mega.http.envelope import error_body
-from mega.http.pipeline import request_id
+from mega.http.lifespan import run_lifespan
+from mega.http.wire import send_error
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HOST = b"host"
@@ -17,12 +17,10 @@ _HOST = b"host"
 class Host:
     """Multi-app dispatch. With one app every host goes to it and no header is scanned."""
 
-    def __init__(self, apps: list[MegaApp], *,
-                 lifespan: Callable[..., Awaitable[None]] | None = None) -> None:
+    def __init__(self, apps: list[MegaApp]) -> None:
         if not apps:
             raise MegaError("app.none", "Host needs at least one app")
         self.apps = apps
-        self._lifespan = lifespan
         self._by_host: dict[bytes, MegaApp] = {}
         defaults = [a for a in apps if a.config.get("default")]
         self.default: MegaApp | None = apps[0] if len(apps) == 1 else (defaults[0] if defaults else None)
@@ -64,8 +62,8 @@ class Host:
                 await app(scope, receive, send)
                 return
             await self._unknown_host(scope, send, host)
-        elif kind == "lifespan":
-            await self._run_lifespan(receive, send)
+        elif kind == "lifespan":  # booted before the server started (mega start): acknowledge only
+            await run_lifespan(receive, send)
 
     async def _unknown_host(self, scope: dict[str, Any], send: Any, host: bytes | None) -> None:
         shown = host.decode("latin-1") if host else ""
@@ -75,21 +73,4 @@ class Host:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        body = error_body(err)
-        await send({"type": "http.response.start", "status": 404, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-            (b"x-request-id", request_id(scope["headers"]))]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _run_lifespan(self, receive: Any, send: Any) -> None:
-        if self._lifespan is not None:
-            await self._lifespan(receive, send)
-            return
-        # Booted before the server started (mega start): nothing to do but acknowledge.
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await send_error(scope, send, err, None, ([], b""))

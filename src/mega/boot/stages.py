@@ -1,8 +1,8 @@
 """Staged boot: each stage has a name; a failure names the stage and closes what was opened.
 
-Later capabilities plug in with one line: `STAGES.insert(index_of("apps"), Stage("adapters", fn))`
-or `add_stage(Stage(...), after="runtime")`. A stage registers the closing of what it opens on
-`runtime.shutdown`, so a failure in a later stage closes it, and so does the normal shutdown.
+The stage list is fixed; a later capability extends it with one call, `add_stage(Stage("name", fn),
+after="apps")`. A stage registers the closing of what it opens on `runtime.shutdown`, so a failure in a
+later stage closes it, and so does the normal shutdown.
 """
 
 from __future__ import annotations
@@ -12,16 +12,35 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mega.adapters.stage import adapters_stage
 from mega.app import registry
 from mega.app.app import MegaApp
 from mega.boot.host import Host
 from mega.boot.loader import load_app, use_project_root
-from mega.boot.shutdown import ShutdownRegistry
+from mega.boot.runtime import (
+    Runtime,
+    activate,
+    current_runtime,
+    register_health_check,
+    register_shutdown_hook,
+)
+from mega.bus.stage import run as bus_stage
+from mega.config import load_dotenv_file, load_project_config
 from mega.errors import MegaError
+from mega.http.health import health_endpoints
+from mega.lock.stage import locks_stage
+from mega.observe.access import AccessLog
+from mega.observe.health import HealthRegistry
+from mega.observe.logging import configure_logging
+from mega.security import client_ip
+from mega.sessions.manager import SessionManager
+
+__all__ = ["STAGES", "BootError", "Runtime", "Stage", "add_stage", "boot", "boot_project",
+           "current_runtime", "index_of", "register_health_check", "register_shutdown_hook"]
 
 log = logging.getLogger("mega.boot")
 
@@ -40,65 +59,6 @@ class BootError(MegaError):
         self.original = cause
 
 
-@dataclass
-class Runtime:
-    """Everything a boot produced; `close()` undoes it."""
-
-    root: Path
-    environ: Mapping[str, str]
-    overrides: dict[str, Any] = field(default_factory=dict)
-    config: Any = None
-    env: str = "development"
-    apps: dict[str, MegaApp] = field(default_factory=dict)
-    models: list[Any] = field(default_factory=list)
-    host: Host | None = None
-    health: Any = None
-    adapters: Any = None  # mega.adapters.manager.AdapterManager
-    access_log: Any = None
-    shutdown: ShutdownRegistry = field(default_factory=ShutdownRegistry)
-    closed: bool = False
-
-    @property
-    def server_config(self) -> dict[str, Any]:
-        return dict(self.config.values["server"]) if self.config is not None else {}
-
-    async def close(self) -> list[tuple[str, str]]:
-        """Run the shutdown hooks in reverse order and forget the apps."""
-        global _current
-        if self.closed:
-            return []
-        self.closed = True
-        if _current is self:
-            _current = None
-        if self.health is not None:
-            self.health.mark_draining()
-        outcomes = await self.shutdown.run()
-        registry.reset()
-        return outcomes
-
-
-_current: Runtime | None = None
-
-
-def current_runtime() -> Runtime:
-    """The runtime of the project booted in this process."""
-    if _current is None:
-        raise MegaError("app.not_initialized", "no project is booted in this process",
-                        hint="call it from boot code, a handler or after mega.boot()")
-    return _current
-
-
-def register_health_check(name: str, fn: Callable[[], Any], *, timeout: float | None = None) -> None:
-    """Add a readiness check to the booted project (`/health/ready` fails while it fails)."""
-    rt = current_runtime()
-    rt.health.register(name, fn, timeout=timeout)
-
-
-def register_shutdown_hook(name: str, fn: Callable[[], Any], *, timeout: float | None = None) -> None:
-    """Run `fn` at shutdown (after in-flight requests), time-boxed, in reverse registration order."""
-    current_runtime().shutdown.register(name, fn, timeout=timeout)
-
-
 StageFn = Callable[[Runtime], Awaitable[None] | None]
 
 
@@ -109,15 +69,11 @@ class Stage:
 
 
 def _stage_env(rt: Runtime) -> None:
-    from mega.config import load_dotenv_file
-
     environ = rt.environ if isinstance(rt.environ, dict) else os.environ
     load_dotenv_file(rt.root, environ)
 
 
 def _stage_config(rt: Runtime) -> None:
-    from mega.config import load_project_config
-
     rt.config = load_project_config(rt.root, environ=rt.environ)
     for key, value in rt.overrides.items():  # CLI flags such as --port win over files
         section, _, leaf = key.partition(".")
@@ -126,10 +82,6 @@ def _stage_config(rt: Runtime) -> None:
 
 
 def _stage_runtime(rt: Runtime) -> None:
-    from mega.observe.access import AccessLog
-    from mega.observe.health import HealthRegistry
-    from mega.observe.logging import configure_logging
-
     logger_cfg = rt.config.values["logger"]
     if rt.env == "test":
         # Under a test runner the runner owns the handlers (pytest's capture and caplog).
@@ -140,15 +92,9 @@ def _stage_runtime(rt: Runtime) -> None:
     rt.health = HealthRegistry(check_timeout=health_cfg["check_timeout"],
                                expose_details=health_cfg["expose_details"])
     if logger_cfg["access_log"]:
-        rt.access_log = AccessLog(sys.stdout, fmt=logger_cfg["format"])
-        rt.access_log.start()
-        rt.shutdown.register("access-log", rt.access_log.close)
-
-
-async def _stage_adapters(rt: Runtime) -> None:
-    from mega.adapters.stage import adapters_stage
-
-    await adapters_stage(rt)
+        access_log = rt.access_log = AccessLog(sys.stdout, fmt=logger_cfg["format"])
+        access_log.start()
+        rt.shutdown.register("access-log", access_log.close)
 
 
 def _stage_models(rt: Runtime) -> None:
@@ -164,9 +110,6 @@ def _stage_models(rt: Runtime) -> None:
 
 
 def _stage_apps(rt: Runtime) -> None:
-    from mega.http.health import health_endpoints
-    from mega.security import client_ip
-
     server = rt.config.values["server"]
     use_project_root(rt.root)
     client_ip.configure(client_ip.TrustedProxies(server.get("trusted_proxies") or ()))
@@ -178,8 +121,6 @@ def _stage_apps(rt: Runtime) -> None:
         app.adapters = rt.adapters
         try:
             if app.config.get("session") is not False:
-                from mega.sessions.manager import SessionManager
-
                 production = rt.env == "production"
                 app.sessions = SessionManager.from_config(app, root=rt.root, production=production)
                 if app.sessions is not None:
@@ -211,17 +152,18 @@ def _stage_ready(rt: Runtime) -> None:
     rt.health.mark_ready()
 
 
-STAGES: list[Stage] = [
+STAGES: tuple[Stage, ...] = (
     Stage("env", _stage_env),
     Stage("config", _stage_config),
     Stage("runtime", _stage_runtime),
-    Stage("adapters", _stage_adapters),
+    Stage("adapters", adapters_stage),
     Stage("models", _stage_models),
     Stage("apps", _stage_apps),
-    Stage("locks", lambda rt: __import__("mega.lock.stage", fromlist=["locks_stage"]).locks_stage(rt)),
-    Stage("bus", lambda rt: __import__("mega.bus.stage", fromlist=["run"]).run(rt)),
+    Stage("locks", locks_stage),
+    Stage("bus", bus_stage),
     Stage("ready", _stage_ready),
-]
+)
+"""The boot stages in order. A tuple: `add_stage` is the one way to extend it."""
 
 
 def index_of(name: str) -> int:
@@ -233,24 +175,23 @@ def index_of(name: str) -> int:
 
 
 def add_stage(stage: Stage, *, after: str) -> None:
-    """Insert `stage` right after the stage named `after` (idempotent by name)."""
+    """Run `stage` right after the stage named `after` (idempotent by name)."""
+    global STAGES
     if any(s.name == stage.name for s in STAGES):
         return
-    STAGES.insert(index_of(after) + 1, stage)
+    at = index_of(after) + 1
+    STAGES = (*STAGES[:at], stage, *STAGES[at:])
 
 
 async def boot(root: str | Path = ".", *, environ: Mapping[str, str] | None = None,
                overrides: dict[str, Any] | None = None) -> Runtime:
     """Run every stage in order; on failure close what was opened and raise BootError."""
-    global _current
-    rt = Runtime(root=Path(root).resolve(), environ=os.environ if environ is None else environ,
-                 overrides=dict(overrides or {}))
-    if _current is not None and not _current.closed:
-        already = MegaError("boot.already_booted", f"a project ({_current.root}) is already booted in this "
-                            "process", hint="close it first: await runtime.close()")
-        raise BootError("env", already)
-    _current = rt
-    for stage in list(STAGES):
+    rt = Runtime(Path(root).resolve(), os.environ if environ is None else environ, overrides)
+    try:
+        activate(rt)
+    except MegaError as exc:
+        raise BootError("env", exc) from None
+    for stage in STAGES:
         try:
             result = stage.run(rt)
             if inspect.isawaitable(result):

@@ -116,10 +116,10 @@ def _transport(cfg: Mapping[str, Any], where: str,
 
 
 class BusManager:
-    """Builds each app's bus and closes them all (then the NATS connections it opened itself)."""
+    """Builds each app's bus and closes them all (the adapters stage closes the NATS connections)."""
 
     def __init__(self, global_cfg: object, declared: Mapping[str, Mapping[str, Any]], connect: Connect,
-                 *, owns_connections: bool, lookup: Lookup | None = None) -> None:
+                 *, lookup: Lookup | None = None) -> None:
         self.declared = declared
         self.global_cfg = global_cfg if isinstance(global_cfg, Mapping) else None
         self.fallback = parse_spec(global_cfg, where="mega_config.py", declared=declared) or DEFAULT
@@ -129,7 +129,6 @@ class BusManager:
         self.adapters: dict[str, NatsAdapter] = {}
         self._connect = connect
         self._lookup = lookup
-        self._owns_connections = owns_connections
 
     def spec_for(self, app: str, app_cfg: object) -> BusSpec:
         if isinstance(app_cfg, Mapping) and self.global_cfg is not None:
@@ -185,7 +184,7 @@ class BusManager:
         return bus
 
     async def close(self) -> None:
-        """Unsubscribe everything (handlers in progress finish), then disconnect owned connections."""
+        """Unsubscribe everything (handlers in progress finish)."""
         for (name, alias), bus in self.alias_buses.items():
             try:
                 await bus.close()
@@ -196,9 +195,6 @@ class BusManager:
                 await bus.close()
             except Exception:
                 log.exception("closing the bus of app %s failed", name)
-        if self._owns_connections:
-            for adapter in self.adapters.values():
-                await adapter.disconnect()
 
     async def health(self) -> dict[str, Any]:
         """Readiness: every NATS connection an app uses is up."""

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import orjson
 
+from mega.app.registry import get_app
 from mega.data.query import Cond, Order, check_columns, parse_filters, parse_order
 from mega.data.records import Record
 from mega.errors import BadRequestError, MegaError, NotFoundError
 
 if TYPE_CHECKING:
-    from mega.data.model import ModelSpec
+    from mega.data.spec import ModelSpec
     from mega.data.store import ModelStore
 
 OrderBy = str | Sequence[str] | None
@@ -42,8 +43,6 @@ def resolve_db(model: type[Any]) -> Any:
     if bound is not None:
         return bound
     spec = model.__spec__
-    from mega.app.registry import get_app
-
     try:
         app = get_app(spec.app)
     except MegaError as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from mega.errors import BadRequestError
 
 if TYPE_CHECKING:
-    from mega.data.model import ModelSpec
+    from mega.data.spec import ModelSpec
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "like", "ilike", "isnull",
              "contains", "icontains", "startswith", "endswith")

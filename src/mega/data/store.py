@@ -3,7 +3,7 @@
 `mega.data.crud` does everything that does not depend on the database (filter parsing,
 defaults, timestamps, pagination arithmetic, cursors, errors) and asks a store for these
 primitives. A db adapter hands out stores with `adapter.store(model_class)`; the SQL adapters
-return a `mega.data.sqlstore.SqlStore`, a Mongo adapter would return its own.
+return a `mega.adapters.sql.store.SqlStore`, a Mongo adapter would return its own.
 """
 
 from __future__ import annotations

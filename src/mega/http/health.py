@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mega.http.envelope import dumps
-from mega.http.pipeline import Endpoint, request_id
+from mega.http.pipeline import Endpoint
+from mega.http.wire import CL, CT, JSON, RID, request_id
 
 
 def health_endpoints(health: Any) -> dict[tuple[str, str], Endpoint]:
@@ -16,8 +17,8 @@ def health_endpoints(health: Any) -> dict[tuple[str, str], Endpoint]:
             status, payload = await probe()
             body = dumps(payload)
             await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-                (b"cache-control", b"no-store"), (b"x-request-id", request_id(scope["headers"]))]})
+                (CT, JSON), (CL, b"%d" % len(body)), (b"cache-control", b"no-store"),
+                (RID, request_id(scope["headers"]))]})
             await send({"type": "http.response.body", "body": body})
 
         return endpoint

@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import itertools
 import logging
-import os
-import re
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -19,55 +16,35 @@ from typing import TYPE_CHECKING, Any
 from mega.app.ctx import Ctx
 from mega.errors import MegaError
 from mega.http.envelope import Envelope, ok_body
+from mega.http.failure import error_response
 from mega.http.reply import Reply
 from mega.http.request import Request
-from mega.http.response import Response
+from mega.http.response import Headers, Response
 from mega.http.router import RouteDef, describe
+from mega.http.settings import AppSettings
 from mega.http.validation import PARTS, compile_part, response_validator
+from mega.http.wire import (
+    CL,
+    CT,
+    JSON,
+    JSON_HEAD,
+    RAW_HEADERS,
+    RID,
+    header_block,
+    merge_secure_headers,
+    request_id,
+    send_json,
+)
 
 if TYPE_CHECKING:
     from mega.app.app import MegaApp
 
-Endpoint = Callable[[dict[str, Any], Any, Any, "dict[str, Any] | None"], Awaitable[None]]
+__all__ = ["RAW_HEADERS", "Endpoint", "as_async", "chain", "compile_route", "positional_arity", "request_id"]
 
-RAW_HEADERS = "mega.raw_headers"
-_JSON_HEAD = b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s\r\n"
-_CT = b"content-type"
-_CL = b"content-length"
-_RID = b"x-request-id"
-_JSON = b"application/json"
+Endpoint = Callable[[dict[str, Any], Any, Any, "dict[str, Any] | None"], Awaitable[None]]
 
 log = logging.getLogger("mega.http")
 _SPECIAL = (Response, Envelope)
-
-# Request ids: a random per-process prefix plus a counter (far cheaper than uuid4: ADR 0001).
-_rid_prefix = os.urandom(5).hex().encode() + b"-"
-_rid_counter = itertools.count(1)
-
-
-def _reseed_request_ids() -> None:
-    global _rid_prefix, _rid_counter
-    _rid_prefix = os.urandom(5).hex().encode() + b"-"
-    _rid_counter = itertools.count(1)
-
-
-os.register_at_fork(after_in_child=_reseed_request_ids)
-
-_RID_OK = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-_RID_BAD_CHARS = re.compile(rb"[^A-Za-z0-9._:\-]")
-
-
-def request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The client's X-Request-Id when usable (sanitised, capped at 128 bytes), else a new one."""
-    for name, value in headers:
-        if name == _RID:
-            if _RID_OK.fullmatch(value):
-                return value
-            cleaned = _RID_BAD_CHARS.sub(b"", value)[:128]
-            if cleaned:
-                return cleaned
-            break
-    return _rid_prefix + b"%x" % next(_rid_counter)
 
 
 def positional_arity(fn: Callable[..., Any], *, most: int, what: str) -> int:
@@ -131,9 +108,9 @@ def chain(fns: list[Any], kind: str) -> list[Callable[..., Awaitable[Any]]]:
 
 
 def compile_route(  # noqa: C901 - one closure per route on purpose: every branch is a boot-time choice
-    route: RouteDef, app: MegaApp, chains: dict[str, list[Any]]
+    route: RouteDef, settings: AppSettings, chains: dict[str, list[Any]], ctx_app: MegaApp
 ) -> Endpoint:
-    """Build the per-request function for one route."""
+    """Build the per-request function for one route. `ctx_app` is only handed to each `Ctx`."""
     opts = route.options
     where = f"{route.method} {route.path}"
     handler = as_async(route.handler)
@@ -143,22 +120,21 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     afters = chain(chains["after"], "after")
     validators = {p: compile_part(p, opts[p], route=where) for p in PARTS if opts.get(p) is not None}
     check_response = response_validator(opts["response"], route=where) if opts.get("response") else None
-    body_limit = int(opts.get("body_limit", app.body_limit))
+    body_limit = int(opts.get("body_limit", settings.body_limit))
     success_status = int(opts.get("status", 200))
     has_chains = bool(befores or transforms or afters)
-    guard, route_cors, guard_needs_req = app.security.guard_for(route)
-    own_secure = app.security.route_helmet(route)
-    constant: tuple[list[tuple[bytes, bytes]], bytes] | None = None
+    guard, route_cors, guard_needs_req = settings.security.guard_for(route)
+    own_secure = settings.security.route_helmet(route)
+    constant = settings.constant
     if own_secure is not None:  # the route replaces the app's secure headers
-        merged = app.merge_secure_headers(app.custom_headers, own_secure)
-        constant = (merged, b"".join(n + b": " + v + b"\r\n" for n, v in merged))
+        merged = merge_secure_headers(settings.custom_headers, own_secure)
+        constant = (merged, header_block(merged))
     needs_req = arity >= 1 or has_chains or bool(validators) or guard_needs_req
     needs_reply = arity >= 2 or has_chains
     needs_ctx = arity >= 3 or has_chains
-    access = app.access_log
-    fail = app.error_response
-    send_json = app.send_json
-    const_headers, raw_block = constant if constant is not None else (app.constant_headers, app.raw_block)
+    access = settings.access_log
+    app_log = settings.log
+    const_headers, raw_block = constant
 
     # The hot path, kept in one function: each helper call would cost a frame per request.
     async def endpoint(  # noqa: C901
@@ -168,7 +144,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
         started = perf_counter() if access is not None else 0.0
         req = Request(scope, receive, params, rid, body_limit) if needs_req else None
         reply = Reply() if needs_reply else None
-        ctx = Ctx(app, req, reply) if needs_ctx else None
+        ctx = Ctx(ctx_app, req, reply) if needs_ctx else None
         status = success_status
         sending = False
         guarded: list[tuple[bytes, bytes]] | None = None
@@ -201,10 +177,10 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     await session.commit(reply)
             if type(result) is not dict and isinstance(result, _SPECIAL):
                 sending = True
-                status = await _send_special(result, scope, send, rid, reply, app, guarded, constant)
+                status = await _send_special(result, scope, send, rid, reply, guarded, constant)
             elif reply is not None and reply.response is not None:
                 sending = True
-                status = await _send_special(reply.response, scope, send, rid, reply, app, guarded, constant)
+                status = await _send_special(reply.response, scope, send, rid, reply, guarded, constant)
             else:
                 if check_response is not None:
                     result = check_response(result)
@@ -217,16 +193,16 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     extra = extra + guarded if extra else guarded
                 body = ok_body(result)
                 sending = True
-                # Inlined from MegaApp.send_json: this is the path nearly every request takes.
+                # Inlined from wire.send_json: this is the path nearly every request takes.
                 ext = scope.get("extensions")
                 if ext is not None and RAW_HEADERS in ext:
-                    head = _JSON_HEAD % (len(body), rid) + raw_block
+                    head = JSON_HEAD % (len(body), rid) + raw_block
                     if extra:
                         head += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
                     await send({"type": "http.response.start", "status": status, "headers": (),
                                 RAW_HEADERS: head})
                 else:
-                    headers = [(_CT, _JSON), (_CL, b"%d" % len(body)), (_RID, rid), *const_headers]
+                    headers = [(CT, JSON), (CL, b"%d" % len(body)), (RID, rid), *const_headers]
                     if extra:
                         headers.extend(extra)
                     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -238,7 +214,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                 log.error("%s %s failed while sending the response", scope["method"], scope["path"],
                           exc_info=exc, extra={"request_id": req.request_id})
                 raise
-            status, body = fail(exc, req)
+            status, body = error_response(app_log, exc, req)
             extra = exc.headers if isinstance(exc, MegaError) else None
             if route_cors is not None:  # so the page that sent it can read the error
                 allowed = route_cors.response_headers(scope["headers"])
@@ -275,16 +251,14 @@ async def _validate(req: Request, validators: dict[str, Callable[[Any], Any]]) -
 
 
 async def _send_special(result: Response | Envelope, scope: dict[str, Any], send: Any, rid: bytes,
-                        reply: Reply | None, app: MegaApp, guarded: list[tuple[bytes, bytes]] | None,
-                        constant: tuple[list[tuple[bytes, bytes]], bytes] | None) -> int:
+                        reply: Reply | None, guarded: Headers | None, constant: tuple[Headers, bytes]) -> int:
     extra = reply.headers if reply is not None else None
     if guarded:
         extra = [*(extra or ()), *guarded]
     if isinstance(result, Envelope):
-        await app.send_json(scope, send, result.status, result.encode(), rid, extra, constant)
+        await send_json(scope, send, result.status, result.encode(), rid, extra, constant)
         return result.status
-    const_headers = constant[0] if constant is not None else app.constant_headers
-    headers = [*result.head_headers(), (_RID, rid), *const_headers, *result.headers]
+    headers = [*result.head_headers(), (RID, rid), *constant[0], *result.headers]
     if extra:
         headers.extend(extra)
     await send({"type": "http.response.start", "status": result.status, "headers": headers})

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from mega.errors import BadRequestError, MegaError
+from mega.security.client_ip import client_ip
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 
@@ -142,8 +143,6 @@ class Request:
     @property
     def ip(self) -> str | None:
         """The client's address: X-Forwarded-For only from `server.trusted_proxies`, else the peer."""
-        from mega.security.client_ip import client_ip
-
         return client_ip(self.scope)
 
     @property

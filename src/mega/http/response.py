@@ -13,8 +13,11 @@ from typing import Any
 
 from mega.errors import MegaError, NotFoundError
 from mega.http.envelope import dumps
+from mega.http.wire import CL, CT, Headers
 
-Headers = list[tuple[bytes, bytes]]
+__all__ = ["FileResponse", "HTMLResponse", "Headers", "JSONResponse", "RedirectResponse", "Response",
+           "StreamResponse", "TextResponse", "encode_header"]
+
 Send = Any
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -60,8 +63,8 @@ class Response:
             ctype = self.media_type
             if ctype.startswith("text/") and "charset" not in ctype:
                 ctype += "; charset=utf-8"
-            out.append((b"content-type", ctype.encode("latin-1")))
-        out.append((b"content-length", b"%d" % len(self.body)))
+            out.append((CT, ctype.encode("latin-1")))
+        out.append((CL, b"%d" % len(self.body)))
         return out
 
     async def send_body(self, send: Send) -> None:
@@ -118,7 +121,7 @@ class StreamResponse(Response):
         self.chunks = chunks
 
     def head_headers(self) -> Headers:
-        return [(b"content-type", self.media_type.encode("latin-1"))] if self.media_type else []
+        return [(CT, self.media_type.encode("latin-1"))] if self.media_type else []
 
     async def send_body(self, send: Send) -> None:
         if isinstance(self.chunks, AsyncIterable):
@@ -161,7 +164,7 @@ class FileResponse(Response):
 
     def head_headers(self) -> Headers:
         out = super().head_headers()
-        out[-1] = (b"content-length", b"%d" % self.size)
+        out[-1] = (CL, b"%d" % self.size)
         return out
 
     async def send_body(self, send: Send) -> None:

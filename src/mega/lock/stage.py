@@ -1,55 +1,30 @@
 """Boot stage "locks" (after "apps"): give every app its lock (`app.lock`), close them at shutdown.
 
 A redis lock uses the client of its cache alias from the adapters stage (`rt.adapters.cache(alias)
-.native`, connected, closed and health-checked there). Without that stage (a custom stage list) this
-one opens the alias from `services.caches.<alias>` itself, closes it after the locks, and registers a
-`lock:<alias>` readiness check. `_clients` is the only place that knows the difference.
+.native`, connected, closed and health-checked there).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mega.lock.manager import ClientFor, LockManager
+from mega.lock.manager import LockManager
 
 if TYPE_CHECKING:
-    from mega.adapters.base import Adapter
-    from mega.boot.stages import Runtime
-
-
-def _clients(rt: Runtime, entries: dict[str, Any], owned: dict[str, Adapter]) -> ClientFor:
-    adapters = getattr(rt, "adapters", None)
-
-    async def shared(alias: str) -> Any:
-        return adapters.cache(alias).native  # type: ignore[union-attr]
-
-    async def own(alias: str) -> Any:
-        adapter = owned.get(alias)
-        if adapter is None:
-            from mega.adapters.registry import driver_class
-
-            options = {k: v for k, v in entries[alias].items() if k != "driver"}
-            adapter = driver_class("cache", "redis")(alias, options)
-            await adapter.connect()
-            owned[alias] = adapter
-            rt.health.register(f"lock:{alias}", adapter.health)
-        return adapter.native
-
-    return shared if adapters is not None and hasattr(adapters, "cache") else own
+    from mega.boot.runtime import Runtime
 
 
 async def locks_stage(rt: Runtime) -> None:
     values = rt.config.values
     entries: dict[str, Any] = dict((values.get("services") or {}).get("caches") or {})
     caches = {alias: str(entry.get("driver")) for alias, entry in entries.items()}
-    owned: dict[str, Adapter] = {}
-    manager = LockManager(values.get("lock"), caches, _clients(rt, entries, owned))
+    adapters = rt.adapters
 
-    async def close() -> None:
-        await manager.close()
-        for adapter in owned.values():
-            await adapter.disconnect()
+    async def client(alias: str) -> Any:
+        assert adapters is not None  # the adapters stage runs first; a redis spec names a declared alias
+        return adapters.cache(alias).native
 
-    rt.shutdown.register("locks", close)  # first, so a failure below still closes what opened
+    manager = LockManager(values.get("lock"), caches, client)
+    rt.shutdown.register("locks", manager.close)  # first, so a failure below still closes what opened
     for name, app in rt.apps.items():
-        app.lock_manager = await manager.open(name, rt.config.apps[name].values.get("lock"))
+        app.lock = await manager.open(name, rt.config.apps[name].values.get("lock"))

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from mega import get_app
-from mega.boot import stages
 from mega.lock.memory import MemoryLock
 from mega.lock.redis import RedisLock
 from mega.testing import make_client, running, write_project
@@ -59,17 +58,3 @@ async def test_a_cache_alias_gives_the_app_a_redis_lock_on_that_client(tmp_path:
     probe = type(client).from_url(url)
     assert await probe.exists("mega:lock:web:{left:held}") == 0
     await probe.aclose()
-
-
-async def test_without_the_adapters_stage_the_lock_opens_its_own_client(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = require_redis()
-    monkeypatch.setattr(stages, "STAGES", [s for s in stages.STAGES if s.name != "adapters"])
-    async with running(project(tmp_path, url)) as rt:
-        assert rt.adapters is None
-        web = get_app("web").lock
-        assert isinstance(web, RedisLock)
-        assert "lock:webLock" in rt.health.names
-        held = await web.acquire("k", wait=0)
-        await web.release(held)
-        assert rt.health.names.count("lock:webLock") == 1

@@ -106,17 +106,15 @@ async def test_config_error_fails_the_config_stage(tmp_path):
     assert not registry.has_app()
 
 
-async def test_route_import_error_fails_the_apps_stage_and_names_the_file(tmp_path):
+async def test_route_import_error_fails_the_apps_stage_and_names_the_file(tmp_path, monkeypatch):
     files = dict(SINGLE)
     files["apps/main/routes/broken.py"] = "def routes(router):\n    router.get('/x', undefined_name)\n"
     closed = []
+    monkeypatch.setattr(stages, "STAGES", stages.STAGES)  # restored after the test
     stages.add_stage(Stage("probe", lambda rt: rt.shutdown.register("probe", lambda: closed.append(1))),
                      after="runtime")
-    try:
-        with pytest.raises(BootError) as info:
-            await mega.boot_project(write_project(tmp_path, files))
-    finally:
-        stages.STAGES[:] = [s for s in stages.STAGES if s.name != "probe"]
+    with pytest.raises(BootError) as info:
+        await mega.boot_project(write_project(tmp_path, files))
     assert info.value.stage == "apps"
     assert "apps/main/routes/broken.py" in info.value.message
     assert "undefined_name" in info.value.message

@@ -29,6 +29,7 @@ from mega.adapters.sql.compiler import Plan, statement_args, text_plan
 from mega.adapters.sql.connection import DriverConnection
 from mega.adapters.sql.errors import map_error
 from mega.adapters.sql.pool import Pool
+from mega.adapters.sql.store import SqlStore
 from mega.adapters.sql.transaction import Transaction
 from mega.data.records import Record
 from mega.errors import MegaError
@@ -345,7 +346,5 @@ class SqlAdapter(Adapter):
         """The CRUD store of `model` on this database (compiled statements cached in it)."""
         store = self._stores.get(model)
         if store is None:
-            from mega.data.sqlstore import SqlStore
-
             store = self._stores[model] = SqlStore(self, model.__spec__)  # type: ignore[attr-defined]
         return store

@@ -24,8 +24,8 @@ from mega.data.store import ModelStore
 if TYPE_CHECKING:
     from mega.adapters.sql.adapter import SqlAdapter
     from mega.adapters.sql.connection import DriverConnection
-    from mega.data.model import ModelSpec
     from mega.data.records import Record
+    from mega.data.spec import ModelSpec
 
 _MAX_PLANS = 2048
 
