@@ -9,6 +9,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 import mega
 
 INIT = Path(mega.__file__)
@@ -41,3 +43,12 @@ def test_import_mega_loads_nothing_heavy_and_refuses_unknown_names() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]"
     assert "AttributeError: module 'mega' has no attribute 'Stage'" in done.stderr
+
+
+def test_make_client_refuses_a_runtime_that_never_booted(tmp_path: Path) -> None:
+    from mega import MegaError, Runtime
+    from mega.testing import make_client
+
+    with pytest.raises(MegaError) as err:
+        make_client(Runtime(root=tmp_path, environ={}))
+    assert err.value.code == "app.not_initialized" and str(tmp_path) in err.value.message

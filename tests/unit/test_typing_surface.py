@@ -36,7 +36,7 @@ def run_mypy(cache: Path, *targets: Path) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def mypy_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
     cache = tmp_path_factory.mktemp("mypy") / "cache"
-    return {"project": run_mypy(cache, PROJECT / "apps"), "wrong": run_mypy(cache, WRONG)}
+    return {"project": run_mypy(cache, PROJECT / "apps", PROJECT / "tools"), "wrong": run_mypy(cache, WRONG)}
 
 
 def expected_errors() -> list[tuple[int, str, str]]:
