@@ -28,38 +28,44 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-# Old dotted name of each internal module (or package) -> its new dotted name.
+# Internal modules (or packages) by their old dotted name; each becomes `_<name>` in its package.
+_MODULES = (
+    # connections: the manager and boot stage behind ctx.db()/ctx.cache(), SQL plumbing
+    "mega.adapters.manager", "mega.adapters.stage", "mega.adapters.sql.compiler",
+    "mega.adapters.sql.connection", "mega.adapters.sql.errors", "mega.adapters.sql.pool",
+    "mega.adapters.sql.transaction", "mega.adapters.sql.urls",
+    "mega.app.services",
+    # boot machinery (mega.boot.stages stays: Runtime, BootError, boot_project, add_stage)
+    "mega.boot.host", "mega.boot.loader", "mega.boot.protocol", "mega.boot.server",
+    "mega.boot.shutdown",
+    "mega.bus.errors", "mega.bus.manager", "mega.bus.stage",
+    # one module per CLI command, reached through mega.cli.main's lazy COMMANDS map
+    "mega.cli.console", "mega.cli.db", "mega.cli.generate", "mega.cli.new", "mega.cli.routes",
+    "mega.cli.start", "mega.cli.test",
+    "mega.config.loader", "mega.config.problems", "mega.config.project",
+    "mega.data.crud", "mega.data.query", "mega.data.sqlstore",
+    # migrations: files import from the package; generate, runner, partition are documented
+    "mega.data.migrations.database", "mega.data.migrations.ddl", "mega.data.migrations.differ",
+    "mega.data.migrations.loader", "mega.data.migrations.lock", "mega.data.migrations.operations",
+    "mega.data.migrations.questioner", "mega.data.migrations.recorder", "mega.data.migrations.scan",
+    "mega.data.migrations.schema", "mega.data.migrations.snapshot", "mega.data.migrations.validate",
+    "mega.data.migrations.writer",
+    "mega.http.health", "mega.http.pipeline", "mega.http.validation", "mega.http.routing",
+    "mega.lock.manager", "mega.lock.stage",
+    "mega.observe.formatters",
+    # security settings are config keys and route options; hashing and brute_force are public
+    "mega.security.client_ip", "mega.security.cors", "mega.security.csrf", "mega.security.headers",
+    "mega.security.policy", "mega.security.rate_limit",
+    "mega.sessions.factory", "mega.sessions.manager",
+)
+# Modules other branches of the same change add, move or already renamed: skipped when absent.
+PENDING = frozenset({
+    "mega.data.sqlstore", "mega.adapters.sql.store", "mega.data.spec", "mega.http.dispatch",
+    "mega.http.failure", "mega.http.lifespan", "mega.http.settings", "mega.http.wire",
+    "mega.boot.server", "mega.boot.protocol",
+})
 INTERNAL: dict[str, str] = {
-    old: old.rpartition(".")[0] + "._" + old.rpartition(".")[2]
-    for old in (
-        # connections: the manager and boot stage behind ctx.db()/ctx.cache(), SQL plumbing
-        "mega.adapters.manager", "mega.adapters.stage", "mega.adapters.sql.compiler",
-        "mega.adapters.sql.connection", "mega.adapters.sql.errors", "mega.adapters.sql.pool",
-        "mega.adapters.sql.transaction", "mega.adapters.sql.urls",
-        "mega.app.services",
-        # boot machinery (mega.boot.stages stays: Runtime, BootError, boot_project, add_stage)
-        "mega.boot.host", "mega.boot.loader", "mega.boot.protocol", "mega.boot.server",
-        "mega.boot.shutdown",
-        "mega.bus.errors", "mega.bus.manager", "mega.bus.stage",
-        # one module per CLI command, reached through mega.cli.main's lazy COMMANDS map
-        "mega.cli.console", "mega.cli.db", "mega.cli.generate", "mega.cli.new", "mega.cli.routes",
-        "mega.cli.start", "mega.cli.test",
-        "mega.config.loader", "mega.config.problems", "mega.config.project",
-        "mega.data.crud", "mega.data.query", "mega.data.sqlstore",
-        # migrations: files import from the package; generate, runner, partition are documented
-        "mega.data.migrations.database", "mega.data.migrations.ddl", "mega.data.migrations.differ",
-        "mega.data.migrations.loader", "mega.data.migrations.lock", "mega.data.migrations.operations",
-        "mega.data.migrations.questioner", "mega.data.migrations.recorder", "mega.data.migrations.scan",
-        "mega.data.migrations.schema", "mega.data.migrations.snapshot", "mega.data.migrations.validate",
-        "mega.data.migrations.writer",
-        "mega.http.health", "mega.http.pipeline", "mega.http.validation", "mega.http.routing",
-        "mega.lock.manager", "mega.lock.stage",
-        "mega.observe.formatters",
-        # security settings are config keys and route options; hashing and brute_force are public
-        "mega.security.client_ip", "mega.security.cors", "mega.security.csrf", "mega.security.headers",
-        "mega.security.policy", "mega.security.rate_limit",
-        "mega.sessions.factory", "mega.sessions.manager",
-    )
+    old: old.rpartition(".")[0] + "._" + old.rpartition(".")[2] for old in sorted({*_MODULES, *PENDING})
 }
 
 ROOTS = ("src", "tests", "docs", "samples", "bench")

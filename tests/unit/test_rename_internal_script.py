@@ -49,5 +49,7 @@ def test_the_default_mapping_names_modules_that_exist_under_one_of_their_names()
     root = SCRIPT.parents[1]
     for old, new in rename_internal.INTERNAL.items():
         assert new.rpartition(".")[2].startswith("_"), new
+        if old in rename_internal.PENDING:  # added or moved by another branch of the same change
+            continue
         found = rename_internal.module_path(root, old) or rename_internal.module_path(root, new)
         assert found is not None, f"{old} is neither at its old nor at its new name: update INTERNAL"
