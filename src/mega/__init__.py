@@ -1,6 +1,10 @@
 """mega: a Python web framework with a CLI: Slim's lightness with Rails' conventions.
 
-Names are imported on first use (PEP 562) so `mega --help` and light tools stay fast.
+What user code imports: the errors, models (`Model`, `fields`, `Record`), what handlers and routes
+files annotate (`Request`, `Reply`, `Ctx`, `Router`, `RouteOptions`, the responses), the contracts
+`ctx` hands out (`SqlAdapter`, `Cache`, `Lock`, `Bus`, `Session`), `get_app`, the boot entry points
+for scripts, and `mega.testing`. Names are imported on first use (PEP 562) so `mega --help` and light
+tools stay fast; the `TYPE_CHECKING` block mirrors them for editors and type checkers.
 """
 
 from __future__ import annotations
@@ -13,24 +17,34 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "BadRequestError": "mega.errors",
     "BootError": "mega.boot.stages",
+    "Bus": "mega.bus.contract",
+    "Cache": "mega.cache.contract",
     "ConflictError": "mega.errors",
     "Ctx": "mega.app.ctx",
     "Envelope": "mega.http.envelope",
     "FileResponse": "mega.http.response",
     "ForbiddenError": "mega.errors",
     "HTMLResponse": "mega.http.response",
+    "Held": "mega.lock.contract",
     "InternalError": "mega.errors",
     "JSONResponse": "mega.http.response",
+    "Lock": "mega.lock.contract",
     "MegaApp": "mega.app.app",
     "MegaError": "mega.errors",
+    "Message": "mega.bus.subscription",
+    "Model": "mega.data.model",
     "NotFoundError": "mega.errors",
     "RateLimitedError": "mega.errors",
+    "Record": "mega.data.records",
     "RedirectResponse": "mega.http.response",
     "Reply": "mega.http.reply",
     "Request": "mega.http.request",
     "Response": "mega.http.response",
+    "RouteOptions": "mega.http.router",
     "Router": "mega.http.router",
     "Runtime": "mega.boot.stages",
+    "Session": "mega.sessions.session",
+    "SqlAdapter": "mega.adapters.sql.adapter",
     "StreamResponse": "mega.http.response",
     "TextResponse": "mega.http.response",
     "UnauthorizedError": "mega.errors",
@@ -42,20 +56,30 @@ _LAZY: dict[str, str] = {
     "register_health_check": "mega.boot.stages",
     "register_shutdown_hook": "mega.boot.stages",
 }
+_MODULES: dict[str, str] = {"fields": "mega.data.fields", "testing": "mega.testing"}
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = ["__version__", *sorted([*_LAZY, *_MODULES])]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mega' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if name in _MODULES:
+        value: Any = importlib.import_module(_MODULES[name])
+    else:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'mega' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 if TYPE_CHECKING:
+    from mega import testing as testing
+    from mega.adapters.sql.adapter import SqlAdapter as SqlAdapter
     from mega.app.app import MegaApp as MegaApp
     from mega.app.ctx import Ctx as Ctx
     from mega.app.registry import get_app as get_app
@@ -65,6 +89,12 @@ if TYPE_CHECKING:
     from mega.boot.stages import boot_project as boot_project
     from mega.boot.stages import register_health_check as register_health_check
     from mega.boot.stages import register_shutdown_hook as register_shutdown_hook
+    from mega.bus.contract import Bus as Bus
+    from mega.bus.subscription import Message as Message
+    from mega.cache.contract import Cache as Cache
+    from mega.data import fields as fields
+    from mega.data.model import Model as Model
+    from mega.data.records import Record as Record
     from mega.errors import BadRequestError as BadRequestError
     from mega.errors import ConflictError as ConflictError
     from mega.errors import ForbiddenError as ForbiddenError
@@ -85,4 +115,8 @@ if TYPE_CHECKING:
     from mega.http.response import Response as Response
     from mega.http.response import StreamResponse as StreamResponse
     from mega.http.response import TextResponse as TextResponse
+    from mega.http.router import RouteOptions as RouteOptions
     from mega.http.router import Router as Router
+    from mega.lock.contract import Held as Held
+    from mega.lock.contract import Lock as Lock
+    from mega.sessions.session import Session as Session

@@ -11,12 +11,17 @@ from typing import TYPE_CHECKING, Any
 from mega.app.services import Services
 from mega.security.csrf import COOKIE, mask_token, new_secret, valid_secret
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports none of them
     import logging
 
+    from mega.adapters.sql.adapter import SqlAdapter
     from mega.app.app import MegaApp
+    from mega.bus.contract import Bus
+    from mega.cache.contract import Cache
     from mega.http.reply import Reply
     from mega.http.request import Request
+    from mega.lock.contract import Lock
+    from mega.sessions.session import Session
 
 
 class Ctx:
@@ -53,31 +58,38 @@ class Ctx:
             self._services = Services(self.app.services, self)
         return self._services
 
-    def db(self, alias: str | None = None) -> Any:
+    def db(self, alias: str | None = None) -> SqlAdapter:
         """A database adapter by alias; no alias = the app's default database."""
-        return self.app.db(alias)
+        db: SqlAdapter = self.app.db(alias)
+        return db
 
-    def cache(self, alias: str | None = None) -> Any:
-        return self.app.cache(alias)
-
-    @property
-    def lock(self) -> Any:
-        return self.app.lock
-
-    @property
-    def bus(self) -> Any:
-        return self.app.bus
+    def cache(self, alias: str | None = None) -> Cache:
+        """A cache by alias; no alias = the default cache."""
+        cache: Cache = self.app.cache(alias)
+        return cache
 
     @property
-    def session(self) -> Any:
-        """This request's server-side session (`mega.sessions.Session`), loaded on first await."""
-        session = self.__dict__.get("_session")
+    def lock(self) -> Lock:
+        """This app's lock."""
+        lock: Lock = self.app.lock
+        return lock
+
+    @property
+    def bus(self) -> Bus:
+        """This app's bus; `ctx.bus("alias")` is the same bus over another `services.buses` alias."""
+        bus: Bus = self.app.bus
+        return bus
+
+    @property
+    def session(self) -> Session:
+        """This request's server-side session, loaded on first await."""
+        session: Session | None = self.__dict__.get("_session")
         if session is None:
             session = self.__dict__["_session"] = self.app.session_for(self.req)
         return session
 
     @session.setter
-    def session(self, value: Any) -> None:
+    def session(self, value: Session) -> None:
         self.__dict__["_session"] = value
 
     def csrf_token(self) -> str:

@@ -3,18 +3,73 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypeAlias, TypedDict, Unpack
 
 from mega.errors import MegaError
 
+if TYPE_CHECKING:  # pydantic is imported only by routes that validate
+    from pydantic import BaseModel, TypeAdapter
+
+__all__ = ["METHODS", "ROUTE_OPTIONS", "CorsOptions", "RateLimitOptions", "RouteDef", "RouteOptions",
+           "Router"]
+
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-ROUTE_OPTIONS = frozenset({
-    "before", "transform", "after", "params", "query", "headers", "body", "response",
-    "body_limit", "name", "summary", "description", "tags", "status", "global_middleware",
-    "helmet", "cors", "csrf", "rate_limit",
-})
+
+Middleware = Callable[..., Any] | str
+"""A middleware function, or the name of one in apps/<app>/middlewares/."""
+Chain = Middleware | Sequence[Middleware]
+Schema: TypeAlias = "dict[str, Any] | type[BaseModel] | TypeAdapter[Any]"
+"""A JSON Schema dict or a pydantic model (or TypeAdapter)."""
+Names = list[str] | tuple[str, ...]
+
+
+class CorsOptions(TypedDict):
+    """`cors=`: which other sites may read the answers (docs/reference/security.md)."""
+
+    origins: Names | Literal["*"]
+    methods: NotRequired[Names]
+    headers: NotRequired[Names | Literal["*"]]
+    expose_headers: NotRequired[Names]
+    credentials: NotRequired[bool]
+    max_age: NotRequired[int]
+
+
+class RateLimitOptions(TypedDict):
+    """`rate_limit=`: `max` requests per `window` (seconds, or a duration such as "1 minute")."""
+
+    max: int
+    window: float | str
+    cache: NotRequired[str | None]
+
+
+class RouteOptions(TypedDict, total=False):
+    """The keyword options of `router.get/post/...` and `router.group` (all optional)."""
+
+    before: Chain
+    transform: Chain
+    after: Chain
+    params: Schema
+    query: Schema
+    headers: Schema
+    body: Schema
+    response: Schema
+    body_limit: int
+    name: str
+    summary: str
+    description: str
+    tags: Names
+    status: int
+    global_middleware: bool
+    helmet: Mapping[str, str | Literal[False] | None] | Literal[False] | None
+    cors: CorsOptions | Literal[False] | None
+    csrf: bool | None
+    rate_limit: RateLimitOptions | Literal[False] | None
+
+
+# Checked at boot too, for projects that do not run a type checker.
+ROUTE_OPTIONS = frozenset(RouteOptions.__annotations__)
 
 
 def describe(fn: Any) -> str:
@@ -51,7 +106,7 @@ class Router:
         self.routes: list[RouteDef] = _routes if _routes is not None else []
 
     def route(self, methods: str | Sequence[str], path: str, handler: Callable[..., Any],
-              **options: Any) -> None:
+              **options: Unpack[RouteOptions]) -> None:
         wanted = [methods] if isinstance(methods, str) else list(methods)
         _check_options(options, path)
         if not callable(handler):
@@ -65,32 +120,32 @@ class Router:
                                 hint=f"use one of {', '.join(METHODS)} (HEAD is answered from GET)")
             self.routes.append(RouteDef(upper, full, handler, merged, self.source))
 
-    def get(self, path: str, handler: Callable[..., Any], **options: Any) -> None:
+    def get(self, path: str, handler: Callable[..., Any], **options: Unpack[RouteOptions]) -> None:
         self.route("GET", path, handler, **options)
 
-    def post(self, path: str, handler: Callable[..., Any], **options: Any) -> None:
+    def post(self, path: str, handler: Callable[..., Any], **options: Unpack[RouteOptions]) -> None:
         self.route("POST", path, handler, **options)
 
-    def put(self, path: str, handler: Callable[..., Any], **options: Any) -> None:
+    def put(self, path: str, handler: Callable[..., Any], **options: Unpack[RouteOptions]) -> None:
         self.route("PUT", path, handler, **options)
 
-    def patch(self, path: str, handler: Callable[..., Any], **options: Any) -> None:
+    def patch(self, path: str, handler: Callable[..., Any], **options: Unpack[RouteOptions]) -> None:
         self.route("PATCH", path, handler, **options)
 
-    def delete(self, path: str, handler: Callable[..., Any], **options: Any) -> None:
+    def delete(self, path: str, handler: Callable[..., Any], **options: Unpack[RouteOptions]) -> None:
         self.route("DELETE", path, handler, **options)
 
-    def options(self, path: str, handler: Callable[..., Any], **options: Any) -> None:
+    def options(self, path: str, handler: Callable[..., Any], **options: Unpack[RouteOptions]) -> None:
         self.route("OPTIONS", path, handler, **options)
 
-    def group(self, prefix: str, **defaults: Any) -> Router:
+    def group(self, prefix: str, **defaults: Unpack[RouteOptions]) -> Router:
         """Routes declared on the returned router get `prefix` and these default options."""
         _check_options(defaults, prefix)
         return Router(self.prefix + prefix, source=self.source, defaults={**self.defaults, **defaults},
                       _routes=self.routes)
 
 
-def _check_options(options: dict[str, Any], path: str) -> None:
+def _check_options(options: Mapping[str, object], path: str) -> None:
     for key in options:
         if key not in ROUTE_OPTIONS:
             close = difflib.get_close_matches(key, ROUTE_OPTIONS, n=1)

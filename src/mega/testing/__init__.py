@@ -11,6 +11,7 @@ import httpx
 
 from mega.boot.loader import forget_project_modules
 from mega.boot.stages import Runtime, boot
+from mega.errors import MegaError
 
 __all__ = ["boot_for_test", "make_client", "running", "write_project"]
 
@@ -51,6 +52,8 @@ async def running(root: str | Path, **kwargs: Any) -> AsyncIterator[Runtime]:
 
 def make_client(runtime: Runtime, *, host: str = "testserver", **kwargs: Any) -> httpx.AsyncClient:
     """An httpx client over ASGI; `host` selects the app on a multi-app project."""
-    assert runtime.host is not None
+    if runtime.host is None:
+        raise MegaError("app.not_initialized", f"the runtime of {runtime.root} has no apps to call",
+                        hint="pass the runtime that running() or boot_for_test() returned")
     transport = httpx.ASGITransport(app=runtime.host)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url=f"http://{host}", **kwargs)

@@ -87,7 +87,7 @@ def _result_columns(compiled: SQLCompiler, dialect: sa.Dialect) -> tuple[list[st
     names: list[str] = []
     convert: list[tuple[int, Processor]] = []
     for i, entry in enumerate(entries):
-        names.append(entry.keyname)
+        names.append(str(entry.keyname))  # a plain str: orjson refuses subclasses (quoted_name) as keys
         proc = result_processor(entry.type, dialect)
         if proc is not None:
             convert.append((i, proc))
