@@ -1,9 +1,9 @@
 """Boot stage "locks" (after "apps"): give every app its lock (`app.lock`), close them at shutdown.
 
-A redis lock uses the client of its cache alias from the adapters stage (`rt.adapters.cache(alias)
-.native`, connected, closed and health-checked there). Without that stage (a custom stage list) this
-one opens the alias from `services.caches.<alias>` itself, closes it after the locks, and registers a
-`lock:<alias>` readiness check. `_clients` is the only place that knows the difference.
+A redis lock uses the client of its connection alias from the adapters stage (`rt.adapters.redis(
+alias)`, connected, closed and health-checked there). Without that stage (a custom stage list) this
+one opens `services.redis.<alias>` itself, closes it after the locks, and registers a `lock:<alias>`
+readiness check. `_clients` is the only place that knows the difference.
 """
 
 from __future__ import annotations
@@ -21,29 +21,28 @@ def _clients(rt: Runtime, entries: dict[str, Any], owned: dict[str, Adapter]) ->
     adapters = getattr(rt, "adapters", None)
 
     async def shared(alias: str) -> Any:
-        return adapters.cache(alias).native  # type: ignore[union-attr]
+        return adapters.redis(alias)  # type: ignore[union-attr]
 
     async def own(alias: str) -> Any:
         adapter = owned.get(alias)
         if adapter is None:
-            from mega.adapters.registry import driver_class
+            from mega.adapters.redis import RedisConnection
 
-            options = {k: v for k, v in entries[alias].items() if k != "driver"}
-            adapter = driver_class("cache", "redis")(alias, options)
+            adapter = RedisConnection(alias, dict(entries[alias]))
             await adapter.connect()
             owned[alias] = adapter
             rt.health.register(f"lock:{alias}", adapter.health)
         return adapter.native
 
-    return shared if adapters is not None and hasattr(adapters, "cache") else own
+    return shared if adapters is not None and hasattr(adapters, "redis") else own
 
 
 async def locks_stage(rt: Runtime) -> None:
     values = rt.config.values
-    entries: dict[str, Any] = dict((values.get("services") or {}).get("caches") or {})
-    caches = {alias: str(entry.get("driver")) for alias, entry in entries.items()}
+    entries: dict[str, Any] = dict((values.get("services") or {}).get("redis") or {})
+    connections = dict.fromkeys(entries, "redis")
     owned: dict[str, Adapter] = {}
-    manager = LockManager(values.get("lock"), caches, _clients(rt, entries, owned))
+    manager = LockManager(values.get("lock"), connections, _clients(rt, entries, owned))
 
     async def close() -> None:
         await manager.close()
