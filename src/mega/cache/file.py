@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -37,6 +38,7 @@ T = TypeVar("T")
 _NO_EXPIRY = b"-"
 _STRIPES = 256  # one lock per first hash byte
 _STALE_TMP = 3600.0  # a temp file this old was left by a crashed writer
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}")  # what `_file` names an entry
 
 
 class FileCache(Cache):
@@ -236,11 +238,13 @@ class FileCache(Cache):
                         path.unlink()
                         removed += 1
                     continue
+                if not _ENTRY_NAME.fullmatch(path.name):
+                    continue  # not written by this cache: not ours to judge
                 entry = _read(path)
                 if entry is None or not _alive(entry[1], now):
                     with _flock(self.directory / ".locks" / f"{int(path.name[:2], 16):02x}"):
                         removed += self._delete_expired(path, now)
-            except (FileNotFoundError, ValueError):
+            except FileNotFoundError:
                 continue
             except OSError as exc:  # one unreadable file must not stop the sweep of the others
                 failed, first = failed + 1, first or exc
