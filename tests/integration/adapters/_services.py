@@ -8,7 +8,14 @@ import os
 import socket
 from urllib.parse import urlsplit
 
+from typing import Any
+
 import pytest
+
+from mega.adapters import registry
+from mega.adapters.redis import RedisConnection
+from mega.cache.contract import Cache
+from mega.cache.redis import RedisCache
 
 REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -26,6 +33,31 @@ def require_redis() -> str:
     except OSError as exc:
         pytest.skip(f"Redis is not reachable at {host}:{port} ({exc})")
     return REDIS_URL
+
+
+async def open_cache(driver: str, options: dict[str, Any], alias: str = "test",
+                     redis: dict[str, Any] | None = None) -> Cache:
+    """A connected cache of `driver`; a redis one on its own connection (`redis`: its options, the
+    test Redis by default), which `close_cache` closes with it. Skips when Redis is down."""
+    if driver != "redis":
+        cache = registry.driver_class("cache", driver)(alias, options)
+        assert isinstance(cache, Cache)
+        await cache.connect()
+        return cache
+    connection = RedisConnection(alias, redis or {"url": require_redis()})
+    await connection.connect()
+    cache = RedisCache(alias, options, connection=connection)
+    await cache.connect()
+    return cache
+
+
+async def close_cache(cache: Cache, *, clear: bool = True) -> None:
+    if clear and cache.connected and (cache.prefix or cache.driver != "redis"):
+        await cache.clear()
+    await cache.disconnect()
+    connection = getattr(cache, "connection", None)
+    if connection is not None:
+        await connection.disconnect()
 
 
 class TcpProxy:
