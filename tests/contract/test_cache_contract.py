@@ -10,15 +10,13 @@ import pytest
 import pytest_asyncio
 
 from mega.adapters import registry
+from mega.adapters.redis import RedisConnection
 from mega.cache.contract import Cache
+from mega.cache.redis import RedisCache
 from mega.errors import MegaError
 from mega.testing.contracts.cache import CacheContract, CacheFactory
 
 REDIS_URL = os.environ.get("MEGA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def driver_options(driver: str, tmp_path: Path) -> dict[str, object]:
-    return {"memory": {}, "file": {"path": str(tmp_path / "cache")}, "redis": {"url": REDIS_URL}}[driver]
 
 
 class TestCacheContract(CacheContract):
@@ -26,18 +24,26 @@ class TestCacheContract(CacheContract):
     async def cache_factory(self, request: pytest.FixtureRequest,
                             tmp_path: Path) -> AsyncIterator[CacheFactory]:
         driver: str = request.param
-        cls = registry.driver_class("cache", driver)
         made: list[Cache] = []
+        connection: RedisConnection | None = None
+        if driver == "redis":
+            connection = RedisConnection("contract", {"url": REDIS_URL})
+            try:
+                await connection.connect()
+            except MegaError as exc:
+                if exc.code == "adapter.connect_failed" and not os.environ.get("MEGA_REQUIRE_SERVICES"):
+                    pytest.skip(f"Redis is not reachable at {connection.target()}: {exc.message}")
+                raise
 
         async def make(prefix: str) -> Cache:
-            cache = cls("contract", {**driver_options(driver, tmp_path), "prefix": prefix})
+            cache: Cache
+            if connection is not None:
+                cache = RedisCache("contract", {"prefix": prefix}, connection=connection)
+            else:
+                options = {"path": str(tmp_path / "cache")} if driver == "file" else {}
+                cache = registry.driver_class("cache", driver)("contract", {**options, "prefix": prefix})
             assert isinstance(cache, Cache)
-            try:
-                await cache.connect()
-            except MegaError as exc:
-                if driver == "redis" and exc.code == "adapter.connect_failed":
-                    pytest.skip(f"Redis is not reachable at {cache.target()}: {exc.message}")
-                raise
+            await cache.connect()
             made.append(cache)
             return cache
 
@@ -45,3 +51,5 @@ class TestCacheContract(CacheContract):
         for cache in made:
             await cache.clear()
             await cache.disconnect()
+        if connection is not None:
+            await connection.disconnect()

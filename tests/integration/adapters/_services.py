@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 import os
 import socket
-from urllib.parse import urlsplit
-
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 

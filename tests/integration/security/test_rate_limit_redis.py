@@ -109,7 +109,8 @@ ROUTES = """
 
 def project(root: Path, redis: str, app_config: str) -> Path:
     return write_project(root, {
-        "mega_config.py": f'config = {{"logger": {{"level": "warning"}}, "services": {{"redis": {redis}}}}}\n',
+        "mega_config.py": f'config = {{"logger": {{"level": "warning"}}, '
+                          f'"services": {{"redis": {redis}}}}}\n',
         "apps/web/app_config.py": app_config,
         "apps/web/routes/main.py": ROUTES,
     })

@@ -211,7 +211,7 @@ async def test_an_expiry_delete_never_removes_a_file_replaced_since_its_read(mak
                                                                              tmp_path: Path) -> None:
     cache = await make(sweep_interval=0)
     await cache.set("k", "old", ttl=0.05)
-    (path,) = cache_files(tmp_path / "cache")
+    assert len(cache_files(tmp_path / "cache")) == 1
     await asyncio.sleep(0.1)
     real_read = file_module._read_inode
 
@@ -228,8 +228,8 @@ async def test_an_expiry_delete_never_removes_a_file_replaced_since_its_read(mak
     assert await cache.get("k") == "fresh"
 
 
-async def test_the_sweep_deletes_expired_damaged_and_stale_files_only(make: Any, tmp_path: Path,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_sweep_deletes_expired_damaged_and_stale_files_only(
+        make: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache = await make(sweep_interval=0.2)
     await cache.set("old", 1, ttl=0.05)
     await cache.set("live", 2, ttl=60)

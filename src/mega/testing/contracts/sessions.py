@@ -88,7 +88,8 @@ class SessionStoreContract:
         assert await store.load(sid) is None
         assert await store.touch(sid) is False  # an expired session cannot be brought back
 
-    async def test_save_with_an_explicit_ttl_overrides_the_store_ttl(self, store_factory: StoreFactory) -> None:
+    async def test_save_with_an_explicit_ttl_overrides_the_store_ttl(
+            self, store_factory: StoreFactory) -> None:
         long_lived, short_lived = store_factory(ttl=60), store_factory(ttl=TTL)
         brief, kept, stretched = new_id(), new_id(), new_id()
         await long_lived.save(brief, {"n": 1}, ttl=TTL)
