@@ -86,7 +86,7 @@ def _backend(cfg: Mapping[str, Any], where: str, caches: Mapping[str, str]) -> t
         if alias is not None:
             raise _config_error(where, "'driver': 'memory' with a 'redis' alias", "drop one of them")
         return driver, None
-    redis_aliases = [a for a, d in caches.items() if d == "redis"]
+    redis_aliases = list(caches)
     if alias is None:
         if len(redis_aliases) != 1:
             raise _config_error(where, "'driver': 'redis' needs 'redis': '<alias>'",
