@@ -113,11 +113,19 @@ class CacheSessionStore(SessionStore):
         except RuntimeError:
             return
         self._opening = loop.create_task(self.cache.connect(), name=f"mega-sessions:{self.cache.alias}")
+        self._opening.add_done_callback(self._opened)
+
+    def _opened(self, task: asyncio.Task[None]) -> None:
+        # retrieved here, so a failure is logged once; the session call that waited gets session.unavailable
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("the sessions cache '%s' could not be opened: %s", self.cache.alias,
+                        task.exception())
 
     async def _open(self) -> None:
         """Connect the owned cache once, however many requests wait for it; a failure is retried."""
         if self._opening is None or self._opening.done():
             self._opening = asyncio.get_running_loop().create_task(self.cache.connect())
+            self._opening.add_done_callback(self._opened)
         await asyncio.shield(self._opening)
 
     async def close(self) -> None:
