@@ -44,7 +44,7 @@ def redact_url(url: str) -> str:
 class Adapter(ABC):
     """One connection (or pool) to one service. Subclasses implement `_connect`/`_disconnect`."""
 
-    family: ClassVar[str] = ""  # "db", "cache" or "bus"
+    family: ClassVar[str] = ""  # "db", "cache", "bus" or "redis"
     driver: ClassVar[str] = ""  # "postgres", "redis", ...
     secret_options: ClassVar[frozenset[str]] = frozenset({"password", "token", "secret", "url"})
     root: Path | None = None  # the project directory, set by the manager; relative paths start there
@@ -57,6 +57,9 @@ class Adapter(ABC):
         self._connected = False
         self.calls = 0
         self.errors = 0
+
+    def bind(self, adapters: Any) -> None:  # noqa: B027 - most adapters use no other
+        """Take the adapters this one builds on (by alias) from the manager, before anything connects."""
 
     # -- lifecycle -------------------------------------------------------------------------
 

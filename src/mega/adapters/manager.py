@@ -3,6 +3,8 @@
 Defaults: with no alias, a group's default is `primary` if declared, else `default`, else the
 first declared. With no database declared the project gets an embedded SQLite database
 (`default`, `<project>/var/mega.sqlite3`); with no cache, a `memory` cache (`default`).
+Redis connections (`services.redis`) connect first and close last: caches and others take their
+client by alias.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ from mega.adapters.base import Adapter
 from mega.errors import MegaError
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
     from mega.cache.contract import Cache
 
 log = logging.getLogger("mega.adapters")
 
-GROUPS = {"db": "dbs", "cache": "caches", "bus": "buses"}  # family -> services.<group>
+GROUPS = {"redis": "redis", "db": "dbs", "cache": "caches", "bus": "buses"}  # family -> services.<group>
+_ONE_DRIVER = {"redis": "redis"}  # groups whose entries name no driver
+_CONNECTIONS = ("redis",)  # families other adapters build on: connected first, closed last
+_EXAMPLE = {"redis": "{'url': 'redis://127.0.0.1:6379/0'}"}
 DEFAULT_ALIAS = "default"
 EMBEDDED_DB = Path("var") / "mega.sqlite3"
 
@@ -40,11 +47,13 @@ class AdapterManager:
         for family, group in GROUPS.items():
             for alias, entry in (services.get(group) or {}).items():
                 options = {k: v for k, v in entry.items() if k != "driver"}
-                self._add(family, alias, entry["driver"], options)
+                self._add(family, alias, _ONE_DRIVER.get(family) or entry["driver"], options)
         if not self._adapters["db"]:
             self._add_embedded_db()
         if not self._adapters["cache"]:
             self._add("cache", DEFAULT_ALIAS, "memory", {})
+        for adapter in self.all():
+            adapter.bind(self)
 
     def _add(self, family: str, alias: str, driver: str, options: dict[str, Any]) -> Adapter:
         where = f"services.{GROUPS[family]}.{alias}"
@@ -90,6 +99,11 @@ class AdapterManager:
         """A bus connection (`services.buses`) by alias; None = the default one."""
         return self.get("bus", alias, app)
 
+    def redis(self, alias: str | None = None, app: Any = None) -> aioredis.Redis:
+        """The connected client of `services.redis.<alias>`; None = the default connection."""
+        client: aioredis.Redis = self.get("redis", alias, app).native
+        return client
+
     def get(self, family: str, alias: str | None = None, app: Any = None) -> Any:
         adapters = self._adapters[family]
         if alias is None:
@@ -112,51 +126,57 @@ class AdapterManager:
         return list(self._adapters[family])
 
     def all(self) -> list[Adapter]:
-        """Every adapter: databases, then caches, then buses, each in declaration order."""
+        """Every adapter: redis connections, databases, caches, buses, each in declaration order."""
         return [a for family in GROUPS for a in self._adapters[family].values()]
 
     def _not_found(self, family: str, alias: str | None, app: Any) -> MegaError:
         group = GROUPS[family]
         declared = self.aliases(family)
         where = f" (app '{app.name}')" if getattr(app, "name", None) else ""
+        example = "{'driver': ...}"
         if alias is None:
             reason = f"; {self._no_embedded_db}" if family == "db" and self._no_embedded_db else ""
             return MegaError("adapter.not_found", f"no {family} is declared{where}{reason}",
                              details={"group": group, "alias": None, "declared": declared},
                              hint=f"declare one in mega_config.py: config['services']['{group}']"
-                                  f"['primary'] = {{'driver': ...}}")
+                                  f"['primary'] = {_EXAMPLE.get(family, example)}")
         close = difflib.get_close_matches(alias, declared, n=1)
         also = f"did you mean '{close[0]}'? " if close else ""
         return MegaError("adapter.not_found", f"no {family} named '{alias}'{where}; declared: "
                          f"{', '.join(declared) or '(none)'}",
                          details={"group": group, "alias": alias, "declared": declared},
                          hint=f"{also}declare it in mega_config.py under services.{group}: "
-                              f"config['services']['{group}']['{alias}'] = {{'driver': ...}}")
+                              f"config['services']['{group}']['{alias}'] = {_EXAMPLE.get(family, example)}")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def connect_all(self) -> None:
         """Connect every adapter concurrently; on a failure close the others and raise the first one."""
-        adapters = self.all()
         if self._embedded_db is not None:
             await asyncio.to_thread((self.root / EMBEDDED_DB).parent.mkdir, parents=True, exist_ok=True)
-        results = await asyncio.gather(*(a.connect() for a in adapters), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if not failures:
-            return
-        await self.disconnect_all(quiet=True)
-        raise failures[0]
+        for wave in self._waves():
+            results = await asyncio.gather(*(a.connect() for a in wave), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                await self.disconnect_all(quiet=True)
+                raise failures[0]
+
+    def _waves(self) -> list[list[Adapter]]:
+        """The connections others build on, then everything else."""
+        first = [a for f in _CONNECTIONS for a in self._adapters[f].values()]
+        return [first, [a for a in self.all() if a.family not in _CONNECTIONS]]
 
     async def disconnect_all(self, *, quiet: bool = False) -> None:
         """Disconnect every connected adapter concurrently; failures are logged, the first re-raised."""
-        connected = [a for a in self.all() if a.connected]
-        results = await asyncio.gather(*(a.disconnect() for a in connected), return_exceptions=True)
         failures = []
-        for adapter, result in zip(connected, results, strict=True):
-            if isinstance(result, Exception):
-                log.error("disconnecting %s '%s' failed: %s", adapter.family, adapter.alias, result,
-                          exc_info=result)
-                failures.append(result)
+        for wave in reversed(self._waves()):
+            connected = [a for a in wave if a.connected]
+            results = await asyncio.gather(*(a.disconnect() for a in connected), return_exceptions=True)
+            for adapter, result in zip(connected, results, strict=True):
+                if isinstance(result, Exception):
+                    log.error("disconnecting %s '%s' failed: %s", adapter.family, adapter.alias, result,
+                              exc_info=result)
+                    failures.append(result)
         if failures and not quiet:
             raise failures[0]
 

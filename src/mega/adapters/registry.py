@@ -34,6 +34,7 @@ for _family, _driver, _target in (
     ("cache", "memory", "mega.cache.memory:MemoryCache"),
     ("cache", "file", "mega.cache.file:FileCache"),
     ("cache", "redis", "mega.cache.redis:RedisCache"),
+    ("redis", "redis", "mega.adapters.redis:RedisConnection"),
     ("bus", "nats", "mega.adapters.nats:NatsAdapter"),
 ):
     register_builtin(_family, _driver, _target)

@@ -247,8 +247,10 @@ class Cache(Adapter):
 
     def _translate(self, operation: str, exc: Exception) -> MegaError:
         """The error a client exception becomes (drivers refine it)."""
+        # The message may reach a client: the exception's type only; its text (paths, hosts) stays
+        # in the cause, which the error log shows.
         return CacheUnavailableError(
-            "cache.unavailable", f"cache '{self.alias}' ({self.driver}, {self.target()}) failed during "
-            f"{operation}: {type(exc).__name__}: {exc}",
+            "cache.unavailable", f"cache '{self.alias}' ({self.driver}) failed during {operation} "
+            f"({type(exc).__name__})",
             details={"alias": self.alias, "driver": self.driver, "operation": operation},
             hint=f"check that the service runs; readiness reports it as 'cache:{self.alias}'")

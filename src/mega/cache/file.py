@@ -2,9 +2,11 @@
 
 Layout: `<path>/ns-<hash of prefix>/<h[:2]>/<h>` where h is the SHA-256 of the key. A file holds its
 expiry (wall clock, so it outlives the process) on the first line and the JSON value after it.
-Writes go to a temp file then `os.replace` (readers never see half a value); read-modify-write
-operations hold a lock per stripe of keys: an asyncio lock in the process (waiters hold no thread)
-and `flock` across processes. All file IO runs in threads (`asyncio.to_thread`).
+Writes go to a temp file (mode 0600, named `*.tmp` so the sweep never reads it) then `os.replace`
+(readers never see half a value); writes and read-modify-write operations hold a lock per stripe of
+keys: an asyncio lock in the process (waiters hold no thread) and `flock` across processes. Expiry
+deletes also check the file's inode, so a file another writer just replaced is never removed. A read
+error is an error (`cache.unavailable`), never a reason to delete. All file IO runs in threads.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -28,10 +32,13 @@ try:
 except ImportError:  # Windows: the asyncio locks still serialise one process
     fcntl = None  # type: ignore[assignment]
 
+log = logging.getLogger("mega.cache")
+
 T = TypeVar("T")
 _NO_EXPIRY = b"-"
 _STRIPES = 256  # one lock per first hash byte
 _STALE_TMP = 3600.0  # a temp file this old was left by a crashed writer
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}")  # what `_file` names an entry
 
 
 class FileCache(Cache):
@@ -68,8 +75,8 @@ class FileCache(Cache):
         return self.directory
 
     def _prepare(self) -> None:
-        (self.directory / ".locks").mkdir(parents=True, exist_ok=True)
-        self.namespace_dir.mkdir(exist_ok=True)
+        (self.directory / ".locks").mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.namespace_dir.mkdir(mode=0o700, exist_ok=True)
 
     async def _disconnect(self, native: Any) -> None:
         await stop_sweeper(self._sweeper)
@@ -150,7 +157,7 @@ class FileCache(Cache):
             with contextlib.suppress(FileNotFoundError):
                 os.replace(self.namespace_dir, trash)
                 shutil.rmtree(trash, ignore_errors=True)
-            self.namespace_dir.mkdir(exist_ok=True)
+            self.namespace_dir.mkdir(mode=0o700, exist_ok=True)
 
         self._check_connected()
         await asyncio.to_thread(clear)
@@ -203,30 +210,47 @@ class FileCache(Cache):
             path.unlink()
         return entry is not None and _alive(entry[1])
 
-    def _delete_expired(self, path: Path) -> None:
-        entry = _read(path)  # re-read under the lock: a writer may have just replaced it
-        if entry is not None and not _alive(entry[1]):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+    def _delete_expired(self, path: Path, now: float | None = None) -> bool:
+        """Delete `path` if it holds an expired entry (re-read under the lock: a writer may have just
+        replaced it); the inode check keeps a file that was replaced after this read."""
+        found = _read_inode(path)
+        if found is None:
+            return False
+        ino, data = found
+        entry = _parse(data)
+        if entry is not None and _alive(entry[1], now):
+            return False
+        if entry is None:
+            log.warning("cache file %s is not a cache entry: deleted", path)
+        return _unlink_if_same(path, ino)
 
     async def _sweep(self) -> int:
         return await asyncio.to_thread(self._sweep_files)
 
     def _sweep_files(self) -> int:
-        removed = 0
+        removed = failed = 0
         now = time.time()
+        first: OSError | None = None
         for path in self.namespace_dir.glob("*/*"):
-            if path.name.endswith(".tmp"):
-                with contextlib.suppress(OSError):
+            try:
+                if path.name.endswith(".tmp"):  # a write in progress, or left by a crashed writer
                     if now - path.stat().st_mtime > _STALE_TMP:
                         path.unlink()
+                        removed += 1
+                    continue
+                if not _ENTRY_NAME.fullmatch(path.name):
+                    continue  # not written by this cache: not ours to judge
+                entry = _read(path)
+                if entry is None or not _alive(entry[1], now):
+                    with _flock(self.directory / ".locks" / f"{int(path.name[:2], 16):02x}"):
+                        removed += self._delete_expired(path, now)
+            except FileNotFoundError:
                 continue
-            entry = _read(path)
-            if entry is not None and not _alive(entry[1], now):
-                stripe = int(path.name[:2], 16)
-                with _flock(self.directory / ".locks" / f"{stripe:02x}"):
-                    self._delete_expired(path)
-                removed += 1
+            except OSError as exc:  # one unreadable file must not stop the sweep of the others
+                failed, first = failed + 1, first or exc
+        if failed:
+            log.warning("cache sweep of %s: %d files could not be checked, e.g. %s", self.namespace_dir,
+                        failed, first)
         return removed
 
 
@@ -239,11 +263,35 @@ def _alive(expires: float | None, now: float | None = None) -> bool:
 
 
 def _read(path: Path) -> tuple[bytes, float | None] | None:
-    """(value, expiry) of a cache file, or None when there is none."""
+    """(value, expiry) of a cache file, or None when there is none (or it is not a cache entry)."""
     try:
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    return _parse(data)
+
+
+def _read_inode(path: Path) -> tuple[int, bytes] | None:
+    """(inode, content) of a file, None when it does not exist."""
+    try:
+        with open(path, "rb") as fh:
+            return os.fstat(fh.fileno()).st_ino, fh.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _unlink_if_same(path: Path, ino: int) -> bool:
+    """Delete `path` unless it was replaced since it was read (`os.replace` makes a new inode)."""
+    try:
+        if os.stat(path).st_ino != ino:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _parse(data: bytes) -> tuple[bytes, float | None] | None:
     head, sep, raw = data.partition(b"\n")
     if not sep:
         return None  # not ours (or truncated): treat as missing
@@ -255,10 +303,11 @@ def _read(path: Path) -> tuple[bytes, float | None] | None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # entries may hold sessions
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:

@@ -1,87 +1,85 @@
-"""`redis` cache: redis-py's asyncio client; `native` is that client (bytes in, bytes out).
+"""`redis` cache: JSON values on the client of a Redis connection (`services.redis.<alias>`).
 
-Connection by `url` (`redis://[user:password@]host:port/db`, `rediss://` for TLS) or discrete
-fields (`host`, `port`, `user`/`username`, `password`, `database`/`db`); every other option of
-`redis.asyncio.Redis` (pool and socket settings: `max_connections`, `socket_timeout`, ...) passes
-through to the client.
+    services = {"redis": {"main": {"url": "redis://127.0.0.1:6379/0"}},
+                "caches": {"pages": {"driver": "redis", "redis": "main", "prefix": "pages:"}}}
+
+`redis` names the connection; it may be left out when exactly one is declared. The connection owns
+the client (pool, timeouts, retries): this cache neither opens nor closes it, and `native` is it.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from mega.adapters.base import redact_url
 from mega.cache.contract import Cache, CacheError
 
-# Options mega reads itself; the client's own keyword arguments are accepted as they are.
-_OWN = frozenset({"url", "user", "database"})
-# The client must hand back bytes (values are JSON bytes) and own its pool.
-_REFUSED = frozenset({"decode_responses", "connection_pool", "self"})
-_CLIENT_OPTIONS = frozenset(inspect.signature(aioredis.Redis.__init__).parameters) - _REFUSED
-_CONNECT_TIMEOUT = 5.0
-_RETRIES = 3  # redis-py retries 10 times with up to 10 s between: seconds of stall per call in an outage
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from mega.adapters.manager import AdapterManager
+    from mega.adapters.redis import RedisConnection
+
 _CLEAR_BATCH = 500
+_CONNECTION_OPTIONS = ("url", "host", "port", "db", "database", "user", "username", "password")
 
 
 class RedisCache(Cache):
-    driver = "redis"
-    driver_options = _OWN | _CLIENT_OPTIONS
+    """Options: `redis` (the connection alias), `prefix`."""
 
-    def __init__(self, alias: str, options: dict[str, Any]) -> None:
+    driver = "redis"
+    driver_options = frozenset({"redis"})
+
+    def __init__(self, alias: str, options: dict[str, Any], *,
+                 connection: RedisConnection | None = None) -> None:
+        moved = [name for name in _CONNECTION_OPTIONS if name in options]
+        if moved:
+            raise CacheError("cache.invalid_option", f"cache '{alias}' (redis) has connection option "
+                             f"'{moved[0]}': a redis cache takes its connection from services.redis",
+                             details={"alias": alias, "option": moved[0]},
+                             hint="declare the connection as services.redis.<name> = {'url': "
+                                  "'redis://127.0.0.1:6379/0'} and set 'redis': '<name>' on the cache")
         super().__init__(alias, options)
-        url = self.options.get("url")
-        if url is not None and not isinstance(url, str):
-            raise self._option_error("url", "must be a string such as 'redis://127.0.0.1:6379/0'")
+        name = self.options.get("redis")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise self._option_error("redis", f"must name a services.redis entry, got {name!r}")
+        self.connection = connection
+
+    def bind(self, adapters: AdapterManager) -> None:
+        name: str | None = self.options.get("redis")
+        if name is None:
+            declared = adapters.aliases("redis")
+            if len(declared) != 1:
+                raise CacheError("cache.invalid_option", f"cache '{self.alias}' (redis) needs 'redis': "
+                                 f"'<connection alias>' ({len(declared)} declared in services.redis: "
+                                 f"{', '.join(declared) or '(none)'})",
+                                 details={"alias": self.alias, "option": "redis", "declared": declared},
+                                 hint="declare services.redis.<name> = {'url': 'redis://127.0.0.1:6379/0'}"
+                                      " and name it: 'redis': '<name>'")
+            name = declared[0]
+        self.connection = adapters.get("redis", name)  # adapter.not_found names the declared ones
 
     def target(self) -> str:
-        url = self.options.get("url")
-        if isinstance(url, str):
-            return redact_url(url)
-        host = self.options.get("host", "localhost")
-        port = self.options.get("port", 6379)
-        db = self.options.get("database", self.options.get("db", 0))
-        return f"redis://{host}:{port}/{db}"
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """What the redis client is built with (secrets included: never log this)."""
-        kwargs: dict[str, Any] = {"socket_connect_timeout": _CONNECT_TIMEOUT, "retry": _retry()}
-        for name, value in self.options.items():
-            if name == "user":
-                kwargs["username"] = value
-            elif name == "database":
-                kwargs["db"] = value
-            elif name not in ("url", "prefix"):
-                kwargs[name] = value
-        return kwargs
+        return "(unbound)" if self.connection is None else self.connection.target()
 
     async def _connect(self) -> aioredis.Redis:
-        url = self.options.get("url")
-        kwargs = self.client_kwargs()
-        client = aioredis.Redis.from_url(url, **kwargs) if url else aioredis.Redis(**kwargs)
-        try:
-            await client.ping()  # connect now: a bad host fails boot, not the first request
-        except BaseException:
-            await client.aclose()
-            raise
+        if self.connection is None:
+            raise CacheError("cache.invalid_option", f"cache '{self.alias}' (redis) has no connection",
+                             details={"alias": self.alias},
+                             hint="build it through the adapters (services.caches) or pass connection=")
+        client: aioredis.Redis = self.connection.native  # adapter.not_connected when it is not
         return client
 
     async def _disconnect(self, native: Any) -> None:
-        await native.aclose()
+        """Nothing: the connection owns the client."""
 
     async def health(self) -> bool:
         client = self.native
         return bool(await self._call("ping", client.ping))
 
     def stats(self) -> dict[str, Any]:
-        return {**super().stats(), "server": self.target()}
+        return {**super().stats(), "redis": None if self.connection is None else self.connection.alias}
 
     # -- primitives --------------------------------------------------------------------------
 
@@ -143,12 +141,6 @@ class RedisCache(Cache):
                 batch.clear()
         if batch:
             await client.unlink(*batch)
-
-
-def _retry() -> Retry:
-    """A short retry (~0.4 s in all) that rides over a blip but fails fast when Redis is down."""
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), _RETRIES,
-                 supported_errors=(RedisConnectionError, RedisTimeoutError))
 
 
 def _ms(ttl: float) -> int:

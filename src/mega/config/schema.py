@@ -71,7 +71,13 @@ _ADAPTER = Section(
     {"driver": Leaf(c.string, None, required_hint="name the adapter's driver, e.g. 'driver': 'redis'")},
     extra=True,
 )
-SERVICES = Section({group: Entries(_ADAPTER, c.alias) for group in ("dbs", "caches", "buses")})
+# One Redis connection: a url plus redis-py client options (checked by the adapter).
+_REDIS = Section(
+    {"url": Leaf(c.string, None, required_hint="give the connection a url: 'redis://127.0.0.1:6379/0'")},
+    extra=True,
+)
+SERVICES = Section({**{group: Entries(_ADAPTER, c.alias) for group in ("dbs", "caches", "buses")},
+                    "redis": Entries(_REDIS, c.alias)})
 
 _MIDDLEWARE_LIST = Leaf(c.list_of(c.callable_or_name, "a list of middlewares"), _EMPTY_LIST)
 MIDDLEWARE = Section({stage: _MIDDLEWARE_LIST for stage in ("before", "transform", "after")})

@@ -1,12 +1,12 @@
 """Which lock each app gets: its `lock` key in app_config.py, else mega_config.py's, else memory.
 
-    lock = {"cache": "webLock"}                 # redis, on the client of services.caches.webLock
+    lock = {"redis": "main"}                    # redis, on the client of services.redis.main
     lock = {"driver": "memory"}                 # in-process
     lock = {..., "ttl": 10, "wait": 5}          # defaults of acquire/hold/with_lock, seconds
     lock = {..., "prefix": "mega:lock:"}        # Redis key prefix; the app's name is always appended
 
 An app's keys are laid over the global ones (`{"ttl": 30}` alone keeps the global backend); an app
-that names a backend (`driver` or `cache`) takes none of the global's. Every app gets its own lock
+that names a backend (`driver` or `redis`) takes none of the global's. Every app gets its own lock
 instance and its own key space (`<prefix><app>:`), so one key in two apps never collides.
 """
 
@@ -25,19 +25,19 @@ __all__ = ["DEFAULT_PREFIX", "LockManager", "LockSpec", "parse_spec"]
 
 log = logging.getLogger("mega.lock")
 
-KEYS = ("driver", "cache", "prefix", "ttl", "wait")
+KEYS = ("driver", "redis", "prefix", "ttl", "wait")
 DRIVERS = ("memory", "redis")  # a `cluster` driver (IPC to the primary process) slots in here
-BACKEND_KEYS = ("driver", "cache")
+BACKEND_KEYS = ("driver", "redis")
 DEFAULT_PREFIX = "mega:lock:"
 
 ClientFor = Callable[[str], Awaitable[Any]]
-"""Returns the connected redis.asyncio.Redis client of the cache alias `services.caches.<alias>`."""
+"""Returns the connected redis.asyncio.Redis client of `services.redis.<alias>`."""
 
 
 @dataclass(frozen=True)
 class LockSpec:
     driver: str
-    cache: str | None
+    cache: str | None  # the services.redis alias of a redis lock
     prefix: str
     ttl: float
     wait: float
@@ -53,11 +53,11 @@ def _config_error(where: str, message: str, hint: str, **details: Any) -> LockEr
 
 
 def parse_spec(cfg: object, *, where: str, caches: Mapping[str, str]) -> LockSpec | None:
-    """A `lock` config value → LockSpec (None when absent). `caches`: declared alias → its driver."""
+    """A `lock` config value → LockSpec (None when absent). `caches`: services.redis alias → 'redis'."""
     if cfg is None:
         return None
     if not isinstance(cfg, Mapping):
-        raise _config_error(where, f"must be a dict, got {type(cfg).__name__}", "e.g. {'cache': 'locks'}")
+        raise _config_error(where, f"must be a dict, got {type(cfg).__name__}", "e.g. {'redis': 'main'}")
     for key in cfg:
         if key not in KEYS:
             near = get_close_matches(str(key), KEYS, n=1)
@@ -77,37 +77,30 @@ def parse_spec(cfg: object, *, where: str, caches: Mapping[str, str]) -> LockSpe
 
 
 def _backend(cfg: Mapping[str, Any], where: str, caches: Mapping[str, str]) -> tuple[str, str | None]:
-    alias = cfg.get("cache")
+    alias = cfg.get("redis")
     driver = cfg.get("driver", "redis" if alias is not None else "memory")
     if driver not in DRIVERS:
         raise _config_error(where, f"unknown driver {driver!r}", f"drivers: {', '.join(DRIVERS)}",
                             driver=repr(driver))
     if driver == "memory":
         if alias is not None:
-            raise _config_error(where, "'driver': 'memory' with a 'cache' alias", "drop one of them")
+            raise _config_error(where, "'driver': 'memory' with a 'redis' alias", "drop one of them")
         return driver, None
-    redis_aliases = [a for a, d in caches.items() if d == "redis"]
+    redis_aliases = list(caches)
     if alias is None:
         if len(redis_aliases) != 1:
-            raise _config_error(where, "'driver': 'redis' needs 'cache': '<alias>'",
-                                f"redis caches: {', '.join(redis_aliases) or '(none)'}")
+            raise _config_error(where, "'driver': 'redis' needs 'redis': '<alias>'",
+                                f"services.redis: {', '.join(redis_aliases) or '(none)'}")
         alias = redis_aliases[0]
-    declared = ", ".join(f"{a} ({d})" for a, d in caches.items()) or "(none)"
+    declared = ", ".join(caches) or "(none)"
     if not isinstance(alias, str) or alias not in caches:
         near = get_close_matches(str(alias), list(caches), n=1)
         guess = f"did you mean {near[0]!r}? " if near else ""
-        raise LockError("lock.unknown_cache", f"{where}: lock.cache {alias!r} is not declared in "
-                        f"services.caches (declared: {declared})",
+        raise LockError("lock.unknown_cache", f"{where}: lock.redis {alias!r} is not declared in "
+                        f"services.redis (declared: {declared})",
                         details={"file": where, "alias": repr(alias), "declared": list(caches)},
-                        hint=f"{guess}declare it in mega_config.py: services = {{'caches': {{{alias!r}: "
-                             "{'driver': 'redis', 'url': 'redis://127.0.0.1:6379/0'}}}}", status=500)
-    if caches[alias] != "redis":
-        raise LockError("lock.invalid_cache", f"{where}: lock.cache {alias!r} uses driver "
-                        f"{caches[alias]!r}; a lock needs a redis cache (declared: {declared})",
-                        details={"file": where, "alias": alias, "driver": caches[alias],
-                                 "declared": list(caches)},
-                        hint=f"redis caches: {', '.join(redis_aliases) or '(none)'}; or drop 'cache' "
-                             "for the in-process memory lock", status=500)
+                        hint=f"{guess}declare it in mega_config.py: services = {{'redis': {{{alias!r}: "
+                             "{'url': 'redis://127.0.0.1:6379/0'}}}}", status=500)
     return driver, alias
 
 

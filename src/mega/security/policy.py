@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SECURITY_KEYS", "AppSecurity", "Guard"]
 
 SECURITY_KEYS = ("helmet", "cors", "csrf", "rate_limit")
-RATE_CACHE_ALIAS = "rate"  # services.caches.rate (redis) makes counting shared, as in the seed
+RATE_REDIS_ALIAS = "rate"  # services.redis.rate makes counting shared, as in the seed
 
 Guard = Callable[[dict[str, Any], "Request | None"], "Headers | Awaitable[Headers | None] | None"]
 Limiter = MemoryRateLimiter | RedisRateLimiter
@@ -90,25 +90,18 @@ class AppSecurity:
         return limiter
 
     def _new_limiter(self, policy: RateLimitPolicy) -> Limiter:
-        alias = policy.cache
+        alias = policy.redis
         adapters = self.app.adapters
-        if alias is None and adapters is not None and RATE_CACHE_ALIAS in adapters.aliases("cache"):
-            alias = RATE_CACHE_ALIAS
+        if alias is None and adapters is not None and RATE_REDIS_ALIAS in adapters.aliases("redis"):
+            alias = RATE_REDIS_ALIAS
         if alias is None:
             return _memory(policy)
         if adapters is None:
             raise MegaError("rate_limit.invalid_config", f"app '{self.app.name}': rate_limit counts in "
-                            f"cache {alias!r} but no adapters are booted", status=500)
-        cache = adapters.cache(alias, app=self.app)  # adapter.not_found names the declared aliases
-        if getattr(cache, "driver", None) != "redis":
-            if policy.cache is None:  # services.caches.rate is not redis: count in memory
-                return _memory(policy)
-            raise MegaError("rate_limit.invalid_config", f"app '{self.app.name}': rate_limit.cache "
-                            f"{alias!r} uses driver {getattr(cache, 'driver', '?')!r}; shared counting "
-                            "needs a redis cache", status=500,
-                            hint="point it at a redis cache, or drop 'cache' to count in memory")
+                            f"redis {alias!r} but no adapters are booted", status=500)
+        client = adapters.redis(alias, app=self.app)  # adapter.not_found names the declared aliases
         prefix = f"mega:rl:{self.app.name}:{len(self.limiters)}:"
-        return RedisRateLimiter(policy, cache.native, prefix=prefix)
+        return RedisRateLimiter(policy, client, prefix=prefix)
 
     def close(self) -> None:
         for limiter in self.limiters.values():

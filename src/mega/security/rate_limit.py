@@ -10,9 +10,10 @@ Config (`rate_limit` in app_config.py, or as a route option): unset means DEFAUL
 as a page that polls), False turns it off, and a dict replaces the default entirely: its omitted
 fields are not taken from the default, so `max` and `window` are then required.
 
-Counting is in process memory, or in Redis when `cache` names a redis entry of services.caches, so
-every process of a cluster shares one count. Redis failing never takes the site down: the limiter
-fails open and says so in the log and its stats.
+Counting is in process memory, or in Redis when `redis` names a connection of services.redis, so
+every process of a cluster shares one count. Both count the same windows: aligned to the clock
+(see rate_limit_contract.py). Redis failing never takes the site down: the limiter fails open and
+says so in the log and its stats.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mega.errors import MegaError
+from mega.security.rate_limit_contract import DEFAULT_CLOCK, Clock, RateLimiter
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -38,7 +40,7 @@ __all__ = [
 
 logger = logging.getLogger("mega.security")
 
-_KEYS = ("max", "window", "cache")
+_KEYS = ("max", "window", "redis")
 _EXAMPLE = "e.g. {'max': 100, 'window': '1 minute'} (window: seconds, or '30 seconds', '5m', '1h')"
 _UNITS = {
     "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
@@ -90,11 +92,10 @@ def _duration(text: str) -> float | None:
     return None if unit is None else float(match[1]) * unit
 
 
-def _check_cache(value: object, where: str) -> str | None:
+def _check_redis(value: object, where: str) -> str | None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise _invalid(where, f"'cache' must be the alias of a services.caches entry, got {value!r}",
-                       "write e.g. 'cache': 'rate' (a redis cache), or leave it out to count in memory",
-                       "cache")
+        raise _invalid(where, f"'redis' must be the alias of a services.redis connection, got {value!r}",
+                       "write e.g. 'redis': 'rate', or leave it out to count in memory", "redis")
     return value
 
 
@@ -105,15 +106,15 @@ class RateLimitPolicy:
 
     max: int
     window: float
-    cache: str | None = None
+    redis: str | None = None  # the services.redis alias that counts it; None: this process's memory
 
     def __post_init__(self) -> None:
         _check_max(self.max, "RateLimitPolicy")
         _check_window(self.window, "RateLimitPolicy", durations=False)
-        _check_cache(self.cache, "RateLimitPolicy")
+        _check_redis(self.redis, "RateLimitPolicy")
 
 
-DEFAULT_RATE_LIMIT = RateLimitPolicy(max=1000, window=60.0, cache=None)
+DEFAULT_RATE_LIMIT = RateLimitPolicy(max=1000, window=60.0, redis=None)
 
 
 def parse_rate_limit(cfg: object, *, where: str) -> RateLimitPolicy | None:
@@ -139,7 +140,7 @@ def parse_rate_limit(cfg: object, *, where: str) -> RateLimitPolicy | None:
             raise _invalid(where, f"'{key}' is required: a dict replaces the default entirely",
                            f"give both 'max' and 'window', {_EXAMPLE}", key)
     return RateLimitPolicy(max=_check_max(cfg["max"], where), window=_check_window(cfg["window"], where),
-                           cache=_check_cache(cfg.get("cache"), where))
+                           redis=_check_redis(cfg.get("redis"), where))
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -149,15 +150,17 @@ _MAX_TICK = 1.0
 _SWEEP_BATCH = 2_000  # about 0.5 ms of the loop per tick
 
 
-class MemoryRateLimiter:
+class MemoryRateLimiter(RateLimiter):
     """Counts per key in this process. Windows are aligned on multiples of `window` of the clock, so
     one dict holds the current window's counts and a new window is a new dict: the previous one is
     emptied by the timer, a batch per tick, never on the request path."""
 
+    store = "memory"
+    local = True
     __slots__ = ("_chunk", "_clock", "_counts", "_drained", "_limited", "_loop", "_max", "_retired",
                  "_tick", "_ticking", "_timer", "_wid", "_window", "policy")
 
-    def __init__(self, policy: RateLimitPolicy, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, policy: RateLimitPolicy, *, clock: Clock = DEFAULT_CLOCK) -> None:
         self.policy = policy
         self._max = policy.max
         self._window = float(policy.window)
@@ -265,28 +268,32 @@ class MemoryRateLimiter:
 
 # -- redis -------------------------------------------------------------------------------------
 
-# KEYS[1] the counter; ARGV[1] the window in ms. Returns {count, ms until the window ends}.
-# A counter found without a TTL (written by something else) gets one, so it cannot block forever.
+# KEYS[1] the counter of one key's window; ARGV[1] its expiry in ms (the window's end, plus grace).
+# Returns the count. A counter found without a TTL (written by something else) gets one, so it
+# cannot block forever.
 _HIT_SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if count == 1 or ttl < 0 then
+if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
 end
-return {count, ttl}
+return count
 """
+_GRACE_MS = 1000  # a counter outlives its window a little: a process whose clock lags still finds it
 _WARN_EVERY = 10.0
 
 
-class RedisRateLimiter:
-    """Counts in Redis, shared by every process: one atomic script call per request. Each key's
-    window starts at its first request. Fails open: a broken Redis must not refuse every request."""
+class RedisRateLimiter(RateLimiter):
+    """Counts in Redis, shared by every process: one atomic script call per request, on the counter
+    `<prefix><key>:<window number>` of the clock-aligned window. Fails open: a broken Redis must not
+    refuse every request."""
 
-    __slots__ = ("_allowed", "_errors", "_failures", "_limited", "_max", "_ms", "_next_warning", "_script",
-                 "_unlogged", "client", "policy", "prefix")
+    store = "redis"
+    local = False
+    __slots__ = ("_allowed", "_clock", "_errors", "_failures", "_limited", "_max", "_next_warning",
+                 "_script", "_unlogged", "_window", "client", "policy", "prefix")
 
-    def __init__(self, policy: RateLimitPolicy, client: Any, *, prefix: str = "mega:rl:") -> None:
+    def __init__(self, policy: RateLimitPolicy, client: Any, *, prefix: str = "mega:rl:",
+                 clock: Clock = DEFAULT_CLOCK) -> None:
         from redis.exceptions import RedisError  # here: importing redis costs ~80 ms of every boot
 
         self.policy = policy
@@ -295,16 +302,21 @@ class RedisRateLimiter:
         # OSError covers TimeoutError, asyncio's included
         self._failures: tuple[type[BaseException], ...] = (RedisError, OSError)
         self._max = policy.max
-        self._ms = max(1, round(policy.window * 1000))
+        self._window = float(policy.window)
+        self._clock = clock
         self._script = client.register_script(_HIT_SCRIPT)
         self._allowed = self._limited = self._errors = self._unlogged = 0
         self._next_warning = 0.0
 
     async def hit(self, key: str) -> float:
         """Count one request for `key`: 0.0 when allowed (or when Redis fails), else the seconds
-        until the key's window ends."""
+        until the window ends."""
+        now = self._clock()
+        number = int(now // self._window)
+        left = (number + 1) * self._window - now
         try:
-            count, ttl = await self._script(keys=[self.prefix + key], args=[self._ms])
+            count = await self._script(keys=[f"{self.prefix}{key}:{number}"],
+                                       args=[max(1, round(left * 1000)) + _GRACE_MS])
         except self._failures as exc:
             self._failed(exc)
             return 0.0
@@ -312,9 +324,7 @@ class RedisRateLimiter:
             self._allowed += 1
             return 0.0
         self._limited += 1
-        ttl = int(ttl)
-        return ttl / 1000 if ttl > 0 else self._ms / 1000
-
+        return max(left, 0.001)
     def _failed(self, exc: BaseException) -> None:
         self._errors += 1
         self._unlogged += 1
@@ -329,6 +339,6 @@ class RedisRateLimiter:
 
     def stats(self) -> dict[str, Any]:
         """`errors` counts the requests let through unchecked; they are not in `allowed`."""
-        return {"store": "redis", "max": self._max, "window": float(self.policy.window),
+        return {"store": "redis", "max": self._max, "window": self._window,
                 "prefix": self.prefix, "allowed": self._allowed, "limited": self._limited,
                 "errors": self._errors}

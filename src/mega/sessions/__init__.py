@@ -1,2 +1,3 @@
-"""Server-side sessions: `ctx.session`, a signed cookie carrying a random id, and the stores
-(`file`, the default, and `redis`). See docs/reference/sessions.md."""
+"""Server-side sessions: `ctx.session`, a signed cookie carrying a random id, and the store
+(session data in a cache: the built-in file cache, or any `services.caches` alias). See
+docs/reference/sessions.md."""

@@ -7,7 +7,7 @@
         "ttl": 14 * 86400,                        # seconds a session lives without a request
         "rolling": True,                          # each request with the session restarts its ttl
         "cookie": {"name": "mega_sid", "secure": None, "samesite": "lax", "domain": None, "path": "/"},
-        "store": {"driver": "file"},              # or {"driver": "redis", "cache": "sessions"}
+        "store": {},                              # files under var/sessions; or {"cache": "sessions"}
     }
 
 The cookie holds only the random session id, signed (itsdangerous, HMAC-SHA256), so a forged or
@@ -125,15 +125,7 @@ class SessionManager:
         if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_SECRET):
             raise _error(where, f"secret must be a string of at least {MIN_SECRET} characters",
                          "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
-
-        def cache_client(alias: str) -> Any:
-            cache = app.cache(alias)
-            if getattr(cache, "driver", None) != "redis":
-                raise _error(where, f"store cache {alias!r} is not a redis cache",
-                             "point it at a redis cache")
-            return cache.native
-
-        store = make_store(cfg.get("store"), session_ttl=float(ttl), root=root, cache_client=cache_client,
+        store = make_store(cfg.get("store"), session_ttl=float(ttl), root=root, cache_for=app.cache,
                            where=where)
         return cls(store, secret=secret, ttl=float(ttl), rolling=rolling, cookie=cookie,
                    production=production, app_name=app.name)

@@ -1,7 +1,15 @@
 """The session store contract: JSON data by session id, with an expiry.
 
-Ids are checked here, before any driver sees them, so a forged cookie can never become a file path
-or a foreign Redis key. Each driver turns its backend's failures into `session.unavailable`.
+    await store.save(sid, {"user": 7})        # for the store's ttl (or ttl=...)
+    await store.load(sid)                     # the dict, or None when missing or expired
+    await store.touch(sid)                    # restart the expiry (rolling sessions); False when gone
+    await store.destroy(sid)                  # a missing one is fine
+
+Every store keeps these guarantees: ids are checked before the backend sees them (a forged cookie
+never becomes a file path or a foreign key), values that are not JSON are refused naming the key path
+(`session.invalid_value`) and nothing stored is lost, a backend failure is `session.unavailable`
+(503) whose message names only the exception's type, and a value the store did not write reads as
+missing and is left alone. The suite is `mega.testing.contracts.sessions`.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
@@ -90,7 +98,7 @@ def encode(data: object) -> bytes:
 class SessionStore(ABC):
     """Stores session data (a JSON dict) by id for `ttl` seconds; `touch` restarts the expiry."""
 
-    driver: ClassVar[str]
+    driver: str  # the backend's name, for messages and stats
 
     def __init__(self, *, ttl: float) -> None:
         self.ttl = check_ttl(ttl, f"{type(self).__name__}")

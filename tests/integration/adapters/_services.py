@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 from urllib.parse import urlsplit
 
+from mega.adapters import registry
+from mega.adapters.redis import RedisConnection
+from mega.cache.contract import Cache
+from mega.cache.redis import RedisCache
 from tests import services
 
 REDIS_URL = services.url("redis")
@@ -19,6 +24,31 @@ def redis_address() -> tuple[str, int]:
 def require_redis() -> str:
     """The Redis URL; skips the test (fails it under CI) when Redis is down."""
     return services.require("redis")
+
+
+async def open_cache(driver: str, options: dict[str, Any], alias: str = "test",
+                     redis: dict[str, Any] | None = None) -> Cache:
+    """A connected cache of `driver`; a redis one on its own connection (`redis`: its options, the
+    test Redis by default), which `close_cache` closes with it. Skips when Redis is down."""
+    if driver != "redis":
+        cache = registry.driver_class("cache", driver)(alias, options)
+        assert isinstance(cache, Cache)
+        await cache.connect()
+        return cache
+    connection = RedisConnection(alias, redis or {"url": require_redis()})
+    await connection.connect()
+    cache = RedisCache(alias, options, connection=connection)
+    await cache.connect()
+    return cache
+
+
+async def close_cache(cache: Cache, *, clear: bool = True) -> None:
+    if clear and cache.connected and (cache.prefix or cache.driver != "redis"):
+        await cache.clear()
+    await cache.disconnect()
+    connection = getattr(cache, "connection", None)
+    if connection is not None:
+        await connection.disconnect()
 
 
 class TcpProxy:

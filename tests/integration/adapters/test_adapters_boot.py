@@ -45,11 +45,12 @@ def project(root: Path, services: str) -> Path:
 async def test_handlers_reach_adapters_by_alias(tmp_path: Path) -> None:
     url = require_redis()
     prefix = f"t{uuid.uuid4().hex[:10]}:"
-    root = project(tmp_path, f'{{"caches": {{"demo": {{"driver": "redis", "url": {url!r}, '
-                             f'"prefix": {prefix!r}}}, "local": {{"driver": "memory"}}}}}}')
+    root = project(tmp_path, f'{{"redis": {{"main": {{"url": {url!r}}}}}, "caches": {{"demo": {{'
+                             f'"driver": "redis", "prefix": {prefix!r}}}, '
+                             '"local": {"driver": "memory"}}}')
     async with running(root) as rt:
         assert get_app("main").adapters is rt.adapters
-        assert set(rt.health.names) >= {"db:default", "cache:demo", "cache:local"}
+        assert set(rt.health.names) >= {"db:default", "cache:demo", "cache:local", "redis:main"}
         async with make_client(rt) as http:
             first = (await http.get("/count")).json()["data"]
             second = (await http.get("/count")).json()["data"]
@@ -58,7 +59,8 @@ async def test_handlers_reach_adapters_by_alias(tmp_path: Path) -> None:
             ready = await http.get("/health/ready")
             assert ready.status_code == 200, ready.text
             checks = ready.json()["data"]["checks"]
-            assert checks.items() >= {"db:default": "ok", "cache:demo": "ok", "cache:local": "ok"}.items()
+            assert checks.items() >= {"db:default": "ok", "cache:demo": "ok", "cache:local": "ok",
+                                      "redis:main": "ok"}.items()
         await rt.adapters.cache("demo").clear()
         adapters = rt.adapters.all()
     assert (tmp_path / "var" / "mega.sqlite3").exists()
@@ -88,8 +90,8 @@ async def test_an_unknown_alias_is_a_500_naming_it(tmp_path: Path) -> None:
 
 
 async def test_an_unreachable_service_fails_the_adapters_stage(tmp_path: Path) -> None:
-    root = project(tmp_path, '{"caches": {"local": {"driver": "memory"}, '
-                             '"sessions": {"driver": "redis", "url": "redis://app:hunter2@127.0.0.1:1/0"}}}')
+    root = project(tmp_path, '{"caches": {"local": {"driver": "memory"}, "sessions": {"driver": "redis"}}, '
+                             '"redis": {"sessions": {"url": "redis://app:hunter2@127.0.0.1:1/0"}}}')
     with pytest.raises(BootError) as info:
         async with running(root):
             pass
@@ -115,15 +117,15 @@ async def test_readiness_fails_while_redis_is_unreachable(tmp_path: Path) -> Non
     require_redis()
     proxy = await TcpProxy(*redis_address()).start()
     prefix = f"t{uuid.uuid4().hex[:10]}:"
-    root = project(tmp_path, f'{{"caches": {{"demo": {{"driver": "redis", "host": "127.0.0.1", '
-                             f'"port": {proxy.port}, "prefix": {prefix!r}}}}}}}')
+    root = project(tmp_path, f'{{"redis": {{"main": {{"url": "redis://127.0.0.1:{proxy.port}/0"}}}}, '
+                             f'"caches": {{"demo": {{"driver": "redis", "prefix": {prefix!r}}}}}}}')
     try:
         async with running(root) as rt, make_client(rt) as http:
             assert (await http.get("/health/ready")).status_code == 200
             await proxy.cut()
             r = await http.get("/health/ready")
             assert r.status_code == 503
-            assert "cache:demo" in r.json()["error"]["details"]["failed"]
+            assert {"cache:demo", "redis:main"} <= set(r.json()["error"]["details"]["failed"])
             r = await http.get("/count")
             assert r.status_code == 503 and r.json()["error"]["code"] == "cache.unavailable"
             await proxy.resume()

@@ -9,13 +9,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 
-from mega.adapters import registry
 from mega.cache.contract import Cache
 from mega.errors import MegaError
 from mega.security import BruteForceGuard
-from tests import services
-
-REDIS_URL = services.url("redis")
+from tests.integration.adapters._services import close_cache, open_cache
 
 pytestmark = pytest.mark.integration
 
@@ -27,21 +24,13 @@ async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
     made: list[Cache] = []
 
     async def make() -> Cache:
-        options = {"url": REDIS_URL} if driver == "redis" else {}
-        cache = registry.driver_class("cache", driver)("rate", {**options, "prefix": prefix})
-        try:
-            await cache.connect()
-        except MegaError as exc:
-            if driver != "redis":
-                raise
-            services.down("redis", exc.message)
+        cache = await open_cache(driver, {"prefix": prefix}, "rate")
         made.append(cache)
         return cache
 
     yield make  # type: ignore[misc]
     for cache in made:
-        await cache.clear()
-        await cache.disconnect()
+        await close_cache(cache)
 
 
 async def locked(guard: BruteForceGuard, account: str, ip: str | None = None) -> tuple[str, int] | None:

@@ -1,4 +1,5 @@
-"""ctx.session through a booted app: cookie, persistence, rotation, logout, forgery, both stores."""
+"""ctx.session through a booted app: cookie, persistence, rotation, logout, forgery, on the built-in
+file cache and on each kind of named cache (memory, file, redis)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ ROUTES = """
 
 
 def project(root: Path, session: str) -> Path:
-    services = f'"services": {{"caches": {{"sessions": {{"driver": "redis", "url": "{REDIS_URL}"}}}}}}, '
+    services = (f'"services": {{"redis": {{"main": {{"url": "{REDIS_URL}"}}}}, "caches": {{'
+                '"sessions": {"driver": "redis", "redis": "main", "prefix": "test:"}, '
+                '"mem": {"driver": "memory"}, "files": {"driver": "file", "path": "var/cache"}}}, ')
     return write_project(root, {
         "mega_config.py": f'config = {{{services}"logger": {{"level": "warning"}}}}\n',
         "apps/web/app_config.py": f"config = {{'session': {session}}}\n",
@@ -58,8 +61,9 @@ def project(root: Path, session: str) -> Path:
 
 STORES = {
     "file": f"{{'secret': '{SECRET}'}}",
-    "redis": f"{{'secret': '{SECRET}', 'store': {{'driver': 'redis', 'cache': 'sessions', "
-             "'prefix': 'test:sess:'}}",
+    "redis": f"{{'secret': '{SECRET}', 'store': {{'cache': 'sessions', 'prefix': 'sess:'}}}}",
+    "memory": f"{{'secret': '{SECRET}', 'store': {{'cache': 'mem'}}}}",
+    "file cache": f"{{'secret': '{SECRET}', 'store': {{'cache': 'files'}}}}",
 }
 
 

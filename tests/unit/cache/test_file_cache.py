@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mega.cache import file as file_module
 from mega.cache.file import FileCache
 from mega.errors import MegaError
 
@@ -146,3 +149,137 @@ def test_a_bad_path_option_is_refused() -> None:
     with pytest.raises(MegaError) as info:
         FileCache("files", {"path": 42})
     assert info.value.code == "cache.invalid_option" and "path" in info.value.message
+
+
+# -- what sessions rely on: modes, atomic writes, inode-checked deletes, the sweep, errors ----------
+
+
+async def test_entries_are_0600_in_0700_directories(make: Any, tmp_path: Path) -> None:
+    cache = await make()
+    await cache.set("secret", {"user": 7})
+    (path,) = cache_files(tmp_path / "cache")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, path.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+async def test_concurrent_writes_are_atomic_and_leave_no_temp_files(make: Any, tmp_path: Path) -> None:
+    cache = await make()
+    values = [{"n": n, "pad": "x" * 20_000} for n in range(40)]
+    results = await asyncio.gather(*(cache.set("k", v, ttl=60) for v in values),
+                                   *(cache.get("k") for _ in range(40)))
+    assert all(r is None or r in values for r in results[40:])  # never half a value
+    assert await cache.get("k") in values
+    assert [p.name.endswith(".tmp") for p in cache_files(tmp_path / "cache")] == [False]
+
+
+async def test_a_failed_write_keeps_the_old_value_and_no_temp_file(make: Any, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = await make()
+    await cache.set("k", {"old": True})
+
+    def fail(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(MegaError) as info:
+        await cache.set("k", {"new": True})
+    monkeypatch.undo()
+    error = info.value
+    assert (error.code, error.status) == ("cache.unavailable", 503)
+    assert isinstance(error.__cause__, OSError)
+    assert "No space" not in error.message and str(tmp_path) not in error.message  # off the wire
+    assert len(cache_files(tmp_path / "cache")) == 1
+    assert await cache.get("k") == {"old": True}
+
+
+async def test_a_read_error_is_unavailable_and_deletes_nothing(make: Any, tmp_path: Path) -> None:
+    cache = await make()
+    await cache.set("k", 1)
+    (path,) = cache_files(tmp_path / "cache")
+    path.unlink()
+    path.mkdir()  # unreadable as a file, whoever runs the test (root reads a chmod 0 file)
+    (path / "data").write_text("someone's")
+    with pytest.raises(MegaError) as info:
+        await cache.get("k")
+    assert info.value.code == "cache.unavailable" and "IsADirectoryError" in info.value.message
+    assert await cache._sweep() == 0
+    assert (path / "data").read_text() == "someone's"
+
+
+async def test_an_expiry_delete_never_removes_a_file_replaced_since_its_read(make: Any,
+                                                                             tmp_path: Path) -> None:
+    cache = await make(sweep_interval=0)
+    await cache.set("k", "old", ttl=0.05)
+    assert len(cache_files(tmp_path / "cache")) == 1
+    await asyncio.sleep(0.1)
+    real_read = file_module._read_inode
+
+    def read_then_replaced(target: Path) -> Any:  # a writer replaces the file right after this read
+        found = real_read(target)
+        file_module._write_atomic(target, b"-\n\"fresh\"")
+        return found
+
+    file_module._read_inode = read_then_replaced  # type: ignore[assignment]
+    try:
+        assert cache._sweep_files() == 0
+    finally:
+        file_module._read_inode = real_read  # type: ignore[assignment]
+    assert await cache.get("k") == "fresh"
+
+
+async def test_the_sweep_deletes_expired_damaged_and_stale_files_only(
+        make: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = await make(sweep_interval=0.2)
+    await cache.set("old", 1, ttl=0.05)
+    await cache.set("live", 2, ttl=60)
+    await cache.set("damaged", 3)
+    await cache.set("forever", 4)
+    by_key = {p.name: p for p in cache_files(tmp_path / "cache")}
+    damaged = cache._file(cache.prefix + "damaged")
+    damaged.write_bytes(b"{not a cache entry")
+    folder = damaged.parent
+    (folder / "crashed.abcd.tmp").write_bytes(b"-\n1")
+    os.utime(folder / "crashed.abcd.tmp", (time.time() - 7200, time.time() - 7200))
+    (folder / "writing.abcd.tmp").write_bytes(b"-\n1")  # a write in progress elsewhere
+    (folder / "notes.txt").write_text("not ours")
+    with caplog.at_level(logging.WARNING, logger="mega.cache"):
+        await asyncio.sleep(0.7)
+    left = sorted(p.name for p in cache_files(tmp_path / "cache"))
+    expected = {cache._file(cache.prefix + k).name for k in ("live", "forever")}
+    assert left == sorted([*expected, "notes.txt", "writing.abcd.tmp"]), by_key
+    assert await cache.get("live") == 2 and await cache.get("forever") == 4
+    assert any("not a cache entry" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failing_sweep_is_logged_and_retried(make: Any, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    cache = await make(sweep_interval=0)
+    calls: list[int] = []
+
+    async def boom() -> int:
+        calls.append(1)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cache, "_sweep", boom)
+    await cache.disconnect()
+    cache.sweep_interval = 0.1
+    with caplog.at_level(logging.ERROR, logger="mega.cache"):
+        await cache.connect()
+        await asyncio.sleep(0.45)
+        await cache.disconnect()
+    failures = [r for r in caplog.records if "sweep failed" in r.getMessage()]
+    assert len(calls) >= 2 and len(failures) >= 2 and failures[0].exc_info is not None
+
+
+async def test_no_sweep_runs_with_sweep_interval_zero(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    async def sweep() -> int:
+        calls.append(1)
+        return 0
+
+    monkeypatch.setattr(FileCache, "_sweep", lambda self: sweep())
+    await make(sweep_interval=0)
+    await asyncio.sleep(0.3)
+    assert calls == []

@@ -39,7 +39,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "env": "development",
         "apps": None,
         "server": SERVER_DEFAULTS,
-        "services": {"dbs": {}, "caches": {}, "buses": {}},
+        "services": {"dbs": {}, "caches": {}, "buses": {}, "redis": {}},
         "logger": {"level": "info", "format": "pretty", "access_log": True, "sinks": [{"type": "console"}]},
         "health": {"expose_details": False, "check_timeout": 2.0},
         "watch": {
@@ -117,8 +117,8 @@ def test_given_values_are_kept_and_missing_ones_defaulted(make_project: MakeProj
         config = {
             'server': {'port': 8080, 'trailing_slash': 'strict', 'shutdown_timeout': 3},
             'logger': {'level': 'debug', 'access_log': False},
-            'services': {'caches': {'rate': {'driver': 'redis', 'url': 'redis://x'}}},
-            'lock': {'cache': 'rate'},
+            'services': {'redis': {'rate': {'url': 'redis://x'}}},
+            'lock': {'redis': 'rate'},
         }
         """
     )
@@ -139,10 +139,11 @@ def test_given_values_are_kept_and_missing_ones_defaulted(make_project: MakeProj
     }
     assert values["services"] == {
         "dbs": {},
-        "caches": {"rate": {"driver": "redis", "url": "redis://x"}},
+        "caches": {},
         "buses": {},
+        "redis": {"rate": {"url": "redis://x"}},
     }
-    assert values["lock"] == {"cache": "rate"}
+    assert values["lock"] == {"redis": "rate"}
 
 
 def test_environment_strings_are_coerced_for_bools_and_numbers(make_project: MakeProject) -> None:
@@ -242,9 +243,9 @@ def test_fixture_project_with_two_apps_loads() -> None:
     project = load_project_config(root, environ={})
 
     assert list(project.apps) == ["web", "admin"]
-    assert project.values["services"]["caches"]["web_lock"]["driver"] == "redis"
+    assert project.values["services"]["redis"]["web_lock"]["url"] == "redis://127.0.0.1:6379/1"
     assert project.values["bus"] == {"nats": "events", "prefix": "glob."}
     assert project.apps["web"].values["hosts"] == ["localhost", "127.0.0.1"]
     assert project.apps["web"].values["default"] is True
     assert project.apps["admin"].values["hosts"] == ["admin.localhost"]
-    assert project.apps["admin"].values["lock"] == {"cache": "web_lock"}
+    assert project.apps["admin"].values["lock"] == {"redis": "web_lock"}

@@ -9,7 +9,7 @@ import pytest
 from mega.lock.contract import LockError
 from mega.lock.manager import DEFAULT_PREFIX, LockManager, parse_spec
 
-CACHES = {"webLock": "redis", "other": "redis", "local": "memory"}
+CACHES = {"webLock": "redis", "other": "redis"}  # services.redis aliases
 
 
 def spec(cfg: Any, caches: dict[str, str] = CACHES) -> Any:
@@ -33,37 +33,30 @@ def test_absent_config_is_none_and_memory_is_the_default() -> None:
         "memory", None, DEFAULT_PREFIX, 10.0, 5.0)
 
 
-def test_a_cache_alias_means_redis() -> None:
-    got = spec({"cache": "webLock", "ttl": 3, "wait": 0})
+def test_a_redis_alias_means_redis() -> None:
+    got = spec({"redis": "webLock", "ttl": 3, "wait": 0})
     assert (got.driver, got.cache, got.ttl, got.wait) == ("redis", "webLock", 3.0, 0.0)
 
 
-def test_driver_redis_takes_the_only_redis_cache() -> None:
-    assert spec({"driver": "redis"}, {"locks": "redis", "m": "memory"}).cache == "locks"
+def test_driver_redis_takes_the_only_redis_connection() -> None:
+    assert spec({"driver": "redis"}, {"locks": "redis"}).cache == "locks"
     err = error({"driver": "redis"})
     assert err.code == "lock.invalid_config" and "webLock, other" in (err.hint or "")
 
 
 def test_an_unknown_alias_names_it_and_the_declared_ones() -> None:
-    err = error({"cache": "weblock"})
+    err = error({"redis": "weblock"})
     assert err.code == "lock.unknown_cache"
-    assert "'weblock'" in err.message and "webLock (redis), other (redis), local (memory)" in err.message
-    assert "did you mean 'webLock'" in (err.hint or "")
-    assert err.details["declared"] == ["webLock", "other", "local"]
-
-
-def test_an_alias_that_is_not_redis_is_refused() -> None:
-    err = error({"cache": "local"})
-    assert err.code == "lock.invalid_cache"
-    assert "'local' uses driver 'memory'" in err.message and "declared:" in err.message
-    assert "webLock, other" in (err.hint or "")
+    assert "lock.redis 'weblock' is not declared in services.redis (declared: webLock, other)" in err.message
+    assert "did you mean 'webLock'" in (err.hint or "") and "services = {'redis':" in (err.hint or "")
+    assert err.details["declared"] == ["webLock", "other"]
 
 
 @pytest.mark.parametrize(("cfg", "words"), [
     ([], "must be a dict"),
-    ({"cahce": "webLock"}, "unknown key 'cahce' (did you mean 'cache'?)"),
+    ({"redsi": "webLock"}, "unknown key 'redsi' (did you mean 'redis'?)"),
     ({"driver": "cluster"}, "unknown driver 'cluster'"),
-    ({"driver": "memory", "cache": "webLock"}, "'driver': 'memory' with a 'cache' alias"),
+    ({"driver": "memory", "redis": "webLock"}, "'driver': 'memory' with a 'redis' alias"),
     ({"ttl": 0}, "ttl must be a positive number"),
     ({"ttl": "10"}, "ttl must be a positive number"),
     ({"wait": -1}, "wait must be a number of seconds >= 0"),
@@ -76,13 +69,13 @@ def test_bad_config_names_the_file_and_the_problem(cfg: Any, words: str) -> None
 
 
 def test_app_keys_are_laid_over_the_global_ones() -> None:
-    manager = LockManager({"cache": "webLock", "ttl": 20}, CACHES, _no_client)
+    manager = LockManager({"redis": "webLock", "ttl": 20}, CACHES, _no_client)
     assert manager.fallback.cache == "webLock"
     kept = manager.spec_for("web", {"wait": 1})
     assert (kept.driver, kept.cache, kept.ttl, kept.wait) == ("redis", "webLock", 20.0, 1.0)
     own = manager.spec_for("admin", {"driver": "memory"})
     assert (own.driver, own.cache, own.ttl) == ("memory", None, 20.0)
-    other = manager.spec_for("api", {"cache": "other"})
+    other = manager.spec_for("api", {"redis": "other"})
     assert other.cache == "other" and other.where == "apps/api/app_config.py"
     assert manager.spec_for("none", None) is manager.fallback
 
@@ -90,8 +83,8 @@ def test_app_keys_are_laid_over_the_global_ones() -> None:
 def test_an_app_error_names_the_app_file() -> None:
     manager = LockManager(None, CACHES, _no_client)
     with pytest.raises(LockError) as info:
-        manager.spec_for("web", {"cache": "nope"})
-    assert info.value.message.startswith("apps/web/app_config.py: lock.cache 'nope'")
+        manager.spec_for("web", {"redis": "nope"})
+    assert info.value.message.startswith("apps/web/app_config.py: lock.redis 'nope'")
 
 
 async def test_each_app_gets_its_own_memory_lock() -> None:

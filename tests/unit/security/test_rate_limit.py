@@ -45,7 +45,7 @@ def bad(cfg: object) -> MegaError:
 
 def test_none_is_the_default_and_false_is_off() -> None:
     assert parse_rate_limit(None, where=WHERE) is DEFAULT_RATE_LIMIT
-    assert (DEFAULT_RATE_LIMIT.max, DEFAULT_RATE_LIMIT.window, DEFAULT_RATE_LIMIT.cache) == (1000, 60.0, None)
+    assert (DEFAULT_RATE_LIMIT.max, DEFAULT_RATE_LIMIT.window, DEFAULT_RATE_LIMIT.redis) == (1000, 60.0, None)
     assert parse_rate_limit(False, where=WHERE) is None
 
 
@@ -56,14 +56,14 @@ def test_none_is_the_default_and_false_is_off() -> None:
 ])
 def test_window_forms(window: object, seconds: float) -> None:
     policy = parse_rate_limit({"max": 5, "window": window}, where=WHERE)
-    assert policy == RateLimitPolicy(max=5, window=seconds, cache=None)
+    assert policy == RateLimitPolicy(max=5, window=seconds, redis=None)
     assert policy is not None and type(policy.window) is float
 
 
-def test_cache_alias_is_kept() -> None:
-    assert parse_rate_limit({"max": 1, "window": 1, "cache": "rate"}, where=WHERE) == \
-        RateLimitPolicy(max=1, window=1.0, cache="rate")
-    assert parse_rate_limit({"max": 1, "window": 1, "cache": None}, where=WHERE) == \
+def test_redis_alias_is_kept() -> None:
+    assert parse_rate_limit({"max": 1, "window": 1, "redis": "rate"}, where=WHERE) == \
+        RateLimitPolicy(max=1, window=1.0, redis="rate")
+    assert parse_rate_limit({"max": 1, "window": 1, "redis": None}, where=WHERE) == \
         RateLimitPolicy(max=1, window=1.0)
 
 
@@ -103,17 +103,17 @@ def test_bad_window(value: object) -> None:
 
 
 @pytest.mark.parametrize("value", ["", "  ", 5, ["rate"]])
-def test_bad_cache(value: object) -> None:
-    err = bad({"max": 5, "window": 60, "cache": value})
-    assert err.details["key"] == "cache" and "'cache'" in err.message
+def test_bad_redis_alias(value: object) -> None:
+    err = bad({"max": 5, "window": 60, "redis": value})
+    assert err.details["key"] == "redis" and "'redis'" in err.message
 
 
-@pytest.mark.parametrize(("key", "near"), [("maximum", "max"), ("timeWindow", "window"), ("caches", "cache"),
+@pytest.mark.parametrize(("key", "near"), [("maximum", "max"), ("timeWindow", "window"), ("redsi", "redis"),
                                             ("windows", "window")])
 def test_unknown_key_says_did_you_mean(key: str, near: str) -> None:
     err = bad({"max": 5, "window": 60, key: 1})
     assert f"unknown key {key!r} (did you mean {near!r}?)" in err.message
-    assert err.details["key"] == key and "max, window, cache" in (err.hint or "")
+    assert err.details["key"] == key and "max, window, redis" in (err.hint or "")
 
 
 def test_unknown_key_without_a_near_match() -> None:
