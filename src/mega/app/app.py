@@ -69,9 +69,11 @@ class MegaApp:
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
         self.custom_headers = list(self.constant_headers)
-        from mega.security.policy import AppSecurity  # parses helmet/cors/csrf/rate_limit: errors here
+        from mega.security._settings import security_settings  # bad helmet/cors/csrf/rate_limit: here
+        from mega.security.policy import AppSecurity
 
-        self.security = AppSecurity(self)
+        settings = security_settings(self.config, file=f"apps/{name}/app_config.py")
+        self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters)
         self._add_secure_headers(self.security.helmet)
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:

@@ -12,6 +12,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from mega.adapters.registry import driver_class
+from mega.bus._settings import DEFAULT
 from mega.bus.errors import BusError
 from mega.bus.manager import BusManager, Connect, Lookup
 
@@ -64,10 +65,10 @@ async def run(rt: Runtime) -> None:
     values = rt.config.values
     declared: dict[str, Any] = dict((values.get("services") or {}).get("buses") or {})
     connect, owned, lookup = _connector(rt, declared)
-    manager = BusManager(values.get("bus"), declared, connect, owns_connections=owned, lookup=lookup)
+    manager = BusManager(list(declared), connect, owns_connections=owned, lookup=lookup)
     rt.shutdown.register("bus", manager.close)  # first, so a failure below still closes what opened
     for name, app in rt.apps.items():
-        app.bus_manager = await manager.open(name, rt.config.apps[name].values.get("bus"))
+        app.bus_manager = await manager.open(name, rt.config.apps[name].settings.get("bus", DEFAULT))
     if owned:  # no adapters stage: connect every declared bus now, so ctx.bus(alias) finds it
         for alias in declared:
             if alias not in manager.adapters:
