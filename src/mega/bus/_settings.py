@@ -73,7 +73,7 @@ def bus_settings(value: dict[str, Any], resolve: Resolve) -> BusSettings:
                            f"add 'nats': '<alias of services.buses>' (NATS buses: {listed})")
             return memory
         alias = declared[0]
-    elif not resolve.alias("nats", alias, "buses", accept=_is_nats,
+    elif not resolve.alias("nats", alias, "buses", accept=_is_nats, want="a NATS bus",
                            example="{'driver': 'nats', 'url': 'nats://127.0.0.1:4222'}"):
         return memory
     return BusSettings("nats", alias, value["prefix"], value["request_timeout"], resolve.default_file)

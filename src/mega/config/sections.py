@@ -89,13 +89,21 @@ class Resolve:
         self.ctx.report(code, where, f"{file}: {where} {text}", hint, file=file)
 
     def alias(self, key: str, value: str, group: str, *, accept: Callable[[Any], bool] | None = None,
-              example: str = "{'url': ...}") -> bool:
-        """Whether `value` names a declared `services.<group>` alias (that `accept` likes); else reports."""
+              want: str = "", example: str = "{'url': ...}") -> bool:
+        """Whether `value` names a declared `services.<group>` alias (that `accept` likes, and `want`
+        describes); else reports why not."""
         if self.services is None:
             return True
-        declared = {name for name, entry in self.declared(group).items() if accept is None or accept(entry)}
+        entries = self.declared(group)
+        declared = {name for name, entry in entries.items() if accept is None or accept(entry)}
         if value in declared:
             return True
+        if value in entries:
+            driver = entries[value].get("driver") if isinstance(entries[value], dict) else None
+            self.report("config.invalid_value", key, f"names {value!r}, which is not {want} "
+                        f"(services.{group}.{value} has driver {driver!r})",
+                        f"name one of: {', '.join(sorted(declared)) or 'none declared'}")
+            return False
         listed = ", ".join(sorted(declared)) or "none"
         near = close_match(value, declared)
         guess = f"did you mean {near!r}? " if near else ""

@@ -21,10 +21,10 @@ def project(root: Path, url: str) -> Path:
     files = {
         "mega_config.py": f"""
             config = {{"logger": {{"level": "warning"}},
-                      "services": {{"caches": {{"webLock": {{"driver": "redis", "url": {url!r}}}}}}}}}
+                      "services": {{"redis": {{"webLock": {{"url": {url!r}}}}}}}}}
         """,
         "apps/web/app_config.py": """
-            config = {"hosts": ["a.com"], "lock": {"cache": "webLock", "ttl": 3, "wait": 0}}
+            config = {"hosts": ["a.com"], "lock": {"redis": "webLock", "ttl": "3s", "wait": 0}}
         """,
         "apps/web/routes/pages.py": """
             async def locked(req, reply, ctx):
@@ -42,12 +42,12 @@ def project(root: Path, url: str) -> Path:
     return root
 
 
-async def test_a_cache_alias_gives_the_app_a_redis_lock_on_that_client(tmp_path: Path) -> None:
+async def test_a_redis_alias_gives_the_app_a_redis_lock_on_that_connection(tmp_path: Path) -> None:
     url = require_redis()
     async with running(project(tmp_path, url)) as rt:
         web, admin = get_app("web").lock, get_app("admin").lock
         assert isinstance(web, RedisLock) and isinstance(admin, MemoryLock)
-        assert web.client is rt.adapters.cache("webLock").native
+        assert web.client is not None and await web.client.ping()
         assert web.prefix == "mega:lock:web:" and (web.default_ttl, web.default_wait) == (3.0, 0.0)
         held = await web.acquire("shared:key", wait=0)
         assert await web.client.get("mega:lock:web:{shared:key}") is not None

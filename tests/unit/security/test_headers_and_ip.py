@@ -4,34 +4,45 @@ from __future__ import annotations
 
 import pytest
 
+from mega.config import MegaConfigError
 from mega.errors import MegaError
+from mega.security._settings import security_settings
 from mega.security.client_ip import TrustedProxies
 from mega.security.headers import DEFAULT_HELMET, helmet_headers
 
+WEB = "apps/web/app_config.py"
+
+
+def helmet(cfg: object) -> dict[bytes, bytes]:
+    return dict(helmet_headers(security_settings({"helmet": cfg}, file=WEB).helmet))
+
 
 def test_helmet_defaults_overrides_and_off() -> None:
-    default = dict(helmet_headers(None, where="w"))
+    default = helmet(None)
     assert len(default) == 12 and default[b"x-frame-options"] == b"SAMEORIGIN"
     assert default[b"x-content-type-options"] == b"nosniff"
-    changed = dict(helmet_headers({"X-Frame-Options": "DENY", "content-security-policy": False}, where="w"))
+    changed = helmet({"X-Frame-Options": "DENY", "content-security-policy": False})
     assert changed[b"x-frame-options"] == b"DENY" and b"content-security-policy" not in changed
     assert len(changed) == len(DEFAULT_HELMET) - 1
-    added = dict(helmet_headers({"permissions-policy": "camera=()"}, where="w"))
+    added = helmet({"permissions-policy": "camera=()"})
     assert added[b"permissions-policy"] == b"camera=()"
-    assert helmet_headers(False, where="w") == []
+    assert helmet(False) == {}
 
 
-@pytest.mark.parametrize("cfg, fragment", [
-    (True, "must be None, False or a dict"),
-    ({"x-frame-options": 1}, "'x-frame-options' must be a non-empty string"),
-    ({"x-frame-options": "a\r\nb"}, "CR, LF"),
-    ({"bad header": "x"}, "invalid response header name"),
+@pytest.mark.parametrize("cfg, key, message", [
+    (True, "helmet", "helmet must be None, False or a dict of header overrides, got True (bool)"),
+    ({"x-frame-options": 1}, "helmet.x-frame-options",
+     "helmet.x-frame-options must be a non-empty string (the header's value) or False (drop it), got 1"),
+    ({"x-frame-options": "a\r\nb"}, "helmet.x-frame-options",
+     "helmet.x-frame-options must not contain CR, LF or NUL, got 'a\\r\\nb'"),
+    ({"bad header": "x"}, "helmet.bad header", "helmet has an invalid HTTP header name 'bad header'"),
 ])
-def test_bad_helmet_config_names_the_file(cfg: object, fragment: str) -> None:
-    with pytest.raises(MegaError) as info:
-        helmet_headers(cfg, where="apps/web/app_config.py")
-    assert info.value.code == "helmet.invalid_config"
-    assert info.value.message.startswith("apps/web/app_config.py: helmet:") and fragment in info.value.message
+def test_bad_helmet_config_names_the_file(cfg: object, key: str, message: str) -> None:
+    with pytest.raises(MegaConfigError) as info:
+        helmet(cfg)
+    [problem] = info.value.problems
+    assert (problem.key, problem.file) == (key, WEB)
+    assert problem.message == f"{WEB}: {message}"
 
 
 def scope(peer: str | None, *xff: str) -> dict[str, object]:
