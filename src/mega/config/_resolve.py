@@ -20,13 +20,17 @@ def resolve_settings(
     values: dict[str, Any], raw: Mapping[Any, Any], apps: Mapping[str, AppConfig],
     app_raws: Mapping[str, Mapping[Any, Any]], ctx: Context,
 ) -> dict[str, Any]:
-    """The global sections' settings; each app's are put on its AppConfig. Problems go to `ctx`."""
+    """The global sections' settings; each app's are put on its AppConfig. Problems go to `ctx`.
+
+    A value that failed its check has its default in place (a required one is None), so the
+    cross-section checks still run and report in this same pass.
+    """
     services: Mapping[str, Any] = values.get("services") or {}
     project: dict[str, Any] = {}
     for name, section in registered().items():
         if section.settings is None:
             continue
-        if Scope.GLOBAL in section.scopes and not _has_problems(ctx, GLOBAL_FILE, name):
+        if Scope.GLOBAL in section.scopes:
             project[name] = section.settings(values[name], Resolve(ctx, services, name, {}, GLOBAL_FILE))
         if Scope.APP not in section.scopes:
             continue
@@ -34,22 +38,14 @@ def resolve_settings(
             label = f"apps/{app_name}/app_config.py"
             app_given = _given(app_raws.get(app_name, {}), name)
             if Scope.GLOBAL in section.scopes and app_given is None:
-                if name in project:
-                    app.settings[name] = project[name]  # nothing of its own: the global settings as they are
+                app.settings[name] = project[name]  # nothing of its own: the global settings as they are
                 continue
-            if _has_problems(ctx, label, name) or (Scope.GLOBAL in section.scopes and name not in project):
-                continue  # a section with problems has no settings (the load fails anyway)
             value, files = app.values[name], dict[str, str]()
             if Scope.GLOBAL in section.scopes:
                 value, files = _lay_over(section, values[name], _given(raw, name) or set(), value,
                                          app_given or set(), label)
             app.settings[name] = section.settings(value, Resolve(ctx, services, name, files, label))
     return project
-
-
-def _has_problems(ctx: Context, file: str, name: str) -> bool:
-    return any(p.file == file and (p.key == name or p.key.startswith((f"{name}.", f"{name}[")))
-               for p in ctx.problems)
 
 
 def _given(raw: Mapping[Any, Any], name: str) -> set[str] | None:

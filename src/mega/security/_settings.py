@@ -219,7 +219,7 @@ CORS = Switch(
 
 
 def cors_settings(value: Any, resolve: Resolve) -> CorsSettings | None:
-    if value is False:
+    if value is False or value["origins"] is None:  # None: missing, reported as required
         return None
     origins, headers = value["origins"], value["headers"]
     return CorsSettings(
@@ -345,10 +345,7 @@ def _checked(config: Mapping[str, Any], base: SecuritySettings, file: str,
     values: dict[str, Any] = {}
     for key in keys:
         section = sections[key]
-        before = len(ctx.problems)
         value = section.spec.validate(config.get(key), key, ctx)
-        if len(ctx.problems) > before:
-            continue
         # Route options cannot see services, so a redis alias is checked when its limiter is built.
         resolve = Resolve(ctx, None, key, {}, file)
         values[key] = section.settings(value, resolve) if section.settings is not None else value

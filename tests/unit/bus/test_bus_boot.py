@@ -174,7 +174,8 @@ async def test_bad_bus_config_fails_boot_naming_the_problem(tmp_path, monkeypatc
 
 
 async def test_unknown_bus_key_gets_a_did_you_mean(tmp_path):
-    files = {"mega_config.py": "config = {}\n", "apps/web/app_config.py": "config = {'bus': {'prefx': 'web.'}}\n"}
+    files = {"mega_config.py": "config = {}\n",
+             "apps/web/app_config.py": "config = {'bus': {'prefx': 'web.'}}\n"}
     with pytest.raises(BootError) as info:
         async with running(write(tmp_path, files)):
             pass

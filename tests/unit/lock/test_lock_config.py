@@ -14,6 +14,7 @@ from mega.testing import write_project
 
 REDIS = "{'webLock': {'url': 'redis://127.0.0.1:6379/0'}, 'other': {'url': 'redis://127.0.0.1:6379/1'}}"
 WEB = "apps/web/app_config.py"
+GLOBAL = "mega_config.py"
 
 
 def load(tmp_path: Path, lock: Any, apps: dict[str, Any] | None = None, redis: str = REDIS) -> ProjectConfig:
@@ -61,14 +62,14 @@ def test_driver_redis_takes_the_only_redis_connection(tmp_path: Path) -> None:
     only = "{'locks': {'url': 'redis://127.0.0.1:6379/0'}}"
     assert load(tmp_path / "a", {"driver": "redis"}, redis=only).settings["lock"].redis == "locks"
     problem = one(tmp_path / "b", {"driver": "redis"})
-    assert (problem.code, problem.key, problem.file) == ("config.invalid_value", "lock.driver", "mega_config.py")
+    assert (problem.code, problem.key, problem.file) == ("config.invalid_value", "lock.driver", GLOBAL)
     assert problem.message == "mega_config.py: lock.driver is 'redis' but lock.redis names no connection"
     assert problem.hint == "add 'redis': '<alias of services.redis>' (declared: other, webLock)"
 
 
 def test_an_unknown_alias_names_it_and_the_declared_ones(tmp_path: Path) -> None:
     problem = one(tmp_path, {"redis": "weblock"})
-    assert (problem.code, problem.key, problem.file) == ("config.unknown_alias", "lock.redis", "mega_config.py")
+    assert (problem.code, problem.key, problem.file) == ("config.unknown_alias", "lock.redis", GLOBAL)
     assert problem.message == ("mega_config.py: lock.redis names 'weblock', which is not declared in "
                                "services.redis (declared: other, webLock)")
     assert problem.hint is not None and problem.hint.startswith("did you mean 'webLock'? declare it in")
@@ -86,7 +87,8 @@ def test_an_unknown_alias_names_it_and_the_declared_ones(tmp_path: Path) -> None
      "lock.ttl must be a duration > 0 (seconds, or a string like '30s', '5m', '1h'), got '10 parsecs'"),
     ({"wait": -1}, "config.invalid_value", "lock.wait",
      "lock.wait must be a duration >= 0 (seconds, or a string like '30s', '5m', '1h'), got -1"),
-    ({"prefix": 3}, "config.invalid_type", "lock.prefix", "lock.prefix must be a non-empty string, got 3 (int)"),
+    ({"prefix": 3}, "config.invalid_type", "lock.prefix",
+     "lock.prefix must be a non-empty string, got 3 (int)"),
 ])
 def test_bad_config_names_the_file_and_the_key(tmp_path: Path, cfg: Any, code: str, key: str,
                                                message: str) -> None:
@@ -106,7 +108,8 @@ def test_unknown_key_gets_a_did_you_mean(tmp_path: Path) -> None:
 
 def test_app_keys_are_laid_over_the_global_ones(tmp_path: Path) -> None:
     project = load(tmp_path, {"redis": "webLock", "ttl": 20},
-                   {"web": {"wait": 1}, "admin": {"driver": "memory"}, "api": {"redis": "other"}, "none": None})
+                   {"web": {"wait": 1}, "admin": {"driver": "memory"}, "api": {"redis": "other"},
+                    "none": None})
     apps = {name: app.settings["lock"] for name, app in project.apps.items()}
     assert (apps["web"].driver, apps["web"].redis, apps["web"].ttl, apps["web"].wait) == ("redis", "webLock",
                                                                                           20.0, 1.0)
@@ -123,7 +126,7 @@ def test_an_app_problem_names_the_app_file(tmp_path: Path) -> None:
 
 def test_a_bad_inherited_key_is_one_problem_of_the_global_file(tmp_path: Path) -> None:
     found = problems(tmp_path, {"redis": "nope"}, {"web": {"ttl": 1}, "admin": {"wait": 2}})
-    assert [(p.code, p.key, p.file) for p in found] == [("config.unknown_alias", "lock.redis", "mega_config.py")]
+    assert [(p.code, p.key, p.file) for p in found] == [("config.unknown_alias", "lock.redis", GLOBAL)]
 
 
 async def test_each_app_gets_its_own_memory_lock() -> None:
