@@ -55,18 +55,6 @@ def integer(low: int, high: int | None = None) -> Check:
     return check
 
 
-def positive_number(value: Any) -> float:
-    """A finite number > 0 (seconds, usually); a numeric string is coerced."""
-    expected = "a number > 0"
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise wrong_type(expected, value)
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}")
-    return float(number)
 
 
 def boolean(value: Any) -> bool:
@@ -170,15 +158,6 @@ def whole_seconds(check: Check) -> Check:
     return lambda value: round(check(value))
 
 
-def also(first: Check, *rest: Check) -> Check:
-    """Each check in turn on the previous one's result."""
-
-    def check(value: Any) -> Any:
-        for step in (first, *rest):
-            value = step(value)
-        return value
-
-    return check
 
 
 def list_of(item: Check | None, expected: str = "a list") -> Check:
@@ -213,16 +192,8 @@ def on_off(default: bool) -> Check:
     return lambda value: default if value is None else boolean(value)
 
 
-def dict_or_none(value: Any) -> dict[str, Any] | None:
-    if value is not None and not isinstance(value, dict):
-        raise wrong_type("a dict or None", value)
-    return value
 
 
-def dict_bool_or_none(value: Any) -> dict[str, Any] | bool | None:
-    if value is not None and not isinstance(value, dict | bool):
-        raise wrong_type("a dict, a bool or None", value)
-    return value
 
 
 def app_names(value: Any) -> list[str] | None:
