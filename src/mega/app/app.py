@@ -18,6 +18,7 @@ from mega.http.routing.trie import RouteTable, parse_path
 from mega.http.settings import AppSettings
 from mega.http.wire import header_block, merge_secure_headers
 from mega.observe.logging import request_logger
+from mega.security._settings import security_settings
 from mega.security.policy import AppSecurity
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ class MegaApp:
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
         self.custom_headers = list(self.constant_headers)
-        self.security = AppSecurity(self)  # parses helmet/cors/csrf/rate_limit: errors here
+        settings = security_settings(self.config, file=f"apps/{name}/app_config.py")  # bad keys: here
+        self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters)
         self.constant_headers = merge_secure_headers(self.custom_headers, self.security.helmet)
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:

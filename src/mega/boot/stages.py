@@ -120,9 +120,11 @@ def _stage_apps(rt: Runtime) -> None:
                       trailing_slash=server["trailing_slash"])
         app.adapters = rt.adapters
         try:
-            if app.config.get("session") is not False:
+            if app_cfg.settings.get("session") is not None:
                 production = rt.env == "production"
-                app.sessions = SessionManager.from_config(app, root=rt.root, production=production)
+                app.sessions = SessionManager.from_settings(app_cfg.settings["session"], app_name=name,
+                                                            root=rt.root, production=production,
+                                                            cache=app.cache)
                 if app.sessions is not None:
                     app.sessions.start()
             load_app(app, app_cfg.dir)

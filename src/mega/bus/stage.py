@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mega.bus._settings import DEFAULT
 from mega.bus.errors import BusError
 from mega.bus.manager import BusManager
 
@@ -37,7 +38,7 @@ async def run(rt: Runtime) -> None:
     async def connected(alias: str) -> NatsAdapter:
         return _nats(adapters, alias)
 
-    manager = BusManager(values.get("bus"), declared, connected, lookup=lambda alias: _nats(adapters, alias))
+    manager = BusManager(list(declared), connected, lookup=lambda alias: _nats(adapters, alias))
     rt.shutdown.register("bus", manager.close)  # first, so a failure below still closes what opened
     for name, app in rt.apps.items():
-        app.bus = await manager.open(name, rt.config.apps[name].values.get("bus"))
+        app.bus = await manager.open(name, rt.config.apps[name].settings.get("bus", DEFAULT))

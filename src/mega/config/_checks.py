@@ -55,18 +55,6 @@ def integer(low: int, high: int | None = None) -> Check:
     return check
 
 
-def positive_number(value: Any) -> float:
-    """A finite number > 0 (seconds, usually); a numeric string is coerced."""
-    expected = "a number > 0"
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise wrong_type(expected, value)
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}")
-    return float(number)
 
 
 def boolean(value: Any) -> bool:
@@ -93,16 +81,83 @@ def string(value: Any) -> str:
 
 
 def choice(*options: str) -> Check:
+    """One of `options` (lowercase), in any case: "INFO" is "info"; returns the option itself."""
     listed = ", ".join(options)
 
     def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in options:
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text not in options:
             raise Invalid(
                 INVALID_VALUE, f"must be one of {listed}, got {value!r}", hint=f"use one of: {listed}"
             )
-        return value
+        return text
 
     return check
+
+
+_UNITS = {
+    "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+}  # fmt: skip
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*")
+DURATION_HINT = (
+    "write a number of seconds (30, 0.25) or a number and a unit: '250ms', '30s', '5m', '1h', '2 days'"
+)
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from a number (not a bool) or a string such as '250ms', '5m', '1 minute'; None if neither.
+
+    A string without a unit is seconds, as environment variables write numbers ('0.5').
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.fullmatch(value)
+    unit = (_UNITS.get(match[2].lower()) if match[2] else 1.0) if match else None
+    return None if match is None or unit is None else float(match[1]) * unit
+
+
+def duration(*, zero_ok: bool = False, inf_ok: bool = False, most: float | None = None) -> Check:
+    """A duration in float seconds: a number, or a string with a unit (see `parse_duration`)."""
+    expected = "a duration >= 0" if zero_ok else "a duration > 0"
+    if most is not None:
+        expected += f" and at most {_human(most)}"
+    expected += " (seconds, or a string like '30s', '5m', '1h')"
+
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds is None:
+            if isinstance(value, str):
+                raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}", hint=DURATION_HINT)
+            raise Invalid(INVALID_TYPE, f"must be {expected}, got {value!r} ({type(value).__name__})",
+                          hint=DURATION_HINT)
+        too_big = (most is not None and seconds > most) or (math.isinf(seconds) and not inf_ok)
+        if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not zero_ok) or too_big:
+            raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}", hint=DURATION_HINT)
+        return seconds
+
+    return check
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
+def whole_seconds(check: Check) -> Check:
+    """`check` (a duration), rounded to whole seconds: for values sent as integers in headers."""
+    return lambda value: round(check(value))
+
+
 
 
 def list_of(item: Check | None, expected: str = "a list") -> Check:
@@ -132,16 +187,13 @@ def optional(check: Check) -> Check:
     return checked
 
 
-def dict_or_none(value: Any) -> dict[str, Any] | None:
-    if value is not None and not isinstance(value, dict):
-        raise wrong_type("a dict or None", value)
-    return value
+def on_off(default: bool) -> Check:
+    """True or False; None means `default`."""
+    return lambda value: default if value is None else boolean(value)
 
 
-def dict_bool_or_none(value: Any) -> dict[str, Any] | bool | None:
-    if value is not None and not isinstance(value, dict | bool):
-        raise wrong_type("a dict, a bool or None", value)
-    return value
+
+
 
 
 def app_names(value: Any) -> list[str] | None:

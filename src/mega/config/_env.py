@@ -14,16 +14,18 @@ DEFAULT_ENV = "development"
 
 def resolve_env(config: Mapping[Any, Any], environ: Mapping[str, str], ctx: Context) -> str:
     """The effective env. A bad MEGA_ENV is reported here; a bad `env` key by the schema."""
-    from_environ = environ.get("MEGA_ENV", "")
+    raw = environ.get("MEGA_ENV", "")
+    from_environ = raw.strip().lower()  # a name, in any case
     if from_environ:  # empty counts as unset, as shells often export empty variables
         if from_environ in ENVS:
             return from_environ
         ctx.report(
             "config.invalid_value",
             "env",
-            f"MEGA_ENV (in the environment) must be one of {', '.join(ENVS)}, got {from_environ!r}",
+            f"MEGA_ENV (in the environment) must be one of {', '.join(ENVS)}, got {raw!r}",
             f"use one of: {', '.join(ENVS)}",
             file=ENVIRONMENT,
         )
     from_file = config.get("env")
-    return from_file if isinstance(from_file, str) and from_file in ENVS else DEFAULT_ENV
+    name = from_file.strip().lower() if isinstance(from_file, str) else None
+    return name if name in ENVS else DEFAULT_ENV

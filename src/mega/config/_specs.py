@@ -7,13 +7,12 @@ every problem in every file is collected) and returns the validated value, or it
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mega.config._checks import INVALID_TYPE, INVALID_VALUE, Check, Invalid, wrong_type
-from mega.config.problems import ENVIRONMENT, ConfigProblem
+from mega.config.problems import ENVIRONMENT, ConfigProblem, close_match
 
 Default = Callable[["Context"], Any]
 
@@ -28,7 +27,9 @@ class Context:
     problems: list[ConfigProblem] = field(default_factory=list)
 
     def report(self, code: str, key: str, message: str, hint: str | None = None, *, file: str = "") -> None:
-        self.problems.append(ConfigProblem(code, key, file or self.file, message, hint))
+        problem = ConfigProblem(code, key, file or self.file, message, hint)
+        if problem not in self.problems:  # one key inherited by several apps is one problem
+            self.problems.append(problem)
 
 
 class Spec(Protocol):
@@ -88,6 +89,8 @@ class Section:
 
     fields: Mapping[str, Spec]
     extra: bool = False
+    # Rules across the keys of one given dict (e.g. `driver: memory` with a `redis` alias).
+    after: Callable[[dict[str, Any], str, Context], None] | None = None
 
     def validate(self, value: Any, key: str, ctx: Context) -> Any:
         if value is None:  # a section set to None means "all defaults"
@@ -111,6 +114,8 @@ class Section:
             for name, spec in self.fields.items()
         }
         result.update(given)  # the extras, when allowed
+        if self.after is not None:
+            self.after(result, key, ctx)
         return result
 
     def default(self, key: str, ctx: Context) -> dict[str, Any]:
@@ -119,10 +124,9 @@ class Section:
     def _report_unknown(self, name: object, key: str, ctx: Context) -> None:
         where = join(key, name)
         message = f"unknown key {where!r} in {ctx.file}"
-        if isinstance(name, str):
-            close = difflib.get_close_matches(name, list(self.fields), n=1)
-            if close:
-                message += f" — did you mean {join(key, close[0])!r}?"
+        close = close_match(name, self.fields)
+        if close:
+            message += f" — did you mean {join(key, close)!r}?"
         scope = f"under {key}" if key else f"in {ctx.file}"
         ctx.report(
             "config.unknown_key", where, message, f"valid keys {scope}: {', '.join(sorted(self.fields))}"
@@ -155,3 +159,35 @@ class Entries:
 
     def default(self, key: str, ctx: Context) -> dict[str, Any]:
         return {}
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A section that can also be turned off with `False`: validates to False, or to the section's dict.
+
+    `absent` makes the value when the key is missing or None (None: the section's defaults; else e.g.
+    `const(False)` for a feature that is off unless configured); `True` means the section's defaults
+    when `true_ok`.
+    """
+
+    inner: Spec
+    absent: Default | None
+    expected: str  # completes "must be ..." when the value is of none of the accepted types
+    hint: str | None = None
+    true_ok: bool = False
+
+    def validate(self, value: Any, key: str, ctx: Context) -> Any:
+        if value is False:
+            return False
+        if value is None:
+            return self.default(key, ctx)
+        if value is True and self.true_ok:
+            return self.inner.default(key, ctx)
+        if isinstance(value, dict):
+            return self.inner.validate(value, key, ctx)
+        got = f"{value!r} ({type(value).__name__})"
+        ctx.report(INVALID_TYPE, key, f"{ctx.file}: {key} must be {self.expected}, got {got}", self.hint)
+        return self.default(key, ctx)
+
+    def default(self, key: str, ctx: Context) -> Any:
+        return self.inner.default(key, ctx) if self.absent is None else self.absent(ctx)

@@ -1,4 +1,4 @@
-"""Validate one config file's dict: scope first (right file?), then the schema of that scope."""
+"""Validate one config file's dict: built feature (else `not_supported`), scope (right file?), schema."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from mega.config._specs import Context
 from mega.config.schema import root_for
 from mega.config.scopes import Scope, allowed_in, scope_of
+from mega.config.sections import not_built
 
 GLOBAL_FILE = "mega_config.py"
 
@@ -15,8 +16,16 @@ def validate_file(config: dict[Any, Any], scope: Scope, ctx: Context, *, app_fil
     """Validated values of one file, defaults filled. `app_file` names where app-only keys belong."""
     in_scope: dict[Any, Any] = {}
     for key, value in config.items():
+        feature = not_built(key)
         owner = scope_of(key) if isinstance(key, str) else None
-        if owner is not None and not allowed_in(key, scope):
+        if feature is not None:
+            ctx.report(
+                "config.not_supported",
+                key,
+                f"{ctx.file}: {key}: {feature} is not built yet in this version of mega; remove the key",
+                f"remove {key!r} from {ctx.file}: mega does not read it yet, so it would do nothing",
+            )
+        elif owner is not None and not allowed_in(key, scope):
             _report_wrong_scope(key, owner, ctx, app_file)
         else:
             in_scope[key] = value  # unknown keys are reported by the schema, with a did-you-mean

@@ -10,6 +10,7 @@ from typing import Any
 from mega.config._apps import APPS_DIR, active_apps, app_file_label, check_across_apps, discover_app_dirs
 from mega.config._env import DEFAULT_ENV, resolve_env
 from mega.config._files import read_config_file
+from mega.config._resolve import resolve_settings
 from mega.config._specs import Context
 from mega.config._validate import GLOBAL_FILE, validate_file
 from mega.config.problems import MegaConfigError
@@ -38,11 +39,16 @@ def load_project_config(root: Path, *, environ: Mapping[str, str] | None = None)
     values = validate_file(raw, Scope.GLOBAL, ctx, app_file=app_hint)
     values["env"] = ctx.env
 
-    apps = {name: _load_app(root, name, ctx) for name in active_apps(values["apps"], found, root, ctx)}
+    app_raws: dict[str, dict[Any, Any]] = {}
+    names = active_apps(values["apps"], found, root, ctx)
+    apps = {name: _load_app(root, name, ctx, app_raws) for name in names}
     check_across_apps(apps, ctx)
+    settings = resolve_settings(values, raw, apps, app_raws, ctx)
     if ctx.problems:
         raise MegaConfigError(ctx.problems)
-    return ProjectConfig(root=root, file=global_path, env=ctx.env, values=values, apps=apps)
+    return ProjectConfig(
+        root=root, file=global_path, env=ctx.env, values=values, apps=apps, settings=settings
+    )
 
 
 def _read_global(path: Path, root: Path, ctx: Context) -> dict[Any, Any]:
@@ -57,11 +63,12 @@ def _read_global(path: Path, root: Path, ctx: Context) -> dict[Any, Any]:
     return read_config_file(path, ctx) or {}
 
 
-def _load_app(root: Path, name: str, project: Context) -> AppConfig:
+def _load_app(root: Path, name: str, project: Context, raws: dict[str, dict[Any, Any]]) -> AppConfig:
     app_dir = root / APPS_DIR / name
     path = app_dir / "app_config.py"
     ctx = Context(app_file_label(name), project.env, project.environ, project.problems)
     exists = path.is_file()
     raw = (read_config_file(path, ctx) or {}) if exists else {}
+    raws[name] = raw
     values = validate_file(raw, Scope.APP, ctx, app_file=ctx.file)
     return AppConfig(name=name, dir=app_dir, file=path if exists else None, values=values)

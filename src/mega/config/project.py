@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ class AppConfig:
     dir: Path
     file: Path | None
     values: dict[str, Any]
+    # Each feature section's typed settings (`lock`, `session`, ...), mega_config.py's laid under.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -28,3 +30,4 @@ class ProjectConfig:
     env: str
     values: dict[str, Any]
     apps: dict[str, AppConfig]
+    settings: dict[str, Any] = field(default_factory=dict)  # the global feature sections' settings

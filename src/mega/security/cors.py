@@ -1,6 +1,7 @@
 """CORS: which other sites' pages may read this app's responses. Off by default.
 
-`cors` in app_config.py (or as a route option, which replaces the app's value, never merges):
+`cors` in app_config.py (or as a route option, which replaces the app's value, never merges;
+declared in `mega.security._settings`):
 
     cors = None                                     # off (also when the key is absent, or False)
     cors = {"origins": ["https://a.com"]}           # pages of a.com may call the API
@@ -17,21 +18,20 @@ lowercase, no default port).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from difflib import get_close_matches
-from urllib.parse import SplitResult, urlsplit
+from collections.abc import Iterable
 
 from mega.errors import ForbiddenError, MegaError
 from mega.http.response import Headers
+from mega.security._settings import (
+    DEFAULT_EXPOSE,
+    DEFAULT_HEADERS,
+    DEFAULT_MAX_AGE,
+    DEFAULT_METHODS,
+    METHODS,
+    CorsSettings,
+)
 
-__all__ = ["DEFAULT_HEADERS", "DEFAULT_METHODS", "KEYS", "METHODS", "CorsPolicy", "parse_cors"]
-
-KEYS = ("origins", "methods", "headers", "expose_headers", "credentials", "max_age")
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-DEFAULT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-DEFAULT_HEADERS = ("content-type", "authorization", "x-request-id", "x-csrf-token")
-DEFAULT_EXPOSE = ("x-request-id",)
-DEFAULT_MAX_AGE = 600
+__all__ = ["DEFAULT_HEADERS", "DEFAULT_METHODS", "METHODS", "CorsPolicy", "cors_policy"]
 # Browsers may send these without asking; allowing them always avoids refusing an odd Accept-Language.
 SAFELISTED = ("accept", "accept-language", "content-language", "content-type")
 
@@ -45,10 +45,6 @@ _ACRM = b"access-control-request-method"
 _ACRH = b"access-control-request-headers"
 _VARY = (b"vary", b"origin")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*$")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_LOCAL = ("localhost", "127.0.0.1")
-_EXAMPLE = "{'origins': ['https://app.example.com']}"
 
 
 class CorsPolicy:
@@ -66,7 +62,7 @@ class CorsPolicy:
                  headers: Iterable[str] | None = DEFAULT_HEADERS,
                  expose_headers: Iterable[str] = DEFAULT_EXPOSE, credentials: bool = False,
                  max_age: int = DEFAULT_MAX_AGE) -> None:
-        """Values as parse_cors normalises them; `origins=None` = any, `headers=None` = reflect."""
+        """Values as the `cors` settings hold them; `origins=None` = any, `headers=None` = reflect."""
         if origins is None and credentials:
             raise MegaError("cors.invalid_config", "cors: origins '*' cannot allow credentials", status=500,
                             hint="list the origins allowed to send cookies")
@@ -182,148 +178,10 @@ def _origin_denied(origin: bytes | None) -> ForbiddenError:
                           hint="add the origin (scheme://host[:port]) to cors.origins in app_config.py")
 
 
-# -- config ----------------------------------------------------------------------------------------
-
-
-def _error(where: str, message: str, hint: str, key: str | None = None) -> MegaError:
-    return MegaError("cors.invalid_config", f"{where}: cors: {message}", hint=hint, status=500,
-                     details={"where": where, "key": key})
-
-
-def parse_cors(cfg: object, *, where: str) -> CorsPolicy | None:
-    """None or False -> None (CORS off); a dict (only `origins` required) -> the policy.
-
-    Raises MegaError `cors.invalid_config` (500) naming `where` and the offending key."""
-    if cfg is None or cfg is False:
+def cors_policy(settings: CorsSettings | None) -> CorsPolicy | None:
+    """The policy of `cors` settings (None: CORS off)."""
+    if settings is None:
         return None
-    if not isinstance(cfg, Mapping):
-        raise _error(where, f"must be None, False or a dict, got {cfg!r}",
-                     f"e.g. cors = {_EXAMPLE}; cors=False (or no cors key) turns CORS off")
-    for key in cfg:
-        if key not in KEYS:
-            near = get_close_matches(str(key), KEYS, n=1)
-            maybe = f"did you mean {near[0]!r}? " if near else ""
-            raise _error(where, f"unknown key {key!r}", f"{maybe}valid keys: {', '.join(KEYS)}", key)
-    if "origins" not in cfg:
-        raise _error(where, "origins: missing", f"list the sites allowed, e.g. cors = {_EXAMPLE}, "
-                     "or origins='*' for any site", "origins")
-    credentials = cfg.get("credentials", False)
-    if not isinstance(credentials, bool):
-        raise _error(where, f"credentials: must be True or False, got {credentials!r}",
-                     "True lets the listed origins send cookies and read the answers", "credentials")
-    origins = _parse_origins(cfg["origins"], where)
-    if origins is None and credentials:
-        raise _error(where, "origins: '*' cannot be used with credentials=True (browsers reject it)",
-                     "list the origins allowed to send cookies, e.g. origins=['https://app.example.com']",
-                     "origins")
-    max_age = cfg.get("max_age", DEFAULT_MAX_AGE)
-    if type(max_age) is not int or max_age < 0:
-        raise _error(where, f"max_age: must be an int >= 0 (seconds), got {max_age!r}",
-                     f"seconds a browser may reuse a preflight answer; default {DEFAULT_MAX_AGE}",
-                     "max_age")
-    headers = cfg.get("headers", DEFAULT_HEADERS)
-    return CorsPolicy(
-        origins=origins,
-        methods=_parse_methods(cfg.get("methods", DEFAULT_METHODS), where),
-        headers=None if headers == "*" else _parse_names(headers, "headers", where),
-        expose_headers=_parse_names(cfg.get("expose_headers", DEFAULT_EXPOSE), "expose_headers", where),
-        credentials=credentials,
-        max_age=max_age,
-    )
-
-
-def _as_list(value: object, key: str, where: str, example: str) -> list[object]:
-    if not isinstance(value, list | tuple):
-        raise _error(where, f"{key}: must be a list, got {value!r}", f"e.g. {key}={example}", key)
-    return list(value)
-
-
-def _parse_origins(value: object, where: str) -> list[str] | None:
-    if value == "*":
-        return None
-    items = _as_list(value, "origins", where, "['https://app.example.com'] (or '*' for any site)")
-    if not items:
-        raise _error(where, "origins: empty list", "list at least one origin, or set cors=False", "origins")
-    return list(dict.fromkeys(_parse_origin(item, where) for item in items))
-
-
-def _parse_origin(value: object, where: str) -> str:
-    """One origin as a browser sends it: lowercase `scheme://host[:port]`, no default port."""
-    if not isinstance(value, str) or not value:
-        raise _error(where, f"origins: {value!r} is not an origin",
-                     "an origin is a string like 'https://app.example.com'", "origins")
-    problem = _shape_problem(value)
-    if problem is None:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as exc:
-            problem = (f"is not a valid origin ({exc})", "write scheme://host[:port]")
-        else:
-            problem = _parts_problem(value, parts)
-    if problem is not None:
-        raise _error(where, f"origins: {value!r} {problem[0]}", problem[1], "origins")
-    scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
-    if port is not None and _DEFAULT_PORTS.get(scheme) == port:
-        netloc = netloc.rpartition(":")[0]  # browsers leave the default port out
-    return f"{scheme}://{netloc}"
-
-
-def _shape_problem(value: str) -> tuple[str, str] | None:
-    """What is wrong with an origin before it is split into parts: (problem, hint), or None."""
-    if value == "*":
-        return "inside a list", "write origins='*' (not a list) to allow any site"
-    if value.lower() == "null":
-        return "is refused", ("'null' is the origin of sandboxed frames and file:// pages, which any site "
-                              "can produce; list real origins")
-    if any(c.isspace() for c in value):
-        return "has spaces", "write scheme://host[:port], e.g. https://app.example.com"
-    if "://" not in value:
-        host = value.split("/")[0]
-        scheme = "http" if host.split(":")[0] in _LOCAL else "https"
-        return "has no scheme", f"write {scheme}://{host}"
-    return None
-
-
-def _parts_problem(value: str, parts: SplitResult) -> tuple[str, str] | None:
-    scheme, netloc = parts.scheme.lower(), parts.netloc.lower()
-    if not _SCHEME.match(scheme) or not parts.hostname or netloc.endswith(":"):
-        return "is not a valid origin", "write scheme://host[:port], e.g. https://app.example.com"
-    if parts.path or parts.query or parts.fragment or value.endswith(("?", "#")):
-        return "has a path or query", f"an origin has none: write {scheme}://{netloc}"
-    if "@" in netloc:
-        return "has a user name", f"write {scheme}://{netloc.rpartition('@')[2]}"
-    if "*" in netloc:
-        return "has a wildcard", "list each origin, e.g. ['https://a.example.com', 'https://b.example.com']"
-    if not netloc.isascii():
-        try:
-            ascii_host = parts.hostname.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_host = "xn--..."
-        return "is not ASCII", f"browsers send the punycode form: {scheme}://{ascii_host}"
-    return None
-
-
-def _parse_methods(value: object, where: str) -> list[str]:
-    items = _as_list(value, "methods", where, str(list(DEFAULT_METHODS)))
-    if not items:
-        raise _error(where, "methods: empty list", f"list some of {', '.join(METHODS)}", "methods")
-    out: list[str] = []
-    for item in items:
-        method = item.upper() if isinstance(item, str) else item
-        if method not in METHODS:
-            raise _error(where, f"methods: unknown method {item!r}", f"use {', '.join(METHODS)}", "methods")
-        out.append(str(method))
-    return list(dict.fromkeys(out))
-
-
-def _parse_names(value: object, key: str, where: str) -> list[str]:
-    example = "['content-type', 'authorization']" + (" or '*' (any the browser asks for)"
-                                                       if key == "headers" else "")
-    out: list[str] = []
-    for item in _as_list(value, key, where, example):
-        if not isinstance(item, str) or not _TOKEN.match(item):
-            raise _error(where, f"{key}: {item!r} is not a header name",
-                         "header names are letters, digits and dashes", key)
-        out.append(item.lower())
-    return list(dict.fromkeys(out))
+    return CorsPolicy(origins=settings.origins, methods=settings.methods, headers=settings.headers,
+                      expose_headers=settings.expose_headers, credentials=settings.credentials,
+                      max_age=settings.max_age)

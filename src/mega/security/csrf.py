@@ -27,12 +27,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from mega.errors import ForbiddenError, MegaError
+from mega.errors import ForbiddenError
 
 if TYPE_CHECKING:
     from mega.http.request import Request
 
-__all__ = ["COOKIE", "CsrfPolicy", "mask_token", "new_secret", "parse_csrf"]
+__all__ = ["COOKIE", "CsrfPolicy", "mask_token", "new_secret"]
 
 COOKIE = "mega_csrf"
 FIELD = "_csrf"
@@ -85,17 +85,6 @@ def token_matches(token: str, secret: str) -> bool:
         return hmac.compare_digest(plain, raw)
     unmasked = _unmask(token)
     return unmasked is not None and hmac.compare_digest(unmasked, raw)
-
-
-def parse_csrf(cfg: object, *, where: str) -> bool:
-    """None/True → on (the default), False → off."""
-    if cfg is None or cfg is True:
-        return True
-    if cfg is False:
-        return False
-    raise MegaError("csrf.invalid_config", f"{where}: csrf: must be True, False or None, got {cfg!r}",
-                    hint="csrf is on by default; csrf=False turns it off for the app or one route",
-                    status=500, details={"where": where})
 
 
 class CsrfPolicy:

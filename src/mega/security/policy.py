@@ -1,35 +1,38 @@
 """One app's security settings, resolved at boot into one guard function per route.
 
-Keys in app_config.py: `helmet`, `cors`, `csrf`, `rate_limit`. The same keys as route options
-replace the app's value for that route (never merged with it). What a route's guard does per request
-is only what its settings need: with the defaults (helmet on, CORS off, CSRF on, 1,000 requests a
-minute per IP in memory) a GET costs one dict update; an unsafe method adds a scan of its headers.
+Keys in app_config.py: `helmet`, `cors`, `csrf`, `rate_limit` (declared in `mega.security._settings`).
+The same keys as route options replace the app's value for that route (never merged with it). What a
+route's guard does per request is only what its settings need: with the defaults (helmet on, CORS
+off, CSRF on, 1,000 requests a minute per IP in memory) a GET costs one dict update; an unsafe method
+adds a scan of its headers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mega.errors import MegaError, RateLimitedError
 from mega.http.response import Headers
 from mega.security import client_ip
-from mega.security.cors import CorsPolicy, parse_cors
-from mega.security.csrf import SAFE_METHODS, CsrfPolicy, parse_csrf
+from mega.security._settings import (
+    RATE_REDIS_ALIAS,
+    SECURITY_KEYS,
+    SecuritySettings,
+    route_security,
+)
+from mega.security.cors import CorsPolicy, cors_policy
+from mega.security.csrf import SAFE_METHODS, CsrfPolicy
 from mega.security.headers import helmet_headers
-from mega.security.rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter, parse_rate_limit
+from mega.security.rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter
 
 if TYPE_CHECKING:
-    from mega.app.app import MegaApp
     from mega.http.request import Request
     from mega.http.router import RouteDef
 
 __all__ = ["SECURITY_KEYS", "AppSecurity", "Guard"]
-
-SECURITY_KEYS = ("helmet", "cors", "csrf", "rate_limit")
-RATE_REDIS_ALIAS = "rate"  # services.redis.rate makes counting shared, as in the seed
 
 Guard = Callable[[dict[str, Any], "Request | None"], "Headers | Awaitable[Headers | None] | None"]
 Limiter = MemoryRateLimiter | RedisRateLimiter
@@ -44,40 +47,53 @@ def rate_limited(retry_after: float) -> RateLimitedError:
 
 
 class AppSecurity:
-    """The app's resolved settings and the rate limiters its routes share."""
+    """The app's resolved settings and the rate limiters its routes share.
 
-    def __init__(self, app: MegaApp) -> None:
-        self.app = app
-        cfg = app.config
-        where = f"apps/{app.name}/app_config.py"
-        self.helmet = helmet_headers(cfg.get("helmet"), where=where)
-        self.cors = parse_cors(cfg.get("cors"), where=where)
-        self.csrf = parse_csrf(cfg.get("csrf"), where=where)
-        self.rate = parse_rate_limit(cfg.get("rate_limit"), where=where)
+    `adapters()` returns the project's AdapterManager (or None), looked up when a route is compiled:
+    a Redis-counted limit takes its connection from there.
+    """
+
+    def __init__(self, settings: SecuritySettings, *, app_name: str, hosts: Sequence[str],
+                 adapters: Callable[[], Any] = lambda: None) -> None:
+        self.settings = settings
+        self.app_name = app_name
+        self.hosts = [h.lower() for h in hosts]
+        self._adapters = adapters
+        self.helmet = helmet_headers(settings.helmet)
+        self.cors = cors_policy(settings.cors)
+        self.csrf = settings.csrf
+        self.rate = settings.rate_limit
         self.limiters: dict[RateLimitPolicy, Limiter] = {}
 
     # -- per route ---------------------------------------------------------------------------
 
+    def _route(self, route: RouteDef) -> SecuritySettings | None:
+        """The route's settings when its options replace some of the app's, else None."""
+        if not any(key in route.options for key in SECURITY_KEYS):
+            return None
+        file = f"{route.source or 'routes'} (route {route.method} {route.path})"
+        return route_security(route.options, self.settings, file=file)
+
     def route_settings(self, route: RouteDef) -> tuple[CorsPolicy | None, bool, RateLimitPolicy | None]:
-        opts = route.options
-        where = f"route {route.method} {route.path}"
-        cors = parse_cors(opts["cors"], where=where) if "cors" in opts else self.cors
-        csrf = parse_csrf(opts["csrf"], where=where) if "csrf" in opts else self.csrf
-        rate = parse_rate_limit(opts["rate_limit"], where=where) if "rate_limit" in opts else self.rate
-        return cors, csrf, rate
+        own = self._route(route)
+        if own is None:
+            return self.cors, self.csrf, self.rate
+        cors = cors_policy(own.cors) if "cors" in route.options else self.cors
+        return cors, own.csrf, own.rate_limit
 
     def route_helmet(self, route: RouteDef) -> Headers | None:
         """The route's own secure headers when it overrides the app's, else None."""
         if "helmet" not in route.options:
             return None
-        return helmet_headers(route.options["helmet"], where=f"route {route.method} {route.path}")
+        own = self._route(route)
+        return helmet_headers(own.helmet) if own is not None else None
 
     def guard_for(self, route: RouteDef) -> tuple[Guard | None, CorsPolicy | None, bool]:
         """(guard or None, the route's CORS policy, whether the guard needs the Request)."""
         cors, csrf_on, rate = self.route_settings(route)
         # Only listed origins count as the app's own: with origins "*", any site would pass.
         trusted = cors.allows if cors is not None and cors.origins is not None else None
-        csrf = CsrfPolicy(self.app.hosts, trusted) if csrf_on and route.method not in SAFE_METHODS else None
+        csrf = CsrfPolicy(self.hosts, trusted) if csrf_on and route.method not in SAFE_METHODS else None
         limiter = self._limiter(rate) if rate is not None else None
         if limiter is None and csrf is None and cors is None:
             return None, None, False
@@ -90,18 +106,19 @@ class AppSecurity:
         return limiter
 
     def _new_limiter(self, policy: RateLimitPolicy) -> Limiter:
+        adapters = self._adapters()
         alias = policy.redis
-        adapters = self.app.adapters
         if alias is None and adapters is not None and RATE_REDIS_ALIAS in adapters.aliases("redis"):
             alias = RATE_REDIS_ALIAS
         if alias is None:
             return _memory(policy)
         if adapters is None:
-            raise MegaError("rate_limit.invalid_config", f"app '{self.app.name}': rate_limit counts in "
-                            f"redis {alias!r} but no adapters are booted", status=500)
-        client = adapters.redis(alias, app=self.app)  # adapter.not_found names the declared aliases
-        prefix = f"mega:rl:{self.app.name}:{len(self.limiters)}:"
-        return RedisRateLimiter(policy, client, prefix=prefix)
+            raise MegaError("rate_limit.no_redis", f"app '{self.app_name}': rate_limit counts in Redis "
+                            f"connection {alias!r} but no adapters are booted", status=500,
+                            hint="boot the project (the adapters stage opens services.redis), or drop "
+                                 "'redis' to count in memory")
+        prefix = f"mega:rl:{self.app_name}:{len(self.limiters)}:"
+        return RedisRateLimiter(policy, adapters.redis(alias), prefix=prefix)
 
     def close(self) -> None:
         for limiter in self.limiters.values():

@@ -5,10 +5,11 @@ store costs about one dict update per request. Its known cost is a burst of up t
 window boundary, which is fine for abuse protection (a sliding window needs two counters and the
 time on every request).
 
-Config (`rate_limit` in app_config.py, or as a route option): unset means DEFAULT_RATE_LIMIT
-(1,000 requests a minute per IP; the seed's first default of 100 gave 429s on normal traffic, such
-as a page that polls), False turns it off, and a dict replaces the default entirely: its omitted
-fields are not taken from the default, so `max` and `window` are then required.
+Config (`rate_limit` in app_config.py, or as a route option; declared in `mega.security._settings`):
+unset means DEFAULT_RATE_LIMIT (1,000 requests a minute per IP; the seed's first default of 100 gave
+429s on normal traffic, such as a page that polls), False turns it off, and a dict replaces the
+default entirely: its omitted fields are not taken from the default, so `max` and `window` are then
+required.
 
 Counting is in process memory, or in Redis when `redis` names a connection of services.redis, so
 every process of a cluster shares one count. Both count the same windows: aligned to the clock
@@ -21,13 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from mega.errors import MegaError
+from mega.security._settings import DEFAULT_RATE_LIMIT, RateLimitSettings
 from mega.security.rate_limit_contract import DEFAULT_CLOCK, Clock, RateLimiter
 
 __all__ = [
@@ -35,112 +33,12 @@ __all__ = [
     "MemoryRateLimiter",
     "RateLimitPolicy",
     "RedisRateLimiter",
-    "parse_rate_limit",
 ]
 
 logger = logging.getLogger("mega.security")
 
-_KEYS = ("max", "window", "redis")
-_EXAMPLE = "e.g. {'max': 100, 'window': '1 minute'} (window: seconds, or '30 seconds', '5m', '1h')"
-_UNITS = {
-    "ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "d": 86400.0, "day": 86400.0, "days": 86400.0,
-}
-_MAX_WINDOW = 366 * 86400.0  # longer is a typo, and Redis refuses such expiry times
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*")
-
-
-def _invalid(where: str, message: str, hint: str, key: str | None = None) -> MegaError:
-    details: dict[str, Any] = {"where": where}
-    if key is not None:
-        details["key"] = key
-    return MegaError("rate_limit.invalid_config", f"{where}: rate_limit: {message}", details=details,
-                     hint=hint, status=500)
-
-
-def _check_max(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _invalid(where, f"'max' must be a whole number >= 1, got {value!r}",
-                       "write the requests allowed per window per client, e.g. 'max': 100", "max")
-    return value
-
-
-def _check_window(value: object, where: str, *, durations: bool = True) -> float:
-    seconds: float | None = None
-    if isinstance(value, str) and durations:
-        seconds = _duration(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    if seconds is None or not 0 < seconds <= _MAX_WINDOW:  # also refuses nan and inf
-        raise _invalid(where, f"'window' must be a positive number of seconds or a duration of at most "
-                       f"366 days, got {value!r}",
-                       "write e.g. 'window': 60, '1 minute', '30 seconds', '10s', '5m', '1h' or '2 hours'",
-                       "window")
-    return seconds
-
-
-def _duration(text: str) -> float | None:
-    """'1 minute', '30 seconds', '10s', '2 hours' -> seconds. A bare number in a string is refused:
-    the seed read '100' as milliseconds, and seconds would silently be 1,000 times longer."""
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        return None
-    unit = _UNITS.get(match[2].lower())
-    return None if unit is None else float(match[1]) * unit
-
-
-def _check_redis(value: object, where: str) -> str | None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise _invalid(where, f"'redis' must be the alias of a services.redis connection, got {value!r}",
-                       "write e.g. 'redis': 'rate', or leave it out to count in memory", "redis")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitPolicy:
-    """How many requests one key may make per window; hashable, so routes with equal policies can
-    share one limiter."""
-
-    max: int
-    window: float
-    redis: str | None = None  # the services.redis alias that counts it; None: this process's memory
-
-    def __post_init__(self) -> None:
-        _check_max(self.max, "RateLimitPolicy")
-        _check_window(self.window, "RateLimitPolicy", durations=False)
-        _check_redis(self.redis, "RateLimitPolicy")
-
-
-DEFAULT_RATE_LIMIT = RateLimitPolicy(max=1000, window=60.0, redis=None)
-
-
-def parse_rate_limit(cfg: object, *, where: str) -> RateLimitPolicy | None:
-    """A `rate_limit` config value -> its policy, or None when the limit is off."""
-    if cfg is None:
-        return DEFAULT_RATE_LIMIT
-    if cfg is False:
-        return None
-    if not isinstance(cfg, Mapping):
-        got = "True" if cfg is True else f"{type(cfg).__name__} {cfg!r}"
-        raise _invalid(where, f"must be None (the default, 1,000 requests a minute), False (off) or a "
-                       f"dict, got {got}", f"use None for the default or a dict: {_EXAMPLE}")
-    for key in cfg:
-        if key not in _KEYS:
-            from difflib import get_close_matches
-
-            near = get_close_matches(str(key), _KEYS, n=1)
-            mean = f" (did you mean {near[0]!r}?)" if near else ""
-            raise _invalid(where, f"unknown key {key!r}{mean}", f"keys: {', '.join(_KEYS)}; {_EXAMPLE}",
-                           str(key))
-    for key in ("max", "window"):
-        if key not in cfg:
-            raise _invalid(where, f"'{key}' is required: a dict replaces the default entirely",
-                           f"give both 'max' and 'window', {_EXAMPLE}", key)
-    return RateLimitPolicy(max=_check_max(cfg["max"], where), window=_check_window(cfg["window"], where),
-                           redis=_check_redis(cfg.get("redis"), where))
+# The `rate_limit` settings are the limiters' policy: hashable, so routes with equal policies share one.
+RateLimitPolicy = RateLimitSettings
 
 
 # -- memory ------------------------------------------------------------------------------------

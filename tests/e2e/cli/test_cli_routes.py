@@ -51,6 +51,26 @@ def test_bad_config_exits_2_with_every_problem(fresh_project: Path) -> None:
     assert "did you mean 'server'?" in debug.stderr
 
 
+def test_bad_feature_sections_in_two_files_are_all_listed_and_exit_2(fresh_project: Path) -> None:
+    (fresh_project / "mega_config.py").write_text('config = {"lock": {"ttl": "5 parsecs"}}\n')
+    (fresh_project / "apps/main/app_config.py").write_text(
+        'config = {"cors": {"origins": ["a.com"]}, "rate_limit": {"max": 10, "windw": "1m"}}\n'
+    )
+    result = mega("routes", cwd=fresh_project)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    err = result.stderr
+    assert "boot failed at stage 'config': 4 config problems" in err
+    assert ("mega_config.py, key 'lock.ttl': lock.ttl must be a duration > 0 (seconds, or a string like "
+            "'30s', '5m', '1h'), got '5 parsecs'") in err
+    assert "apps/main/app_config.py, key 'cors.origins[0]': cors.origins[0] 'a.com' has no scheme" in err
+    assert "hint: write https://a.com" in err
+    assert ("apps/main/app_config.py, key 'rate_limit.windw': unknown key 'rate_limit.windw' in "
+            "apps/main/app_config.py — did you mean 'rate_limit.window'?") in err
+    assert "apps/main/app_config.py, key 'rate_limit.window': rate_limit.window is required" in err
+    assert "Traceback" not in err
+
+
 def test_broken_route_file_exits_1(fresh_project: Path) -> None:
     route_file = fresh_project / "apps/main/routes/home.py"
     route_file.write_text("def routes(router):\n    router.get('/', nothere)\n")

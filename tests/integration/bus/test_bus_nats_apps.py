@@ -114,10 +114,12 @@ async def test_an_unknown_alias_fails_boot_naming_the_declared_ones(tmp_path: Pa
     with pytest.raises(BootError) as info:
         async with running(write_project(tmp_path, files)):
             pass
-    assert info.value.stage == "bus"
-    assert info.value.original.code == "bus.unknown_alias"
-    assert "apps/web/app_config.py: bus.nats 'event' is not declared in services.buses (declared: events); " \
-           "did you mean 'events'?" in info.value.message
+    assert info.value.stage == "config"
+    [problem] = info.value.original.problems
+    assert (problem.code, problem.key) == ("config.unknown_alias", "bus.nats")
+    assert problem.message == ("apps/web/app_config.py: bus.nats names 'event', which is not declared in "
+                               "services.buses (declared: events)")
+    assert problem.hint is not None and problem.hint.startswith("did you mean 'events'?")
 
 
 ALIASES = {

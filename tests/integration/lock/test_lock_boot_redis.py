@@ -23,7 +23,7 @@ def project(root: Path, url: str) -> Path:
                       "services": {{"redis": {{"webLock": {{"url": {url!r}}}}}}}}}
         """,
         "apps/web/app_config.py": """
-            config = {"hosts": ["a.com"], "lock": {"redis": "webLock", "ttl": 3, "wait": 0}}
+            config = {"hosts": ["a.com"], "lock": {"redis": "webLock", "ttl": "3s", "wait": 0}}
         """,
         "apps/web/routes/pages.py": """
             async def locked(req, reply, ctx):

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from mega.config import AppConfig, ProjectConfig, load_project_config
+from mega.lock._settings import LockSettings
+from mega.security._settings import RateLimitSettings
 
 MakeProject = Callable[..., Path]
+
+LOCK_DEFAULTS = {"driver": None, "redis": None, "prefix": "mega:lock:", "ttl": 10.0, "wait": 5.0}
 
 SERVER_DEFAULTS = {
     "host": "127.0.0.1",
@@ -46,18 +50,10 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
             "paths": ["apps", "mega_config.py", ".env"],
             "ignore": ["var/*", "*.pyc", "__pycache__/*", ".mega/*", "tests/*"],
         },
-        "jobs": [],
-        "schedules": [],
-        "workers": [],
-        "plugins": [],
-        "cluster": None,
-        "metrics": None,
-        "tracing": None,
-        "ws_cluster": None,
-        "ws_hub": None,
-        "lock": None,
-        "bus": None,
+        "lock": LOCK_DEFAULTS,
+        "bus": {"driver": None, "nats": None, "prefix": "", "request_timeout": 30.0},
     }
+    assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 
 
 def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
@@ -74,22 +70,27 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "default": False,
             "headers": {},
             "middleware": {"before": [], "transform": [], "after": []},
-            "bridge_hub": None,
-            "session": None,
-            "i18n": None,
-            "security": None,
-            "helmet": None,
-            "cors": None,
-            "csrf": None,
-            "rate_limit": None,
-            "asp": None,
-            "views": None,
-            "static": None,
-            "openapi": None,
-            "lock": None,
-            "bus": None,
+            "lock": LOCK_DEFAULTS,
+            "bus": {"driver": None, "nats": None, "prefix": "", "request_timeout": 30.0},
+            "session": {
+                "secret": None,
+                "ttl": 14 * 86400.0,
+                "rolling": True,
+                "cookie": {"name": "mega_sid", "secure": None, "samesite": "lax", "domain": None,
+                           "path": "/", "httponly": True},
+                "store": {"cache": None, "path": "var/sessions", "cleanup_interval": 3600.0, "ttl": None,
+                          "prefix": "mega:sess:"},
+            },
+            "helmet": {},
+            "cors": False,
+            "csrf": True,
+            "rate_limit": {"max": 1000, "window": 60.0, "redis": None},
         },
+        settings=app.settings,
     )
+    assert app.settings["cors"] is None and app.settings["csrf"] is True
+    assert app.settings["rate_limit"] == RateLimitSettings(1000, 60.0)
+    assert app.settings["session"].store.ttl == 14 * 86400.0  # the session's ttl
 
 
 def test_app_without_app_config_file_is_an_empty_config(make_project: MakeProject) -> None:
@@ -117,8 +118,9 @@ def test_given_values_are_kept_and_missing_ones_defaulted(make_project: MakeProj
         config = {
             'server': {'port': 8080, 'trailing_slash': 'strict', 'shutdown_timeout': 3},
             'logger': {'level': 'debug', 'access_log': False},
-            'services': {'redis': {'rate': {'url': 'redis://x'}}},
-            'lock': {'redis': 'rate'},
+            'services': {'caches': {'rate': {'driver': 'redis', 'redis': 'locks'}},
+                         'redis': {'locks': {'url': 'redis://y', 'socket_timeout': 2}}},
+            'lock': {'redis': 'locks', 'ttl': '30s'},
         }
         """
     )
@@ -139,11 +141,11 @@ def test_given_values_are_kept_and_missing_ones_defaulted(make_project: MakeProj
     }
     assert values["services"] == {
         "dbs": {},
-        "caches": {},
+        "caches": {"rate": {"driver": "redis", "redis": "locks"}},
         "buses": {},
-        "redis": {"rate": {"url": "redis://x"}},
+        "redis": {"locks": {"url": "redis://y", "socket_timeout": 2}},
     }
-    assert values["lock"] == {"redis": "rate"}
+    assert values["lock"] == {**LOCK_DEFAULTS, "redis": "locks", "ttl": 30.0}
 
 
 def test_environment_strings_are_coerced_for_bools_and_numbers(make_project: MakeProject) -> None:
@@ -171,8 +173,8 @@ def test_app_values_are_normalised(make_project: MakeProject) -> None:
                     'default': True,
                     'headers': {'X-Frame-Options': 'DENY'},
                     'middleware': {'before': [auth, 'csrf']},
-                    'session': {'store': 'file'},
-                    'cors': True,
+                    'session': True,
+                    'cors': {'origins': ['https://A.example.com:443'], 'methods': ['get', 'POST']},
                 }
             """
         }
@@ -185,8 +187,9 @@ def test_app_values_are_normalised(make_project: MakeProject) -> None:
     assert values["headers"] == {"X-Frame-Options": "DENY"}
     assert [getattr(m, "__name__", m) for m in values["middleware"]["before"]] == ["auth", "csrf"]
     assert values["middleware"]["after"] == []
-    assert values["session"] == {"store": "file"}
-    assert values["cors"] is True
+    assert values["session"]["ttl"] == 14 * 86400.0  # True: the defaults
+    assert values["cors"]["origins"] == ["https://a.example.com"]  # as browsers send it
+    assert values["cors"]["methods"] == ["GET", "POST"]
 
 
 def test_apps_are_sorted_folders_without_hidden_ones(make_project: MakeProject) -> None:
@@ -243,9 +246,15 @@ def test_fixture_project_with_two_apps_loads() -> None:
     project = load_project_config(root, environ={})
 
     assert list(project.apps) == ["web", "admin"]
-    assert project.values["services"]["redis"]["web_lock"]["url"] == "redis://127.0.0.1:6379/1"
-    assert project.values["bus"] == {"nats": "events", "prefix": "glob."}
+    assert project.values["services"]["redis"]["web_lock"] == {"url": "redis://127.0.0.1:6379/1"}
+    assert project.values["bus"] == {"driver": None, "nats": "events", "prefix": "glob.",
+                                     "request_timeout": 30.0}
     assert project.apps["web"].values["hosts"] == ["localhost", "127.0.0.1"]
     assert project.apps["web"].values["default"] is True
     assert project.apps["admin"].values["hosts"] == ["admin.localhost"]
-    assert project.apps["admin"].values["lock"] == {"redis": "web_lock"}
+    assert project.apps["admin"].values["lock"] == {**LOCK_DEFAULTS, "redis": "web_lock"}
+    admin_lock = project.apps["admin"].settings["lock"]
+    assert (admin_lock.driver, admin_lock.redis) == ("redis", "web_lock")
+    assert admin_lock.file == "apps/admin/app_config.py"
+    assert project.apps["web"].settings["bus"].prefix == "web."
+    assert project.apps["admin"].settings["bus"] is project.settings["bus"]  # inherits mega_config.py's

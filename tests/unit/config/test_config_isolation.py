@@ -18,7 +18,7 @@ SHARED_NAMES = """
 import sys
 PORT = {port}
 _seen = [name for name in sys.modules if name.startswith("_mega_config_")]
-config = {{"server": {{"port": PORT}}, "workers": _seen}}
+config = {{"server": {{"port": PORT}}, "watch": {{"paths": _seen}}}}
 """
 
 
@@ -33,9 +33,9 @@ def test_two_projects_in_one_process_do_not_share_modules(make_project: MakeProj
     assert a.values["server"]["port"] == 4001
     assert b.values["server"]["port"] == 4002
     # while a config file runs, only its own module is registered (none left from the other project)
-    assert len(a.values["workers"]) == 1
-    assert len(b.values["workers"]) == 1
-    assert a.values["workers"] != b.values["workers"]
+    assert len(a.values["watch"]["paths"]) == 1
+    assert len(b.values["watch"]["paths"]) == 1
+    assert a.values["watch"]["paths"] != b.values["watch"]["paths"]
     assert set(sys.modules) == before  # nothing cached after loading
 
 

@@ -123,25 +123,25 @@ def test_app_only_key_in_global_file_with_several_apps(
 
 
 def test_global_only_key_in_app_file(make_project: MakeProject, problems_of: Problems) -> None:
-    root = make_project(apps={"web": "config = {'server': {'port': 1}, 'jobs': []}"})
+    root = make_project(apps={"web": "config = {'server': {'port': 1}, 'logger': {}}"})
 
     problems = problems_of(root)
 
     assert [(p.code, p.key, p.file) for p in problems] == [
         ("config.wrong_scope", "server", WEB),
-        ("config.wrong_scope", "jobs", WEB),
+        ("config.wrong_scope", "logger", WEB),
     ]
     assert problems[0].message == f"'server' belongs in mega_config.py, not {WEB}"
-    assert problems[1].message == f"'jobs' belongs in mega_config.py, not {WEB}"
+    assert problems[1].message == f"'logger' belongs in mega_config.py, not {WEB}"
 
 
 def test_keys_of_both_scopes_are_accepted_in_both_files(make_project: MakeProject) -> None:
-    root = make_project("config = {'lock': {'cache': 'a'}}", {"web": "config = {'bus': {'prefix': 'web.'}}"})
+    root = make_project("config = {'lock': {'ttl': 3}}", {"web": "config = {'bus': {'prefix': 'web'}}"})
 
     project = load_project_config(root, environ={})
 
-    assert project.values["lock"] == {"cache": "a"}
-    assert project.apps["web"].values["bus"] == {"prefix": "web."}
+    assert project.values["lock"]["ttl"] == 3.0
+    assert project.apps["web"].values["bus"]["prefix"] == "web."
 
 
 def test_unknown_key_with_did_you_mean(make_project: MakeProject, problems_of: Problems) -> None:
@@ -230,12 +230,14 @@ def test_unknown_middleware_stage(make_project: MakeProject, problems_of: Proble
         (
             "{'server': {'shutdown_timeout': 0}}",
             "server.shutdown_timeout",
-            "server.shutdown_timeout must be a number > 0, got 0",
+            "server.shutdown_timeout must be a duration > 0 (seconds, or a string like '30s', '5m', '1h'), "
+            "got 0",
         ),
         (
             "{'health': {'check_timeout': 'soon'}}",
             "health.check_timeout",
-            "health.check_timeout must be a number > 0, got 'soon'",
+            "health.check_timeout must be a duration > 0 (seconds, or a string like '30s', '5m', '1h'), "
+            "got 'soon'",
         ),
         (
             "{'server': {'trailing_slash': 'add'}}",
@@ -275,8 +277,9 @@ def test_invalid_value(
         ("{'watch': {'paths': 'apps'}}", "watch.paths", "must be a list of strings, got 'apps' (str)"),
         ("{'watch': {'ignore': ['*.pyc', 3]}}", "watch.ignore[1]", "must be a non-empty string, got 3 (int)"),
         ("{'apps': 'web'}", "apps", "must be a list of app names or None, got 'web' (str)"),
-        ("{'jobs': {'a': 1}}", "jobs", "must be a list, got {'a': 1} (dict)"),
-        ("{'metrics': True}", "metrics", "must be a dict or None, got True (bool)"),
+        ("{'lock': {'ttl': [1]}}", "lock.ttl", "must be a duration > 0 (seconds, or a string like '30s', "
+         "'5m', '1h'), got [1] (list)"),
+        ("{'bus': ['nats']}", "bus", "must be a dict, got ['nats'] (list)"),
         (
             "{'services': {'dbs': {'main': {'driver': 5}}}}",
             "services.dbs.main.driver",
@@ -310,7 +313,7 @@ def test_invalid_type_in_global_file(
             "{'session': 'file'}",
             "config.invalid_type",
             "session",
-            "session must be a dict, a bool or None, got 'file' (str)",
+            "session must be a dict, None, True or False, got 'file' (str)",
         ),
         (
             "{'middleware': {'before': [42]}}",

@@ -68,11 +68,12 @@ async def test_shutdown_releases_held_locks_and_closes(tmp_path: Path) -> None:
     assert held.released and lock.closed
 
 
-async def test_a_bad_alias_fails_boot_naming_it_and_the_declared_ones(tmp_path: Path) -> None:
+async def test_a_bad_alias_fails_boot_at_the_config_stage_naming_it_and_the_declared_ones(
+        tmp_path: Path) -> None:
     files = {
         "mega_config.py": """
             config = {"logger": {"level": "warning"},
-                      "services": {"caches": {"local": {"driver": "memory"}}}}
+                      "services": {"redis": {"local": {"url": "redis://127.0.0.1:6379/0"}}}}
         """,
         "apps/web/app_config.py": 'config = {"lock": {"redis": "webLock"}}\n',
         "apps/web/routes/pages.py": "def routes(router):\n    pass\n",
@@ -80,6 +81,8 @@ async def test_a_bad_alias_fails_boot_naming_it_and_the_declared_ones(tmp_path: 
     with pytest.raises(BootError) as info:
         await boot_for_test(write_project(tmp_path, files))
     err = info.value
-    assert err.stage == "locks" and err.details["cause"] == "lock.unknown_cache"
-    assert "apps/web/app_config.py: lock.redis 'webLock'" in err.message
-    assert "services.redis (declared: (none))" in err.message  # a cache is not a redis connection
+    assert err.stage == "config" and err.details["cause"] == "config.invalid"
+    [problem] = err.original.problems  # type: ignore[attr-defined]
+    assert (problem.code, problem.key, problem.file) == ("config.unknown_alias", "lock.redis",
+                                                         "apps/web/app_config.py")
+    assert "lock.redis names 'webLock'" in problem.message and "(declared: local)" in problem.message

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from mega.config import ConfigProblem, MegaConfigError
 from mega.errors import MegaError
-from mega.security.cors import DEFAULT_HEADERS, DEFAULT_METHODS, SAFELISTED, CorsPolicy, parse_cors
+from mega.security._settings import security_settings
+from mega.security.cors import DEFAULT_HEADERS, DEFAULT_METHODS, SAFELISTED, CorsPolicy, cors_policy
 
 WHERE = "apps/web/app_config.py"
 A = "https://a.com"
 
 
+def parse(cfg: object) -> CorsPolicy | None:
+    return cors_policy(security_settings({"cors": cfg}, file=WHERE).cors)
+
+
 def policy(**cfg: object) -> CorsPolicy:
     cfg.setdefault("origins", [A])
-    result = parse_cors(cfg, where=WHERE)
+    result = parse(cfg)
     assert result is not None
     return result
 
@@ -45,12 +51,12 @@ def denied(p: CorsPolicy, headers: list[tuple[bytes, bytes]]) -> MegaError:
     return info.value
 
 
-# -- parse_cors -----------------------------------------------------------------------------------
+# -- config ---------------------------------------------------------------------------------------
 
 
 def test_off_by_default() -> None:
-    assert parse_cors(None, where=WHERE) is None
-    assert parse_cors(False, where=WHERE) is None
+    assert parse(None) is None
+    assert parse(False) is None
 
 
 def test_defaults_for_everything_but_origins() -> None:
@@ -86,60 +92,69 @@ def test_origins_are_stored_as_browsers_send_them(given: str, stored: bytes) -> 
     assert policy(origins=[given]).origins == frozenset({stored})
 
 
-def refusal(cfg: object) -> MegaError:
-    with pytest.raises(MegaError) as info:
-        parse_cors(cfg, where=WHERE)
-    err = info.value
-    assert err.code == "cors.invalid_config" and err.status == 500
-    assert err.message.startswith(f"{WHERE}: cors: ") and err.hint
-    return err
+def refusal(cfg: object) -> ConfigProblem:
+    with pytest.raises(MegaConfigError) as info:
+        parse(cfg)
+    assert len(info.value.problems) == 1, info.value.problems
+    problem = info.value.problems[0]
+    assert problem.file == WHERE and WHERE in problem.message
+    return problem
 
 
 @pytest.mark.parametrize("cfg, key, fragment, hint", [
-    (True, None, "must be None, False or a dict", "origins"),
-    ("*", None, "must be None, False or a dict", "origins"),
-    ({}, "origins", "origins: missing", "origins='*'"),
-    ({"origins": "https://a.com"}, "origins", "origins: must be a list", "['https://app.example.com']"),
-    ({"origins": []}, "origins", "origins: empty list", "cors=False"),
-    ({"origins": "*", "credentials": True}, "origins", "cannot be used with credentials",
+    (True, "cors", "cors must be None, False or a dict, got True (bool)", "origins"),
+    ("*", "cors", "must be None, False or a dict", "origins"),
+    ({}, "cors.origins", "cors.origins is required", "origins='*'"),
+    ({"origins": "https://a.com"}, "cors.origins", "must be a list of origins or '*', got 'https://a.com'",
+     ""),
+    ({"origins": []}, "cors.origins", "cors.origins is an empty list", "at least one origin"),
+    ({"origins": "*", "credentials": True}, "cors.origins", "cannot be used with credentials",
      "list the origins"),
-    ({"origins": ["a.com"]}, "origins", "'a.com' has no scheme", "https://a.com"),
-    ({"origins": ["localhost:3000"]}, "origins", "has no scheme", "http://localhost:3000"),
-    ({"origins": ["https://a.com/"]}, "origins", "has a path or query", "write https://a.com"),
-    ({"origins": ["https://a.com/app"]}, "origins", "has a path or query", "write https://a.com"),
-    ({"origins": ["https://a.com?x=1"]}, "origins", "has a path or query", "write https://a.com"),
-    ({"origins": ["https://u@a.com"]}, "origins", "has a user name", "write https://a.com"),
-    ({"origins": ["https://*.a.com"]}, "origins", "has a wildcard", "list each origin"),
-    ({"origins": ["*"]}, "origins", "inside a list", "origins='*'"),
-    ({"origins": ["null"]}, "origins", "is refused", "sandboxed"),
-    ({"origins": ["https://a.com "]}, "origins", "has spaces", "scheme://host"),
-    ({"origins": ["https://a.com:99999"]}, "origins", "is not a valid origin", "scheme://host"),
-    ({"origins": ["https://"]}, "origins", "is not a valid origin", "scheme://host"),
-    ({"origins": ["https://bücher.de"]}, "origins", "is not ASCII", "https://xn--bcher-kva.de"),
-    ({"origins": [1]}, "origins", "is not an origin", "https://app.example.com"),
-    ({"origins": [A], "methods": "GET"}, "methods", "methods: must be a list", "['GET'"),
-    ({"origins": [A], "methods": ["GET", "FETCH"]}, "methods", "unknown method 'FETCH'", "PATCH"),
-    ({"origins": [A], "methods": []}, "methods", "methods: empty list", "GET"),
-    ({"origins": [A], "headers": "content-type"}, "headers", "headers: must be a list", "'*'"),
-    ({"origins": [A], "headers": ["bad header"]}, "headers", "'bad header' is not a header name", "dashes"),
-    ({"origins": [A], "expose_headers": "*"}, "expose_headers", "expose_headers: must be a list", "e.g."),
-    ({"origins": [A], "credentials": "yes"}, "credentials", "credentials: must be True or False", "cookies"),
-    ({"origins": [A], "max_age": -1}, "max_age", "max_age: must be an int >= 0", "600"),
-    ({"origins": [A], "max_age": 1.5}, "max_age", "max_age: must be an int >= 0", "600"),
-    ({"origins": [A], "max_age": True}, "max_age", "max_age: must be an int >= 0", "600"),
+    ({"origins": ["a.com"]}, "cors.origins[0]", "cors.origins[0] 'a.com' has no scheme", "https://a.com"),
+    ({"origins": ["localhost:3000"]}, "cors.origins[0]", "has no scheme", "http://localhost:3000"),
+    ({"origins": ["https://a.com/"]}, "cors.origins[0]", "has a path or query", "write https://a.com"),
+    ({"origins": ["https://a.com/app"]}, "cors.origins[0]", "has a path or query", "write https://a.com"),
+    ({"origins": ["https://a.com?x=1"]}, "cors.origins[0]", "has a path or query", "write https://a.com"),
+    ({"origins": ["https://u@a.com"]}, "cors.origins[0]", "has a user name", "write https://a.com"),
+    ({"origins": ["https://*.a.com"]}, "cors.origins[0]", "has a wildcard", "list each origin"),
+    ({"origins": [A, "*"]}, "cors.origins[1]", "inside a list", "origins='*'"),
+    ({"origins": ["null"]}, "cors.origins[0]", "is refused", "sandboxed"),
+    ({"origins": ["https://a.com "]}, "cors.origins[0]", "has spaces", "scheme://host"),
+    ({"origins": ["https://a.com:99999"]}, "cors.origins[0]", "is not a valid origin", "scheme://host"),
+    ({"origins": ["https://"]}, "cors.origins[0]", "is not a valid origin", "scheme://host"),
+    ({"origins": ["https://bücher.de"]}, "cors.origins[0]", "is not ASCII", "https://xn--bcher-kva.de"),
+    ({"origins": [1]}, "cors.origins[0]", "1 is not an origin", "https://app.example.com"),
+    ({"origins": [A], "methods": "GET"}, "cors.methods", "must be a list of methods, got 'GET'", ""),
+    ({"origins": [A], "methods": ["GET", "FETCH"]}, "cors.methods[1]", "unknown method 'FETCH'", "PATCH"),
+    ({"origins": [A], "methods": []}, "cors.methods", "cors.methods is an empty list", "method"),
+    ({"origins": [A], "headers": "content-type"}, "cors.headers", "must be a list of header names", ""),
+    ({"origins": [A], "headers": ["bad header"]}, "cors.headers[0]", "invalid HTTP header name 'bad header'",
+     "no spaces"),
+    ({"origins": [A], "expose_headers": "*"}, "cors.expose_headers", "must be a list of header names", ""),
+    ({"origins": [A], "credentials": "yes"}, "cors.credentials", "must be a boolean, got 'yes'", "True"),
+    ({"origins": [A], "max_age": -1}, "cors.max_age", "must be a duration >= 0", "'30s'"),
+    ({"origins": [A], "max_age": True}, "cors.max_age", "must be a duration >= 0", "'30s'"),
 ])
-def test_bad_config_is_refused_naming_the_key(cfg: object, key: str | None, fragment: str, hint: str) -> None:
-    err = refusal(cfg)
-    assert fragment in err.message and hint in (err.hint or "")
-    assert err.details == {"where": WHERE, "key": key}
+def test_bad_config_is_refused_naming_the_key(cfg: object, key: str, fragment: str, hint: str) -> None:
+    problem = refusal(cfg)
+    assert problem.key == key
+    assert fragment in problem.message and hint in (problem.hint or "")
+
+
+def test_max_age_is_a_duration_in_whole_seconds() -> None:
+    assert policy(max_age="10m").max_age == 600
+    assert policy(max_age=1.4).max_age == 1
 
 
 def test_unknown_key_gets_a_did_you_mean() -> None:
-    err = refusal({"origins": [A], "allow_credentials": True})
-    assert "unknown key 'allow_credentials'" in err.message
-    assert "did you mean 'credentials'?" in (err.hint or "") and "max_age" in (err.hint or "")
-    err = refusal({"origins": [A], "zzz": 1})
-    assert "did you mean" not in (err.hint or "") and "valid keys: origins" in (err.hint or "")
+    problem = refusal({"origins": [A], "allow_credentials": True})
+    assert problem.code == "config.unknown_key"
+    assert problem.message == (f"unknown key 'cors.allow_credentials' in {WHERE} — did you mean "
+                               "'cors.credentials'?")
+    assert problem.hint == ("valid keys under cors: credentials, expose_headers, headers, max_age, methods, "
+                            "origins")
+    problem = refusal({"origins": [A], "zzz": 1})
+    assert "did you mean" not in problem.message
 
 
 def test_any_origin_with_credentials_cannot_be_built_directly() -> None:

@@ -6,9 +6,13 @@ from typing import Any
 
 import pytest
 
+from mega.config import MegaConfigError
 from mega.errors import MegaError
 from mega.http.request import Request
-from mega.security.csrf import CsrfPolicy, mask_token, new_secret, parse_csrf, token_matches
+from mega.security._settings import security_settings
+from mega.security.csrf import CsrfPolicy, mask_token, new_secret, token_matches
+
+WEB = "apps/web/app_config.py"
 
 SECRET = new_secret()
 
@@ -98,8 +102,12 @@ def test_tokens_are_fresh_each_time_and_all_match() -> None:
     assert not token_matches(mask_token(SECRET), new_secret())
 
 
-def test_parse_csrf() -> None:
-    assert parse_csrf(None, where="w") is True and parse_csrf(False, where="w") is False
-    with pytest.raises(MegaError) as info:
-        parse_csrf({"on": True}, where="apps/web/app_config.py")
-    assert info.value.code == "csrf.invalid_config"
+def test_csrf_config() -> None:
+    assert security_settings({}, file=WEB).csrf is True
+    assert security_settings({"csrf": None}, file=WEB).csrf is True
+    assert security_settings({"csrf": False}, file=WEB).csrf is False
+    with pytest.raises(MegaConfigError) as info:
+        security_settings({"csrf": {"on": True}}, file=WEB)
+    [problem] = info.value.problems
+    assert (problem.code, problem.key, problem.file) == ("config.invalid_type", "csrf", WEB)
+    assert problem.message == f"{WEB}: csrf must be a boolean, got {{'on': True}} (dict)"

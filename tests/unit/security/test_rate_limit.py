@@ -7,13 +7,10 @@ import math
 
 import pytest
 
+from mega.config import ConfigProblem, MegaConfigError
 from mega.errors import MegaError
-from mega.security.rate_limit import (
-    DEFAULT_RATE_LIMIT,
-    MemoryRateLimiter,
-    RateLimitPolicy,
-    parse_rate_limit,
-)
+from mega.security._settings import security_settings
+from mega.security.rate_limit import DEFAULT_RATE_LIMIT, MemoryRateLimiter, RateLimitPolicy
 
 WHERE = "apps/web/app_config.py"
 
@@ -30,100 +27,105 @@ class FakeClock:
         return self.now
 
 
-def bad(cfg: object) -> MegaError:
-    with pytest.raises(MegaError) as info:
-        parse_rate_limit(cfg, where=WHERE)
-    err = info.value
-    assert err.code == "rate_limit.invalid_config" and err.status == 500
-    assert err.message.startswith(f"{WHERE}: rate_limit: ")
-    assert err.hint
-    return err
+def parse(cfg: object) -> RateLimitPolicy | None:
+    return security_settings({"rate_limit": cfg}, file=WHERE).rate_limit
 
 
-# -- parse_rate_limit --------------------------------------------------------------------------
+def bad(cfg: object) -> ConfigProblem:
+    with pytest.raises(MegaConfigError) as info:
+        parse(cfg)
+    assert len(info.value.problems) == 1, info.value.problems
+    problem = info.value.problems[0]
+    assert problem.file == WHERE and WHERE in problem.message
+    return problem
+
+
+# -- config ------------------------------------------------------------------------------------
 
 
 def test_none_is_the_default_and_false_is_off() -> None:
-    assert parse_rate_limit(None, where=WHERE) is DEFAULT_RATE_LIMIT
+    assert parse(None) == DEFAULT_RATE_LIMIT
     assert (DEFAULT_RATE_LIMIT.max, DEFAULT_RATE_LIMIT.window, DEFAULT_RATE_LIMIT.redis) == (1000, 60.0, None)
-    assert parse_rate_limit(False, where=WHERE) is None
+    assert parse(False) is None
 
 
 @pytest.mark.parametrize(("window", "seconds"), [
     (60, 60.0), (0.5, 0.5), ("1 minute", 60.0), ("30 seconds", 30.0), ("10s", 10.0), ("5m", 300.0),
     ("1h", 3600.0), ("2 hours", 7200.0), ("500ms", 0.5), ("1 day", 86400.0), ("1.5 minutes", 90.0),
-    (" 2 Hours ", 7200.0), ("45 sec", 45.0), ("3 mins", 180.0),
+    (" 2 Hours ", 7200.0), ("45 sec", 45.0), ("3 mins", 180.0), ("100", 100.0),
 ])
 def test_window_forms(window: object, seconds: float) -> None:
-    policy = parse_rate_limit({"max": 5, "window": window}, where=WHERE)
+    policy = parse({"max": 5, "window": window})
     assert policy == RateLimitPolicy(max=5, window=seconds, redis=None)
     assert policy is not None and type(policy.window) is float
 
 
 def test_redis_alias_is_kept() -> None:
-    assert parse_rate_limit({"max": 1, "window": 1, "redis": "rate"}, where=WHERE) == \
-        RateLimitPolicy(max=1, window=1.0, redis="rate")
-    assert parse_rate_limit({"max": 1, "window": 1, "redis": None}, where=WHERE) == \
-        RateLimitPolicy(max=1, window=1.0)
+    assert parse({"max": 1, "window": 1, "redis": "rate"}) == RateLimitPolicy(max=1, window=1.0, redis="rate")
+    assert parse({"max": 1, "window": 1, "redis": None}) == RateLimitPolicy(max=1, window=1.0)
 
 
 def test_a_dict_replaces_the_default_entirely() -> None:
-    err = bad({"max": 5})
-    assert "'window' is required" in err.message and err.details["key"] == "window"
-    err = bad({"window": "1 minute"})
-    assert "'max' is required" in err.message and err.details["key"] == "max"
-    assert bad({}).details["key"] == "max"
+    problem = bad({"max": 5})
+    assert (problem.code, problem.key) == ("config.invalid_value", "rate_limit.window")
+    assert problem.message == f"{WHERE}: rate_limit.window is required"
+    assert "a dict replaces the default entirely" in (problem.hint or "")
+    assert bad({"window": "1 minute"}).key == "rate_limit.max"
+    with pytest.raises(MegaConfigError) as info:
+        parse({})
+    assert [p.key for p in info.value.problems] == ["rate_limit.max", "rate_limit.window"]
 
 
 @pytest.mark.parametrize("cfg", [True, "1000/min", 100, [100, 60], ("max", 1)])
 def test_not_none_false_or_a_dict(cfg: object) -> None:
-    err = bad(cfg)
-    assert "use None for the default or a dict" in (err.hint or "")
-    assert "key" not in err.details
+    problem = bad(cfg)
+    assert (problem.code, problem.key) == ("config.invalid_type", "rate_limit")
+    assert "use None for the default or a dict" in (problem.hint or "")
 
 
 def test_true_is_refused_by_name() -> None:
-    assert "got True" in bad(True).message
+    assert bad(True).message == (f"{WHERE}: rate_limit must be None (the default, 1,000 requests a minute), "
+                                 "False (off) or a dict, got True (bool)")
 
 
-@pytest.mark.parametrize("value", [0, -1, 1.5, "10", True, None, float("inf")])
+@pytest.mark.parametrize("value", [0, -1, 1.5, "ten", True, None, float("inf")])
 def test_bad_max(value: object) -> None:
-    err = bad({"max": value, "window": 60})
-    assert err.details["key"] == "max" and "'max'" in err.message and repr(value) in err.message
+    problem = bad({"max": value, "window": 60})
+    assert problem.key == "rate_limit.max" and repr(value) in problem.message
 
 
 @pytest.mark.parametrize("value", [
-    0, -1, float("nan"), float("inf"), True, None, "", "100", "ten seconds", "5 fortnights", "1 minute ago",
-    "-5s", "0s", [60],
+    0, -1, float("nan"), float("inf"), True, None, "", "ten seconds", "5 fortnights", "1 minute ago",
+    "-5s", "0s", [60], "367 days",
 ])
 def test_bad_window(value: object) -> None:
-    err = bad({"max": 5, "window": value})
-    assert err.details["key"] == "window" and "'window'" in err.message
-    assert "'1 minute'" in (err.hint or "")
+    problem = bad({"max": 5, "window": value})
+    assert problem.key == "rate_limit.window"
+    assert "at most 366 days" in problem.message and "'30s'" in (problem.hint or "")
 
 
-@pytest.mark.parametrize("value", ["", "  ", 5, ["rate"]])
-def test_bad_redis_alias(value: object) -> None:
-    err = bad({"max": 5, "window": 60, "redis": value})
-    assert err.details["key"] == "redis" and "'redis'" in err.message
+@pytest.mark.parametrize("value", ["", 5, ["rate"]])
+def test_bad_redis(value: object) -> None:
+    problem = bad({"max": 5, "window": 60, "redis": value})
+    assert problem.key == "rate_limit.redis" and "invalid alias" in problem.message
 
 
-@pytest.mark.parametrize(("key", "near"), [("maximum", "max"), ("timeWindow", "window"), ("redsi", "redis"),
+@pytest.mark.parametrize(("key", "near"), [("maximum", "max"), ("timeWindow", "window"), ("redi", "redis"),
                                             ("windows", "window")])
 def test_unknown_key_says_did_you_mean(key: str, near: str) -> None:
-    err = bad({"max": 5, "window": 60, key: 1})
-    assert f"unknown key {key!r} (did you mean {near!r}?)" in err.message
-    assert err.details["key"] == key and "max, window, redis" in (err.hint or "")
+    problem = bad({"max": 5, "window": 60, key: 1})
+    assert problem.message == f"unknown key 'rate_limit.{key}' in {WHERE} — did you mean 'rate_limit.{near}'?"
+    assert problem.hint == "valid keys under rate_limit: max, redis, window"
 
 
 def test_unknown_key_without_a_near_match() -> None:
-    err = bad({"max": 5, "window": 60, "zzz": 1})
-    assert err.message.endswith("unknown key 'zzz'")
+    assert bad({"max": 5, "window": 60, "zzz": 1}).message == f"unknown key 'rate_limit.zzz' in {WHERE}"
 
 
 def test_policy_built_in_code_is_checked_too() -> None:
-    with pytest.raises(MegaError, match="'max'"):
+    with pytest.raises(MegaError, match="'max'") as info:
         RateLimitPolicy(max=0, window=60)
+    assert info.value.code == "rate_limit.invalid_policy"
     with pytest.raises(MegaError, match="'window'"):
         RateLimitPolicy(max=1, window="1 minute")  # type: ignore[arg-type]
     assert hash(RateLimitPolicy(3, 60.0)) == hash(RateLimitPolicy(3, 60.0))
