@@ -18,15 +18,13 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 # Function-local imports that load something heavy or optional on first use: (importer, imported).
 LAZY: dict[tuple[str, str], str] = {
-    ("mega.boot.server", "mega.boot.protocol"): "the uvicorn/httptools protocol, only when serving",
+    ("mega.server._serve", "mega.server._uvicorn_protocol"): "uvicorn/httptools, only when serving",
     ("mega.boot.stages", "mega.data.migrations.scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations.validate"): "SQLAlchemy, only for projects with models",
     ("mega.data.migrations", "mega.data.migrations.schema"): "Alembic, only for migration files",
     ("mega.bus.manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.bus.stage", "mega.adapters.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.lock.manager", "mega.lock.redis"): "redis-py, only for apps with a redis lock",
-    ("mega.sessions.factory", "mega.sessions.file"): "the session store driver the config names",
-    ("mega.sessions.factory", "mega.sessions.redis"): "the session store driver the config names",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

@@ -6,8 +6,8 @@ from typing import Any
 
 from mega.config._specs import Context
 from mega.config.schema import root_for
-from mega.config.scopes import Scope, allowed_in, scope_of
-from mega.config.sections import not_built
+from mega.config.scopes import Scope
+from mega.config.sections import allowed_in, not_built, scope_of
 
 GLOBAL_FILE = "mega_config.py"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from mega.config import _checks as c
 from mega.config._specs import Context, Entries, Leaf, Section, Spec, const
 from mega.config.scopes import Scope
+from mega.config.sections import registered
 
 __all__ = ["APP_CORE", "ENVS", "GLOBAL_CORE", "root_for"]
 
@@ -103,8 +104,6 @@ APP_CORE: dict[str, Spec] = {
 
 def root_for(scope: Scope) -> Section:
     """The schema of a file of `scope`: its core keys, then every feature section registered for it."""
-    from mega.config.sections import registered  # the sections import the specs, not this module
-
     core = GLOBAL_CORE if scope is Scope.GLOBAL else APP_CORE
     features = {name: s.spec for name, s in registered().items() if scope in s.scopes}
     return Section({**core, **features})

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mega.config import scopes
 from mega.config._specs import Context, Spec
 from mega.config.problems import close_match
 from mega.config.scopes import Scope
@@ -27,8 +28,11 @@ __all__ = [
     "NOT_BUILT",
     "Resolve",
     "SectionDef",
+    "allowed_in",
+    "keys_for",
     "register_section",
     "registered",
+    "scope_of",
     "unregister_section",
 ]
 
@@ -161,3 +165,29 @@ def not_built(key: object) -> str | None:
     if not isinstance(key, str) or key in registered():
         return None
     return NOT_BUILT.get(key)
+
+
+def _section_scopes() -> dict[str, frozenset[Scope]]:
+    return {name: section.scopes for name, section in registered().items()}
+
+
+def keys_for(scope: Scope) -> frozenset[str]:
+    """Every key valid in a file of this scope: the core keys and the registered sections'."""
+    core = (scopes.GLOBAL_ONLY if scope is Scope.GLOBAL else scopes.APP_ONLY) | scopes.BOTH
+    return core | {name for name, where in _section_scopes().items() if scope in where}
+
+
+def allowed_in(key: str, scope: Scope) -> bool:
+    return key in keys_for(scope)
+
+
+def scope_of(key: str) -> Scope | None:
+    """The only scope a key is valid in; None for keys valid in both, or unknown anywhere."""
+    if key in scopes.GLOBAL_ONLY:
+        return Scope.GLOBAL
+    if key in scopes.APP_ONLY:
+        return Scope.APP
+    found = _section_scopes().get(key)
+    if found is not None and len(found) == 1:
+        return next(iter(found))
+    return None

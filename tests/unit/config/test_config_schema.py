@@ -8,8 +8,8 @@ from pathlib import Path
 from mega.config import schema
 from mega.config._specs import Entries, Section, Spec, Switch
 from mega.config.problems import PROBLEM_CODES
-from mega.config.scopes import APP_ONLY, BOTH, GLOBAL_ONLY, Scope, allowed_in, keys_for, scope_of
-from mega.config.sections import NOT_BUILT, registered
+from mega.config.scopes import APP_ONLY, BOTH, GLOBAL_ONLY, Scope
+from mega.config.sections import NOT_BUILT, allowed_in, keys_for, registered, scope_of
 
 DOC = Path(__file__).parents[3] / "docs" / "reference" / "config.md"
 
