@@ -109,7 +109,8 @@ def test_mega_start_serves_the_new_project_on_sqlite(lean: Lean, tmp_path: Path)
     [
         ("dbs", {"driver": "postgres", "url": "postgresql://127.0.0.1/test"}, "postgres"),
         ("dbs", {"driver": "maria", "url": "mysql://root@127.0.0.1/test"}, "mysql"),
-        ("caches", {"driver": "redis", "url": "redis://127.0.0.1:6379/0"}, "redis"),
+        ("caches", {"driver": "redis"}, "redis"),
+        ("redis", {"url": "redis://127.0.0.1:6379/0"}, "redis"),
         ("buses", {"driver": "nats", "url": "nats://127.0.0.1:4222"}, "nats"),
     ],
 )

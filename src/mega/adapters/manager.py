@@ -10,12 +10,12 @@ client by alias.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mega._suggest import close_match
 from mega.adapters import registry
 from mega.adapters.base import Adapter
 from mega.errors import MegaError
@@ -140,8 +140,8 @@ class AdapterManager:
                              details={"group": group, "alias": None, "declared": declared},
                              hint=f"declare one in mega_config.py: config['services']['{group}']"
                                   f"['primary'] = {_EXAMPLE.get(family, example)}")
-        close = difflib.get_close_matches(alias, declared, n=1)
-        also = f"did you mean '{close[0]}'? " if close else ""
+        close = close_match(alias, declared)
+        also = f"did you mean '{close}'? " if close else ""
         return MegaError("adapter.not_found", f"no {family} named '{alias}'{where}; declared: "
                          f"{', '.join(declared) or '(none)'}",
                          details={"group": group, "alias": alias, "declared": declared},

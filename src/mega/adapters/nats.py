@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from difflib import get_close_matches
 from typing import Any
 
 import nats.errors as nerr
@@ -24,6 +23,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from mega._suggest import close_match
 from mega.adapters.base import Adapter, redact_url
 from mega.bus.errors import BusError, no_responders, request_timeout, unavailable
 
@@ -97,9 +97,9 @@ class NatsAdapter(Adapter):
         super().__init__(alias, options)
         unknown = [k for k in options if k not in _KEYS]
         if unknown:
-            near = get_close_matches(unknown[0], _KEYS, n=1)
+            near = close_match(unknown[0], _KEYS)
             raise _config_error(alias, f"unknown option {unknown[0]!r}"
-                                + (f" (did you mean {near[0]!r}?)" if near else ""),
+                                + (f" (did you mean {near!r}?)" if near else ""),
                                 known=list(_KEYS[1:]))
         passthrough = options.get("options") or {}
         if not isinstance(passthrough, dict):

@@ -10,7 +10,6 @@ Responses are bytes: the client is shared, and its users agree on that.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
@@ -20,6 +19,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from mega._suggest import close_match
 from mega.adapters.base import Adapter, redact_url
 from mega.errors import MegaError
 
@@ -53,8 +53,8 @@ class RedisConnection(Adapter):
                                      f"{redact_url(url) if isinstance(url, str) else repr(url)}")
         for name in self.options:
             if name != "url" and name not in _CLIENT_OPTIONS:
-                close = difflib.get_close_matches(name, sorted(_CLIENT_OPTIONS), n=1)
-                also = f"did you mean '{close[0]}'? " if close else ""
+                close = close_match(name, sorted(_CLIENT_OPTIONS))
+                also = f"did you mean '{close}'? " if close else ""
                 where = "put host, port, db and password in the url; " if name in _REFUSED else ""
                 raise MegaError("adapter.invalid_option", f"services.redis.{alias}: unknown option "
                                 f"'{name}'", details={"alias": alias, "option": name},

@@ -18,6 +18,7 @@ EXTRAS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("db", "postgres"): (("asyncpg",), "postgres"),
     ("db", "maria"): (("aiomysql", "pymysql"), "mysql"),
     ("cache", "redis"): (("redis",), "redis"),
+    ("redis", "redis"): (("redis",), "redis"),
     ("bus", "nats"): (("nats",), "nats"),
 }
 

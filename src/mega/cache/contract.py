@@ -7,7 +7,6 @@ exceptions are translated in one place, `_translate`.
 
 from __future__ import annotations
 
-import difflib
 import math
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -15,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 import orjson
 
+from mega._suggest import close_match
 from mega.adapters.base import Adapter
 from mega.errors import MegaError
 
@@ -90,8 +90,8 @@ class Cache(Adapter):
         accepted = self.accepted_options()
         for name in self.options:
             if name not in accepted:
-                close = difflib.get_close_matches(name, sorted(accepted), n=1)
-                also = f"did you mean '{close[0]}'? " if close else ""
+                close = close_match(name, sorted(accepted))
+                also = f"did you mean '{close}'? " if close else ""
                 raise CacheError("cache.invalid_option", f"cache '{self.alias}' ({self.driver}) has an "
                                  f"unknown option '{name}'", details={"alias": self.alias, "option": name},
                                  hint=f"{also}options: {', '.join(sorted(accepted))}")

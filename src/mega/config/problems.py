@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mega._suggest import close_match
 from mega.errors import MegaError
 
 __all__ = ["ENVIRONMENT", "PROBLEM_CODES", "ConfigProblem", "MegaConfigError", "close_match"]
@@ -29,14 +28,6 @@ PROBLEM_CODES: tuple[str, ...] = (
 
 # `file` of a problem whose value came from an environment variable (or .env) rather than a file.
 ENVIRONMENT = "(environment)"
-
-
-def close_match(word: object, options: Iterable[str]) -> str | None:
-    """The option `word` was most likely meant to be (the one did-you-mean of config messages)."""
-    if not isinstance(word, str):
-        return None
-    found = difflib.get_close_matches(word, list(options), n=1)
-    return found[0] if found else None
 
 
 @dataclass(frozen=True)

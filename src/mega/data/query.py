@@ -7,10 +7,10 @@ did-you-mean. Parsing depends only on the keyword names, so it is cached per set
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from mega._suggest import close_match
 from mega.errors import BadRequestError
 
 if TYPE_CHECKING:
@@ -75,10 +75,10 @@ def _parse_key(spec: ModelSpec, name: str) -> tuple[str, str, str]:
     if sep and column in columns:
         if op in _OPS:
             return name, column, op
-        close = difflib.get_close_matches(op, OPERATORS, n=1)
+        close = close_match(op, OPERATORS)
         raise BadRequestError(
             "db.invalid_filter", f"unknown filter operator '{op}' in '{name}' for {spec.name}"
-            + (f" (did you mean '{column}__{close[0]}'?)" if close else ""),
+            + (f" (did you mean '{column}__{close}'?)" if close else ""),
             details={"model": spec.name, "filter": name, "operators": list(OPERATORS)},
             hint=f"operators: {', '.join(OPERATORS)}")
     raise _unknown_column(spec, column if sep and column else name, "filter")
@@ -112,11 +112,11 @@ def check_columns(spec: ModelSpec, names: Sequence[str] | Mapping[str, Any], wha
 
 def _unknown_column(spec: ModelSpec, name: str, what: str) -> BadRequestError:
     columns = [c.name for c in spec.columns]
-    close = difflib.get_close_matches(name, columns, n=1)
+    close = close_match(name, columns)
     code = "db.invalid_filter" if what in ("filter", "order_by") else "db.unknown_column"
     message = f"{spec.name} has no column '{name}' ({what})"
     if close:
-        message += f"; did you mean '{close[0]}'?"
+        message += f"; did you mean '{close}'?"
     if code == "db.invalid_filter":
         return BadRequestError("db.invalid_filter", message, details={"model": spec.name, "column": name,
                                "columns": columns}, hint=f"columns: {', '.join(columns)}")

@@ -6,8 +6,9 @@ time a row becomes a Record; a Record does no conversion of its own.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, ClassVar
+
+from mega._suggest import close_match
 
 
 class Record(dict[str, Any]):
@@ -20,8 +21,8 @@ class Record(dict[str, Any]):
         try:
             return self[name]
         except KeyError:
-            close = difflib.get_close_matches(name, list(self), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            close = close_match(name, list(self))
+            hint = f" (did you mean '{close}'?)" if close else ""
             raise AttributeError(f"{self.model or 'record'} has no column '{name}'{hint}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:

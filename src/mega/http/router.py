@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypeAlias, TypedDict, Unpack
 
+from mega._suggest import close_match
 from mega.errors import MegaError
 
 if TYPE_CHECKING:  # pydantic is imported only by routes that validate
@@ -148,7 +148,7 @@ class Router:
 def _check_options(options: Mapping[str, object], path: str) -> None:
     for key in options:
         if key not in ROUTE_OPTIONS:
-            close = difflib.get_close_matches(key, ROUTE_OPTIONS, n=1)
-            suggestion = f" — did you mean '{close[0]}'?" if close else ""
+            close = close_match(key, ROUTE_OPTIONS)
+            suggestion = f" — did you mean '{close}'?" if close else ""
             raise MegaError("route.invalid_option", f"unknown route option '{key}' for '{path}'{suggestion}",
                             hint=f"valid options: {', '.join(sorted(ROUTE_OPTIONS))}")

@@ -13,7 +13,6 @@ anything this class does not wrap); it has its own small pool and opens connecti
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar, Token
@@ -24,6 +23,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from mega._suggest import close_match
 from mega.adapters.base import Adapter
 from mega.adapters.sql.compiler import Plan, statement_args, text_plan
 from mega.adapters.sql.connection import DriverConnection
@@ -95,9 +95,9 @@ class SqlAdapter(Adapter):
     def _check_options(self) -> None:
         for key in self.options:
             if key not in self.options_allowed:
-                close = difflib.get_close_matches(key, sorted(self.options_allowed), n=1)
+                close = close_match(key, sorted(self.options_allowed))
                 raise MegaError("db.invalid_option", f"unknown option '{key}' for db '{self.alias}' "
-                                f"({self.driver})" + (f"; did you mean '{close[0]}'?" if close else ""),
+                                f"({self.driver})" + (f"; did you mean '{close}'?" if close else ""),
                                 details={"alias": self.alias, "option": key,
                                          "options": sorted(self.options_allowed)},
                                 hint=f"options: {', '.join(sorted(self.options_allowed))}")
