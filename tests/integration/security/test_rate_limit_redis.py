@@ -141,7 +141,8 @@ async def test_an_undeclared_redis_alias_fails_boot_naming_the_declared_ones(tmp
     with pytest.raises(BootError) as info:
         async with running(root):
             pass
-    error = info.value.original
-    assert error.code == "adapter.not_found"
-    assert "no redis named 'mian'" in error.message and "declared: main" in error.message
-    assert "did you mean 'main'?" in (error.hint or "")
+    assert info.value.stage == "config"
+    [problem] = info.value.original.problems  # type: ignore[attr-defined]
+    assert (problem.code, problem.key) == ("config.unknown_alias", "rate_limit.redis")
+    assert "'mian'" in problem.message and "(declared: main)" in problem.message
+    assert (problem.hint or "").startswith("did you mean 'main'?")
