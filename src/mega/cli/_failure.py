@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from mega.config.problems import MegaConfigError
+    from mega.config.problems import ConfigError
 
 USAGE = 2
 FAILURE = 1
@@ -63,17 +63,17 @@ def failure_from(exc: BaseException, *, debug: bool) -> CliFailure:
     return CliFailure(_headline(f"unexpected {type(exc).__name__}: {exc}", hint), trace=trace)
 
 
-def _config_error(exc: BaseException) -> MegaConfigError | None:
-    """The MegaConfigError behind `exc` (itself, or the cause of a BootError), if any."""
-    from mega.config.problems import MegaConfigError
+def _config_error(exc: BaseException) -> ConfigError | None:
+    """The ConfigError behind `exc` (itself, or the cause of a BootError), if any."""
+    from mega.config.problems import ConfigError
 
     for candidate in (exc, getattr(exc, "original", None), exc.__cause__):
-        if isinstance(candidate, MegaConfigError):
+        if isinstance(candidate, ConfigError):
             return candidate
     return None
 
 
-def _config_lines(exc: BaseException, error: MegaConfigError) -> list[str]:
+def _config_lines(exc: BaseException, error: ConfigError) -> list[str]:
     problems = error.problems
     count = f"{len(problems)} config problem{'s' if len(problems) != 1 else ''}"
     stage = getattr(exc, "stage", None)

@@ -13,7 +13,7 @@ from mega.config._files import read_config_file
 from mega.config._resolve import resolve_settings
 from mega.config._specs import Context
 from mega.config._validate import GLOBAL_FILE, validate_file
-from mega.config.problems import MegaConfigError
+from mega.config.problems import ConfigError
 from mega.config.project import AppConfig, ProjectConfig
 from mega.config.scopes import Scope
 
@@ -24,7 +24,7 @@ def load_project_config(root: Path, *, environ: Mapping[str, str] | None = None)
     """Load, validate and default the whole project's config.
 
     Does not read .env (call `load_dotenv_file` first). Every problem in every file is collected and
-    raised together as one `MegaConfigError`.
+    raised together as one `ConfigError`.
     """
     root = Path(root).resolve()
     environ = os.environ if environ is None else environ
@@ -45,7 +45,7 @@ def load_project_config(root: Path, *, environ: Mapping[str, str] | None = None)
     check_across_apps(apps, ctx)
     settings = resolve_settings(values, raw, apps, app_raws, ctx)
     if ctx.problems:
-        raise MegaConfigError(ctx.problems)
+        raise ConfigError(ctx.problems)
     return ProjectConfig(
         root=root, file=global_path, env=ctx.env, values=values, apps=apps, settings=settings
     )

@@ -8,7 +8,7 @@ from typing import Any
 from mega._suggest import close_match
 from mega.errors import MegaError
 
-__all__ = ["ENVIRONMENT", "PROBLEM_CODES", "ConfigProblem", "MegaConfigError", "close_match"]
+__all__ = ["ENVIRONMENT", "PROBLEM_CODES", "ConfigError", "ConfigProblem", "close_match"]
 
 # Every code a ConfigProblem can carry (the error itself is `config.invalid`).
 PROBLEM_CODES: tuple[str, ...] = (
@@ -44,7 +44,7 @@ class ConfigProblem:
         return asdict(self)
 
 
-class MegaConfigError(MegaError):
+class ConfigError(MegaError):
     """The config is invalid; `problems` lists every problem found, in every file."""
 
     status = 500

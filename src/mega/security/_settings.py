@@ -14,7 +14,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from mega.config import _checks as c
 from mega.config._specs import Context, Entries, Leaf, Section, Switch, const
-from mega.config.problems import MegaConfigError
+from mega.config.problems import ConfigError
 from mega.config.sections import APP, Resolve, register_section, registered
 from mega.errors import MegaError
 
@@ -350,5 +350,5 @@ def _checked(config: Mapping[str, Any], base: SecuritySettings, file: str,
         resolve = Resolve(ctx, None, key, {}, file)
         values[key] = section.settings(value, resolve) if section.settings is not None else value
     if ctx.problems:
-        raise MegaConfigError(ctx.problems)
+        raise ConfigError(ctx.problems)
     return replace(base, **values)

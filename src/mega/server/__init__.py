@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "RAW_HEADERS_EXTENSION": "mega.server._uvicorn_cycle",
     "UVICORN_TESTED": "mega.server._uvicorn_protocol",
-    "MegaHttpProtocol": "mega.server._uvicorn_protocol",
+    "HardenedHttpProtocol": "mega.server._uvicorn_protocol",
     "bind_socket": "mega.server._listen",
     "make_protocol_class": "mega.server._uvicorn_protocol",
     "run": "mega.server._serve",
@@ -38,5 +38,5 @@ if TYPE_CHECKING:
     from mega.server._serve import serve as serve
     from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION as RAW_HEADERS_EXTENSION
     from mega.server._uvicorn_protocol import UVICORN_TESTED as UVICORN_TESTED
-    from mega.server._uvicorn_protocol import MegaHttpProtocol as MegaHttpProtocol
+    from mega.server._uvicorn_protocol import HardenedHttpProtocol as HardenedHttpProtocol
     from mega.server._uvicorn_protocol import make_protocol_class as make_protocol_class

@@ -20,7 +20,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-__all__ = ["RAW_HEADERS_EXTENSION", "MegaRequestResponseCycle"]
+__all__ = ["RAW_HEADERS_EXTENSION", "RawHeaderCycle"]
 
 RAW_HEADERS_EXTENSION: Final = "mega.raw_headers"
 
@@ -52,7 +52,7 @@ def _default_block(headers: list[tuple[bytes, bytes]]) -> bytes:
     return block
 
 
-class MegaRequestResponseCycle(RequestResponseCycle):
+class RawHeaderCycle(RequestResponseCycle):
     # The http.response.start message of a raw-block response, held until its body arrives. A class default
     # so that uvicorn's __init__ stays untouched.
     _raw_start: HTTPResponseStartEvent | None = None

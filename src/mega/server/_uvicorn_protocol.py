@@ -20,9 +20,9 @@ import uvicorn
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, MegaRequestResponseCycle
+from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, RawHeaderCycle
 
-__all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "MegaHttpProtocol", "make_protocol_class"]
+__all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
 
 # The uvicorn minor versions whose internals this module was tested against (pinned in pyproject.toml).
 UVICORN_TESTED: Final = "0.54, 0.55"
@@ -65,16 +65,16 @@ class _Sweeper:
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
         self.loop = loop
         self.interval = interval
-        self.conns: set[MegaHttpProtocol] = set()
+        self.conns: set[HardenedHttpProtocol] = set()
         self.handle: asyncio.TimerHandle | None = None
 
-    def add(self, proto: MegaHttpProtocol) -> None:
+    def add(self, proto: HardenedHttpProtocol) -> None:
         self.conns.add(proto)
         self.interval = min(self.interval, proto._sweep_interval)
         if self.handle is None:
             self.handle = self.loop.call_later(self.interval, self._tick)
 
-    def discard(self, proto: MegaHttpProtocol) -> None:
+    def discard(self, proto: HardenedHttpProtocol) -> None:
         self.conns.discard(proto)
         if not self.conns:
             # No timer and no registry entry left behind on an idle server or a closed loop.
@@ -86,7 +86,7 @@ class _Sweeper:
 
     def _tick(self) -> None:
         now = self.loop.time()
-        expired: list[MegaHttpProtocol] = []
+        expired: list[HardenedHttpProtocol] = []
         for p in self.conns:
             deadline = p._deadline
             if deadline:
@@ -127,7 +127,7 @@ if "RequestResponseCycle" not in _UVICORN_ON_HEADERS_COMPLETE.__code__.co_names:
     )
 _uvicorn_on_headers_complete = types.FunctionType(
     _UVICORN_ON_HEADERS_COMPLETE.__code__,
-    {**vars(httptools_impl), "RequestResponseCycle": MegaRequestResponseCycle},
+    {**vars(httptools_impl), "RequestResponseCycle": RawHeaderCycle},
     "on_headers_complete",
     _UVICORN_ON_HEADERS_COMPLETE.__defaults__,
     _UVICORN_ON_HEADERS_COMPLETE.__closure__,
@@ -138,7 +138,7 @@ _uvicorn_on_headers_complete = types.FunctionType(
 # Protocol
 
 
-class MegaHttpProtocol(HttpToolsProtocol):
+class HardenedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with request-head limits and the raw-header-block fast path.
 
     Pass it (or a class from ``make_protocol_class``) as ``uvicorn.Config(http=...)``.
@@ -325,13 +325,13 @@ class MegaHttpProtocol(HttpToolsProtocol):
             transport.close()
 
 
-MegaHttpProtocol._configure()
+HardenedHttpProtocol._configure()
 
 
 def make_protocol_class(
     *, header_timeout: float = 30.0, max_header_bytes: int = 65536, max_headers: int = 100
-) -> type[MegaHttpProtocol]:
-    """A ``MegaHttpProtocol`` subclass with these limits, for ``uvicorn.Config(http=...)``.
+) -> type[HardenedHttpProtocol]:
+    """A ``HardenedHttpProtocol`` subclass with these limits, for ``uvicorn.Config(http=...)``.
 
     header_timeout: seconds to receive a whole request head, from the connection opening (first request)
     or from the first byte of a later one; then 408 and close.
@@ -345,10 +345,10 @@ def make_protocol_class(
     if max_headers < 1:
         raise ValueError("max_headers must be >= 1")
     cls = cast(
-        type[MegaHttpProtocol],
+        type[HardenedHttpProtocol],
         type(
-            "MegaHttpProtocol",
-            (MegaHttpProtocol,),
+            "HardenedHttpProtocol",
+            (HardenedHttpProtocol,),
             {
                 "__module__": __name__,
                 "header_timeout": float(header_timeout),

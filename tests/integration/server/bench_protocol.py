@@ -1,4 +1,4 @@
-"""Stock uvicorn protocol vs MegaHttpProtocol for a raw ASGI app (not a test; figures go to ADR 0002).
+"""Stock uvicorn protocol vs HardenedHttpProtocol for a raw ASGI app (not a test; figures go to ADR 0002).
 
     python bench_protocol.py inproc            # µs per request, protocol object + fake transport, in-process
     python bench_protocol.py wrk [SECONDS] [REPS]  # throughput: server pinned to CPU 0, wrk -t1 -c64 on CPU 1
@@ -25,7 +25,7 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mega.server import RAW_HEADERS_EXTENSION, MegaHttpProtocol
+from mega.server import RAW_HEADERS_EXTENSION, HardenedHttpProtocol
 from mega.server import _uvicorn_cycle as cycle_module
 
 BODY = b'{"ok":true,"data":{"hello":"world"}}'
@@ -76,11 +76,11 @@ def make_app(headers: list[tuple[bytes, bytes]], raw: bool) -> Any:
 
 VARIANTS: dict[str, tuple[type[HttpToolsProtocol], list[tuple[bytes, bytes]], bool]] = {
     "stock": (HttpToolsProtocol, BASE, False),
-    "mega-raw": (MegaHttpProtocol, BASE, True),
-    "mega-plain": (MegaHttpProtocol, BASE, False),
-    "mega-raw-2writes": (MegaHttpProtocol, BASE, True),  # raw block, but head and body in two writes
+    "mega-raw": (HardenedHttpProtocol, BASE, True),
+    "mega-plain": (HardenedHttpProtocol, BASE, False),
+    "mega-raw-2writes": (HardenedHttpProtocol, BASE, True),  # raw block, but head and body in two writes
     "stock-helmet": (HttpToolsProtocol, BASE + HELMET, False),
-    "mega-raw-helmet": (MegaHttpProtocol, BASE + HELMET, True),
+    "mega-raw-helmet": (HardenedHttpProtocol, BASE + HELMET, True),
 }
 
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"

@@ -10,7 +10,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from mega.server import RAW_HEADERS_EXTENSION, MegaHttpProtocol, make_protocol_class
+from mega.server import RAW_HEADERS_EXTENSION, HardenedHttpProtocol, make_protocol_class
 from mega.server import _uvicorn_protocol as protocol_module
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ class RecordingTransport(asyncio.Transport):
 
 
 class Harness:
-    def __init__(self, app: Any, cls: type[MegaHttpProtocol] = MegaHttpProtocol) -> None:
+    def __init__(self, app: Any, cls: type[HardenedHttpProtocol] = HardenedHttpProtocol) -> None:
         config = uvicorn.Config(app, http=cls, lifespan="off", log_config=None, proxy_headers=False)
         self.state = ServerState()
         self.state.default_headers = [DATE]
@@ -178,9 +178,9 @@ async def test_sweeper_is_per_loop_and_goes_away_with_the_last_connection() -> N
 
 def test_make_protocol_class_binds_limits() -> None:
     cls = make_protocol_class(header_timeout=2.5, max_header_bytes=4096, max_headers=10)
-    assert issubclass(cls, MegaHttpProtocol)
+    assert issubclass(cls, HardenedHttpProtocol)
     assert (cls.header_timeout, cls.max_header_bytes, cls.max_headers) == (2.5, 4096, 10)
     assert b'"limit":4096' in cls._too_large_body
-    assert (MegaHttpProtocol.header_timeout, MegaHttpProtocol.max_header_bytes) == (30.0, 65536)
+    assert (HardenedHttpProtocol.header_timeout, HardenedHttpProtocol.max_header_bytes) == (30.0, 65536)
     with pytest.raises(ValueError):
         make_protocol_class(header_timeout=0)

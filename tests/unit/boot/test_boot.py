@@ -8,7 +8,7 @@ import mega
 from mega.app import registry
 from mega.boot import stages
 from mega.boot.stages import BootError, Stage
-from mega.config import MegaConfigError
+from mega.config import ConfigError
 from mega.testing import make_client, running, write_project
 
 MULTI = {
@@ -99,7 +99,7 @@ async def test_config_error_fails_the_config_stage(tmp_path):
         await mega.boot_project(write_project(tmp_path, files))
     err = info.value
     assert err.stage == "config"
-    assert isinstance(err.original, MegaConfigError)
+    assert isinstance(err.original, ConfigError)
     codes = sorted(p.code for p in err.original.problems)
     assert codes == ["config.unknown_key", "config.wrong_scope"]
     assert "did you mean 'server'" in err.message

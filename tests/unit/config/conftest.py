@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mega.config import ConfigProblem, MegaConfigError, load_project_config
+from mega.config import ConfigError, ConfigProblem, load_project_config
 
 # app name -> app_config.py text, or None for an app folder without app_config.py
 Apps = Mapping[str, str | None]
@@ -49,7 +49,7 @@ def problems_of() -> Problems:
     """Load a project that must fail (with an empty environment unless given) and return its problems."""
 
     def load(root: Path, environ: Mapping[str, str] | None = None) -> list[ConfigProblem]:
-        with pytest.raises(MegaConfigError) as caught:
+        with pytest.raises(ConfigError) as caught:
             load_project_config(root, environ={} if environ is None else environ)
         return caught.value.problems
 

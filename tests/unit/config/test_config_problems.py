@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mega.config
-from mega.config import ConfigProblem, MegaConfigError, load_project_config
+from mega.config import ConfigError, ConfigProblem, load_project_config
 from mega.config.problems import PROBLEM_CODES
 from mega.errors import MegaError
 
@@ -489,7 +489,7 @@ def test_every_problem_in_every_file_is_reported_at_once(
 def test_error_carries_all_problems(make_project: MakeProject) -> None:
     root = make_project("config = {'sever': {}, 'logger': {'access_log': 'yes'}}")
 
-    with pytest.raises(MegaConfigError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_project_config(root, environ={})
     error = caught.value
 
@@ -521,7 +521,7 @@ def test_error_carries_all_problems(make_project: MakeProject) -> None:
 def test_single_problem_hint_is_the_error_hint(make_project: MakeProject) -> None:
     root = make_project("config = {'apps': []}")
 
-    with pytest.raises(MegaConfigError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_project_config(root, environ={})
 
     assert caught.value.hint == caught.value.problems[0].hint

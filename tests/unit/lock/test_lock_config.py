@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mega.config import ConfigProblem, MegaConfigError, ProjectConfig, load_project_config
+from mega.config import ConfigError, ConfigProblem, ProjectConfig, load_project_config
 from mega.lock._settings import LockSettings
 from mega.lock.manager import DEFAULT_PREFIX, LockManager
 from mega.testing import write_project
@@ -27,7 +27,7 @@ def load(tmp_path: Path, lock: Any, apps: dict[str, Any] | None = None, redis: s
 
 def problems(tmp_path: Path, lock: Any, apps: dict[str, Any] | None = None,
              redis: str = REDIS) -> list[ConfigProblem]:
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         load(tmp_path, lock, apps, redis)
     return info.value.problems
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mega.config import ConfigProblem, MegaConfigError
+from mega.config import ConfigError, ConfigProblem
 from mega.errors import MegaError
 from mega.security._settings import security_settings
 from mega.security.cors import DEFAULT_HEADERS, DEFAULT_METHODS, SAFELISTED, CorsPolicy, cors_policy
@@ -93,7 +93,7 @@ def test_origins_are_stored_as_browsers_send_them(given: str, stored: bytes) -> 
 
 
 def refusal(cfg: object) -> ConfigProblem:
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         parse(cfg)
     assert len(info.value.problems) == 1, info.value.problems
     problem = info.value.problems[0]

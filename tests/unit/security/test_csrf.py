@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mega.config import MegaConfigError
+from mega.config import ConfigError
 from mega.errors import MegaError
 from mega.http.request import Request
 from mega.security._settings import security_settings
@@ -106,7 +106,7 @@ def test_csrf_config() -> None:
     assert security_settings({}, file=WEB).csrf is True
     assert security_settings({"csrf": None}, file=WEB).csrf is True
     assert security_settings({"csrf": False}, file=WEB).csrf is False
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         security_settings({"csrf": {"on": True}}, file=WEB)
     [problem] = info.value.problems
     assert (problem.code, problem.key, problem.file) == ("config.invalid_type", "csrf", WEB)

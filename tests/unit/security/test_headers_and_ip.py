@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mega.boot.stages import BootError
-from mega.config import MegaConfigError
+from mega.config import ConfigError
 from mega.errors import MegaError
 from mega.security._settings import security_settings
 from mega.security.client_ip import TrustedProxies
@@ -42,7 +42,7 @@ def test_helmet_defaults_overrides_and_off() -> None:
     ({"bad header": "x"}, "helmet.bad header", "helmet has an invalid HTTP header name 'bad header'"),
 ])
 def test_bad_helmet_config_names_the_file(cfg: object, key: str, message: str) -> None:
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         helmet(cfg)
     [problem] = info.value.problems
     assert (problem.key, problem.file) == (key, WEB)

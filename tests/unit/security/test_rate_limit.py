@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from mega.config import ConfigProblem, MegaConfigError
+from mega.config import ConfigError, ConfigProblem
 from mega.errors import MegaError
 from mega.security._settings import security_settings
 from mega.security.rate_limit import DEFAULT_RATE_LIMIT, MemoryRateLimiter, RateLimitPolicy
@@ -32,7 +32,7 @@ def parse(cfg: object) -> RateLimitPolicy | None:
 
 
 def bad(cfg: object) -> ConfigProblem:
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         parse(cfg)
     assert len(info.value.problems) == 1, info.value.problems
     problem = info.value.problems[0]
@@ -71,7 +71,7 @@ def test_a_dict_replaces_the_default_entirely() -> None:
     assert problem.message == f"{WHERE}: rate_limit.window is required"
     assert "a dict replaces the default entirely" in (problem.hint or "")
     assert bad({"window": "1 minute"}).key == "rate_limit.max"
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         parse({})
     assert [p.key for p in info.value.problems] == ["rate_limit.max", "rate_limit.window"]
 

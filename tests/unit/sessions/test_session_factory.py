@@ -13,7 +13,7 @@ import pytest
 from mega.cache.contract import Cache
 from mega.cache.file import FileCache
 from mega.cache.memory import MemoryCache
-from mega.config import ConfigProblem, MegaConfigError, load_project_config
+from mega.config import ConfigError, ConfigProblem, load_project_config
 from mega.errors import MegaError
 from mega.sessions._settings import SessionSettings
 from mega.sessions.cache import CacheSessionStore
@@ -57,7 +57,7 @@ def build(tmp_path: Path, store: Any, ttl: Any = 100, caches: Caches | None = No
 
 
 def refused(tmp_path: Path, session: Any) -> ConfigProblem:
-    with pytest.raises(MegaConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         settings(tmp_path, session)
     assert len(info.value.problems) == 1, [p.message for p in info.value.problems]
     problem = info.value.problems[0]
