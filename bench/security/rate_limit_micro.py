@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from mega.security.rate_limit import MemoryRateLimiter, RateLimitPolicy
+from mega.security._rate_limit import MemoryRateLimiter, RateLimitPolicy
 
 CALLS = 1_000_000
 ROUNDS = 7

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mega.boot.host import Host
+from mega.boot._host import Host
 from mega.boot.runtime import Runtime
 from mega.boot.stages import boot
-from mega.http.lifespan import run_lifespan
+from mega.http._lifespan import run_lifespan
 
 
 class LazyProject:

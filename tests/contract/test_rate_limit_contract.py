@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from mega.adapters.redis import RedisConnection
 from mega.errors import MegaError
-from mega.security.rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter
+from mega.security._rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter
 from mega.security.rate_limit_contract import Clock, RateLimiter
 from mega.testing.contracts.rate_limit import LimiterFactory, RateLimiterContract
 from tests import services

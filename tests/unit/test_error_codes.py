@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from mega.config.problems import PROBLEM_CODES
+from mega.config._problems import PROBLEM_CODES
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = r"[a-z_]+\.[a-z_]+"

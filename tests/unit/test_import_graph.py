@@ -19,12 +19,12 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # Function-local imports that load something heavy or optional on first use: (importer, imported).
 LAZY: dict[tuple[str, str], str] = {
     ("mega.server._serve", "mega.server._uvicorn_protocol"): "uvicorn/httptools, only when serving",
-    ("mega.boot.stages", "mega.data.migrations.scan"): "SQLAlchemy, only for projects with models",
-    ("mega.boot.stages", "mega.data.migrations.validate"): "SQLAlchemy, only for projects with models",
-    ("mega.data.migrations", "mega.data.migrations.schema"): "Alembic, only for migration files",
-    ("mega.bus.manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
-    ("mega.bus.stage", "mega.adapters.nats"): "nats-py (~0.2 s), only for apps on NATS",
-    ("mega.lock.manager", "mega.lock.redis"): "redis-py, only for apps with a redis lock",
+    ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
+    ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
+    ("mega.data.migrations", "mega.data.migrations._schema"): "Alembic, only for migration files",
+    ("mega.bus._manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
+    ("mega.bus._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only for apps on NATS",
+    ("mega.lock._manager", "mega.lock.redis"): "redis-py, only for apps with a redis lock",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

@@ -25,7 +25,7 @@ from nats.aio.subscription import Subscription
 
 from mega._suggest import close_match
 from mega.adapters.base import Adapter, redact_url
-from mega.bus.errors import BusError, no_responders, request_timeout, unavailable
+from mega.bus._errors import BusError, no_responders, request_timeout, unavailable
 
 log = logging.getLogger("mega.bus.nats")
 

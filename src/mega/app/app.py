@@ -7,28 +7,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mega.app.services import ServiceRegistry
+from mega.app._services import ServiceRegistry
 from mega.errors import MegaError
-from mega.http.dispatch import Dispatch, other_scope
-from mega.http.pipeline import Endpoint, compile_route
+from mega.http._dispatch import Dispatch, other_scope
+from mega.http._pipeline import Endpoint, compile_route
+from mega.http._routing.trie import RouteTable, parse_path
+from mega.http._settings import AppSettings
+from mega.http._wire import header_block, merge_secure_headers
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
 from mega.http.response import Headers, encode_header
 from mega.http.router import RouteDef, describe
-from mega.http.routing.trie import RouteTable, parse_path
-from mega.http.settings import AppSettings
-from mega.http.wire import header_block, merge_secure_headers
 from mega.observe.logging import request_logger
+from mega.security._policy import AppSecurity
 from mega.security._settings import security_settings
-from mega.security.policy import AppSecurity
 
 if TYPE_CHECKING:
-    from mega.adapters.manager import AdapterManager
+    from mega.adapters._manager import AdapterManager
     from mega.adapters.sql.adapter import SqlAdapter
     from mega.bus.contract import Bus
     from mega.cache.contract import Cache
     from mega.lock.contract import Lock
     from mega.observe.access import AccessLog
-    from mega.sessions.manager import SessionManager
+    from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
 
 _CHAIN_KINDS = ("before", "transform", "after")
@@ -248,7 +248,7 @@ class MegaApp:
     # -- serving ----------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Static paths are answered here; everything else goes to `mega.http.dispatch`."""
+        """Static paths are answered here; everything else goes to `mega.http._dispatch`."""
         if scope["type"] != "http":
             await other_scope(scope, receive, send)
             return

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mega.app.services import Services
-from mega.security.csrf import COOKIE, mask_token, new_secret, valid_secret
+from mega.app._services import Services
+from mega.security._csrf import COOKIE, mask_token, new_secret, valid_secret
 
 if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports none of them
     import logging

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mega.app import registry
-from mega.boot.shutdown import ShutdownRegistry
+from mega.boot._shutdown import ShutdownRegistry
 from mega.errors import MegaError
 
 if TYPE_CHECKING:
-    from mega.adapters.manager import AdapterManager
+    from mega.adapters._manager import AdapterManager
     from mega.app.app import MegaApp
-    from mega.boot.host import Host
-    from mega.config.project import ProjectConfig
+    from mega.boot._host import Host
+    from mega.config._project import ProjectConfig
     from mega.data.model import Model
     from mega.observe.access import AccessLog
     from mega.observe.health import HealthRegistry

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mega.adapters.stage import adapters_stage
+from mega.adapters._stage import adapters_stage
 from mega.app import registry
 from mega.app.app import MegaApp
-from mega.boot.host import Host
-from mega.boot.loader import load_app, use_project_root
+from mega.boot._host import Host
+from mega.boot._loader import load_app, use_project_root
 from mega.boot.runtime import (
     Runtime,
     activate,
@@ -28,16 +28,16 @@ from mega.boot.runtime import (
     register_health_check,
     register_shutdown_hook,
 )
-from mega.bus.stage import run as bus_stage
+from mega.bus._stage import run as bus_stage
 from mega.config import load_dotenv_file, load_project_config
 from mega.errors import MegaError
-from mega.http.health import health_endpoints
-from mega.lock.stage import locks_stage
+from mega.http._health import health_endpoints
+from mega.lock._stage import locks_stage
 from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
-from mega.security import client_ip
-from mega.sessions.manager import SessionManager
+from mega.security import _client_ip as client_ip
+from mega.sessions._manager import SessionManager
 
 __all__ = ["STAGES", "BootError", "Runtime", "Stage", "add_stage", "boot", "boot_project",
            "current_runtime", "index_of", "register_health_check", "register_shutdown_hook"]
@@ -102,8 +102,8 @@ def _stage_models(rt: Runtime) -> None:
     dirs = {name: app_cfg.dir for name, app_cfg in rt.config.apps.items()}
     if not any(p for d in dirs.values() for p in (d / "models").glob("*.py") if not p.name.startswith("_")):
         return  # nothing to scan: not even SQLAlchemy is imported
-    from mega.data.migrations.scan import scan_models
-    from mega.data.migrations.validate import validate_models
+    from mega.data.migrations._scan import scan_models
+    from mega.data.migrations._validate import validate_models
 
     rt.models = scan_models(rt.root, dirs)
     validate_models(rt.models)

@@ -3,8 +3,8 @@
 See docs/reference/bus.md. Importing this package does not import nats-py.
 """
 
+from mega.bus._errors import BusError
 from mega.bus.contract import Bus
-from mega.bus.errors import BusError
 from mega.bus.subscription import Message, Subscription
 
 __all__ = ["Bus", "BusError", "Message", "Subscription"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from mega.bus.errors import BusError
+from mega.bus._errors import BusError
 
 # A literal token: no whitespace, no dot, no wildcard character (NATS would accept `a*b`; we refuse
 # it so a pattern never looks like a wildcard and isn't one).

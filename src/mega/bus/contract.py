@@ -25,9 +25,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from mega.bus._errors import ERROR_HEADER, BusError, raise_error_reply, unavailable
 from mega.bus._subjects import normalise_prefix, wire_subject
 from mega.bus.codec import decode, encode
-from mega.bus.errors import ERROR_HEADER, BusError, raise_error_reply, unavailable
 from mega.bus.subscription import Handler, Subscription
 
 DEFAULT_REQUEST_TIMEOUT = 30.0

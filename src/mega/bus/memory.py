@@ -17,9 +17,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from mega.bus._errors import no_responders, request_timeout
 from mega.bus._subjects import is_pattern, matches
 from mega.bus.contract import Bus, Reply
-from mega.bus.errors import no_responders, request_timeout
 from mega.bus.subscription import Subscription
 
 log = logging.getLogger("mega.bus")

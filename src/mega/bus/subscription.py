@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mega.bus._errors import ERROR_HEADER, BusError, error_reply
 from mega.bus.codec import CodecError, decode, encode
-from mega.bus.errors import ERROR_HEADER, BusError, error_reply
 
 if TYPE_CHECKING:
     from mega.bus.contract import Bus

@@ -18,7 +18,7 @@ from mega.cache.contract import Cache, CacheError
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from mega.adapters.manager import AdapterManager
+    from mega.adapters._manager import AdapterManager
     from mega.adapters.redis import RedisConnection
 
 _CLEAR_BATCH = 500

@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from mega.config.problems import ConfigError
+    from mega.config._problems import ConfigError
 
 USAGE = 2
 FAILURE = 1
@@ -65,7 +65,7 @@ def failure_from(exc: BaseException, *, debug: bool) -> CliFailure:
 
 def _config_error(exc: BaseException) -> ConfigError | None:
     """The ConfigError behind `exc` (itself, or the cause of a BootError), if any."""
-    from mega.config.problems import ConfigError
+    from mega.config._problems import ConfigError
 
     for candidate in (exc, getattr(exc, "original", None), exc.__cause__):
         if isinstance(candidate, ConfigError):

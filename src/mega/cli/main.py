@@ -20,16 +20,16 @@ from mega.cli._project import CliState
 
 # name -> "module:attribute". Adding a command is one line here plus its module.
 COMMANDS: dict[str, str] = {
-    "new": "mega.cli.new:new",
-    "start": "mega.cli.start:start",
-    "routes": "mega.cli.routes:routes",
-    "console": "mega.cli.console:console",
-    "test": "mega.cli.test:test",
-    "db:generate": "mega.cli.db:db_generate",
-    "db:migrate": "mega.cli.db:db_migrate",
-    "db:rollback": "mega.cli.db:db_rollback",
-    "db:status": "mega.cli.db:db_status",
-    "g": "mega.cli.generate:g",
+    "new": "mega.cli._new:new",
+    "start": "mega.cli._start:start",
+    "routes": "mega.cli._routes:routes",
+    "console": "mega.cli._console:console",
+    "test": "mega.cli._test:test",
+    "db:generate": "mega.cli._db:db_generate",
+    "db:migrate": "mega.cli._db:db_migrate",
+    "db:rollback": "mega.cli._db:db_rollback",
+    "db:status": "mega.cli._db:db_status",
+    "g": "mega.cli._generate:g",
 }
 
 

@@ -4,9 +4,9 @@ Every problem in every file is collected and raised once, as a `ConfigError`.
 """
 
 from mega.config._dotenv import load_dotenv_file
-from mega.config.loader import load_project_config
-from mega.config.problems import ConfigError, ConfigProblem
-from mega.config.project import AppConfig, ProjectConfig
+from mega.config._loader import load_project_config
+from mega.config._problems import ConfigError, ConfigProblem
+from mega.config._project import AppConfig, ProjectConfig
 
 __all__ = [
     "AppConfig",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mega.config._project import AppConfig
 from mega.config._specs import Context
 from mega.config._validate import GLOBAL_FILE
-from mega.config.project import AppConfig
 
 APPS_DIR = "apps"
 _NEW_APP_HINT = "create one with `mega g app NAME`, or create apps/<name>/ with an app_config.py"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mega.config._problems import ENVIRONMENT
 from mega.config._specs import Context
-from mega.config.problems import ENVIRONMENT
 from mega.config.schema import ENVS
 
 DEFAULT_ENV = "development"

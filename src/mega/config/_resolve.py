@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mega.config._project import AppConfig
 from mega.config._specs import Context
 from mega.config._validate import GLOBAL_FILE
-from mega.config.project import AppConfig
 from mega.config.scopes import Scope
 from mega.config.sections import Resolve, SectionDef, registered
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mega.config._checks import INVALID_TYPE, INVALID_VALUE, Check, Invalid, wrong_type
-from mega.config.problems import ENVIRONMENT, ConfigProblem, close_match
+from mega.config._problems import ENVIRONMENT, ConfigProblem, close_match
 
 Default = Callable[["Context"], Any]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mega.config import scopes
+from mega.config._problems import close_match
 from mega.config._specs import Context, Spec
-from mega.config.problems import close_match
 from mega.config.scopes import Scope
 
 __all__ = [

@@ -13,7 +13,7 @@
             database = "primary"       # services.dbs alias; default: the app's default db
 
 `Model.spec()` is the JSON-able description the migration journal stores; CRUD lives in
-`mega.data.crud` (`User.find(...)`, `User.create(...)`, ...; see docs/reference/models.md).
+`mega.data._crud` (`User.find(...)`, `User.create(...)`, ...; see docs/reference/models.md).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import re
 from typing import Any, ClassVar
 
 from mega.data import fields as f
-from mega.data.crud import API, CrudMethods
+from mega.data._crud import API, CrudMethods
+from mega.data._spec import IndexSpec, ModelSpec
 from mega.data.fields import Field
-from mega.data.spec import IndexSpec, ModelSpec
 from mega.errors import MegaError
 
 __all__ = ["IndexSpec", "Model", "ModelSpec", "default_table_name"]

@@ -1,9 +1,9 @@
 """The contract between model CRUD and a database driver: what a store must do for one model.
 
-`mega.data.crud` does everything that does not depend on the database (filter parsing,
+`mega.data._crud` does everything that does not depend on the database (filter parsing,
 defaults, timestamps, pagination arithmetic, cursors, errors) and asks a store for these
 primitives. A db adapter hands out stores with `adapter.store(model_class)`; the SQL adapters
-return a `mega.adapters.sql.store.SqlStore`, a Mongo adapter would return its own.
+return a `mega.adapters.sql._store.SqlStore`, a Mongo adapter would return its own.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from mega.data.query import Cond, Order
+from mega.data._query import Cond, Order
 from mega.data.records import Record
 
 

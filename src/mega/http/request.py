@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from mega.errors import BadRequestError, MegaError
-from mega.security.client_ip import client_ip
+from mega.security._client_ip import client_ip
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mega.errors import MegaError, NotFoundError
+from mega.http._wire import CL, CT, Headers
 from mega.http.envelope import dumps
-from mega.http.wire import CL, CT, Headers
 
 __all__ = ["FileResponse", "HTMLResponse", "Headers", "JSONResponse", "RedirectResponse", "Response",
            "StreamResponse", "TextResponse", "encode_header"]

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from mega.errors import MegaError
 from mega.observe._colour import wants_colour
-from mega.observe.formatters import JsonFormatter, PrettyFormatter
+from mega.observe._formatters import JsonFormatter, PrettyFormatter
 
 __all__ = ["FORMATS", "LEVELS", "SINK_TYPES", "configure_logging", "get_logger", "request_logger"]
 

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from mega.config import _checks as c
+from mega.config._problems import ConfigError
 from mega.config._specs import Context, Entries, Leaf, Section, Switch, const
-from mega.config.problems import ConfigError
 from mega.config.sections import APP, Resolve, register_section, registered
 from mega.errors import MegaError
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from mega.security.rate_limit import RateLimitPolicy
+    from mega.security._rate_limit import RateLimitPolicy
 
 __all__ = ["Clock", "RateLimiter", "window_start"]
 

@@ -54,7 +54,7 @@ def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
         lifespan="off",
         access_log=False,
         server_header=False,
-        proxy_headers=False,  # server.trusted_proxies decides (mega.security.client_ip)
+        proxy_headers=False,  # server.trusted_proxies decides (mega.security._client_ip)
         log_config=None,
         timeout_keep_alive=int(server["keep_alive_timeout"]),
         timeout_graceful_shutdown=int(server["shutdown_timeout"]),

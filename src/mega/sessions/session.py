@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mega.http.reply import Reply
-    from mega.sessions.manager import SessionManager
+    from mega.sessions._manager import SessionManager
 
 __all__ = ["Session"]
 

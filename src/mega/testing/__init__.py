@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from mega.boot.loader import forget_project_modules
+from mega.boot._loader import forget_project_modules
 from mega.boot.stages import Runtime, boot
 from mega.errors import MegaError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mega import __version__
-from mega.cli.new import project_tokens, version_bound
+from mega.cli._new import project_tokens, version_bound
 
 from .conftest import mega
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from mega.adapters.manager import AdapterManager
+from mega.adapters._manager import AdapterManager
 from mega.adapters.redis import RedisConnection
 from mega.cache.redis import RedisCache
 from mega.errors import MegaError

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from mega.boot.loader import forget_project_modules
+from mega.boot._loader import forget_project_modules
 from mega.testing import write_project
 from tests import services
 

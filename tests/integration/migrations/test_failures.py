@@ -114,7 +114,7 @@ async def test_code_errors_and_missing_down(project: Path, database: Database) -
 
 
 def test_badly_named_and_broken_files(project: Path) -> None:
-    from mega.data.migrations.loader import load_migrations
+    from mega.data.migrations._loader import load_migrations
 
     write(project, "apps/main/migrations/create_users.py", "def up(schema): pass\n")
     with pytest.raises(MegaError) as info:

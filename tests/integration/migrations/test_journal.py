@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mega.data.migrations import _writer as writer
 from mega.data.migrations import generate as generate_module
-from mega.data.migrations import writer
 from mega.data.migrations.generate import generate
 from mega.errors import MegaError
 

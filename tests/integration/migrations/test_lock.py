@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mega.data.migrations.lock import migration_lock
+from mega.data.migrations._lock import migration_lock
 from mega.data.migrations.runner import Runner
 from mega.errors import MegaError
 

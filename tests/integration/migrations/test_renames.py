@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mega.data.migrations._questioner import ScriptedQuestioner
 from mega.data.migrations.generate import generate
-from mega.data.migrations.questioner import ScriptedQuestioner
 from mega.data.migrations.runner import Runner
 from mega.errors import MegaError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mega.data.migrations.questioner import InteractiveQuestioner
+from mega.data.migrations._questioner import InteractiveQuestioner
 from mega.data.migrations.runner import Runner
 
 from .conftest import Database, write

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from mega.security.rate_limit import RateLimitPolicy, RedisRateLimiter
+from mega.security._rate_limit import RateLimitPolicy, RedisRateLimiter
 from mega.testing import make_client, running, write_project
 from mega.testing.contracts.rate_limit import HandClock
 from tests.integration.adapters._services import require_redis

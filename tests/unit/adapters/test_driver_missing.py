@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from mega.adapters import registry
+from mega.adapters._manager import AdapterManager
 from mega.adapters.base import Adapter
-from mega.adapters.manager import AdapterManager
 from mega.boot.stages import BootError
 from mega.cli._failure import failure_from
 from mega.errors import MegaError

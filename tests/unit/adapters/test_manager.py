@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from mega.adapters import registry
+from mega.adapters._manager import AdapterManager
 from mega.adapters.base import Adapter
-from mega.adapters.manager import AdapterManager
 from mega.cache.file import FileCache
 from mega.cache.memory import MemoryCache
 from mega.errors import MegaError

@@ -9,7 +9,7 @@ import pytest
 from mega import get_app
 from mega.adapters import registry
 from mega.adapters.base import Adapter
-from mega.boot.loader import forget_project_modules
+from mega.boot._loader import forget_project_modules
 from mega.boot.stages import BootError
 from mega.bus.memory import MemoryBus
 from mega.testing import boot_for_test, make_client, running, write_project

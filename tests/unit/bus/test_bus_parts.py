@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from pydantic import BaseModel
 
+from mega.bus._errors import error_reply, raise_error_reply
 from mega.bus._subjects import matches, normalise_prefix, wire_subject
 from mega.bus.codec import CodecError, decode, encode
-from mega.bus.errors import error_reply, raise_error_reply
 from mega.errors import MegaError
 
 

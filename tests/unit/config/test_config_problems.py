@@ -11,7 +11,7 @@ import pytest
 
 import mega.config
 from mega.config import ConfigError, ConfigProblem, load_project_config
-from mega.config.problems import PROBLEM_CODES
+from mega.config._problems import PROBLEM_CODES
 from mega.errors import MegaError
 
 MakeProject = Callable[..., Path]

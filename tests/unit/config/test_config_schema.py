@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from mega.config import schema
+from mega.config._problems import PROBLEM_CODES
 from mega.config._specs import Entries, Section, Spec, Switch
-from mega.config.problems import PROBLEM_CODES
 from mega.config.scopes import APP_ONLY, BOTH, GLOBAL_ONLY, Scope
 from mega.config.sections import NOT_BUILT, allowed_in, keys_for, registered, scope_of
 

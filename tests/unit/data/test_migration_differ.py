@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from mega.data.migrations.differ import Differ, Renames
-from mega.data.migrations.operations import AddForeignKey, CreateTable
-from mega.data.migrations.writer import render_migration, snake_name
+from mega.data.migrations._differ import Differ, Renames
+from mega.data.migrations._operations import AddForeignKey, CreateTable
+from mega.data.migrations._writer import render_migration, snake_name
 from mega.errors import MegaError
 
 

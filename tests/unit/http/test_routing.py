@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from mega.errors import MegaError
-from mega.http.routing.trie import RouteTable, parse_path
+from mega.http._routing.trie import RouteTable, parse_path
 from tests.conftest import build_app
 
 

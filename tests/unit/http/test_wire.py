@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mega.http.wire import RAW_HEADERS, header_block, merge_secure_headers, send_json
+from mega.http._wire import RAW_HEADERS, header_block, merge_secure_headers, send_json
 
 
 async def _sent(raw: bool) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from mega.config import ConfigError, ConfigProblem, ProjectConfig, load_project_config
+from mega.lock._manager import DEFAULT_PREFIX, LockManager
 from mega.lock._settings import LockSettings
-from mega.lock.manager import DEFAULT_PREFIX, LockManager
 from mega.testing import write_project
 
 REDIS = "{'webLock': {'url': 'redis://127.0.0.1:6379/0'}, 'other': {'url': 'redis://127.0.0.1:6379/1'}}"

@@ -6,8 +6,8 @@ import pytest
 
 from mega.config import ConfigError, ConfigProblem
 from mega.errors import MegaError
+from mega.security._cors import DEFAULT_HEADERS, DEFAULT_METHODS, SAFELISTED, CorsPolicy, cors_policy
 from mega.security._settings import security_settings
-from mega.security.cors import DEFAULT_HEADERS, DEFAULT_METHODS, SAFELISTED, CorsPolicy, cors_policy
 
 WHERE = "apps/web/app_config.py"
 A = "https://a.com"

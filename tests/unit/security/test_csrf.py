@@ -9,8 +9,8 @@ import pytest
 from mega.config import ConfigError
 from mega.errors import MegaError
 from mega.http.request import Request
+from mega.security._csrf import CsrfPolicy, mask_token, new_secret, token_matches
 from mega.security._settings import security_settings
-from mega.security.csrf import CsrfPolicy, mask_token, new_secret, token_matches
 
 WEB = "apps/web/app_config.py"
 

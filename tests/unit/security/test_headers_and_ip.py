@@ -9,9 +9,9 @@ import pytest
 from mega.boot.stages import BootError
 from mega.config import ConfigError
 from mega.errors import MegaError
+from mega.security._client_ip import TrustedProxies
+from mega.security._headers import DEFAULT_HELMET, helmet_headers
 from mega.security._settings import security_settings
-from mega.security.client_ip import TrustedProxies
-from mega.security.headers import DEFAULT_HELMET, helmet_headers
 from mega.testing import boot_for_test, write_project
 
 WEB = "apps/web/app_config.py"
@@ -110,7 +110,7 @@ async def test_a_bad_route_option_fails_boot_as_a_config_problem_naming_the_rout
 
 def test_route_options_replace_the_app_settings_for_that_route_only() -> None:
     from mega.http.router import RouteDef
-    from mega.security.policy import AppSecurity
+    from mega.security._policy import AppSecurity
 
     security = AppSecurity(security_settings({"csrf": False}, file=WEB), app_name="web", hosts=["a.com"])
     plain = RouteDef("GET", "/", lambda: 1)

@@ -9,8 +9,8 @@ import pytest
 
 from mega.config import ConfigError, ConfigProblem
 from mega.errors import MegaError
+from mega.security._rate_limit import DEFAULT_RATE_LIMIT, MemoryRateLimiter, RateLimitPolicy
 from mega.security._settings import security_settings
-from mega.security.rate_limit import DEFAULT_RATE_LIMIT, MemoryRateLimiter, RateLimitPolicy
 
 WHERE = "apps/web/app_config.py"
 

@@ -4,10 +4,10 @@ See `adapter.py` for the API (query, query_one, execute, transaction, store) and
 docs/reference/models.md for models on top of it.
 """
 
+from mega.adapters.sql._transaction import Transaction
 from mega.adapters.sql.adapter import SqlAdapter
 from mega.adapters.sql.maria import MariaAdapter
 from mega.adapters.sql.postgres import PostgresAdapter
 from mega.adapters.sql.sqlite import SqliteAdapter
-from mega.adapters.sql.transaction import Transaction
 
 __all__ = ["MariaAdapter", "PostgresAdapter", "SqlAdapter", "SqliteAdapter", "Transaction"]

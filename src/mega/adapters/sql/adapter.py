@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mega._suggest import close_match
 from mega.adapters.base import Adapter
-from mega.adapters.sql.compiler import Plan, statement_args, text_plan
-from mega.adapters.sql.connection import DriverConnection
-from mega.adapters.sql.errors import map_error
-from mega.adapters.sql.pool import Pool
-from mega.adapters.sql.store import SqlStore
-from mega.adapters.sql.transaction import Transaction
+from mega.adapters.sql._compiler import Plan, statement_args, text_plan
+from mega.adapters.sql._connection import DriverConnection
+from mega.adapters.sql._errors import map_error
+from mega.adapters.sql._pool import Pool
+from mega.adapters.sql._store import SqlStore
+from mega.adapters.sql._transaction import Transaction
 from mega.data.records import Record
 from mega.errors import MegaError
 

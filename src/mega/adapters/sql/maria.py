@@ -12,10 +12,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mega.adapters.sql._connection import DriverConnection, Row
+from mega.adapters.sql._urls import parse_url
 from mega.adapters.sql.adapter import SqlAdapter
-from mega.adapters.sql.connection import DriverConnection, Row
 from mega.adapters.sql.postgres import engine_pool_options
-from mega.adapters.sql.urls import parse_url
 
 INIT_COMMAND = (
     "SET time_zone = '+00:00', sql_mode = IF(FIND_IN_SET('STRICT_TRANS_TABLES', @@sql_mode) "

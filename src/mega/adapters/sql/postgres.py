@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from mega.adapters.sql._connection import DriverConnection, Row
+from mega.adapters.sql._urls import parse_url
 from mega.adapters.sql.adapter import SqlAdapter
-from mega.adapters.sql.connection import DriverConnection, Row
-from mega.adapters.sql.urls import parse_url
 
 
 class PostgresConnection(DriverConnection):

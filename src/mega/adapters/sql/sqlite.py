@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mega.adapters.sql._connection import DriverConnection, Row
 from mega.adapters.sql.adapter import SqlAdapter
-from mega.adapters.sql.connection import DriverConnection, Row
 from mega.adapters.sql.postgres import engine_pool_options
 from mega.errors import MegaError
 

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["Schema", "column", "index"]
 
 if TYPE_CHECKING:
-    from mega.data.migrations.schema import Schema as Schema
-    from mega.data.migrations.schema import column as column
-    from mega.data.migrations.schema import index as index
+    from mega.data.migrations._schema import Schema as Schema
+    from mega.data.migrations._schema import column as column
+    from mega.data.migrations._schema import index as index
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from mega.data.migrations import schema
+        from mega.data.migrations import _schema as schema
 
         return getattr(schema, name)
     raise AttributeError(f"module 'mega.data.migrations' has no attribute {name!r}")

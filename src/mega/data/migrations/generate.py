@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mega.data.migrations import snapshot as snap
-from mega.data.migrations.differ import Differ, Renames
-from mega.data.migrations.loader import load_migrations
-from mega.data.migrations.operations import Operation, RenameTable
-from mega.data.migrations.questioner import Questioner
-from mega.data.migrations.scan import app_dirs, scan_models
-from mega.data.migrations.validate import validate_models
-from mega.data.migrations.writer import (
+from mega.data.migrations import _snapshot as snap
+from mega.data.migrations._differ import Differ, Renames
+from mega.data.migrations._loader import load_migrations
+from mega.data.migrations._operations import Operation, RenameTable
+from mega.data.migrations._questioner import Questioner
+from mega.data.migrations._scan import app_dirs, scan_models
+from mega.data.migrations._validate import validate_models
+from mega.data.migrations._writer import (
     TS_FORMAT,
     PendingFile,
     history_entry,

@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mega.data._spec import ModelSpec
 from mega.data.model import Model
-from mega.data.spec import ModelSpec
 from mega.errors import MegaError
 
 INTERVALS = ("month",)

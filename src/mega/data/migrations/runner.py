@@ -19,12 +19,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mega.data.migrations import recorder
-from mega.data.migrations.ddl import DDL
-from mega.data.migrations.loader import MigrationFile, load_migrations
-from mega.data.migrations.lock import begin_migration, migration_lock
-from mega.data.migrations.operations import Execute, Operation
-from mega.data.migrations.schema import Schema, StepFailed
+from mega.data.migrations import _recorder as recorder
+from mega.data.migrations._ddl import DDL
+from mega.data.migrations._loader import MigrationFile, load_migrations
+from mega.data.migrations._lock import begin_migration, migration_lock
+from mega.data.migrations._operations import Execute, Operation
+from mega.data.migrations._schema import Schema, StepFailed
 from mega.errors import MegaError
 
 log = logging.getLogger("mega.migrations")

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import pytest
 import pytest_asyncio
 
-from mega.security.rate_limit import RateLimitPolicy
+from mega.security._rate_limit import RateLimitPolicy
 from mega.security.rate_limit_contract import Clock, RateLimiter
 
 LimiterFactory = Callable[[RateLimitPolicy, Clock], RateLimiter]

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from mega.adapters.sql.compiler import Plan, compile_plan
-from mega.data.query import Cond, Order
+from mega.adapters.sql._compiler import Plan, compile_plan
+from mega.data._query import Cond, Order
 from mega.data.records import record_class
 from mega.data.sqltypes import table_for
 from mega.data.store import ModelStore
 
 if TYPE_CHECKING:
+    from mega.adapters.sql._connection import DriverConnection
     from mega.adapters.sql.adapter import SqlAdapter
-    from mega.adapters.sql.connection import DriverConnection
+    from mega.data._spec import ModelSpec
     from mega.data.records import Record
-    from mega.data.spec import ModelSpec
 
 _MAX_PLANS = 2048
 

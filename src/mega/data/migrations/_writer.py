@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mega.data.migrations.operations import Operation
+from mega.data.migrations._operations import Operation
 from mega.errors import MegaError
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\- ]{0,99}")

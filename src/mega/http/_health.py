@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mega.http._pipeline import Endpoint
+from mega.http._wire import CL, CT, JSON, RID, request_id
 from mega.http.envelope import dumps
-from mega.http.pipeline import Endpoint
-from mega.http.wire import CL, CT, JSON, RID, request_id
 
 
 def health_endpoints(health: Any) -> dict[tuple[str, str], Endpoint]:

@@ -10,11 +10,11 @@ from typing import Any
 from mega.config._apps import APPS_DIR, active_apps, app_file_label, check_across_apps, discover_app_dirs
 from mega.config._env import DEFAULT_ENV, resolve_env
 from mega.config._files import read_config_file
+from mega.config._problems import ConfigError
+from mega.config._project import AppConfig, ProjectConfig
 from mega.config._resolve import resolve_settings
 from mega.config._specs import Context
 from mega.config._validate import GLOBAL_FILE, validate_file
-from mega.config.problems import ConfigError
-from mega.config.project import AppConfig, ProjectConfig
 from mega.config.scopes import Scope
 
 __all__ = ["load_project_config"]

@@ -37,8 +37,8 @@ _lock_timeout = click.option("--lock-timeout", type=click.FloatRange(min=0), def
 @click.pass_context
 def db_generate(ctx: click.Context, name: str, app: str | None, renames: tuple[str, ...]) -> int:
     """Write a migration from the models' changes since the last one (no database needed)."""
+    from mega.data.migrations._questioner import InteractiveQuestioner, Questioner
     from mega.data.migrations.generate import generate
-    from mega.data.migrations.questioner import InteractiveQuestioner, Questioner
 
     root = project_root(ctx)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -113,7 +113,7 @@ def _with_runner(ctx: click.Context, alias: str | None, lock_timeout: float,
 async def _run(root: Path, alias: str | None, lock_timeout: float,
                action: Callable[[Any], Awaitable[T]]) -> T:
     from mega.boot.stages import boot
-    from mega.data.migrations.database import database_options, default_alias, engine_for
+    from mega.data.migrations._database import database_options, default_alias, engine_for
     from mega.data.migrations.runner import Runner
     from mega.errors import MegaError
 

@@ -15,15 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from mega.app.ctx import Ctx
 from mega.errors import MegaError
-from mega.http.envelope import Envelope, ok_body
-from mega.http.failure import error_response
-from mega.http.reply import Reply
-from mega.http.request import Request
-from mega.http.response import Headers, Response
-from mega.http.router import RouteDef, describe
-from mega.http.settings import AppSettings
-from mega.http.validation import PARTS, compile_part, response_validator
-from mega.http.wire import (
+from mega.http._failure import error_response
+from mega.http._settings import AppSettings
+from mega.http._validation import PARTS, compile_part, response_validator
+from mega.http._wire import (
     CL,
     CT,
     JSON,
@@ -35,6 +30,11 @@ from mega.http.wire import (
     request_id,
     send_json,
 )
+from mega.http.envelope import Envelope, ok_body
+from mega.http.reply import Reply
+from mega.http.request import Request
+from mega.http.response import Headers, Response
+from mega.http.router import RouteDef, describe
 
 if TYPE_CHECKING:
     from mega.app.app import MegaApp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mega.adapters.manager import AdapterManager
+from mega.adapters._manager import AdapterManager
 
 if TYPE_CHECKING:
     from mega.boot.stages import Runtime

@@ -7,11 +7,11 @@ from typing import Any
 from urllib.parse import quote
 
 from mega.errors import MegaError
-from mega.http.lifespan import run_lifespan
+from mega.http._lifespan import run_lifespan
+from mega.http._routing.trie import RouteTable
+from mega.http._settings import AppSettings
+from mega.http._wire import send_empty, send_error
 from mega.http.response import Headers
-from mega.http.routing.trie import RouteTable
-from mega.http.settings import AppSettings
-from mega.http.wire import send_empty, send_error
 
 
 class Dispatch:

@@ -76,9 +76,9 @@ def model(ctx: click.Context, name: str, app: str | None) -> int:
 @click.pass_context
 def migration(ctx: click.Context, name: str, app: str | None) -> int:
     """A blank hand-written migration in apps/<app>/migrations/<timestamp>_<name>.py."""
-    from mega.data.migrations import snapshot
-    from mega.data.migrations.loader import load_migrations
-    from mega.data.migrations.writer import TS_FORMAT, next_timestamp, render_blank, snake_name
+    from mega.data.migrations import _snapshot as snapshot
+    from mega.data.migrations._loader import load_migrations
+    from mega.data.migrations._writer import TS_FORMAT, next_timestamp, render_blank, snake_name
     from mega.errors import MegaError
 
     root = project_root(ctx)
@@ -98,7 +98,7 @@ def migration(ctx: click.Context, name: str, app: str | None) -> int:
 
 
 def _app_dir(root: Path, app: str | None) -> Path:
-    from mega.cli.db import project_apps
+    from mega.cli._db import project_apps
 
     apps = project_apps(root)
     if app is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mega.data.migrations.scan import app_dirs
+from mega.data.migrations._scan import app_dirs
 from mega.errors import MegaError
 
 FILE_RE = re.compile(r"(\d{14})_([a-z0-9][a-z0-9_]*)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mega.errors import MegaError
-from mega.http.routing.converters import MISS, PRIORITY, converter
+from mega.http._routing.converters import MISS, PRIORITY, converter
 
 MethodTable = dict[str, Any]
 

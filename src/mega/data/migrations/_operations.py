@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from mega.data.migrations.ddl import (
+from mega.data.migrations._ddl import (
     DDL,
     bare_column,
     check_constraint,

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from mega.errors import MegaError
 
 if TYPE_CHECKING:
+    from mega.adapters.sql._connection import DriverConnection
     from mega.adapters.sql.adapter import SqlAdapter
-    from mega.adapters.sql.connection import DriverConnection
     from mega.data.records import Record
 
 

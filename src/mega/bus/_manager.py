@@ -16,11 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
+from mega.bus._errors import BusError
 from mega.bus._settings import DEFAULT, BusSettings
 from mega.bus.contract import Bus
-from mega.bus.errors import BusError
 from mega.bus.memory import MemoryBroker, MemoryBus
-from mega.config.problems import close_match
+from mega.config._problems import close_match
 
 if TYPE_CHECKING:  # nats-py takes ~0.2 s to import: only projects that use NATS pay it
     from mega.adapters.nats import NatsAdapter

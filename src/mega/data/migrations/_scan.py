@@ -8,7 +8,7 @@ import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from mega.boot.loader import use_project_root
+from mega.boot._loader import use_project_root
 from mega.data.model import Model
 from mega.errors import MegaError
 

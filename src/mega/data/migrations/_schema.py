@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from mega.data.fields import KINDS
-from mega.data.migrations.ddl import DDL, ddl_spec
-from mega.data.migrations.operations import (
+from mega.data.migrations._ddl import DDL, ddl_spec
+from mega.data.migrations._operations import (
     AddColumn,
     AddForeignKey,
     AlterColumn,

@@ -7,8 +7,8 @@ from typing import Any
 
 from mega.app.app import MegaApp
 from mega.errors import MegaError
-from mega.http.lifespan import run_lifespan
-from mega.http.wire import send_error
+from mega.http._lifespan import run_lifespan
+from mega.http._wire import send_error
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HOST = b"host"

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 import orjson
 
 from mega.app.registry import get_app
-from mega.data.query import Cond, Order, check_columns, parse_filters, parse_order
+from mega.data._query import Cond, Order, check_columns, parse_filters, parse_order
 from mega.data.records import Record
 from mega.errors import BadRequestError, MegaError, NotFoundError
 
 if TYPE_CHECKING:
-    from mega.data.spec import ModelSpec
+    from mega.data._spec import ModelSpec
     from mega.data.store import ModelStore
 
 OrderBy = str | Sequence[str] | None

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from mega.errors import MegaError, RateLimitedError
 from mega.http.response import Headers
-from mega.security import client_ip
+from mega.security import _client_ip as client_ip
+from mega.security._cors import CorsPolicy, cors_policy
+from mega.security._csrf import SAFE_METHODS, CsrfPolicy
+from mega.security._headers import helmet_headers
+from mega.security._rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter
 from mega.security._settings import (
     RATE_REDIS_ALIAS,
     SECURITY_KEYS,
     SecuritySettings,
     route_security,
 )
-from mega.security.cors import CorsPolicy, cors_policy
-from mega.security.csrf import SAFE_METHODS, CsrfPolicy
-from mega.security.headers import helmet_headers
-from mega.security.rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter
 
 if TYPE_CHECKING:
     from mega.http.request import Request

@@ -14,7 +14,7 @@ from mega._suggest import close_match
 from mega.errors import BadRequestError
 
 if TYPE_CHECKING:
-    from mega.data.spec import ModelSpec
+    from mega.data._spec import ModelSpec
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "like", "ilike", "isnull",
              "contains", "icontains", "startswith", "endswith")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mega.bus._errors import BusError
+from mega.bus._manager import BusManager
 from mega.bus._settings import DEFAULT
-from mega.bus.errors import BusError
-from mega.bus.manager import BusManager
 
 if TYPE_CHECKING:
-    from mega.adapters.manager import AdapterManager
+    from mega.adapters._manager import AdapterManager
     from mega.adapters.nats import NatsAdapter
     from mega.boot.runtime import Runtime
 

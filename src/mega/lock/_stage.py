@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mega.lock._manager import LockManager
 from mega.lock._settings import DEFAULT
-from mega.lock.manager import LockManager
 
 if TYPE_CHECKING:
     from mega.boot.runtime import Runtime

@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mega.data._spec import ModelSpec
 from mega.data.fields import KINDS, Field
-from mega.data.migrations.ddl import NAME_MAX
+from mega.data.migrations._ddl import NAME_MAX
 from mega.data.migrations.partition import partition_problems
 from mega.data.model import Model
-from mega.data.spec import ModelSpec
 from mega.errors import MegaError
 
 # Kinds a foreign key may join: the same family stores the same values.

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mega.data.migrations.ddl import ddl_spec, split_ref
-from mega.data.migrations.operations import (
+from mega.data.migrations._ddl import ddl_spec, split_ref
+from mega.data.migrations._operations import (
     ALTERABLE,
     AddColumn,
     AddForeignKey,
@@ -29,8 +29,8 @@ from mega.data.migrations.operations import (
     RenameColumn,
     RenameTable,
 )
-from mega.data.migrations.questioner import Questioner
-from mega.data.migrations.snapshot import Tables
+from mega.data.migrations._questioner import Questioner
+from mega.data.migrations._snapshot import Tables
 from mega.errors import MegaError
 
 _FAMILY = {"integer": "int", "bigint": "int", "string": "str", "text": "str", "enum": "str",

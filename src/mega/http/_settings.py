@@ -10,7 +10,7 @@ from mega.http.response import Headers
 
 if TYPE_CHECKING:
     from mega.observe.access import AccessLog
-    from mega.security.policy import AppSecurity
+    from mega.security._policy import AppSecurity
 
 
 @dataclass(frozen=True, slots=True)
