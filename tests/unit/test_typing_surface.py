@@ -17,8 +17,6 @@ import pytest
 
 from mega.testing import make_client, running
 
-pytest.importorskip("mypy", reason="mypy is not installed (pip install -e '.[test]')")
-
 PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "projects" / "typed_user"
 WRONG = PROJECT / "wrong_calls.py"
 ERROR_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): error: (?P<message>.*?)  \[(?P<code>[a-z-]+)\]$")
