@@ -2,7 +2,7 @@
 
 `record` only appends a tuple. A loop timer, armed when the first line of a batch arrives (so an
 idle server does nothing), formats the batch and writes it to the stream in one call: a stdlib
-`logger.info` line per request would halve throughput (figures: docs/adr/0008-logging.md).
+`logger.info` line per request would halve throughput (figures: docs/adr/0009-logging.md).
 """
 
 from __future__ import annotations
