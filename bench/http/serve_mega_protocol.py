@@ -1,7 +1,7 @@
 """Serve any ASGI app the way `mega start` serves a mega project: uvicorn with mega's own HTTP protocol
 class (mega.server), uvloop, no access log, no `server:` header.
 
-    python bench/http/serve_mega_protocol.py raw_asgi_megaproto:app --port 8765 --app-dir bench/http/apps
+    python bench/http/serve_mega_protocol.py raw_asgi_megaproto:app --port 8765 --app-dir bench/http/peers
 
 It gives the ceiling of mega's server (the raw app on the same protocol) so that mega ÷ raw can be read
 on equal server code, next to mega ÷ raw on stock uvicorn.

@@ -1,0 +1,54 @@
+"""Every app the benchmark runs, in run order: the peers (modules in bench/http/peers) and the mega
+variants (bench/http/harness/variants.py), with the bodies each must answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .variants import BASE, VARIANTS, Variant
+
+ENDPOINTS = {"hello": "/", "params": "/users/42"}
+PEER_BODIES = {"hello": {"hello": "world"}, "params": {"id": 42}}
+MEGA_BODIES = {k: {"ok": True, "data": v} for k, v in PEER_BODIES.items()}
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    # "peer": a module in peers/; "peer_megaproto": the same on mega's uvicorn protocol;
+    # "mega": a variant of the base project, written to a temp directory at run time
+    kind: str
+    note: str
+    target: str = ""  # the peer's module
+    servers: tuple[str, ...] = ("uvicorn", "granian")
+    variant: Variant | None = None
+
+    @property
+    def bodies(self) -> dict[str, Any]:
+        return MEGA_BODIES if self.variant is not None else PEER_BODIES
+
+    @property
+    def access_log(self) -> bool:
+        return self.variant is not None and self.variant.access_log
+
+
+def _mega(variant: Variant) -> App:
+    return App(variant.name, "mega", variant.note, servers=variant.servers, variant=variant)
+
+
+PEER_APPS = [
+    App("raw", "peer", "raw ASGI, precomputed body + content-type/length (ceiling)", "raw_asgi"),
+    App("raw_megaproto", "peer_megaproto", "raw ASGI on mega's own uvicorn protocol, one precomputed "
+        "header block (ceiling of `mega start`)", "raw_asgi_megaproto", servers=("uvicorn",)),
+    App("blacksheep", "peer", "BlackSheep, json() with orjson via json_settings", "blacksheep_app"),
+    App("starlette", "peer", "Starlette, JSONResponse subclass rendering with orjson", "starlette_app"),
+    App("fastapi", "peer", "FastAPI, return annotation -> pydantic-core dump_json", "fastapi_app"),
+    App("litestar", "peer", "Litestar, msgspec (built-in default)", "litestar_app"),
+]
+PEERS = [a.name for a in PEER_APPS]  # mega_10 ÷ each of these
+_MEGA = [_mega(v) for v in VARIANTS]
+
+# Order matters: raw and mega_10 are adjacent; round 2 runs the list backwards.
+ALL_APPS = [PEER_APPS[0], _MEGA[0], *PEER_APPS[1:], *_MEGA[1:]]
+VARIANT_APPS = [a.name for a in _MEGA if a.name != BASE]  # each ÷ mega_10
