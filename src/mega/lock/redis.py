@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from mega.lock._fence import LOW_BITS
 from mega.lock._notify import Notifier
-from mega.lock.contract import Held, Lock, log
+from mega.lock.contract import Held, Lock, LockError, log
 
 __all__ = ["RedisLock"]
 
@@ -78,13 +78,21 @@ return 0
 
 
 class _Gate:
-    """Waiters of one key in this instance, in arrival order (asyncio.Lock is FIFO)."""
+    """Waiters of one key in this instance, in arrival order (asyncio.Lock is FIFO).
 
-    __slots__ = ("lock", "users")
+    Only the waiter at the head talks to Redis, so when that fails for an outage, every waiter queued
+    behind it fails too, at once (`failure`), rather than each waiting its turn and then its wait out.
+    Tickets scope that: a waiter that arrives after the failure tries Redis itself.
+    """
+
+    __slots__ = ("arrived", "failed_below", "failure", "lock", "users")
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
+        self.arrived = 0  # tickets handed out, in arrival order
+        self.failed_below = 0  # waiters holding a smaller ticket fail with `failure`
+        self.failure: BaseException | None = None
 
 
 class RedisLock(Lock):
@@ -164,11 +172,12 @@ class RedisLock(Lock):
         return int(number)
 
     async def _wait(self, key: str, name: str, ttl: float, ms: int, deadline: float) -> Held | None:
-        loop = asyncio.get_running_loop()
         gate = self._gates.get(name)
         if gate is None:
             gate = self._gates[name] = _Gate()
         gate.users += 1
+        ticket = gate.arrived
+        gate.arrived += 1
         try:
             try:
                 async with asyncio.timeout_at(None if math.isinf(deadline) else deadline):
@@ -176,13 +185,25 @@ class RedisLock(Lock):
             except TimeoutError:
                 return None
             try:
-                return await self._poll(key, name, ttl, ms, deadline, loop)
+                if gate.failure is not None and ticket < gate.failed_below:  # queued behind a failed head
+                    raise self._backend_error("acquire", key, gate.failure) from gate.failure
+                return await self._head(gate, key, name, ttl, ms, deadline)
             finally:
                 gate.lock.release()
         finally:
             gate.users -= 1
             if not gate.users:
                 del self._gates[name]
+
+    async def _head(self, gate: _Gate, key: str, name: str, ttl: float, ms: int,
+                    deadline: float) -> Held | None:
+        """The first waiter in the queue: poll Redis; an outage fails every waiter queued so far."""
+        try:
+            return await self._poll(key, name, ttl, ms, deadline, asyncio.get_running_loop())
+        except LockError as exc:
+            if exc.code == "lock.backend_unavailable":
+                gate.failed_below, gate.failure = gate.arrived, exc.__cause__ or exc
+            raise
 
     async def _poll(self, key: str, name: str, ttl: float, ms: int, deadline: float,
                     loop: asyncio.AbstractEventLoop) -> Held | None:
