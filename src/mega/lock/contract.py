@@ -13,7 +13,7 @@ import logging
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
+from types import FunctionType, MethodType, TracebackType
 from typing import Any, ClassVar, TypeVar, overload
 
 from mega.errors import MegaError
@@ -64,6 +64,24 @@ def _check_key(key: Any) -> str:
         raise LockError("lock.invalid_key", f"a lock key must be a non-empty string, got {key!r}",
                         details={"key": repr(key)}, status=500, hint="e.g. 'invoice:42'")
     return key
+
+
+def _takes_held(fn: Callable[..., Any]) -> bool:
+    """True when `fn` has exactly one required positional parameter (with_lock then passes the Held).
+
+    Plain functions, lambdas and bound methods are read off their code object (no `inspect` per call);
+    anything else (partials, callable objects, decorated functions) through its signature.
+    """
+    func, bound = (fn.__func__, 1) if type(fn) is MethodType else (fn, 0)
+    plain = not (hasattr(func, "__wrapped__") or hasattr(func, "__signature__"))
+    if type(func) is FunctionType and plain:
+        return func.__code__.co_argcount - len(func.__defaults__ or ()) - bound == 1
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): call it without one
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional and p.default is p.empty for p in params) == 1
 
 
 class Held:
@@ -237,14 +255,27 @@ class Lock(ABC):
                         wait: float | None = None) -> T: ...
 
     @overload
+    async def with_lock(self, key: str, fn: Callable[[Held], Awaitable[T]], *, ttl: float | None = None,
+                        wait: float | None = None) -> T: ...
+
+    @overload
     async def with_lock(self, key: str, fn: Callable[[], T], *, ttl: float | None = None,
                         wait: float | None = None) -> T: ...
 
-    async def with_lock(self, key: str, fn: Callable[[], Any], *, ttl: float | None = None,
+    @overload
+    async def with_lock(self, key: str, fn: Callable[[Held], T], *, ttl: float | None = None,
+                        wait: float | None = None) -> T: ...
+
+    async def with_lock(self, key: str, fn: Callable[..., Any], *, ttl: float | None = None,
                         wait: float | None = None) -> Any:
-        """Run `fn()` (async or sync) holding `key`; returns its result. `lock.lost` if it was lost."""
-        async with self.hold(key, ttl=ttl, wait=wait):
-            result = fn()
+        """Run `fn()` (async or sync) holding `key`; returns its result. `lock.lost` if it was lost.
+
+        A `fn` with one required positional parameter is called with the `Held` (its `token` is the
+        fencing token to guard writes with).
+        """
+        pass_held = _takes_held(fn)  # before acquiring: nothing to work out inside the section
+        async with self.hold(key, ttl=ttl, wait=wait) as held:
+            result = fn(held) if pass_held else fn()
             if inspect.isawaitable(result):
                 result = await result
             return result

@@ -20,6 +20,7 @@ Async tests: pytest-asyncio.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import time
@@ -196,6 +197,32 @@ class LockContract:
         assert await lock.with_lock("k", lambda: "sync", ttl=5, wait=0) == "sync"
         with pytest.raises(KeyError):
             await lock.with_lock("k", lambda: {"a": 1}["missing"], ttl=5, wait=0)
+        assert (await lock.stats())["held"] == 0
+
+    async def test_with_lock_passes_the_held_lock_to_a_fn_that_takes_one(self, lock: Lock) -> None:
+        seen: list[Held] = []
+
+        async def guarded(held: Held) -> int:  # the guard pattern: writes carry held.token
+            assert not held.released and held.key == "k"
+            seen.append(held)
+            return held.token
+
+        class Account:
+            def write(self, held: Held) -> str:
+                return f"fence {held.token}"
+
+        def tagged(tag: str, held: Held) -> tuple[str, int]:
+            return tag, held.token
+
+        def optional(n: int = 1) -> int:
+            return n
+
+        first = await lock.with_lock("k", guarded, ttl=5, wait=0)
+        second = await lock.with_lock("k", lambda held: held.token, ttl=5, wait=0)
+        assert first == seen[0].token and second > first and seen[0].released
+        assert (await lock.with_lock("k", Account().write, ttl=5, wait=0)).startswith("fence ")
+        assert await lock.with_lock("k", functools.partial(tagged, "t"), ttl=5, wait=0) > ("t", second)
+        assert await lock.with_lock("k", optional, ttl=5, wait=0) == 1  # nothing required: fn()
         assert (await lock.stats())["held"] == 0
 
     async def test_with_lock_times_out_without_running_fn(self, lock: Lock, peer: Lock) -> None:
