@@ -1,0 +1,66 @@
+# Sourced by the docs walker (tests/docs) before every shell block. Commands that serve until stopped
+# (`mega start`, `make demo`) run on a free port until /health/ready answers 200, then get SIGTERM and
+# must exit 0; `make test` (what runs the walker) is checked with `make -n`.
+
+_docs_free_port() {
+  "$DOCS_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+_docs_serve() {  # _docs_serve PORT COMMAND...: COMMAND must serve http://127.0.0.1:PORT
+  local port=$1 log pid rc=0
+  shift
+  log=$(mktemp "$DOCS_TMP/serve.XXXXXX")
+  setsid "$@" >"$log" 2>&1 &
+  pid=$!
+  if ! "$DOCS_PYTHON" "$DOCS_PROBE" "$port" "$pid"; then
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo "docs walker: '$*' did not serve on port $port; its output:" >&2
+    cat "$log" >&2
+    return 1
+  fi
+  kill -TERM -- "-$pid"
+  wait "$pid" || rc=$?
+  cat "$log"
+  if [ "$rc" -ne 0 ]; then
+    echo "docs walker: '$*' exited $rc on SIGTERM (0 expected)" >&2
+    return 1
+  fi
+  echo "docs walker: '$*' served on port $port and stopped cleanly on SIGTERM"
+}
+
+mega() {
+  local skip_value=0 arg port
+  for arg in "$@"; do
+    if [ "$skip_value" = 1 ]; then skip_value=0; continue; fi
+    case $arg in
+      --root) skip_value=1 ;;
+      -*) ;;
+      start)
+        port=$(_docs_free_port)
+        _docs_serve "$port" mega "$@" --port "$port"  # the last --port wins
+        return ;;
+      *) break ;;
+    esac
+  done
+  command mega "$@"
+}
+
+make() {
+  local port
+  case " $* " in
+    *" demo "*)
+      if ! command make -q .venv/.installed-base 2>/dev/null; then
+        echo "docs-walker-skip: make demo would install mega into .venv first (make setup does it once)"
+        exit 77
+      fi
+      port=$(_docs_free_port)
+      _docs_serve "$port" make "$@" DEMO_PORT="$port"
+      return ;;
+    *" test "*)
+      command make -n "$@" >/dev/null
+      echo "docs walker: 'make $*' is what runs this walker: checked with make -n, not run again"
+      return ;;
+  esac
+  command make "$@"
+}
