@@ -6,9 +6,19 @@ _docs_free_port() {
   "$DOCS_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-_docs_serve() {  # _docs_serve PORT COMMAND...: COMMAND must serve http://127.0.0.1:PORT
-  local port=$1 log pid rc=0
-  shift
+_docs_leaf() {  # the newest descendant of process $1 (make -> sh -> mega start): the server itself
+  local pid=$1 children
+  while children=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null) && [ -n "$children" ]; do
+    set -- $children
+    pid=${!#}
+  done
+  echo "$pid"
+}
+
+_docs_serve() {  # _docs_serve PORT WHO COMMAND...: COMMAND serves http://127.0.0.1:PORT; WHO (self or
+  # leaf) is the process that gets SIGTERM, as a user's Ctrl-C would reach it: then everything exits 0
+  local port=$1 who=$2 log pid rc=0 i target
+  shift 2
   log=$(mktemp "$DOCS_TMP/serve.XXXXXX")
   setsid "$@" >"$log" 2>&1 &
   pid=$!
@@ -19,14 +29,25 @@ _docs_serve() {  # _docs_serve PORT COMMAND...: COMMAND must serve http://127.0.
     cat "$log" >&2
     return 1
   fi
-  kill -TERM -- "-$pid"
+  target=$pid
+  if [ "$who" = leaf ]; then target=$(_docs_leaf "$pid"); fi
+  kill -TERM "$target"
   wait "$pid" || rc=$?
+  for i in $(seq 200); do  # whatever else the group holds (make's server) drains too
+    kill -0 -- "-$pid" 2>/dev/null || break
+    sleep 0.1
+  done
   cat "$log"
+  if kill -0 -- "-$pid" 2>/dev/null; then
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    echo "docs walker: '$*' was still running 20 s after SIGTERM" >&2
+    return 1
+  fi
   if [ "$rc" -ne 0 ]; then
     echo "docs walker: '$*' exited $rc on SIGTERM (0 expected)" >&2
     return 1
   fi
-  echo "docs walker: '$*' served on port $port and stopped cleanly on SIGTERM"
+  echo "docs walker: '$*' served on port $port and stopped on SIGTERM"
 }
 
 mega() {
@@ -38,7 +59,7 @@ mega() {
       -*) ;;
       start)
         port=$(_docs_free_port)
-        _docs_serve "$port" mega "$@" --port "$port"  # the last --port wins
+        _docs_serve "$port" self mega "$@" --port "$port"  # the last --port wins
         return ;;
       *) break ;;
     esac
@@ -55,7 +76,7 @@ make() {
         exit 77
       fi
       port=$(_docs_free_port)
-      _docs_serve "$port" make "$@" DEMO_PORT="$port"
+      _docs_serve "$port" leaf make "$@" DEMO_PORT="$port"
       return ;;
     *" test "*)
       command make -n "$@" >/dev/null
