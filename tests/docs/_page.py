@@ -55,13 +55,31 @@ _LOGGERS = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 class BlockFailed(AssertionError):
-    """A python block raised: the message is the traceback from the page's own lines down."""
+    """A block failed: the message is the traceback from the page's own lines down, or the shell's output."""
+
+    @classmethod
+    def shell(cls, message: str) -> BlockFailed:
+        failed = cls.__new__(cls)
+        AssertionError.__init__(failed, message)
+        return failed
 
     def __init__(self, block: Block, exc: BaseException) -> None:
         frames = traceback.extract_tb(exc.__traceback__)
-        first = next((i for i, f in enumerate(frames) if f.filename.endswith(".md")), 0)
-        lines = traceback.format_list(frames[first:]) + traceback.format_exception_only(exc)
+        first = next((i for i, f in enumerate(frames) if f.filename.endswith(".md")), None)
+        if first is None:  # raised by mega (a file that does not boot): its messages say it all
+            lines = [f"{type(e).__name__}: {e}\n" for e in _chain(exc)]
+        else:
+            lines = traceback.format_list(frames[first:]) + traceback.format_exception_only(exc)
         super().__init__(f"{block.id} raised {type(exc).__name__}\n" + "".join(lines).rstrip())
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 class PageStopped(Exception):
@@ -130,8 +148,7 @@ class PageRun:
                 self.stopped = f"not run: {block.id} failed"
                 if current:
                     raise
-                raise AssertionError(f"{block.id}, run first as this block's setup, failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+                raise BlockFailed.shell(f"{block.id}, run first as this block's setup, failed:\n{exc}") from exc
 
     def run_block(self, block: Block) -> None:
         if not block.runnable:
@@ -173,17 +190,23 @@ class PageRun:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             if path.suffix == ".py":
-                compile(text, str(path), "exec", dont_inherit=True)
+                try:
+                    compile(text, str(path), "exec", dont_inherit=True)
+                except SyntaxError as exc:
+                    raise BlockFailed(block, exc) from None
         self.stale = True
         check = block.attr("check") or ("boot" if self.root is not None else "syntax")
         if check == "syntax":
             return
         if self.root is None:
             raise AssertionError(f"{block.id}: check={check} needs a project (this page has project=none)")
-        if check == "config":
-            self._check_config()
-        else:
-            self._await(self._boot(), timeout=60)
+        try:
+            if check == "config":
+                self._check_config()
+            else:
+                self._await(self._boot(), timeout=60)
+        except Exception as exc:
+            raise BlockFailed(block, exc) from None
 
     def _files(self, block: Block) -> list[tuple[str, str]]:
         into = block.attr("in")
@@ -208,8 +231,11 @@ class PageRun:
     def _exec(self, block: Block) -> None:
         # Padded so that tracebacks name the page's own lines.
         source = "\n" * (block.first_text_line - 1) + block.text
-        code = compile(source, str(self.page.path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
-                       dont_inherit=True)
+        try:
+            code = compile(source, str(self.page.path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                           dont_inherit=True)
+        except SyntaxError as exc:
+            raise BlockFailed(block, exc) from None
         wanted = _free_names(block.text) & PROJECT_NAMES
         wanted -= {name for name in wanted if name in self.ns and name not in self.bound}
         timeout = float(block.attr("timeout") or 60)
@@ -334,7 +360,7 @@ class PageRun:
             result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                                     timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired as exc:
-            raise AssertionError(f"{block.id}: still running after {timeout:.0f} s (timeout=N to allow more, "
+            raise BlockFailed.shell(f"{block.id}: still running after {timeout:.0f} s (timeout=N to allow more, "
                                  f"or skip it with a reason)\n{_text(exc.stdout)}{_text(exc.stderr)}") from None
         if not in_repo and state.exists():
             self.cwd = Path(state.read_text().strip())
@@ -344,7 +370,7 @@ class PageRun:
             if reasons:
                 pytest.skip(reasons[-1])
         if result.returncode != 0:
-            raise AssertionError(
+            raise BlockFailed.shell(
                 f"{block.id}: exit {result.returncode} after {time.monotonic() - started:.1f} s, in {cwd}\n"
                 f"--- block ---\n{body}\n--- stdout ---\n{result.stdout[-6000:]}\n"
                 f"--- stderr ---\n{result.stderr[-6000:]}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs._markdown import Page, parse
-from tests.docs._page import PROJECT_NAME, REPO, PageRun, PageStopped
+from tests.docs._page import PROJECT_NAME, REPO, BlockFailed, PageRun, PageStopped
 
 
 def _pages() -> list[Page]:
@@ -78,3 +78,5 @@ def test_block_runs(walker: Walker, page: Page, index: int) -> None:
         run.run_until(index)
     except PageStopped as exc:
         pytest.skip(str(exc))
+    except BlockFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
