@@ -400,11 +400,52 @@ def _console_commands(text: str) -> str:
 
 
 def _free_names(text: str) -> set[str]:
+    """Names the block reads without binding them itself (at its top level or in the reading function)."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return set()  # compile() reports it with the page's line numbers
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    free: set[str] = set()
+
+    def bound(body: list[ast.AST], args: ast.arguments | None) -> set[str]:
+        names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
+        if args and args.vararg:
+            names.add(args.vararg.arg)
+        if args and args.kwarg:
+            names.add(args.kwarg.arg)
+        for node in _walk_scope(body):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                names.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        return names
+
+    def visit(body: list[ast.AST], args: ast.arguments | None, outer: set[str]) -> None:
+        known = outer | bound(body, args)
+        for node in _walk_scope(body):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in known:
+                free.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                inner = node.body if isinstance(node.body, list) else [node.body]
+                visit(inner, node.args, known)
+
+    visit(tree.body, None, set())
+    return free
+
+
+def _walk_scope(body: list[ast.AST]) -> Iterator[ast.AST]:
+    """Every node of a scope's body, not descending into nested functions (yielded, not entered)."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            stack.extend(reversed([*node.decorator_list] if not isinstance(node, ast.Lambda) else []))
+            stack.extend(reversed([d for d in node.args.defaults + node.args.kw_defaults if d is not None]))
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
 @contextlib.contextmanager
