@@ -262,15 +262,25 @@ class PageRun:
                                  "has project=none")
         if self.runtime is None or self.stale:
             await self._boot()
+        self._rebind()
+
+    def _main_app(self) -> Any:
+        apps = self.runtime.apps
+        return apps["main"] if "main" in apps else next(iter(apps.values()))
+
+    def _rebind(self) -> None:
+        """Point the names the walker provides at the current runtime (unless the page defined them)."""
         from mega.app.ctx import Ctx
         from mega.testing import make_client
 
-        apps = self.runtime.apps
-        app = apps["main"] if "main" in apps else next(iter(apps.values()))
+        app = self._main_app()
         client = make_client(self.runtime)
         self.clients.append(client)
-        self.ns.update(runtime=self.runtime, app=app, ctx=Ctx(app, None, None), client=client)
-        self.bound = set(PROJECT_NAMES)
+        provided = {"runtime": self.runtime, "app": app, "ctx": Ctx(app, None, None), "client": client}
+        for name, value in provided.items():
+            if name in self.bound or name not in self.ns:
+                self.ns[name] = value
+                self.bound.add(name)
 
     async def _boot(self) -> None:
         from mega.testing import boot_for_test
@@ -303,15 +313,25 @@ class PageRun:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _mount(self, routes: Callable[[Any], None], *, middlewares: dict[str, Callable[..., Any]] | None = None,
-               name: str = "main", **kwargs: Any) -> httpx.AsyncClient:
-        """For hidden checks: an httpx client over an app compiled from a `routes(router)` function."""
+    async def _mount(self, routes: Callable[[Any], None], *,
+                     middlewares: dict[str, Callable[..., Any]] | None = None) -> httpx.AsyncClient:
+        """For hidden checks: an httpx client over an app compiled from a `routes(router)` function. On a
+        page with a project it shares the booted `main` app's adapters, lock, bus and sessions, so the
+        handlers' `ctx.cache()`, `ctx.lock`, `ctx.session`... work."""
         from mega.app.app import MegaApp
         from mega.http.router import Router
 
         router = Router()
         routes(router)
-        app = MegaApp(name, **kwargs)
+        app = MegaApp("main")
+        if self.root is not None:
+            if self.runtime is None or self.stale:
+                await self._boot()
+                self._rebind()
+            main = self._main_app()
+            app.env = main.env
+            app.adapters, app.sessions = main.adapters, main.sessions
+            app.lock, app.bus = main.lock, main.bus
         app.middlewares.update(middlewares or {})
         app.add_routes(router.routes)
         app.compile()
