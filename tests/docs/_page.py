@@ -117,7 +117,7 @@ class PageRun:
         self.ns: dict[str, Any] = {"__name__": "__docs__", "mount": self._mount}
         self.loop = asyncio.new_event_loop()
         self.runtime: Any = None
-        self.stale = True  # files changed since the runtime booted
+        self.booted_files: dict[str, tuple[int, int]] = {}  # the project's files when it booted
         self.bound: set[str] = set()  # names of PROJECT_NAMES the walker put into ns
         self.clients: list[httpx.AsyncClient] = []
         self.needs: set[str] = set()
@@ -194,7 +194,6 @@ class PageRun:
                     compile(text, str(path), "exec", dont_inherit=True)
                 except SyntaxError as exc:
                     raise BlockFailed(block, exc) from None
-        self.stale = True
         check = block.attr("check") or ("boot" if self.root is not None else "syntax")
         if check == "syntax":
             return
@@ -260,7 +259,7 @@ class PageRun:
         if self.root is None:
             raise AssertionError(f"{block.id} uses the booted project (ctx, app, runtime, client), but the page "
                                  "has project=none")
-        if self.runtime is None or self.stale:
+        if self._stale():
             await self._boot()
         self._rebind()
 
@@ -288,9 +287,25 @@ class PageRun:
         await self._close_runtime()
         assert self.root is not None
         importlib.invalidate_caches()
+        files = self._files_now()
         with _chdir(self.root):
             self.runtime = await boot_for_test(self.root)
-        self.stale = False
+        self.booted_files = files
+
+    def _stale(self) -> bool:
+        """No runtime yet, or a file of the project changed since it booted (whoever changed it)."""
+        return self.runtime is None or self._files_now() != self.booted_files
+
+    def _files_now(self) -> dict[str, tuple[int, int]]:
+        assert self.root is not None
+        found: dict[str, tuple[int, int]] = {}
+        for path in self.root.rglob("*"):
+            rel = path.relative_to(self.root)
+            if rel.parts[0] == "var" or "__pycache__" in rel.parts or not path.is_file():
+                continue
+            stat = path.stat()
+            found[rel.as_posix()] = (stat.st_mtime_ns, stat.st_size)
+        return found
 
     async def _close_runtime(self) -> None:
         from mega.boot._loader import forget_project_modules
@@ -325,7 +340,7 @@ class PageRun:
         routes(router)
         app = MegaApp("main")
         if self.root is not None:
-            if self.runtime is None or self.stale:
+            if self._stale():
                 await self._boot()
                 self._rebind()
             main = self._main_app()
@@ -358,7 +373,6 @@ class PageRun:
     # -- shell -----------------------------------------------------------------------------------
 
     def _shell(self, block: Block) -> None:
-        self.stale = True  # a command may change the project's files
         in_repo = block.attr("cwd") == "repo"
         if block.attr("cwd") not in (None, "repo"):
             raise AssertionError(f"{block.id}: cwd={block.attr('cwd')}: only cwd=repo is known")
