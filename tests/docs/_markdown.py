@@ -103,9 +103,10 @@ def _words(text: str, where: str, problems: list[str]) -> dict[str, str | list[s
     return words
 
 
-def parse(path: Path, rel: str) -> Page:
+def parse(path: Path, rel: str, text: str | None = None) -> Page:
+    """The page at `path` (`text`: its content, when it is not the file's own, e.g. a rendered template)."""
     page = Page(path, rel)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
     pending: Directive | None = None  # a directive waiting for the next fence
     i = 0
     while i < len(lines):

@@ -392,7 +392,7 @@ class PageRun:
         started = time.monotonic()
         try:
             result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
-                                    timeout=timeout, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired as exc:
             raise BlockFailed.shell(f"{block.id}: still running after {timeout:.0f} s (timeout=N to allow more, "
                                  f"or skip it with a reason)\n{_text(exc.stdout)}{_text(exc.stderr)}") from None

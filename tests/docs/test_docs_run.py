@@ -1,5 +1,6 @@
-"""The docs walker: every shell and python block of README.md, docs/guide/*.md and docs/reference/*.md
-runs, in page order, one test per block (`docs/reference/lock.md:8`). Conventions: docs/README.md.
+"""The docs walker: every shell and python block of README.md, docs/guide/*.md, docs/reference/*.md and
+the README `mega new` writes runs, in page order, one test per block (`docs/reference/lock.md:8`).
+Conventions: docs/README.md.
 
 A page's blocks share one scratch directory (a copy of a `mega new` project unless the page says
 otherwise), one python namespace and one event loop; selecting a single block (`-k 'lock.md:150'`) runs
@@ -17,10 +18,27 @@ from tests.docs._markdown import Page, parse
 from tests.docs._page import PROJECT_NAME, REPO, BlockFailed, PageRun, PageStopped
 
 
+GENERATED_README = REPO / "src" / "mega" / "cli" / "templates" / "new" / "README.md.tmpl"
+
+
 def _pages() -> list[Page]:
     paths = [REPO / "README.md", *sorted((REPO / "docs" / "guide").glob("*.md")),
              *sorted((REPO / "docs" / "reference").glob("*.md"))]
-    return [parse(path, path.relative_to(REPO).as_posix()) for path in paths]
+    return [*(parse(path, path.relative_to(REPO).as_posix()) for path in paths), _generated_readme()]
+
+
+def _generated_readme() -> Page:
+    """The README `mega new` writes, walked in the project it describes. Its setup is declared here, not
+    in comments that every new project would carry: the install block is not run."""
+    from mega.cli._new import project_tokens, render
+
+    text = render(GENERATED_README.read_text(encoding="utf-8"), project_tokens(PROJECT_NAME))
+    page = parse(GENERATED_README, GENERATED_README.relative_to(REPO).as_posix(), text)
+    for block in page.blocks:
+        if "pip install" in block.text:
+            block.attrs = {"skip": True, "reason": "installs into a new virtualenv: "
+                                                   "tests/e2e/test_lean_install.py does"}
+    return page
 
 
 PAGES = _pages()
