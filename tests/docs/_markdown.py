@@ -148,8 +148,9 @@ def parse(path: Path, rel: str, text: str | None = None) -> Page:
 def _read_directive(lines: list[str], i: int, page: Page) -> tuple[Directive | None, int]:
     start = i
     first = lines[i].strip()[len(_OPEN):]
+    where = f"{page.rel}:{start + 1}"
     if first.rstrip().endswith("-->"):
-        return Directive(start + 1, _words(first.rstrip()[:-3], f"{page.rel}:{start + 1}", page.problems)), i + 1
+        return Directive(start + 1, _words(first.rstrip()[:-3], where, page.problems)), i + 1
     body: list[str] = []
     i += 1
     while i < len(lines) and lines[i].strip() != "-->":

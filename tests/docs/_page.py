@@ -148,7 +148,8 @@ class PageRun:
                 self.stopped = f"not run: {block.id} failed"
                 if current:
                     raise
-                raise BlockFailed.shell(f"{block.id}, run first as this block's setup, failed:\n{exc}") from exc
+                raise BlockFailed.shell(f"{block.id}, run first as this block's setup, failed:\n"
+                                        f"{exc}") from exc
 
     def run_block(self, block: Block) -> None:
         if not block.runnable:
@@ -257,8 +258,8 @@ class PageRun:
 
     async def _bind(self, block: Block) -> None:
         if self.root is None:
-            raise AssertionError(f"{block.id} uses the booted project (ctx, app, runtime, client), but the page "
-                                 "has project=none")
+            raise AssertionError(f"{block.id} uses the booted project (ctx, app, runtime, client), but the "
+                                 "page has project=none")
         if self._stale():
             await self._boot()
         self._rebind()
@@ -394,8 +395,9 @@ class PageRun:
             result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
                                     stdin=subprocess.DEVNULL, timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired as exc:
-            raise BlockFailed.shell(f"{block.id}: still running after {timeout:.0f} s (timeout=N to allow more, "
-                                 f"or skip it with a reason)\n{_text(exc.stdout)}{_text(exc.stderr)}") from None
+            raise BlockFailed.shell(f"{block.id}: still running after {timeout:.0f} s (timeout=N to allow "
+                                    f"more, or skip it with a reason)\n{_text(exc.stdout)}"
+                                    f"{_text(exc.stderr)}") from None
         if not in_repo and state.exists():
             self.cwd = Path(state.read_text().strip())
         if result.returncode == SKIP_EXIT:
@@ -441,23 +443,8 @@ def _free_names(text: str) -> set[str]:
         return set()  # compile() reports it with the page's line numbers
     free: set[str] = set()
 
-    def bound(body: list[ast.AST], args: ast.arguments | None) -> set[str]:
-        names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} if args else set()
-        if args and args.vararg:
-            names.add(args.vararg.arg)
-        if args and args.kwarg:
-            names.add(args.kwarg.arg)
-        for node in _walk_scope(body):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                names.add(node.id)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        return names
-
     def visit(body: list[ast.AST], args: ast.arguments | None, outer: set[str]) -> None:
-        known = outer | bound(body, args)
+        known = outer | _bound_names(body, args)
         for node in _walk_scope(body):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in known:
                 free.add(node.id)
@@ -465,8 +452,23 @@ def _free_names(text: str) -> set[str]:
                 inner = node.body if isinstance(node.body, list) else [node.body]
                 visit(inner, node.args, known)
 
-    visit(tree.body, None, set())
+    visit(list(tree.body), None, set())
     return free
+
+
+def _bound_names(body: list[ast.AST], args: ast.arguments | None) -> set[str]:
+    names = set()
+    if args is not None:
+        every = (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+        names = {a.arg for a in every if a is not None}
+    for node in _walk_scope(body):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
 
 
 def _walk_scope(body: list[ast.AST]) -> Iterator[ast.AST]:

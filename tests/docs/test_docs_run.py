@@ -17,7 +17,6 @@ import pytest
 from tests.docs._markdown import Page, parse
 from tests.docs._page import PROJECT_NAME, REPO, BlockFailed, PageRun, PageStopped
 
-
 GENERATED_README = REPO / "src" / "mega" / "cli" / "templates" / "new" / "README.md.tmpl"
 
 
