@@ -83,7 +83,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 class PageStopped(Exception):
-    """An earlier block of the page failed or was skipped: later blocks cannot run on its state."""
+    """An earlier block of the page failed: later blocks cannot run on its state."""
 
 
 def needed_services(page: Page, block: Block) -> list[str]:
