@@ -155,7 +155,7 @@ class PageRun:
         if not block.runnable:
             return
         if block.attrs.get("skip") is True:
-            pytest.skip(f"marked not runnable: {block.attr('reason')}")
+            pytest.skip(f"{block.id}: marked not runnable: {block.attr('reason')}")
         self.needs |= set(needed_services(self.page, block))
         for name in sorted(self.needs):
             services.require(name)

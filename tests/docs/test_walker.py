@@ -120,7 +120,8 @@ def test_a_file_block_that_does_not_boot_fails(tmp_path: Path) -> None:
 
 def test_a_page_can_run_in_a_copy_of_a_sample(tmp_path: Path) -> None:
     page = _page(tmp_path, "<!-- docs: project=samples/simple -->\n```python\n"
-                           "assert (await client.get('/')).json()['data']['name'] == 'mega simple sample'\n```\n")
+                           "home = await client.get('/')\n"
+                           "assert home.json()['data']['name'] == 'mega simple sample'\n```\n")
     run = PageRun(page, tmp_path / "scratch", tmp_path / "unused")
     try:
         run.run_until(0)
