@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 port, pid = int(sys.argv[1]), int(sys.argv[2])
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an http_proxy
 deadline = time.monotonic() + 30
 last = "no answer"
 while time.monotonic() < deadline:
@@ -19,7 +20,7 @@ while time.monotonic() < deadline:
         print(f"docs walker: the server exited before answering ({last})", file=sys.stderr)
         sys.exit(1)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as res:
+        with direct.open(f"http://127.0.0.1:{port}/health/ready", timeout=2) as res:
             if res.status == 200:
                 print(f"docs walker: GET /health/ready on port {port}: {res.status}")
                 sys.exit(0)
