@@ -119,6 +119,7 @@ class PageRun:
         self.runtime: Any = None
         self.booted_files: dict[str, tuple[int, int]] = {}  # the project's files when it booted
         self.bound: set[str] = set()  # names of PROJECT_NAMES the walker put into ns
+        self.bound_to: Any = None  # the runtime they belong to
         self.clients: list[httpx.AsyncClient] = []
         self.needs: set[str] = set()
         self.done = 0  # blocks run so far
@@ -262,7 +263,8 @@ class PageRun:
                                  "page has project=none")
         if self._stale():
             await self._boot()
-        self._rebind()
+        if self.bound_to is not self.runtime:
+            self._rebind()
 
     def _main_app(self) -> Any:
         apps = self.runtime.apps
@@ -281,6 +283,7 @@ class PageRun:
             if name in self.bound or name not in self.ns:
                 self.ns[name] = value
                 self.bound.add(name)
+        self.bound_to = self.runtime
 
     async def _boot(self) -> None:
         from mega.testing import boot_for_test
@@ -320,7 +323,7 @@ class PageRun:
             forget_project_modules()
         for name in self.bound:
             self.ns.pop(name, None)
-        self.bound = set()
+        self.bound, self.bound_to = set(), None
 
     async def _shutdown(self) -> None:
         await self._close_runtime()
@@ -343,6 +346,7 @@ class PageRun:
         if self.root is not None:
             if self._stale():
                 await self._boot()
+            if self.bound_to is not self.runtime:
                 self._rebind()
             main = self._main_app()
             app.env = main.env
