@@ -1,6 +1,7 @@
 # Every target sets .venv up from nothing when it is missing: `make demo` with the base install
 # (SQLite, memory cache, lock and bus), `make test` and `make lint` with every driver and the tools.
 PY ?= python3
+DEMO_PORT ?= 3000
 VENV := .venv
 BIN := $(VENV)/bin
 BASE := $(VENV)/.installed-base
@@ -25,7 +26,7 @@ $(DEV): pyproject.toml | $(BIN)/python
 setup: $(DEV)
 
 demo: $(BASE)
-	cd samples/simple && ../../$(BIN)/mega start --port 3000
+	cd samples/simple && ../../$(BIN)/mega start --port $(DEMO_PORT)
 
 test: $(DEV)
 	$(BIN)/python -m pytest

@@ -1,15 +1,16 @@
 """`mega new NAME`: create a runnable project from the files under templates/new/.
 
 Template files end in `.tmpl`, a leading `dot-` stands for `.` (so packaging never drops them), and
-`{{name}}` is replaced by the project name (`project_tokens` has the others). The project is written
-into a temporary directory next to the target and renamed into place, so a failure leaves nothing
-half-written.
+`{{name}}` is replaced by the project name (`project_tokens` has the others). `.env` is `.env.example`
+with a random SESSION_SECRET. The project is written into a temporary directory next to the target and
+renamed into place, so a failure leaves nothing half-written.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -23,6 +24,7 @@ from mega.cli._failure import CliFailure
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 SUFFIX = ".tmpl"
 DOT_PREFIX = "dot-"
+SECRET_LINE = "SESSION_SECRET="
 
 
 @click.command("new")
@@ -74,7 +76,7 @@ def create_project(target: Path, tokens: dict[str, str]) -> int:
     staging.mkdir()  # plain mkdir: the project gets the umask's permissions, unlike mkdtemp's 0700
     try:
         count = _render_tree(files("mega.cli").joinpath("templates", "new"), staging, tokens)
-        shutil.copyfile(staging / ".env.example", staging / ".env")
+        _write_env(staging)
         if target.is_dir():
             target.rmdir()  # empty (checked by the caller); rename cannot replace it everywhere
         os.rename(staging, target)
@@ -82,6 +84,18 @@ def create_project(target: Path, tokens: dict[str, str]) -> int:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return count + 1
+
+
+def _write_env(project: Path) -> None:
+    """`.env` is `.env.example` with a random SESSION_SECRET (the example keeps an empty placeholder)."""
+    example = (project / ".env.example").read_text(encoding="utf-8")
+    placeholder = f"\n{SECRET_LINE}\n"
+    if placeholder not in example:
+        raise RuntimeError(f"the .env.example template has no '{SECRET_LINE}' line")  # a template bug
+    env = example.replace(placeholder, f"\n{SECRET_LINE}{secrets.token_urlsafe(32)}\n")
+    fd = os.open(project / ".env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a secret: owner only
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(env)
 
 
 def _render_tree(source: Traversable, dest: Path, tokens: dict[str, str]) -> int:

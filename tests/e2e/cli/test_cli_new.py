@@ -36,10 +36,32 @@ def test_new_creates_a_project(project: Path) -> None:
     files = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
     assert files >= EXPECTED_FILES
     assert "{{" not in "".join((project / f).read_text() for f in EXPECTED_FILES)
-    assert (project / ".env").read_text() == (project / ".env.example").read_text()
     assert "PORT=3000" in (project / ".env.example").read_text()
     assert "Hello from demo" in (project / "apps/main/services/greeting.py").read_text()
     assert not [p for p in project.parent.iterdir() if p.name.startswith(".")]  # no staging dir left
+
+
+def _env_lines(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line and line[0] != "#")
+
+
+def test_the_env_gets_a_random_session_secret_and_the_example_a_placeholder(project: Path,
+                                                                           tmp_path: Path) -> None:
+    env, example = _env_lines(project / ".env"), _env_lines(project / ".env.example")
+    assert example["SESSION_SECRET"] == ""  # a placeholder: empty counts as unset, never a usable secret
+    assert len(env["SESSION_SECRET"]) >= 40 and env["SESSION_SECRET"].isascii()
+    assert {k: v for k, v in env.items() if k != "SESSION_SECRET"} == {
+        k: v for k, v in example.items() if k != "SESSION_SECRET"}
+    assert "secrets.token_urlsafe" in (project / ".env.example").read_text()  # how to make one
+    assert (project / ".env").stat().st_mode & 0o077 == 0  # a secret: readable by its owner only
+    assert mega("new", "other", cwd=tmp_path).returncode == 0
+    assert _env_lines(tmp_path / "other" / ".env")["SESSION_SECRET"] != env["SESSION_SECRET"]
+
+
+def test_the_generated_readme_links_no_package_index(project: Path) -> None:
+    # `mega` on a package index is another project with the same name.
+    text = (project / "README.md").read_text()
+    assert "pypi.org" not in text and "](http" not in text
 
 
 def test_the_project_pyproject_names_mega_with_a_version_bound(project: Path) -> None:
