@@ -28,6 +28,7 @@ from mega.adapters.base import Adapter
 from mega.adapters.sql._compiler import Plan, statement_args, text_plan
 from mega.adapters.sql._connection import DriverConnection
 from mega.adapters.sql._errors import map_error
+from mega.adapters.sql._pinned import PinnedTransaction, RecordingConnection
 from mega.adapters.sql._pool import Pool
 from mega.adapters.sql._store import SqlStore
 from mega.adapters.sql._transaction import Transaction
@@ -35,7 +36,6 @@ from mega.data.records import Record
 from mega.errors import MegaError
 
 if TYPE_CHECKING:
-    from mega.adapters.sql._pinned import PinnedTransaction
     from mega.data.store import ModelStore
 
 T = TypeVar("T")
@@ -297,8 +297,6 @@ class SqlAdapter(Adapter):
         if self._pinned is not None:
             raise MegaError("db.transaction_open", f"db '{self.alias}' already runs in a test transaction",
                             hint="end it with end_test_transaction() first")
-        from mega.adapters.sql._pinned import PinnedTransaction
-
         pinned = PinnedTransaction(self, await self.begin_connection())
         # Swapping the ContextVar for one whose default is the pinned transaction reaches every task
         # and context, and costs the normal path nothing.
@@ -316,8 +314,6 @@ class SqlAdapter(Adapter):
     def record_writes(self) -> set[str]:
         """From now on, the names of the tables this database's statements write ('*': one whose
         table could not be read) are added to the returned set."""
-        from mega.adapters.sql._pinned import RecordingConnection
-
         written: set[str] = set()
         self._live_pool().wrap(lambda conn: RecordingConnection(conn, written))
         return written
