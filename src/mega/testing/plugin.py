@@ -8,8 +8,9 @@
 - `client_for`: a factory `client_for("b.com")` for another Host on a multi-app project.
 - `@pytest.mark.no_rollback`: the test's writes are committed; the tables it wrote are emptied after it.
 
-The test databases are prepared once per run (`mega test` does it before pytest starts and passes
-the run in MEGA_TEST_RUN; under plain `pytest` the first test that boots the project does).
+The test databases are prepared once per run: `mega test` does it before pytest starts and passes
+the run in MEGA_TEST_RUN; under plain `pytest` in a project the plugin does at session start (and
+exports MEGA_TEST_RUN the same way), or when a test first boots another project.
 """
 
 from __future__ import annotations
@@ -34,14 +35,63 @@ from mega.testing import boot_for_test, make_client
 log = logging.getLogger("mega.testing")
 
 NO_ROLLBACK = "no_rollback"
+_MADE = pytest.StashKey[TestRun]()
+_FAILED = pytest.StashKey[Exception]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{NO_ROLLBACK}: the test's database writes are committed, not rolled "
                             "back; mega empties the tables it wrote after it")
-    if (Path(config.rootpath) / "mega_config.py").is_file():
+    if _is_project(config):
         # A project's tests never run as development or production, whatever the shell exports.
         os.environ["MEGA_ENV"] = "test"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under plain `pytest` in a project: prepare its run now and export it, so that every boot in
+    this process (`running(".")` in a fixture of the project's own too) uses the test databases."""
+    root = Path(session.config.rootpath).resolve()
+    if not _is_project(session.config) or _given_run(root) is not None:
+        return
+    import asyncio
+
+    from mega.testing._databases import prepare_run
+
+    try:
+        run = asyncio.run(prepare_run(root, progress=log.info))
+    except Exception as exc:
+        session.config.stash[_FAILED] = exc  # said once the run starts (pytest would say it twice here)
+        return
+    os.environ[ENV_VAR] = run.to_env()
+    session.config.stash[_MADE] = run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    failed = session.config.stash.get(_FAILED, None)
+    if failed is not None:
+        _stop(failed)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_MADE, None)
+    if run is not None:
+        shutil.rmtree(run.directory, ignore_errors=True)
+        if os.environ.get(ENV_VAR) == run.to_env():
+            del os.environ[ENV_VAR]
+
+
+def _is_project(config: pytest.Config) -> bool:
+    return (Path(config.rootpath) / "mega_config.py").is_file()
+
+
+def _given_run(root: Path) -> TestRun | None:
+    """The run in MEGA_TEST_RUN when it is `root`'s (made by `mega test`, or at session start)."""
+    given = os.environ.get(ENV_VAR)
+    if not given:
+        return None
+    run = TestRun.from_env(given)
+    return run if run.root == str(root) else None
 
 
 class _Runs:
@@ -53,13 +103,8 @@ class _Runs:
 
     async def run_for(self, root: Path) -> TestRun:
         root = root.resolve()
-        run = self.runs.get(root)
-        if run is not None:
-            return run
-        given = os.environ.get(ENV_VAR)
-        if given and TestRun.from_env(given).root == str(root):
-            run = TestRun.from_env(given)  # prepared by `mega test`, which also removes it
-        else:
+        run = self.runs.get(root) or _given_run(root)
+        if run is None:  # another project than the pytest root's (mega_project_root overridden)
             from mega.testing._databases import prepare_run
 
             try:

@@ -106,6 +106,14 @@ TESTS = """
     async def test_e_the_committed_table_was_emptied(client):
         assert (await client.get("/items/count")).json()["data"] == {"items": 0, "raw": 0}
         assert (await client.post("/items", json={"name": "x"})).json()["data"]["id"] == 1
+
+
+    async def test_f_a_boot_of_the_tests_own_uses_the_test_database_too():
+        from mega.testing import running
+
+        async with running(".") as rt:
+            target = rt.adapters.db().target()
+            assert target.endswith("_test") or "mega-test-" in target, target
 """
 
 
@@ -174,7 +182,7 @@ def test_mega_test_runs_on_the_test_database_and_leaves_development_alone(
         result = mega("test", "-q", "--strict-markers", "-p", "no:cacheprovider", cwd=root,
                       env=environ(TMPDIR=str(tmp)))
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "5 passed" in result.stdout
+        assert "6 passed" in result.stdout
         # The run says what it did to the test database: created and migrated once, then nothing.
         assert ("migrating" in result.stdout) == (run == 1 or database["driver"] == "sqlite"), result.stdout
     rows = asyncio.run(_query(database, "SELECT name FROM items ORDER BY name", root))
@@ -286,7 +294,7 @@ def test_plain_pytest_gets_the_same_isolation(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root,
                             capture_output=True, text=True, timeout=120, env=environ(MEGA_ENV="development"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout
     assert asyncio.run(_query(database, "SELECT COUNT(*) AS n FROM items", root)) == [{"n": 1}]
     write_project(root, {"apps/main/routes/broken.py": "def routes(router):\n    router.get('/', oops\n"})
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root,
