@@ -10,6 +10,8 @@ from mega.adapters.sql._pinned import ANY_TABLE, written_table
 @pytest.mark.parametrize("sql, table", [
     ("SELECT * FROM users", None),
     ("  select 1", None),
+    ("SELECT * FROM users WHERE id = $1 FOR UPDATE", None),
+    ("SELECT * FROM logs WHERE action = 'delete';", None),
     ("INSERT INTO users (id) VALUES ($1)", "users"),
     ('INSERT INTO "public"."users" (id) VALUES (1)', "users"),
     ("INSERT IGNORE INTO `users` (id) VALUES (%s)", "users"),

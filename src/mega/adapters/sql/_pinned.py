@@ -37,12 +37,15 @@ _WRITES_ANYWHERE = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE|TRUNCATE|MERGE
 
 def written_table(sql: str) -> str | None:
     """The table a statement writes; None for a read; ANY_TABLE when it cannot be told."""
-    match = _WRITE.match(sql)
+    body = sql.strip().rstrip(";")
+    if ";" in body:  # several statements (or a ';' in a literal): the safe side
+        return ANY_TABLE
+    match = _WRITE.match(body)
     if match is not None:
         return match.group(1).rpartition(".")[2].strip().strip('`"[]')
-    if _READ.match(sql) and not _WRITES_ANYWHERE.search(sql):
+    if _READ.match(body):  # SELECT ... FOR UPDATE writes nothing
         return None
-    if sql.lstrip()[:4].upper() == "WITH" and not _WRITES_ANYWHERE.search(sql):
+    if body[:4].upper() == "WITH" and not _WRITES_ANYWHERE.search(body):
         return None
     return ANY_TABLE
 
