@@ -25,6 +25,9 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.bus._manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.bus._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.lock._manager", "mega.lock.redis"): "redis-py, only for apps with a redis lock",
+    ("mega.testing.plugin", "mega.testing._databases"): "the migration runner (Alembic), only when a test "
+                                                        "boots a project",
+    ("mega.testing.plugin", "mega.testing._isolation"): "SQLAlchemy, only when a test boots a project",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

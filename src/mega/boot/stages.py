@@ -21,6 +21,7 @@ from mega.app import registry
 from mega.app.app import MegaApp
 from mega.boot._host import Host
 from mega.boot._loader import load_app, use_project_root
+from mega.boot._test_env import apply_test_run
 from mega.boot.runtime import (
     Runtime,
     activate,
@@ -79,6 +80,7 @@ def _stage_config(rt: Runtime) -> None:
         section, _, leaf = key.partition(".")
         rt.config.values.setdefault(section, {})[leaf] = value
     rt.env = rt.config.env
+    apply_test_run(rt)  # under `mega test` or mega's pytest plugin: the run's databases and key prefix
 
 
 def _stage_runtime(rt: Runtime) -> None:

@@ -87,6 +87,17 @@ class Pool(Generic[C]):
                 fut.set_exception(AdapterError("db.unavailable", f"{self.label}: the pool closed while "
                                                "waiting for a connection"))
 
+    def wrap(self, wrapper: Callable[[C], C]) -> None:
+        """Pass every connection through `wrapper`: the idle ones now, new ones as they open (tests
+        record statements this way; connections in use at the time are left as they are)."""
+        self._idle = [wrapper(conn) for conn in self._idle]
+        connect = self._connect
+
+        async def wrapped() -> C:
+            return wrapper(await connect())
+
+        self._connect = wrapped
+
     def stats(self) -> dict[str, int]:
         return {"open": self._open, "idle": len(self._idle), "in_use": self._open - len(self._idle),
                 "waiting": len(self._waiters), "size": self.size, "limit": self.limit}

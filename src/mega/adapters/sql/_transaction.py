@@ -46,6 +46,10 @@ class Transaction:
                             "a transaction in the new task")
         return self._conn
 
+    def block_connection(self) -> DriverConnection:
+        """The connection a block nested in this one opens its savepoint on."""
+        return self.connection()
+
     async def __aenter__(self) -> Transaction:
         adapter = self.adapter
         parent = adapter.current_transaction()
@@ -53,7 +57,7 @@ class Transaction:
         if parent is None:
             self._conn = await adapter.begin_connection()
         else:
-            conn = parent.connection()
+            conn = parent.block_connection()
             self.parent, self.depth = parent, parent.depth + 1
             self.savepoint = f"mega_sp_{self.depth}"
             await adapter.on_connection("savepoint", conn, conn.savepoint(self.savepoint))

@@ -28,6 +28,7 @@ from mega.adapters.base import Adapter
 from mega.adapters.sql._compiler import Plan, statement_args, text_plan
 from mega.adapters.sql._connection import DriverConnection
 from mega.adapters.sql._errors import map_error
+from mega.adapters.sql._pinned import PinnedTransaction, RecordingConnection
 from mega.adapters.sql._pool import Pool
 from mega.adapters.sql._store import SqlStore
 from mega.adapters.sql._transaction import Transaction
@@ -71,6 +72,7 @@ class SqlAdapter(Adapter):
         self._check_options()
         self._pool: Pool[DriverConnection] | None = None
         self._tx: ContextVar[Transaction | None] = ContextVar(f"mega.db.{alias}.tx", default=None)
+        self._pinned: tuple[PinnedTransaction, ContextVar[Transaction | None]] | None = None
         self._stores: dict[type, ModelStore] = {}
         self._text_plans: dict[str, tuple[Plan, list[str]]] = {}
 
@@ -147,6 +149,7 @@ class SqlAdapter(Adapter):
         return engine
 
     async def _disconnect(self, native: Any) -> None:
+        await self.end_test_transaction()  # after the app's shutdown hooks: their writes go too
         pool, self._pool = self._pool, None
         self._stores.clear()
         if pool is not None:
@@ -285,6 +288,35 @@ class SqlAdapter(Adapter):
             if isinstance(exc, MegaError):
                 raise
             raise map_error(exc, dialect=self.dialect_name) from exc
+
+    # -- tests (mega's pytest plugin) ----------------------------------------------------------
+
+    async def begin_test_transaction(self) -> None:
+        """Until `end_test_transaction()` (or disconnect): every statement, from any task, runs on one
+        connection inside one transaction, and `transaction()` blocks become savepoints in it."""
+        if self._pinned is not None:
+            raise MegaError("db.transaction_open", f"db '{self.alias}' already runs in a test transaction",
+                            hint="end it with end_test_transaction() first")
+        pinned = PinnedTransaction(self, await self.begin_connection())
+        # Swapping the ContextVar for one whose default is the pinned transaction reaches every task
+        # and context, and costs the normal path nothing.
+        self._pinned = (pinned, self._tx)
+        self._tx = ContextVar(self._tx.name, default=pinned)
+
+    async def end_test_transaction(self) -> None:
+        """Roll back the test transaction (nothing when there is none)."""
+        if self._pinned is None:
+            return
+        pinned, self._tx = self._pinned
+        self._pinned = None
+        await self.end_connection(pinned.raw_connection, commit=False)
+
+    def record_writes(self) -> set[str]:
+        """From now on, the names of the tables this database's statements write ('*': one whose
+        table could not be read) are added to the returned set."""
+        written: set[str] = set()
+        self._live_pool().wrap(lambda conn: RecordingConnection(conn, written))
+        return written
 
     # -- raw SQL -------------------------------------------------------------------------------
 
