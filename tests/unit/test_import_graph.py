@@ -22,6 +22,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
     ("mega.data.migrations", "mega.data.migrations._schema"): "Alembic, only for migration files",
+    ("mega.data.migrations._stage", "mega.data.migrations.check"):
+        "SQLAlchemy and the runner, only for projects with models or migrations",
     ("mega.bus._manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.bus._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.lock._manager", "mega.lock.redis"): "redis-py, only for apps with a redis lock",

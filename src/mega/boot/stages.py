@@ -31,6 +31,7 @@ from mega.boot.runtime import (
 )
 from mega.bus._stage import run as bus_stage
 from mega.config import load_dotenv_file, load_project_config
+from mega.data.migrations._stage import migrations_stage
 from mega.errors import MegaError
 from mega.http._health import health_endpoints
 from mega.lock._stage import locks_stage
@@ -162,6 +163,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("runtime", _stage_runtime),
     Stage("adapters", adapters_stage),
     Stage("models", _stage_models),
+    Stage("migrations", migrations_stage),
     Stage("apps", _stage_apps),
     Stage("locks", locks_stage),
     Stage("bus", bus_stage),

@@ -117,7 +117,8 @@ async def _run(root: Path, alias: str | None, lock_timeout: float,
     from mega.data.migrations.runner import Runner
     from mega.errors import MegaError
 
-    runtime = await boot(root, overrides={"logger.level": "warning"})
+    # Pending migrations must not keep the commands that apply them from booting.
+    runtime = await boot(root, overrides={"logger.level": "warning", "migrations.check": False})
     engine = None
     try:
         dbs = runtime.config.values["services"]["dbs"] or {}

@@ -29,8 +29,9 @@ def routes(ctx: click.Context, as_json: bool) -> int:
 async def collect_routes(root: Path) -> list[dict[str, Any]]:
     from mega.boot.stages import boot
 
-    # A listing: the project's info lines (boot, shutdown) would only be noise around it.
-    runtime = await boot(root, overrides={"logger.level": "warning"})
+    # A listing: the project's info lines (boot, shutdown) would only be noise around it, and the
+    # database's schema does not change the routes.
+    runtime = await boot(root, overrides={"logger.level": "warning", "migrations.check": False})
     try:
         return [row for app in runtime.apps.values() for row in app.describe_routes()]
     finally:

@@ -52,6 +52,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         },
         "lock": LOCK_DEFAULTS,
         "bus": {"driver": None, "nats": None, "prefix": "", "request_timeout": 30.0},
+        "migrations": {"allow_pending": False, "check": True},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 

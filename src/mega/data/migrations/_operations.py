@@ -317,8 +317,10 @@ class AlterColumn(Operation):
     def _existing(self, ddl: DDL, old: dict[str, Any]) -> dict[str, Any]:
         if not old.get("kind"):
             return ddl.reflected(self.table, self.name)
+        # A clause has no truth value: `server_default(old) or False` raised on any default.
+        default = server_default(old)
         return {"existing_type": sa_type(old), "existing_nullable": bool(old.get("nullable")),
-                "existing_server_default": server_default(old) or False,
+                "existing_server_default": False if default is None else default,
                 "existing_comment": old.get("comment")}
 
     def reverse(self) -> Operation | None:
