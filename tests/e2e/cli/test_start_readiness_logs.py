@@ -67,7 +67,8 @@ def test_an_outage_logs_one_warning_per_check_and_one_line_when_it_passes_again(
     messages = sorted(r["msg"] for r in during)
     assert messages[0].startswith("health check cache:pages failed: cache.unavailable: "), messages
     assert messages[1].startswith("health check redis:main failed: ConnectionError: "), messages
-    assert sorted((r["level"], r["check"]) for r in after) == [("info", "cache:pages"), ("info", "redis:main")]
+    assert sorted((r["level"], r["check"]) for r in after) == [("info", "cache:pages"),
+                                                               ("info", "redis:main")]
     assert all("passes again" in r["msg"] for r in after), after
     assert "Traceback" not in server.output()
 

@@ -102,7 +102,8 @@ async def test_exceptions_fail_and_are_logged_on_one_line_without_a_traceback(
     assert body["error"]["details"]["failed"] == ["db"]
     [warning] = [r for r in records if r.name == "mega.health"]
     assert warning.levelno == logging.WARNING
-    assert warning.getMessage() == "health check db failed: ConnectionError: db.internal:5432 refused retry later"
+    expected = "health check db failed: ConnectionError: db.internal:5432 refused retry later"
+    assert warning.getMessage() == expected
     assert warning.exc_info is None
 
 
