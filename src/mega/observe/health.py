@@ -31,6 +31,7 @@ class CheckResult:
     reason: str | None = None  # why it failed; never sent unless expose_details
     details: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
+    error: BaseException | None = field(default=None, repr=False, compare=False)  # what the check raised
 
     def exposed(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.details, "duration_ms": round(self.duration_ms, 3)}
@@ -124,6 +125,9 @@ class HealthRegistry:
             self._failing[result.name] = monotonic()
             log.warning("health check %s failed: %s", result.name, result.reason,
                         extra={"check": result.name, "check_state": "failing"})
+            if result.error is not None:  # a check's own bug needs its traceback: once, at debug level
+                log.debug("health check %s raised", result.name, exc_info=result.error,
+                          extra={"check": result.name})
         elif result.ok and since is not None:
             del self._failing[result.name]
             log.info("health check %s passes again (failed for %.1fs)", result.name, monotonic() - since,
@@ -140,10 +144,10 @@ class HealthRegistry:
                     result = await result
         except TimeoutError as exc:
             if not box.expired():  # the check's own TimeoutError (say, its client's) is an exception
-                return self._failed(name, started, _describe(exc))
+                return self._failed(name, started, _describe(exc), error=exc)
             return self._failed(name, started, f"timed out after {timeout:g}s")
         except Exception as exc:
-            return self._failed(name, started, _describe(exc))
+            return self._failed(name, started, _describe(exc), error=exc)
         elapsed = (perf_counter() - started) * 1000.0
         if result is False:
             return self._failed(name, started, "returned False")
@@ -156,9 +160,9 @@ class HealthRegistry:
             return CheckResult(name, True, None, details, elapsed)
         return CheckResult(name, True, None, {}, elapsed)
 
-    def _failed(self, name: str, started: float, reason: str,
-                details: dict[str, Any] | None = None) -> CheckResult:
-        return CheckResult(name, False, reason, details or {}, (perf_counter() - started) * 1000.0)
+    def _failed(self, name: str, started: float, reason: str, details: dict[str, Any] | None = None, *,
+                error: BaseException | None = None) -> CheckResult:
+        return CheckResult(name, False, reason, details or {}, (perf_counter() - started) * 1000.0, error)
 
     # -- probes ----------------------------------------------------------------------------
 

@@ -100,11 +100,14 @@ async def test_exceptions_fail_and_are_logged_on_one_line_without_a_traceback(
     status, body = await health.ready()
     assert status == 503
     assert body["error"]["details"]["failed"] == ["db"]
-    [warning] = [r for r in records if r.name == "mega.health"]
+    warning, debug = [r for r in records if r.name == "mega.health"]
     assert warning.levelno == logging.WARNING
     expected = "health check db failed: ConnectionError: db.internal:5432 refused retry later"
     assert warning.getMessage() == expected
     assert warning.exc_info is None
+    # The traceback, for a check's own bug, only at debug level.
+    assert debug.levelno == logging.DEBUG and debug.getMessage() == "health check db raised"
+    assert debug.exc_info is not None and isinstance(debug.exc_info[1], ConnectionError)
 
 
 async def test_failures_are_logged_when_the_state_changes_not_per_probe(
@@ -121,7 +124,8 @@ async def test_failures_are_logged_when_the_state_changes_not_per_probe(
     health.register("db", lambda: True)
 
     def lines() -> list[tuple[str, str]]:
-        return [(r.levelname, r.getMessage()) for r in records if r.name == "mega.health"]
+        return [(r.levelname, r.getMessage()) for r in records
+                if r.name == "mega.health" and r.levelno >= logging.INFO]
 
     assert (await health.ready())[0] == 200
     assert lines() == []  # passing from the start: nothing to say
