@@ -68,20 +68,24 @@ class _Served:
 def _served(root: Path, host: str | None, port: int | None, last: _Served | None) -> _Served:
     """The server's address and env from the project's config as it is now; `last` while it is broken.
 
-    .env is read into a copy: the server reads it again itself, so an edited .env applies at the
-    next restart (values put in this process's environment would win over the file for good).
+    .env applies while the config runs (it may read os.environ itself), then this process's
+    environment is put back: the server reads .env again itself, so an edited .env applies at the
+    next restart (values left in the environment it inherits would win over the file for good).
     """
     from mega.config import load_dotenv_file, load_project_config
     from mega.errors import MegaError
 
-    environ = dict(os.environ)
-    load_dotenv_file(root, environ)
+    saved = dict(os.environ)
     try:
-        config = load_project_config(root, environ=environ)
+        load_dotenv_file(root)
+        config = load_project_config(root)
     except MegaError:
         if last is None:
             raise
         return last
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     server = config.values["server"]
     return _Served(host or server["host"], port or int(server["port"]), config.env, config.values["watch"])
 

@@ -157,6 +157,8 @@ def test_a_changed_env_file_applies_at_the_next_restart(
         "import os\n\n\ndef routes(router):\n    router.get('/greet', lambda: os.environ.get('GREETING'))\n")
     dotenv = fresh_project / ".env"
     dotenv.write_text(dotenv.read_text() + "GREETING=first\n")
+    config = fresh_project / "mega_config.py"  # a config that reads a .env value itself
+    config.write_text("import os\n\nGREETING = os.environ['GREETING']\n" + config.read_text())
     port = free_port()
     server = watch(start_server, fresh_project, port, reaper)
     wait_for(lambda: get(port, "/greet").json()["data"] == "first", 30, "the first server")
