@@ -23,7 +23,8 @@ BROKEN = "def routes(router)\n    pass\n"  # a syntax error: the server cannot b
 
 @pytest.fixture
 def reaper() -> Iterator[list[int]]:
-    """Watcher pids: their servers (own sessions, so not killed with them) are killed at the end."""
+    """Watcher pids: their servers (own sessions, so not killed with them) are killed at the end,
+    while the watcher still runs (this fixture is torn down before `start_server`)."""
     watchers: list[int] = []
     yield watchers
     for pid in watchers:
@@ -73,8 +74,11 @@ def test_sigint_stops_the_watcher_and_its_server_even_when_the_shell_ignored_it(
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0, (tmp_path / "watch.log").read_text()
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # its server first: killed, the watcher would leave it to init
+            for child in children(proc.pid):
+                os.kill(child, signal.SIGKILL)
             proc.kill()
+            proc.wait(10)
         log.close()
     with pytest.raises(ProcessLookupError):
         os.kill(server_pid, 0)
