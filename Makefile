@@ -9,9 +9,11 @@ DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test bench lint clean setup
 
+# pip's own lines are the progress: nothing here runs quietly, so the first `make demo` never sits silent.
 $(BIN)/python:
+	@echo "creating $(VENV) with $(PY) and updating its pip (first run only)..."
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install --upgrade pip
 
 $(BASE): pyproject.toml | $(BIN)/python
 	@echo "installing mega and its dependencies (about a minute the first time)..."

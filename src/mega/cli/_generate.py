@@ -1,7 +1,9 @@
-"""`mega g KIND NAME`: create a file from a template (`model`, `migration`)."""
+"""`mega g KIND NAME`: create files from a template (`app`, `model`, `migration`)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from mega.cli._failure import CliFailure
 from mega.cli._project import project_root
 
 CLASS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+APP_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a Python package name: routes import apps.<name>.*
+HOST_RE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9.*-]*")
 
 MODEL_TEMPLATE = '''"""The {cls} model."""
 
@@ -43,7 +47,71 @@ class GeneratorGroup(click.Group):
 
 @click.group("g", cls=GeneratorGroup)
 def g() -> None:
-    """Generate a file from a template: mega g model Post, mega g migration backfill_slugs."""
+    """Generate files from a template: mega g app admin, mega g model Post, mega g migration backfill."""
+
+
+@g.command("app")
+@click.argument("name")
+@click.option("--host", "hosts", multiple=True, metavar="HOST",
+              help="A host name the app answers (repeatable; default: NAME.localhost).")
+@click.pass_context
+def app(ctx: click.Context, name: str, hosts: tuple[str, ...]) -> int:
+    """An app in apps/<name>/: app_config.py with its hosts, routes/home.py and the usual folders."""
+    import shutil
+    from importlib.resources import files
+
+    from mega.cli._new import _render_tree
+
+    root = project_root(ctx)
+    if not APP_RE.fullmatch(name):
+        raise CliFailure.usage(f"invalid app name {name!r}: use lowercase letters, digits and '_', "
+                               "starting with a letter", hint="e.g. mega g app admin")
+    for host in hosts:
+        if not HOST_RE.fullmatch(host):
+            raise CliFailure.usage(f"invalid host {host!r}: a host name only, without scheme, port or path",
+                                   hint=f"e.g. --host {name}.example.com")
+    target = root / "apps" / name
+    if target.exists():
+        raise CliFailure.usage(f"{_rel(target, root)} already exists", hint="choose another name")
+    names = list(hosts) or [f"{name}.localhost"]
+    target.parent.mkdir(exist_ok=True)
+    # Written aside and renamed into place: a failure leaves no half-made app (a dot folder is no app).
+    staging = target.parent / f".{name}.tmp-{os.urandom(4).hex()}"
+    staging.mkdir()
+    try:
+        count = _render_tree(files("mega.cli").joinpath("templates", "app"), staging,
+                             {"app": name, "hosts": json.dumps(names)})
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    click.echo(f"created {_rel(target, root)}/ ({count} files), answering {', '.join(names)}")
+    for line in _app_notes(root, name):
+        click.echo(line)
+    return 0
+
+
+def _app_notes(root: Path, name: str) -> list[str]:
+    """What else the project needs for the new app to answer: the `apps` list, a default app."""
+    from mega.config import load_dotenv_file, load_project_config
+    from mega.errors import MegaError
+
+    environ = dict(os.environ)
+    load_dotenv_file(root, environ)
+    try:
+        config = load_project_config(root, environ=environ)
+    except MegaError:
+        return []  # the config has problems of its own: `mega start` will list them
+    notes = []
+    whitelist = config.values.get("apps")
+    if whitelist is not None and name not in whitelist:
+        notes.append(f"next: add {name!r} to `apps` in mega_config.py: only the apps listed there run")
+    others = {n: a.values for n, a in config.apps.items() if n != name}
+    hostless = [n for n, values in others.items() if not values["hosts"]]
+    if hostless and not any(values["default"] is True for values in others.values()):
+        notes.append(f"next: set \"default\": True in apps/{hostless[0]}/app_config.py so that {hostless[0]} "
+                     f"keeps answering every host that no app lists")
+    return notes
 
 
 @g.command("model")

@@ -9,12 +9,18 @@ from typing import Any
 import click
 
 from mega.cli._failure import failure_from
+from mega.cli._project import root_option
+
+# Commands that take no project, so no --root of their own.
+_NO_PROJECT = frozenset({"new"})
 
 
 class LazyGroup(click.Group):
     """Commands come from `lazy_commands` (name -> "module:attribute"), imported on first use.
 
-    It also turns any error a command raises into a `CliFailure` here, where `--debug` is known.
+    Each project command (and each subcommand of a project group, `mega g model`) also takes
+    `--root` after its name. It also turns any error a command raises into a `CliFailure` here,
+    where `--debug` is known.
     """
 
     def __init__(self, *args: Any, lazy_commands: Mapping[str, str], **kwargs: Any) -> None:
@@ -32,6 +38,8 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command (mega command '{cmd_name}')")
+        if cmd_name not in _NO_PROJECT:
+            _add_root_option(command)
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -42,3 +50,11 @@ class LazyGroup(click.Group):
         except Exception as exc:
             debug = bool(getattr(ctx.obj, "debug", False))
             raise failure_from(exc, debug=debug) from exc
+
+
+def _add_root_option(command: click.Command) -> None:
+    if not any(param.name == "root" for param in command.params):
+        command.params.append(root_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_root_option(sub)

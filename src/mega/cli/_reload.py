@@ -2,7 +2,9 @@
 
 The project root's watch policy is `watch.paths` (what to watch, relative to the root) and
 `watch.ignore` (glob patterns, matched against the path relative to the root and each of its
-sub-paths, so `__pycache__/*` also matches `apps/main/__pycache__/x`).
+sub-paths, so `__pycache__/*` also matches `apps/main/__pycache__/x`). Editors' temporary files are
+ignored whatever the policy says: saving a file must restart the server once, not once per file the
+editor writes on the way.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 from types import FrameType
@@ -21,12 +23,18 @@ from watchfiles import Change, DefaultFilter, watch
 
 STOP_TIMEOUT = 15.0  # seconds a child gets to drain after SIGTERM (server.shutdown_timeout is 10 s)
 
+# File names editors write beside the file they save, on top of watchfiles' own (`.sw?`, `~`, `.#*`):
+# vim's write test `4913`, `*.tmp` (atomic saves), emacs' `#x#` auto-saves, JetBrains'
+# `x___jb_tmp___`, kate's swap files, gedit's `.goutputstream-*`, Chrome's `.crswap`.
+EDITOR_TEMP_FILES = (r"^4913$", r"\.tmp$", r"^#.*#$", r"___jb_(tmp|old|bak)___$", r"\.kate-swp$",
+                     r"^\.goutputstream-", r"\.crswap$")
+
 
 class ProjectFilter(DefaultFilter):
     """Keep changes under `paths` that match no `ignore` pattern (plus watchfiles' defaults)."""
 
     def __init__(self, root: Path, paths: Sequence[str], ignore: Sequence[str]) -> None:
-        super().__init__()
+        super().__init__(ignore_entity_patterns=(*self.ignore_entity_patterns, *EDITOR_TEMP_FILES))
         self.root = root
         self.paths = [p.strip("/") for p in paths]
         self.ignore = list(ignore)
@@ -67,14 +75,20 @@ def watch_anchors(root: Path, paths: Sequence[str]) -> list[Path]:
     return sorted(a for a in anchors if not any(o != a and a.is_relative_to(o) for o in anchors))
 
 
-def run_with_reload(root: Path, command: list[str], *, paths: Sequence[str], ignore: Sequence[str]) -> int:
-    """Run `command`, restart it on every batch of changes, stop it on SIGINT/SIGTERM; returns 0."""
+def run_with_reload(root: Path, command: Callable[[], list[str]], *, paths: Sequence[str],
+                    ignore: Sequence[str]) -> int:
+    """Run `command()`, restart it on every batch of changes, stop it on SIGINT/SIGTERM; returns 0.
+
+    `command` is called at each start, so it can follow the project's config as it changes.
+    """
     watch_filter = ProjectFilter(root, paths, ignore)
     anchors = watch_anchors(root, paths)
     _say(f"watching {', '.join(paths)} (ignoring {', '.join(ignore) or 'nothing'})")
     logging.getLogger("watchfiles").setLevel(logging.ERROR)  # we say what happens ourselves
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # watchfiles stops its loop on KeyboardInterrupt
-    child = _spawn(command)
+    # watchfiles stops its loop on KeyboardInterrupt. Both signals are set, whatever was inherited:
+    # a shell starts `mega start --watch &` with SIGINT ignored, and `kill -INT` must still stop it.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    child = _spawn(command())
     reported = False
     try:
         # An empty batch every second lets us notice a server that exited on its own (boot error).
@@ -93,7 +107,7 @@ def run_with_reload(root: Path, command: list[str], *, paths: Sequence[str], ign
             changed = sorted({watch_filter.relative(p) or p for _, p in changes})
             _say(f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''} changed: restarting")
             _stop(child)
-            child = _spawn(command)
+            child = _spawn(command())
             reported = False
     except KeyboardInterrupt:
         pass  # SIGINT or SIGTERM outside watchfiles' loop (while restarting): stop all the same
@@ -104,13 +118,13 @@ def run_with_reload(root: Path, command: list[str], *, paths: Sequence[str], ign
         def hurry(signum: int, frame: FrameType | None) -> None:
             last.kill()  # a second Ctrl-C or SIGTERM while stopping: do not wait for the drain
 
-        previous_int = signal.signal(signal.SIGINT, hurry)
-        signal.signal(signal.SIGTERM, hurry)
+        for sig in previous:
+            signal.signal(sig, hurry)
         try:
             _stop(last)
         finally:
-            signal.signal(signal.SIGINT, previous_int)
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,33 +17,91 @@ from mega.cli._project import cli_state, project_root
 @click.option("--host", help="Interface to bind (default: server.host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: server.port, PORT, 3000).")
 @click.option("--watch", is_flag=True, help="Restart on changes to the paths of the `watch` config key.")
+# Set by --watch on the server it runs: after a boot error, answer 503 on the port until stopped.
+@click.option("--boot-error-page", type=click.Choice(["details", "brief"]), hidden=True)
 @click.pass_context
-def start(ctx: click.Context, host: str | None, port: int | None, watch: bool) -> int:
+def start(ctx: click.Context, host: str | None, port: int | None, watch: bool,
+          boot_error_page: str | None) -> int:
     """Boot the project and serve it until SIGINT or SIGTERM."""
     root = project_root(ctx)
+    debug = cli_state(ctx).debug
     if watch:
-        return _start_watching(root, host, port, debug=cli_state(ctx).debug)
+        return _start_watching(root, host, port, debug=debug)
     from mega.server import run
 
-    return run(root, host=host, port=port)
+    if boot_error_page is None or host is None or port is None:
+        return run(root, host=host, port=port)
+    from mega.boot.stages import BootError
+
+    try:
+        return run(root, host=host, port=port)
+    except BootError as exc:
+        if exc.stage == "listen":  # the port is not ours to answer on
+            raise
+        return _serve_boot_error(exc, host, port, details=boot_error_page == "details", debug=debug)
+
+
+def _serve_boot_error(exc: Exception, host: str, port: int, *, details: bool, debug: bool) -> int:
+    from mega.cli._boot_error_page import error_body, serve_error
+    from mega.cli._failure import failure_from
+
+    failure_from(exc, debug=debug).show()
+    note = f"mega: answering 503 with this error on http://{host}:{port} until the next change"
+    click.echo(click.style(note, fg="cyan"), err=True)
+    try:
+        return serve_error(host, port, error_body(exc, details=details))
+    except OSError as bind_error:
+        click.echo(f"mega: cannot answer on {host}:{port} ({bind_error.strerror})", err=True)
+        return 1
+
+
+@dataclass(frozen=True)
+class _Served:
+    """What the watcher passes to each server it starts, read from the config at each start."""
+
+    host: str
+    port: int
+    env: str
+    watch: dict[str, Any]
+
+
+def _served(root: Path, host: str | None, port: int | None, last: _Served | None) -> _Served:
+    """The server's address and env from the project's config as it is now; `last` while it is broken.
+
+    .env applies while the config runs (it may read os.environ itself), then this process's
+    environment is put back: the server reads .env again itself, so an edited .env applies at the
+    next restart (values left in the environment it inherits would win over the file for good).
+    """
+    from mega.config import load_dotenv_file, load_project_config
+    from mega.errors import MegaError
+
+    saved = dict(os.environ)
+    try:
+        load_dotenv_file(root)
+        config = load_project_config(root)
+    except MegaError:
+        if last is None:
+            raise
+        return last
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    server = config.values["server"]
+    return _Served(host or server["host"], port or int(server["port"]), config.env, config.values["watch"])
 
 
 def _start_watching(root: Path, host: str | None, port: int | None, *, debug: bool) -> int:
     from mega.cli._reload import run_with_reload
-    from mega.config import load_dotenv_file, load_project_config
 
-    load_dotenv_file(root)
-    policy = load_project_config(root).values["watch"]
-    # The child is `mega start` without --watch, run by this same interpreter.
-    child = [
-        sys.executable,
-        "-m",
-        "mega.cli.main",
-        "--root",
-        str(root),
-        *(["--debug"] if debug else []),
-        "start",
-        *(["--host", host] if host else []),
-        *(["--port", str(port)] if port else []),
-    ]
-    return run_with_reload(root, child, paths=policy["paths"], ignore=policy["ignore"])
+    first = last = _served(root, host, port, None)
+
+    def command() -> list[str]:
+        # `mega start` without --watch, run by this same interpreter, on an address that stays
+        # the same while the config is broken (so the boot error can be answered there).
+        nonlocal last
+        last = _served(root, host, port, last)
+        page = "details" if last.env == "development" else "brief"
+        return [sys.executable, "-m", "mega.cli.main", "--root", str(root), *(["--debug"] if debug else []),
+                "start", "--host", last.host, "--port", str(last.port), "--boot-error-page", page]
+
+    return run_with_reload(root, command, paths=first.watch["paths"], ignore=first.watch["ignore"])

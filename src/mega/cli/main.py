@@ -16,7 +16,7 @@ import click
 
 from mega import __version__
 from mega.cli._group import LazyGroup
-from mega.cli._project import CliState
+from mega.cli._project import ROOT_HELP, ROOT_TYPE, CliState
 
 # name -> "module:attribute". Adding a command is one line here plus its module.
 COMMANDS: dict[str, str] = {
@@ -35,11 +35,7 @@ COMMANDS: dict[str, str] = {
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="mega", message="%(prog)s %(version)s")
-@click.option(
-    "--root",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The project directory (default: the current directory).",
-)
+@click.option("--root", type=ROOT_TYPE, help=ROOT_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, root: Path | None, debug: bool) -> None:

@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Any
 
 from mega.errors import MegaError
@@ -16,6 +16,7 @@ from mega.errors import MegaError
 __all__ = ["STATES", "CheckResult", "HealthRegistry"]
 
 STATES = ("booting", "ready", "draining")
+_REASON_MAX = 500  # characters of a failure reason: a driver's message can carry a whole query
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}")
 
 log = logging.getLogger("mega.health")
@@ -30,6 +31,7 @@ class CheckResult:
     reason: str | None = None  # why it failed; never sent unless expose_details
     details: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
+    error: BaseException | None = field(default=None, repr=False, compare=False)  # what the check raised
 
     def exposed(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.details, "duration_ms": round(self.duration_ms, 3)}
@@ -47,6 +49,10 @@ class _Check:
 class HealthRegistry:
     """`live()` answers while the process runs; `ready()` only when booted, not draining, checks passing.
 
+    A check's failures are logged when its state changes, not per probe: one warning (the reason
+    on one line) when it starts failing, one info line when it passes again. A probe every few
+    seconds during an outage would otherwise fill the log with the same traceback.
+
     A check is a function of no arguments, sync or async. It passes when it returns without
     raising, and its result is neither `False` nor a dict with `"ok": False`; a dict's other keys
     are its details. Async checks are cancelled after their timeout. Sync checks run on the event
@@ -59,6 +65,7 @@ class HealthRegistry:
         self.expose_details = expose_details
         self._state = "booting"
         self._checks: dict[str, _Check] = {}
+        self._failing: dict[str, float] = {}  # check name -> when it started failing (monotonic)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -101,11 +108,30 @@ class HealthRegistry:
 
     def unregister(self, name: str) -> bool:
         """Remove a check; False when there was none by that name."""
+        self._failing.pop(name, None)
         return self._checks.pop(name, None) is not None
 
     async def run_checks(self) -> list[CheckResult]:
-        """Run every check concurrently, each within its timeout; failures are logged here."""
-        return list(await asyncio.gather(*(self._run(n, c) for n, c in list(self._checks.items()))))
+        """Run every check concurrently, each within its timeout; state changes are logged here."""
+        results = await asyncio.gather(*(self._run(n, c) for n, c in list(self._checks.items())))
+        for result in results:
+            self._note(result)
+        return list(results)
+
+    def _note(self, result: CheckResult) -> None:
+        """Log a check's change of state: passing -> failing (warning), failing -> passing (info)."""
+        since = self._failing.get(result.name)
+        if not result.ok and since is None:
+            self._failing[result.name] = monotonic()
+            log.warning("health check %s failed: %s", result.name, result.reason,
+                        extra={"check": result.name, "check_state": "failing"})
+            if result.error is not None:  # a check's own bug needs its traceback: once, at debug level
+                log.debug("health check %s raised", result.name, exc_info=result.error,
+                          extra={"check": result.name})
+        elif result.ok and since is not None:
+            del self._failing[result.name]
+            log.info("health check %s passes again (failed for %.1fs)", result.name, monotonic() - since,
+                     extra={"check": result.name, "check_state": "passing"})
 
     async def _run(self, name: str, check: _Check) -> CheckResult:
         timeout = self.check_timeout if check.timeout is None else check.timeout
@@ -118,27 +144,25 @@ class HealthRegistry:
                     result = await result
         except TimeoutError as exc:
             if not box.expired():  # the check's own TimeoutError (say, its client's) is an exception
-                return self._failed(name, started, f"{type(exc).__name__}: {exc}", exc)
-            return self._failed(name, started, f"timed out after {timeout:g}s", None)
+                return self._failed(name, started, _describe(exc), error=exc)
+            return self._failed(name, started, f"timed out after {timeout:g}s")
         except Exception as exc:
-            return self._failed(name, started, f"{type(exc).__name__}: {exc}", exc)
+            return self._failed(name, started, _describe(exc), error=exc)
         elapsed = (perf_counter() - started) * 1000.0
         if result is False:
-            return self._failed(name, started, "returned False", None)
+            return self._failed(name, started, "returned False")
         if isinstance(result, dict):
             details = {k: v for k, v in result.items() if k != "ok"}
             if result.get("ok", True) is False:
                 reason = details.pop("reason", None)
-                return self._failed(name, started, str(reason) if reason is not None else "returned ok=False",
-                                    None, details)
+                return self._failed(name, started, _one_line(str(reason)) if reason is not None
+                                    else "returned ok=False", details)
             return CheckResult(name, True, None, details, elapsed)
         return CheckResult(name, True, None, {}, elapsed)
 
-    def _failed(self, name: str, started: float, reason: str, exc: BaseException | None,
-                details: dict[str, Any] | None = None) -> CheckResult:
-        log.warning("health check %s failed: %s", name, reason, exc_info=exc,
-                    extra={"check": name})
-        return CheckResult(name, False, reason, details or {}, (perf_counter() - started) * 1000.0)
+    def _failed(self, name: str, started: float, reason: str, details: dict[str, Any] | None = None, *,
+                error: BaseException | None = None) -> CheckResult:
+        return CheckResult(name, False, reason, details or {}, (perf_counter() - started) * 1000.0, error)
 
     # -- probes ----------------------------------------------------------------------------
 
@@ -163,6 +187,25 @@ class HealthRegistry:
         if self.expose_details:
             data["check_details"] = {r.name: r.exposed() for r in results}
         return 200, {"ok": True, "data": data}
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a failed check: the error, and the driver exception under a MegaError."""
+    if isinstance(exc, MegaError):
+        text = f"{exc.code}: {exc.message}"
+        cause = exc.__cause__
+        while isinstance(cause, MegaError):
+            cause = cause.__cause__
+        if cause is not None:  # the driver's own words: which host refused, which query failed
+            text += f" ({type(cause).__name__}: {cause})"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 3] + "..."
 
 
 def _error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:

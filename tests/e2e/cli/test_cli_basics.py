@@ -78,6 +78,22 @@ def test_root_option_points_at_the_project(project: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
 
 
+def test_root_option_after_the_command(project: Path, tmp_path: Path) -> None:
+    before = mega("--root", str(project), "routes", "--json", cwd=tmp_path)
+    after = mega("routes", "--json", "--root", str(project), cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == before.stdout
+    # The later one wins; a subcommand of `mega g` takes it too; `mega test` before pytest's arguments.
+    assert mega("--root", str(tmp_path), "routes", "--root", str(project), cwd=tmp_path).returncode == 0
+    assert mega("db:status", "--root", str(project), cwd=tmp_path).returncode == 0
+    collected = mega("test", "--root", str(project), "--collect-only", "-q", cwd=tmp_path)
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert "test_home_says_hello" in collected.stdout
+    assert "--root DIRECTORY" in mega("g", "model", "--help", cwd=tmp_path).stdout
+    missing = mega("routes", "--root", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
 def test_bad_arguments_exit_2_with_the_reason(tmp_path: Path) -> None:
     result = mega("--root", str(tmp_path / "nowhere"), "routes", cwd=tmp_path)
     assert result.returncode == 2

@@ -90,19 +90,82 @@ async def test_false_results_fail(result: Any) -> None:
     assert error["details"]["checks"] == {"replica": "failed", "db": "ok"}
 
 
-async def test_exceptions_fail_and_are_logged_with_the_exception(records: list[logging.LogRecord]) -> None:
+async def test_exceptions_fail_and_are_logged_on_one_line_without_a_traceback(
+        records: list[logging.LogRecord]) -> None:
     def db() -> None:
-        raise ConnectionError("db.internal:5432 refused")
+        raise ConnectionError("db.internal:5432 refused\nretry later")
 
     health = ready_registry()
     health.register("db", db)
     status, body = await health.ready()
     assert status == 503
     assert body["error"]["details"]["failed"] == ["db"]
-    [warning] = [r for r in records if r.name == "mega.health"]
+    warning, debug = [r for r in records if r.name == "mega.health"]
     assert warning.levelno == logging.WARNING
-    assert "db" in warning.getMessage()
-    assert warning.exc_info is not None and isinstance(warning.exc_info[1], ConnectionError)
+    expected = "health check db failed: ConnectionError: db.internal:5432 refused retry later"
+    assert warning.getMessage() == expected
+    assert warning.exc_info is None
+    # The traceback, for a check's own bug, only at debug level.
+    assert debug.levelno == logging.DEBUG and debug.getMessage() == "health check db raised"
+    assert debug.exc_info is not None and isinstance(debug.exc_info[1], ConnectionError)
+
+
+async def test_failures_are_logged_when_the_state_changes_not_per_probe(
+        records: list[logging.LogRecord]) -> None:
+    up = True
+
+    def cache() -> bool:
+        if not up:
+            raise ConnectionError("refused")
+        return True
+
+    health = ready_registry()
+    health.register("cache", cache)
+    health.register("db", lambda: True)
+
+    def lines() -> list[tuple[str, str]]:
+        return [(r.levelname, r.getMessage()) for r in records
+                if r.name == "mega.health" and r.levelno >= logging.INFO]
+
+    assert (await health.ready())[0] == 200
+    assert lines() == []  # passing from the start: nothing to say
+    up = False
+    for _ in range(20):
+        assert (await health.ready())[0] == 503
+    assert lines() == [("WARNING", "health check cache failed: ConnectionError: refused")]
+    up = True
+    for _ in range(5):
+        assert (await health.ready())[0] == 200
+    assert len(lines()) == 2
+    assert lines()[1][0] == "INFO"
+    assert lines()[1][1].startswith("health check cache passes again (failed for ")
+    up = False
+    assert (await health.ready())[0] == 503
+    assert len(lines()) == 3 and lines()[2][0] == "WARNING"  # a new outage is told again
+
+
+async def test_a_mega_error_reason_names_its_code_and_the_driver_error_under_it() -> None:
+    async def cache() -> None:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as exc:
+            raise MegaError("cache.unavailable", "cache 'pages' (redis) failed during ping",
+                            hint="check that the service runs") from exc
+
+    health = ready_registry(expose_details=True)
+    health.register("cache", cache)
+    _, body = await health.ready()
+    reason = body["error"]["details"]["check_details"]["cache"]["reason"]
+    assert reason == ("cache.unavailable: cache 'pages' (redis) failed during ping "
+                      "(ConnectionRefusedError: [Errno 111] Connection refused)")
+
+
+async def test_a_long_reason_is_cut() -> None:
+    health = ready_registry(expose_details=True)
+    health.register("db", lambda: {"ok": False, "reason": "x" * 5000})
+    _, body = await health.ready()
+    reason = body["error"]["details"]["check_details"]["db"]["reason"]
+    assert len(reason) == 500 and reason.endswith("...")
 
 
 async def test_slow_checks_time_out() -> None:

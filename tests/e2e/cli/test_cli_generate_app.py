@@ -1,0 +1,86 @@
+"""`mega g app NAME`: a second app that answers its own hosts, next to `main`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import Server, free_port, get, mega, wait_for
+
+pytestmark = pytest.mark.integration
+
+APP_FILES = {
+    "app_config.py",
+    "routes/home.py",
+    *(f"{d}/.gitkeep" for d in ("controllers", "services", "middlewares", "models", "migrations", "views",
+                                "public", "locales/server")),
+}
+
+
+def test_a_generated_app_answers_its_host(fresh_project: Path, start_server: Callable[..., Server]) -> None:
+    made = mega("g", "app", "admin", cwd=fresh_project)
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    assert lines[0] == "created apps/admin/ (10 files), answering admin.localhost"
+    # main has no hosts: once a second app has some, main must be the default to keep the others.
+    assert lines[1:] == ['next: set "default": True in apps/main/app_config.py so that main keeps '
+                         'answering every host that no app lists']
+    folder = fresh_project / "apps/admin"
+    assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} == APP_FILES
+    assert '"hosts": ["admin.localhost"],' in (folder / "app_config.py").read_text()
+    assert not [p for p in (fresh_project / "apps").iterdir() if p.name.startswith(".")]
+
+    main_config = fresh_project / "apps/main/app_config.py"
+    main_config.write_text(main_config.read_text().replace('"hosts": [],', '"hosts": [], "default": True,'))
+    routes = json.loads(mega("routes", "--json", cwd=fresh_project).stdout)
+    assert {(r["app"], r["path"]) for r in routes} == {("admin", "/"), ("main", "/")}
+
+    port = free_port()
+    server = start_server("start", "--port", str(port), cwd=fresh_project)
+    wait_for(lambda: get(port, "/health/live").status_code == 200, 30, "the server")
+    admin = httpx.get(f"http://127.0.0.1:{port}/", headers={"host": f"admin.localhost:{port}"}, timeout=5)
+    assert admin.json() == {"ok": True, "data": {"app": "admin"}}
+    assert get(port, "/").json() == {"ok": True, "data": {"message": "Hello from demo"}}
+    assert server.terminate(timeout=20) == 0, server.output()
+
+
+def test_hosts_can_be_given(fresh_project: Path) -> None:
+    made = mega("g", "app", "shop", "--host", "shop.example.com", "--host", "www.shop.example.com",
+                cwd=fresh_project)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("created apps/shop/ (10 files), answering shop.example.com, "
+                                  "www.shop.example.com\n")
+    text = (fresh_project / "apps/shop/app_config.py").read_text()
+    assert '"hosts": ["shop.example.com", "www.shop.example.com"],' in text
+
+
+def test_an_apps_list_in_the_config_is_pointed_out(fresh_project: Path) -> None:
+    config = fresh_project / "mega_config.py"
+    config.write_text(config.read_text().replace("config = {", 'config = {\n    "apps": ["main"],', 1))
+    made = mega("g", "app", "admin", cwd=fresh_project)
+    assert made.returncode == 0, made.stderr
+    assert ("next: add 'admin' to `apps` in mega_config.py: only the apps listed there run"
+            in made.stdout.splitlines())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["Admin"], "error: invalid app name 'Admin': use lowercase letters, digits and '_', starting with a "
+                "letter"),
+    (["1st"], "error: invalid app name '1st'"),
+    (["my-app"], "error: invalid app name 'my-app'"),
+    (["main"], "error: apps/main already exists"),
+    (["x", "--host", "http://x.example.com"], "error: invalid host 'http://x.example.com': a host name only"),
+    (["x", "--host", "x.example.com:8000"], "error: invalid host 'x.example.com:8000'"),
+])
+def test_bad_names_exit_2_and_create_nothing(fresh_project: Path, args: list[str], message: str) -> None:
+    before = sorted(p.name for p in (fresh_project / "apps").iterdir())
+    result = mega("g", "app", *args, cwd=fresh_project)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert re.search(r"^hint: ", result.stderr, re.MULTILINE)
+    assert sorted(p.name for p in (fresh_project / "apps").iterdir()) == before
