@@ -48,8 +48,8 @@ def _unreachable(apps: list[MegaApp], default: MegaApp | None) -> MegaError:
         f"apps {listed} cannot be reached: none of them has hosts, and only one app can take the hosts "
         "no app claims",
         details=details,
-        hint="give hosts to all of them but one (\"hosts\" in apps/<name>/app_config.py); the one left "
-             "without hosts takes every other host. Or set default: True on one and hosts on the others",
+        hint=f"give hosts to all of them but one (\"hosts\" in {', '.join(map(app_file_label, names))}); the "
+             "one left without hosts takes every other host",
     )
 
 

@@ -115,7 +115,8 @@ async def test_two_apps_without_hosts_fail_boot(tmp_path):
     assert err.code == "app.unreachable"
     assert err.message.startswith("apps 'admin', 'web' cannot be reached: none of them has hosts")
     assert err.details == {"apps": ["admin", "web"], "default": None}
-    assert "give hosts to all of them but one" in (err.hint or "")
+    assert err.hint == ('give hosts to all of them but one ("hosts" in apps/admin/app_config.py, '
+                        'apps/web/app_config.py); the one left without hosts takes every other host')
 
 
 async def test_default_app_takes_unknown_hosts(tmp_path):
