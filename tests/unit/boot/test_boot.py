@@ -256,3 +256,31 @@ async def test_a_second_boot_while_one_is_running_is_refused(tmp_path):
         with pytest.raises(BootError) as info:
             await mega.boot_project(tmp_path)
         assert info.value.original.code == "boot.already_booted"
+
+
+async def test_a_bad_route_path_fails_boot_naming_file_line_route_and_forms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # route files are named relative to where mega runs
+    files = dict(SINGLE)
+    files["apps/main/routes/todos.py"] = """
+        def routes(router):
+            todos = router.group("/todos")
+            todos.get("", lambda: [])
+            todos.get("/{id}-{x}", lambda: 1)
+    """
+    err = await boot_failure(write_project(tmp_path, files))
+    assert (err.stage, err.original.code) == ("apps", "route.invalid_path")
+    assert err.original.message == (
+        "app 'main': apps/main/routes/todos.py, line 5 (route GET /todos/{id}-{x}): segment '{id}-{x}' "
+        "holds 2 parameters ({id}, {x}); a segment takes one")
+    assert err.hint.startswith("give each a segment of its own ('/todos/{id}/{x}')")
+    assert "Supported: a path starts with '/'" in err.hint and "{name:int}" in err.hint
+
+
+async def test_a_route_path_without_its_slash_fails_boot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = dict(SINGLE)
+    files["apps/main/routes/todos.py"] = "def routes(router):\n    router.post('todos', lambda: 1)\n"
+    err = await boot_failure(write_project(tmp_path, files))
+    assert err.original.message == ("app 'main': apps/main/routes/todos.py, line 2 (route POST todos): "
+                                    "the path must start with '/', got 'todos'")
+    assert err.hint.startswith("write '/todos'. Supported: ")
