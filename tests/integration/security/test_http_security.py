@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mega.testing import make_client, running, write_project
 
@@ -170,6 +171,7 @@ TODO_ROUTES = """
 """
 
 
+@pytest.mark.usefixtures("restore_logging")
 async def test_a_json_route_refuses_form_bodies_with_415_before_csrf(tmp_path: Path) -> None:
     root = write_project(tmp_path, {
         "mega_config.py": 'config = {"logger": {"level": "warning"}}\n',

@@ -63,6 +63,7 @@ async def test_requests_route_to_apps_by_host(tmp_path):
 
 
 @pytest.mark.parametrize("env", ["development", "test", "production"])
+@pytest.mark.usefixtures("restore_logging")
 async def test_an_unknown_host_lists_the_hosts_only_in_development(tmp_path, env):
     environ = {**os.environ, "MEGA_ENV": env}
     async with running(write_project(tmp_path, MULTI), environ=environ) as rt, \
