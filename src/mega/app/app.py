@@ -11,7 +11,8 @@ from mega.app._services import ServiceRegistry
 from mega.errors import MegaError
 from mega.http._dispatch import Dispatch, other_scope
 from mega.http._pipeline import Endpoint, compile_route
-from mega.http._routing.trie import RouteTable, parse_path
+from mega.http._routing.pattern import parse_path
+from mega.http._routing.trie import RouteTable
 from mega.http._settings import AppSettings
 from mega.http._wire import header_block, merge_secure_headers
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
@@ -190,7 +191,7 @@ class MegaApp:
         settings = self._freeze()
         seen: dict[tuple[str, str], RouteDef] = {}
         for route in self.routes:
-            pattern = parse_path(route.path)
+            pattern = parse_path(route.path, where=route.where)
             key = (route.method, pattern.shape)
             if key in seen:
                 first = seen[key]
@@ -214,7 +215,7 @@ class MegaApp:
     def _dynamic_tables(self) -> list[dict[str, Any]]:
         out = []
         for route in self.routes:
-            pattern = parse_path(route.path)
+            pattern = parse_path(route.path, where=route.where)
             if not pattern.is_static:
                 out.append(self.table.add(pattern))
         return out

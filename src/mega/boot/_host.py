@@ -6,12 +6,51 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mega.app.app import MegaApp
+from mega.config._apps import app_file_label
 from mega.errors import MegaError
 from mega.http._lifespan import run_lifespan
 from mega.http._wire import send_error
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HOST = b"host"
+
+
+def default_app(apps: list[MegaApp]) -> MegaApp | None:
+    """The app for a Host no app claims: the only app; else the one with `default: True`; else the
+    only app without `hosts`. An app left with no way to be reached fails boot (`app.unreachable`)."""
+    if len(apps) == 1:
+        return apps[0]
+    chosen = [a for a in apps if a.config.get("default")]
+    catch_all = [a for a in apps if not a.hosts]
+    default = chosen[0] if chosen else (catch_all[0] if len(catch_all) == 1 else None)
+    unreachable = [a for a in catch_all if a is not default]
+    if unreachable:
+        raise _unreachable(unreachable, default)
+    return default
+
+
+def _unreachable(apps: list[MegaApp], default: MegaApp | None) -> MegaError:
+    names = [a.name for a in apps]
+    details = {"apps": names, "default": default.name if default is not None else None}
+    if default is not None:
+        [app] = apps
+        return MegaError(
+            "app.unreachable",
+            f"app '{app.name}' cannot be reached: it has no hosts, and app '{default.name}' takes every "
+            f"host no app claims (default: True)",
+            details=details,
+            hint=f"give '{app.name}' its hosts in {app_file_label(app.name)} "
+                 f"(\"hosts\": [\"{app.name}.example.com\"]), or move default: True to it",
+        )
+    listed = ", ".join(f"'{n}'" for n in names)
+    return MegaError(
+        "app.unreachable",
+        f"apps {listed} cannot be reached: none of them has hosts, and only one app can take the hosts "
+        "no app claims",
+        details=details,
+        hint=f"give hosts to all of them but one (\"hosts\" in {', '.join(map(app_file_label, names))}); the "
+             "one left without hosts takes every other host",
+    )
 
 
 class Host:
@@ -22,8 +61,9 @@ class Host:
             raise MegaError("app.none", "Host needs at least one app")
         self.apps = apps
         self._by_host: dict[bytes, MegaApp] = {}
-        defaults = [a for a in apps if a.config.get("default")]
-        self.default: MegaApp | None = apps[0] if len(apps) == 1 else (defaults[0] if defaults else None)
+        self.default: MegaApp | None = default_app(apps)
+        # Which hosts exist helps while developing; elsewhere it would map the deployment for anyone.
+        self._list_hosts = apps[0].env == "development"
         for app in apps:
             for host in app.hosts:
                 self._by_host[host.encode("idna" if not host.isascii() else "ascii")] = app
@@ -67,9 +107,10 @@ class Host:
 
     async def _unknown_host(self, scope: dict[str, Any], send: Any, host: bytes | None) -> None:
         shown = host.decode("latin-1") if host else ""
-        known = sorted(h for a in self.apps for h in a.hosts)
-        err = MegaError("app.unknown_host", f"no app serves host '{shown}'",
-                        details={"host": shown, "hosts": known}, status=404)
+        details: dict[str, Any] = {"host": shown}
+        if self._list_hosts:
+            details["hosts"] = sorted(h for a in self.apps for h in a.hosts)
+        err = MegaError("app.unknown_host", f"no app serves host '{shown}'", details=details, status=404)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return

@@ -119,11 +119,14 @@ def load_routes(app: MegaApp, app_dir: Path) -> None:
         if not callable(declare):
             raise MegaError("route.invalid_file", f"{_rel(path)} must define routes(router)",
                             hint="def routes(router):\n    router.get('/', handler)")
-        router = Router(source=_rel(path))
+        rel = _rel(path)
+        router = Router(source=rel)
         try:
             declare(router)
         except MegaError as exc:
-            exc.message = f"{_rel(path)}: {exc.message}"
+            # Name the file and the line of the call (a message that names the file already gets the line).
+            rest = exc.message[len(rel):] if exc.message.startswith(rel) else f": {exc.message}"
+            exc.message = f"{rel}{_line(exc, path)}{rest}"
             exc.args = (exc.message,)
             raise
         except Exception as exc:

@@ -29,6 +29,14 @@ def is_json_media_type(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def not_json(content_type: str) -> UnsupportedMediaTypeError:
+    """The 415 for a body that had to be JSON."""
+    return UnsupportedMediaTypeError(
+        message=f"expected a JSON body (content-type application/json), got {content_type or 'none'!r}",
+        details={"content_type": content_type},
+    )
+
+
 class Request:
     """One HTTP request. Headers, query, cookies and body are parsed on first access only."""
 
@@ -194,10 +202,7 @@ class Request:
             pass
         ctype = self.content_type
         if not is_json_media_type(ctype):
-            raise UnsupportedMediaTypeError(
-                message=f"expected a JSON body (content-type application/json), got {ctype or 'none'!r}",
-                details={"content_type": ctype},
-            )
+            raise not_json(ctype)
         raw = await self.body()
         if not raw.strip():
             raise BadRequestError("body.invalid_json", "request body is empty; expected JSON")

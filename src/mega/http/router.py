@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypeAlias, TypedDic
 
 from mega._suggest import close_match
 from mega.errors import MegaError
+from mega.http._routing.pattern import parse_path
 
 if TYPE_CHECKING:  # pydantic is imported only by routes that validate
     from pydantic import BaseModel, TypeAdapter
@@ -91,6 +92,16 @@ class RouteDef:
     def handler_name(self) -> str:
         return describe(self.handler)
 
+    @property
+    def where(self) -> str:
+        """`apps/web/routes/users.py (route GET /users/{id})`, how messages name the route."""
+        return _where(self.source, self.method, self.path)
+
+
+def _where(source: str, method: str, path: object) -> str:
+    route = f"route {method} {path}"
+    return f"{source} ({route})" if source else route
+
 
 class Router:
     """Collects route declarations for one app. `group(prefix)` shares the same list."""
@@ -112,7 +123,12 @@ class Router:
         if not callable(handler):
             raise MegaError("route.invalid_handler", f"handler for '{path}' is not callable: {handler!r}")
         merged = {**self.defaults, **options}
+        # Checked here, where the loader can name the line: the path as written, then the full one.
+        label = ", ".join(str(m).upper() for m in wanted)
+        if not isinstance(path, str) or not (path.startswith("/") or (path == "" and self.prefix)):
+            parse_path(path, where=_where(self.source, label, path))  # raises
         full = self.prefix + path if path != "/" or not self.prefix else self.prefix
+        parse_path(full, where=_where(self.source, label, full))
         for method in wanted:
             upper = method.upper()
             if upper not in METHODS:

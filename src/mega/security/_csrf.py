@@ -13,6 +13,10 @@ preflight, which mega refuses unless `cors` allows it. So, for POST, PUT, PATCH 
    a token and sets the cookie; a script may also send the cookie's own value in the header.
 3. Other requests (JSON, no body) without Origin or Referer come from non-browser clients and pass.
 
+A route whose body must be JSON (it declares a `body` schema) refuses any other body with 415
+`body.unsupported_media_type` before these checks: a forged form would run nothing, and a client that
+sent a form to a JSON API learns the real problem instead of hunting for a token it does not need.
+
 Tokens are Django-style: the cookie holds a random secret; each token is that secret masked with a
 fresh random pad (so compressed HTTPS responses do not leak it, BREACH). No server key is needed,
 so every process and server accepts every other's tokens.
@@ -28,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from mega.errors import ForbiddenError
+from mega.http.request import is_json_media_type, not_json
 
 if TYPE_CHECKING:
     from mega.http.request import Request
 
-__all__ = ["COOKIE", "CsrfPolicy", "mask_token", "new_secret"]
+__all__ = ["COOKIE", "CsrfPolicy", "JsonBodyCsrfPolicy", "mask_token", "new_secret"]
 
 COOKIE = "mega_csrf"
 FIELD = "_csrf"
@@ -138,6 +143,23 @@ class CsrfPolicy:
         if host is not None and netloc == host.decode("latin-1").lower():
             return True
         return (parts.hostname or "") in self.hosts
+
+
+class JsonBodyCsrfPolicy(CsrfPolicy):
+    """The check for a route whose body must be JSON: any other body gets 415 before the CSRF checks."""
+
+    __slots__ = ()
+
+    def check(self, scope: dict[str, Any], req: Request) -> Awaitable[None] | None:
+        if scope["method"] not in SAFE_METHODS:
+            media = ""
+            for name, value in scope["headers"]:
+                if name == b"content-type":
+                    media = value.decode("latin-1")
+                    break
+            if not is_json_media_type(media):
+                raise not_json(media)
+        return CsrfPolicy.check(self, scope, req)
 
 
 def _check_token(scope: dict[str, Any], req: Request, ctype: bytes, token: bytes | None,

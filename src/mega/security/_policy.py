@@ -18,7 +18,7 @@ from mega.errors import MegaError, RateLimitedError
 from mega.http.response import Headers
 from mega.security import _client_ip as client_ip
 from mega.security._cors import CorsPolicy, cors_policy
-from mega.security._csrf import SAFE_METHODS, CsrfPolicy
+from mega.security._csrf import SAFE_METHODS, CsrfPolicy, JsonBodyCsrfPolicy
 from mega.security._headers import helmet_headers
 from mega.security._rate_limit import MemoryRateLimiter, RateLimitPolicy, RedisRateLimiter
 from mega.security._settings import (
@@ -93,7 +93,11 @@ class AppSecurity:
         cors, csrf_on, rate = self.route_settings(route)
         # Only listed origins count as the app's own: with origins "*", any site would pass.
         trusted = cors.allows if cors is not None and cors.origins is not None else None
-        csrf = CsrfPolicy(self.hosts, trusted) if csrf_on and route.method not in SAFE_METHODS else None
+        csrf = None
+        if csrf_on and route.method not in SAFE_METHODS:
+            # A route with a body schema takes JSON only: its content type is checked before CSRF.
+            policy = JsonBodyCsrfPolicy if route.options.get("body") is not None else CsrfPolicy
+            csrf = policy(self.hosts, trusted)
         limiter = self._limiter(rate) if rate is not None else None
         if limiter is None and csrf is None and cors is None:
             return None, None, False

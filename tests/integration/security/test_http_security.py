@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mega.testing import make_client, running, write_project
 
@@ -141,3 +143,66 @@ async def test_client_ip_behind_trusted_proxies(tmp_path: Path) -> None:
         transport = httpx.ASGITransport(app=rt.host, client=("10.0.0.5", 1234))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             assert (await http.get("/whoami", headers=forged)).json()["data"]["ip"] == "6.6.6.6"
+
+
+TODO_ROUTES = """
+    RAN = []
+
+    async def create(req):
+        RAN.append(req.data)
+        return {"created": req.data}
+
+    async def new_form(req, reply, ctx):
+        return {"token": ctx.csrf_token()}
+
+    async def post_form(req):
+        RAN.append("form")
+        return {"body": (await req.body()).decode()}
+
+    async def ran():
+        return len(RAN)
+
+    def routes(router):
+        router.post("/todos", create, body={"type": "object", "required": ["title"],
+                                           "properties": {"title": {"type": "string"}}})
+        router.get("/todos/new", new_form)
+        router.post("/todos/form", post_form)
+        router.get("/ran", ran)
+"""
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_json_route_refuses_form_bodies_with_415_before_csrf(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {
+        "mega_config.py": 'config = {"logger": {"level": "warning"}}\n',
+        "apps/web/app_config.py": 'config = {"hosts": ["todo.test"]}\n',
+        "apps/web/routes/todos.py": TODO_ROUTES,
+    })
+    environ = {**os.environ, "MEGA_ENV": "production", "SESSION_SECRET": "s" * 32}
+    async with running(root, environ=environ) as rt, make_client(rt, host="todo.test") as http:
+        assert rt.env == "production"
+        forms = [  # what `curl -d`, `curl -F` and a cross-site <form enctype=text/plain> send
+            {"data": {"title": "x"}},
+            {"files": {"title": (None, "x")}},
+            {"content": b'{"title": "x"}', "headers": {"content-type": "text/plain"}},
+            {"data": {"title": "x"}, "headers": {"origin": "https://evil.test"}},
+        ]
+        for form in forms:
+            r = await http.post("/todos", **form)  # type: ignore[arg-type]
+            assert r.status_code == 415, form
+            assert r.json()["error"]["code"] == "body.unsupported_media_type"
+        # JSON still goes through CSRF: same-site and non-browser pass, cross-site is refused.
+        assert (await http.post("/todos", json={"title": "x"})).status_code == 200
+        same = await http.post("/todos", json={"title": "y"}, headers={"origin": "https://todo.test"})
+        assert same.status_code == 200
+        evil = await http.post("/todos", json={"title": "z"}, headers={"origin": "https://evil.test"})
+        assert evil.status_code == 403 and evil.json()["error"]["code"] == "csrf.origin_mismatch"
+        # A route that takes forms keeps the token check first.
+        missing = await http.post("/todos/form", data={"title": "x"})
+        assert missing.status_code == 403 and missing.json()["error"]["code"] == "csrf.token_missing"
+        plain = await http.post("/todos/form", content=b"x", headers={"content-type": "text/plain"})
+        assert plain.status_code == 403 and plain.json()["error"]["code"] == "csrf.token_missing"
+        token = (await http.get("/todos/new")).json()["data"]["token"]
+        posted = await http.post("/todos/form", data={"title": "x", "_csrf": token})
+        assert posted.status_code == 200
+        assert (await http.get("/ran")).json()["data"] == 3  # two JSON creates and one form

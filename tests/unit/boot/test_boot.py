@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import mega
@@ -57,8 +59,65 @@ async def test_requests_route_to_apps_by_host(tmp_path):
             r = await other.get("/whoami")
             assert r.status_code == 404
             assert r.json()["error"]["code"] == "app.unknown_host"
-            assert r.json()["error"]["details"]["hosts"] == ["a.com", "b.com"]
     assert not registry.has_app()
+
+
+@pytest.mark.parametrize("env", ["development", "test", "production"])
+@pytest.mark.usefixtures("restore_logging")
+async def test_an_unknown_host_lists_the_hosts_only_in_development(tmp_path, env):
+    environ = {**os.environ, "MEGA_ENV": env}
+    async with running(write_project(tmp_path, MULTI), environ=environ) as rt, \
+            make_client(rt, host="c.com") as http:
+        error = (await http.get("/whoami")).json()["error"]
+    assert error["code"] == "app.unknown_host" and error["message"] == "no app serves host 'c.com'"
+    shown = {"host": "c.com", "hosts": ["a.com", "b.com"]} if env == "development" else {"host": "c.com"}
+    assert error["details"] == shown
+
+
+async def test_the_only_app_without_hosts_takes_the_unclaimed_hosts(tmp_path):
+    files = dict(MULTI)
+    files["apps/web/app_config.py"] = 'config = {"headers": {"x-app": "web"}}\n'
+    async with running(write_project(tmp_path, files)) as rt:
+        for host in ("localhost:8000", "127.0.0.1", "c.com"):
+            async with make_client(rt, host=host) as http:
+                assert (await http.get("/whoami")).json()["data"]["app"] == "web"
+        async with make_client(rt, host="b.com") as http:
+            assert (await http.get("/whoami")).json()["data"]["app"] == "admin"
+
+
+async def boot_failure(root):
+    """The BootError of booting `root` (a boot that succeeds is closed, so later tests can boot)."""
+    try:
+        rt = await mega.boot_project(root)
+    except BootError as exc:
+        return exc
+    await rt.close()
+    pytest.fail("boot succeeded")
+
+
+async def test_an_app_without_hosts_beside_the_default_fails_boot(tmp_path):
+    files = dict(MULTI)
+    files["apps/web/app_config.py"] = "config = {}\n"
+    files["apps/admin/app_config.py"] = 'config = {"hosts": ["b.com"], "default": True}\n'
+    err = await boot_failure(write_project(tmp_path, files))
+    assert (err.stage, err.original.code) == ("apps", "app.unreachable")
+    assert err.original.message == ("app 'web' cannot be reached: it has no hosts, and app 'admin' takes "
+                                    "every host no app claims (default: True)")
+    assert err.hint == ("give 'web' its hosts in apps/web/app_config.py (\"hosts\": [\"web.example.com\"]), "
+                        "or move default: True to it")
+    assert not registry.has_app()
+
+
+async def test_two_apps_without_hosts_fail_boot(tmp_path):
+    files = dict(MULTI)
+    files["apps/web/app_config.py"] = "config = {}\n"
+    files["apps/admin/app_config.py"] = "config = {}\n"
+    err = (await boot_failure(write_project(tmp_path, files))).original
+    assert err.code == "app.unreachable"
+    assert err.message.startswith("apps 'admin', 'web' cannot be reached: none of them has hosts")
+    assert err.details == {"apps": ["admin", "web"], "default": None}
+    assert err.hint == ('give hosts to all of them but one ("hosts" in apps/admin/app_config.py, '
+                        'apps/web/app_config.py); the one left without hosts takes every other host')
 
 
 async def test_default_app_takes_unknown_hosts(tmp_path):
@@ -198,3 +257,31 @@ async def test_a_second_boot_while_one_is_running_is_refused(tmp_path):
         with pytest.raises(BootError) as info:
             await mega.boot_project(tmp_path)
         assert info.value.original.code == "boot.already_booted"
+
+
+async def test_a_bad_route_path_fails_boot_naming_file_line_route_and_forms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # route files are named relative to where mega runs
+    files = dict(SINGLE)
+    files["apps/main/routes/todos.py"] = """
+        def routes(router):
+            todos = router.group("/todos")
+            todos.get("", lambda: [])
+            todos.get("/{id}-{x}", lambda: 1)
+    """
+    err = await boot_failure(write_project(tmp_path, files))
+    assert (err.stage, err.original.code) == ("apps", "route.invalid_path")
+    assert err.original.message == (
+        "app 'main': apps/main/routes/todos.py, line 5 (route GET /todos/{id}-{x}): segment '{id}-{x}' "
+        "holds 2 parameters ({id}, {x}); a segment takes one")
+    assert err.hint.startswith("give each a segment of its own ('/todos/{id}/{x}')")
+    assert "Supported: a path starts with '/'" in err.hint and "{name:int}" in err.hint
+
+
+async def test_a_route_path_without_its_slash_fails_boot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = dict(SINGLE)
+    files["apps/main/routes/todos.py"] = "def routes(router):\n    router.post('todos', lambda: 1)\n"
+    err = await boot_failure(write_project(tmp_path, files))
+    assert err.original.message == ("app 'main': apps/main/routes/todos.py, line 2 (route POST todos): "
+                                    "the path must start with '/', got 'todos'")
+    assert err.hint.startswith("write '/todos'. Supported: ")

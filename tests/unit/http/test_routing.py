@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from mega.errors import MegaError
-from mega.http._routing.trie import RouteTable, parse_path
+from mega.http._routing.pattern import FORMS, parse_path
+from mega.http._routing.trie import RouteTable
 from tests.conftest import build_app
 
 
@@ -113,19 +114,76 @@ def test_duplicate_route_names_both_handlers():
     assert "first" in info.value.message and "second" in info.value.message
 
 
-@pytest.mark.parametrize("path, fragment", [
-    ("users", "must start with '/'"),
-    ("/a/{x:float}", "unknown converter 'float'"),
-    ("/a/{x}/{x}", "appears twice"),
-    ("/a/{rest:path}/b", "must be the last segment"),
-    ("/a/file.{ext}", "mixes text and a parameter"),
-    ("/a//b", "empty segment"),
-])
-def test_bad_paths_fail_at_boot(path, fragment):
+BAD_PATHS = [  # (path, the message after the route, the start of the hint)
+    ("users", "the path must start with '/', got 'users'", "write '/users'"),
+    ("", "the path must start with '/', got ''", "write '/'"),
+    (" /a", "' /a' has whitespace at an end or a control character", "remove it"),
+    ("/a\n", "'/a\\n' has whitespace at an end or a control character", "remove it"),
+    ("/a?page=1", "'/a?page=1' has a query string or fragment, which routing never sees", "declare '/a'"),
+    ("/a//b", "it has an empty segment ('//')", "remove it: '/a/b'"),
+    ("//a", "it has an empty segment ('//')", "remove it: '/a'"),
+    ("/a/{id}-{x}", "segment '{id}-{x}' holds 2 parameters ({id}, {x}); a segment takes one",
+     "give each a segment of its own ('/a/{id}/{x}'), or take the whole segment as one {name}"),
+    ("/a/{x}{y}/b", "segment '{x}{y}' holds 2 parameters ({x}, {y}); a segment takes one",
+     "give each a segment of its own ('/a/{x}/{y}/b')"),
+    ("/a/file.{ext}", "segment 'file.{ext}' mixes text and a parameter",
+     "a parameter takes a whole segment: give {ext} a segment of its own ('/a/file./{ext}')"),
+    ("/a/{id", "segment '{id' has unclosed '{'", "write a parameter as {name} or {name:conv}"),
+    ("/a/id}", "segment 'id}' has '}' without its '{'", "write a parameter as {name} or {name:conv}"),
+    ("/a/{{id}}", "segment '{{id}}' has nested or misplaced braces", "write a parameter as {name}"),
+    ("/a/}id{", "segment '}id{' has nested or misplaced braces", "write a parameter as {name}"),
+    ("/a/{}", "segment '{}' is a parameter without a name", "name it: {id} or {id:int}"),
+    ("/a/{:int}", "segment '{:int}' is a parameter without a name", "name it: {id} or {id:int}"),
+    ("/a/{user-id}", "parameter name 'user-id' is not a Python identifier",
+     "use letters, digits and '_' ({user_id})"),
+    ("/a/{1st}", "parameter name '1st' is not a Python identifier", "use letters, digits and '_' ({_1st})"),
+    ("/a/{id:}", "segment '{id:}' has ':' but no converter", "write {id} or {id:int}"),
+    ("/a/{x:float}", "unknown converter 'float' in '{x:float}'", "converters: int, path, str, uuid"),
+    ("/a/{id:integer}", "unknown converter 'integer' in '{id:integer}'",
+     "did you mean {id:int}? converters: int, path, str, uuid"),
+    ("/a/{x}/{x}", "parameter 'x' appears twice", "give each parameter its own name"),
+    ("/a/{rest:path}/b", "'{rest:path}' must be the last segment ({name:path} takes the rest of the path)",
+     "move it to the end"),
+]
+
+
+@pytest.mark.parametrize("path, reason, fix", BAD_PATHS)
+def test_bad_paths_fail_at_boot_saying_what_and_the_supported_forms(path, reason, fix):
     with pytest.raises(MegaError) as info:
         parse_path(path)
-    assert info.value.code == "route.invalid_path"
-    assert fragment in info.value.message
+    err = info.value
+    assert err.code == "route.invalid_path"
+    assert err.message == f"route path {path!r}: {reason}"
+    assert err.hint is not None and err.hint.startswith(fix)
+    assert err.hint.endswith(f". Supported: {FORMS}")
+    assert "{name:int}" in FORMS and "{name:path}" in FORMS
+
+
+def test_a_bad_path_names_the_route_when_declared():
+    with pytest.raises(MegaError) as info:
+        build_app(lambda r: r.get("/todos/{id}-{x}", lambda: 1))
+    assert info.value.message.startswith("route GET /todos/{id}-{x}: segment '{id}-{x}' holds 2 parameters")
+    with pytest.raises(MegaError) as info:
+        build_app(lambda r: r.route(["get", "post"], "todos", lambda: 1))
+    assert info.value.message == "route GET, POST todos: the path must start with '/', got 'todos'"
+    with pytest.raises(MegaError) as info:  # in a group: the path as written, then the full path
+        build_app(lambda r: r.group("/api").get("todos", lambda: 1))
+    assert info.value.message == "route GET todos: the path must start with '/', got 'todos'"
+    with pytest.raises(MegaError) as info:
+        build_app(lambda r: r.group("/api").get("/{id:nt}", lambda: 1))
+    assert info.value.message == "route GET /api/{id:nt}: unknown converter 'nt' in '{id:nt}'"
+    build_app(lambda r: (r.group("/api").get("", lambda: 1), r.get("/", lambda: 2)))  # both fine
+
+
+def test_a_route_added_without_a_router_is_checked_at_compile():
+    from mega.app.app import MegaApp
+    from mega.http.router import RouteDef
+
+    app = MegaApp("web")
+    app.add_routes([RouteDef("GET", "/a/{b", lambda: 1, source="plugins/extra.py")])
+    with pytest.raises(MegaError) as info:
+        app.compile()
+    assert info.value.message == "plugins/extra.py (route GET /a/{b): segment '{b' has unclosed '{'"
 
 
 def test_unknown_route_option_suggests_the_right_one():

@@ -9,7 +9,7 @@ import pytest
 from mega.config import ConfigError
 from mega.errors import MegaError
 from mega.http.request import Request
-from mega.security._csrf import CsrfPolicy, mask_token, new_secret, token_matches
+from mega.security._csrf import CsrfPolicy, JsonBodyCsrfPolicy, mask_token, new_secret, token_matches
 from mega.security._settings import security_settings
 
 WEB = "apps/web/app_config.py"
@@ -41,7 +41,7 @@ async def outcome(policy: CsrfPolicy, method: str = "POST", **kw: Any) -> str:
         if pending is not None:
             await pending
     except MegaError as exc:
-        assert exc.status == 403
+        assert exc.status == (415 if exc.code == "body.unsupported_media_type" else 403)
         return exc.code
     return "ok"
 
@@ -94,6 +94,25 @@ async def test_forms_need_the_token_matching_the_cookie() -> None:
         got = await outcome(POLICY, content_type=form, cookie=cookie, x_csrf_token=wrong)
         assert got == "csrf.token_invalid"
     assert await outcome(POLICY, content_type=form, cookie=cookie, x_csrf_token=SECRET) == "ok"  # script
+
+
+async def test_a_json_only_route_refuses_other_bodies_before_any_csrf_check() -> None:
+    policy = JsonBodyCsrfPolicy(["app.test"], None)
+    token = mask_token(SECRET)
+    cookie = f"mega_csrf={SECRET}"
+    for ctype in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"):
+        assert await outcome(policy, content_type=ctype) == "body.unsupported_media_type"
+        assert await outcome(policy, content_type=ctype, origin="https://evil.test") \
+            == "body.unsupported_media_type"
+        assert await outcome(policy, content_type=ctype, cookie=cookie, x_csrf_token=token) \
+            == "body.unsupported_media_type"
+    assert await outcome(policy) == "body.unsupported_media_type"  # no content type, as req.json() says
+    assert await outcome(policy, "GET", content_type="text/plain") == "ok"  # safe methods: never checked
+    assert await outcome(policy, content_type="application/json") == "ok"
+    merge_patch = "application/merge-patch+json"
+    assert await outcome(policy, content_type=merge_patch, origin="https://app.test") == "ok"
+    assert await outcome(policy, content_type="application/json", origin="https://evil.test") \
+        == "csrf.origin_mismatch"
 
 
 def test_tokens_are_fresh_each_time_and_all_match() -> None:

@@ -7,74 +7,12 @@ one trie level per segment, so its cost grows with depth, never with the route c
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from mega.errors import MegaError
 from mega.http._routing.converters import MISS, PRIORITY, converter
+from mega.http._routing.pattern import PathPattern, Segment
 
 MethodTable = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Segment:
-    literal: str | None = None
-    name: str | None = None
-    conv: str = "str"
-
-
-@dataclass(frozen=True)
-class PathPattern:
-    path: str
-    segments: tuple[Segment, ...]
-
-    @property
-    def is_static(self) -> bool:
-        return all(s.literal is not None for s in self.segments)
-
-    @property
-    def shape(self) -> str:
-        """The pattern with parameter names erased: two routes with one shape collide."""
-        parts = [s.literal if s.literal is not None else "{:" + s.conv + "}" for s in self.segments]
-        return "/" + "/".join(parts)
-
-    @property
-    def param_names(self) -> list[str]:
-        return [s.name for s in self.segments if s.name is not None]
-
-
-def parse_path(path: str) -> PathPattern:
-    """Parse `/users/{id:int}/files/{rest:path}`; reject anything ambiguous at boot."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise MegaError("route.invalid_path", f"route path must start with '/', got {path!r}")
-    if path == "/":
-        return PathPattern(path, ())
-    segments: list[Segment] = []
-    raw = path[1:].split("/")
-    seen: set[str] = set()
-    for i, part in enumerate(raw):
-        if part.startswith("{") and part.endswith("}"):
-            name, _, conv = part[1:-1].partition(":")
-            conv = conv or "str"
-            converter(conv, route=path)
-            if not name.isidentifier():
-                raise MegaError("route.invalid_path", f"parameter name {name!r} in route '{path}' "
-                                "is not a Python identifier")
-            if name in seen:
-                raise MegaError("route.invalid_path", f"parameter '{name}' appears twice in route '{path}'")
-            if conv == "path" and i != len(raw) - 1:
-                raise MegaError("route.invalid_path",
-                                f"'{{{name}:path}}' must be the last segment of '{path}'")
-            seen.add(name)
-            segments.append(Segment(name=name, conv=conv))
-        elif "{" in part or "}" in part:
-            raise MegaError("route.invalid_path", f"segment {part!r} of route '{path}' mixes text and a "
-                            "parameter", hint="a parameter takes a whole segment: '/files/{name}'")
-        elif part == "" and i != len(raw) - 1:
-            raise MegaError("route.invalid_path", f"route '{path}' has an empty segment ('//')")
-        else:
-            segments.append(Segment(literal=part))
-    return PathPattern(path, tuple(segments))
 
 
 class _Param:
