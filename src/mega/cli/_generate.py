@@ -108,9 +108,10 @@ def _app_notes(root: Path, name: str) -> list[str]:
         notes.append(f"next: add {name!r} to `apps` in mega_config.py: only the apps listed there run")
     others = {n: a.values for n, a in config.apps.items() if n != name}
     hostless = [n for n, values in others.items() if not values["hosts"]]
-    if hostless and not any(values["default"] is True for values in others.values()):
-        notes.append(f"next: set \"default\": True in apps/{hostless[0]}/app_config.py so that {hostless[0]} "
-                     f"keeps answering every host that no app lists")
+    # One host-less app takes every host no app lists (boot/_host.py); more than one cannot all be reached.
+    if len(hostless) > 1 and not any(values["default"] is True for values in others.values()):
+        notes.append(f"next: apps {', '.join(hostless)} have no hosts and only one can answer the hosts no app "
+                     f"lists: give the others `hosts` in their app_config.py (or set \"default\": True on one)")
     return notes
 
 

@@ -27,16 +27,13 @@ def test_a_generated_app_answers_its_host(fresh_project: Path, start_server: Cal
     assert made.returncode == 0, made.stderr
     lines = made.stdout.splitlines()
     assert lines[0] == "created apps/admin/ (10 files), answering admin.localhost"
-    # main has no hosts: once a second app has some, main must be the default to keep the others.
-    assert lines[1:] == ['next: set "default": True in apps/main/app_config.py so that main keeps '
-                         'answering every host that no app lists']
+    # main is the only app without hosts: it keeps every host no app lists, nothing else to do.
+    assert lines[1:] == []
     folder = fresh_project / "apps/admin"
     assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} == APP_FILES
     assert '"hosts": ["admin.localhost"],' in (folder / "app_config.py").read_text()
     assert not [p for p in (fresh_project / "apps").iterdir() if p.name.startswith(".")]
 
-    main_config = fresh_project / "apps/main/app_config.py"
-    main_config.write_text(main_config.read_text().replace('"hosts": [],', '"hosts": [], "default": True,'))
     routes = json.loads(mega("routes", "--json", cwd=fresh_project).stdout)
     assert {(r["app"], r["path"]) for r in routes} == {("admin", "/"), ("main", "/")}
 
@@ -66,6 +63,16 @@ def test_an_apps_list_in_the_config_is_pointed_out(fresh_project: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert ("next: add 'admin' to `apps` in mega_config.py: only the apps listed there run"
             in made.stdout.splitlines())
+
+
+def test_two_apps_without_hosts_are_pointed_out(fresh_project: Path) -> None:
+    blog = fresh_project / "apps/blog"
+    (blog / "routes").mkdir(parents=True)
+    (blog / "app_config.py").write_text((fresh_project / "apps/main/app_config.py").read_text())
+    made = mega("g", "app", "admin", cwd=fresh_project)
+    assert made.returncode == 0, made.stderr
+    notes = [line for line in made.stdout.splitlines() if line.startswith("next:")]
+    assert len(notes) == 1 and "apps blog, main have no hosts" in notes[0], made.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [
