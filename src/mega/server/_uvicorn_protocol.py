@@ -340,11 +340,10 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         else:
             # The common case: any head that ends in this read is within the limit; nothing to count.
             HttpToolsProtocol.data_received(self, data)  # not super(): per read, the proxy object costs
-        if self._rejected:
-            return
         if self._deadline:
-            self._head_left_open(data, pos)
-        elif self._run_from >= 0 and end - self._run_from > self.max_header_bytes:
+            if not self._rejected:  # (else: lingering)
+                self._head_left_open(data, pos)
+        elif self._run_from >= 0 and end - self._run_from > self.max_header_bytes and not self._rejected:
             self._refuse_request(431, self._trailers_too_large_body)
 
     def _feed_pieces(self, data: bytes, pos: int, in_head: bool) -> None:
