@@ -1,15 +1,18 @@
-"""mega's uvicorn HTTP/1.1 protocol: request-head limits, a slow-head timeout, the raw-header fast path.
+"""mega's uvicorn HTTP/1.1 protocol: request-head limits, a slow-head timeout, framing, the raw-header path.
 
-Stock uvicorn keeps a connection that trickles header lines open forever and accepts a 1 MB header or
-2,000 header lines; this class answers 408 / 431 and closes. Responses may use the raw header block of
-``mega.server._uvicorn_cycle``. Everything else (keep-alive, pipelining, upgrades, expect-100, flow
-control, the 500 on app errors) is uvicorn's own code, reached through the base classes. Why and what it
-costs: docs/adr/0002-server-hardening.md.
+Stock uvicorn keeps a connection that trickles header lines open forever, accepts a 1 MB header or 2,000
+header lines, merges chunked trailer fields into the request headers and drops the answer to a pipelined
+request when a later one is malformed; this class answers 408 / 414 / 431 / 400, in order, and closes.
+Responses may use the raw header block of ``mega.server._uvicorn_cycle``. Everything else (keep-alive,
+pipelining, upgrades, expect-100, flow control, the 500 on app errors) is uvicorn's own code, reached
+through the base classes. Why and what it costs: docs/adr/0002-server-hardening.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 import sys
 import types
 from typing import Any, ClassVar, Final, cast
@@ -18,7 +21,7 @@ import httptools
 import orjson
 import uvicorn
 from uvicorn.protocols.http import httptools_impl
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, RawHeaderCycle
 
@@ -37,6 +40,10 @@ _UNSTAMPED: Final = -1.0
 # with unread input makes the kernel send RST, and the client may then lose our 408/431/400 response.
 _LINGER_SECONDS: Final = 2.0
 
+# A read fed in pieces (see _feed_pieces) stops being split after this many pieces that complete no head:
+# past it the rest goes in one piece, so a body full of blank lines cannot cost a parser call per line.
+_MAX_IDLE_PIECES: Final = 64
+
 # llhttp's reasons for length framing conflicts (it rejects them itself, before on_headers_complete).
 _LENGTH_CONFLICTS: Final = frozenset(
     {
@@ -45,6 +52,11 @@ _LENGTH_CONFLICTS: Final = frozenset(
         "Duplicate Content-Length",
     }
 )
+
+# llhttp skips CR and LF before a request line: they are not part of the head.
+_CRLFS: Final = re.compile(rb"[\r\n]*")
+# "METHOD SP+" by method (llhttp's fixed set of method names, so this stays small).
+_METHOD_SPACES: dict[bytes, re.Pattern[bytes]] = {}
 
 
 class _Rejected(Exception):
@@ -87,6 +99,7 @@ class _Sweeper:
     def _tick(self) -> None:
         now = self.loop.time()
         expired: list[HardenedHttpProtocol] = []
+        idle: list[HardenedHttpProtocol] = []
         for p in self.conns:
             deadline = p._deadline
             if deadline:
@@ -97,11 +110,20 @@ class _Sweeper:
                 elif deadline <= now:
                     expired.append(p)
             elif p.timeout_keep_alive_task is None and p.cycle is not None and p.cycle.response_complete:
-                # Idle, yet no keep-alive timer: the client sent bytes llhttp skips between messages (bare
-                # CRLFs) and so cancelled uvicorn's timer without starting a head. Treat them as one.
-                p._deadline = now + p.header_timeout
+                # Every request is answered, yet uvicorn's keep-alive timer is off: bytes came that start no
+                # request (bare CRLFs, which llhttp skips between messages, or the rest of a body whose
+                # request was answered without reading it). No response is owed, so none is sent: the
+                # connection is closed quietly after header_timeout.
+                if p._idle_cycle is not p.cycle:
+                    p._idle_cycle = p.cycle
+                    p._idle_until = now + p.header_timeout
+                elif p._idle_until <= now:
+                    idle.append(p)
         for p in expired:
             p._deadline_passed()
+        for p in idle:
+            p.logger.debug("No request after %.3g s of stray bytes; closing.", p.header_timeout)
+            p._close_quietly()
         if self.conns:
             self.handle = self.loop.call_later(self.interval, self._tick)
         else:
@@ -132,6 +154,71 @@ _uvicorn_on_headers_complete = types.FunctionType(
     _UVICORN_ON_HEADERS_COMPLETE.__defaults__,
     _UVICORN_ON_HEADERS_COMPLETE.__closure__,
 )
+_RUN_ASGI_CODE: Final = RequestResponseCycle.run_asgi.__code__
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Framing helpers
+
+
+class _Trailers:
+    """Stands in for the header list once a chunked body starts: trailer fields are counted, then dropped.
+
+    uvicorn's on_header appends every field llhttp reports to ``self.headers``, the very list in
+    ``scope["headers"]``; trailer fields would land there after the body, where a handler reading headers
+    late would trust them (``Host``, ``Authorization``...). RFC 9110 lets a recipient discard them.
+    """
+
+    __slots__ = ("fields", "proto", "size")
+
+    def __init__(self, proto: HardenedHttpProtocol) -> None:
+        self.proto = proto
+        self.fields = 0
+        self.size = 0
+
+    def append(self, field: tuple[bytes, bytes]) -> None:
+        proto = self.proto
+        self.fields += 1
+        self.size += len(field[0]) + len(field[1]) + 4
+        if self.fields > proto.max_headers:
+            proto._refuse_request(431, proto._too_many_trailers_body)
+            raise _Rejected
+        if self.size > proto.max_header_bytes:
+            proto._refuse_request(431, proto._trailers_too_large_body)
+            raise _Rejected
+
+
+class _ErrorAnswer:
+    """A pipeline entry that answers a refused request in its turn, after the responses before it.
+
+    uvicorn starts a queued entry with ``cycle.run_asgi(app)`` once the response before it is complete.
+    """
+
+    __slots__ = ("body", "proto", "status")
+
+    def __init__(self, proto: HardenedHttpProtocol, status: int, body: bytes) -> None:
+        self.proto = proto
+        self.status = status
+        self.body = body
+
+    async def run_asgi(self, app: object) -> None:
+        self.proto._answer(self.status, self.body)
+
+
+def _skip_crlf(data: bytes, lo: int, hi: int) -> int:
+    found = _CRLFS.match(data, lo, hi)
+    return found.end() if found is not None else lo
+
+
+def _request_line_at(data: bytes, lo: int, hi: int, method: bytes, url: bytes) -> int:
+    """The first offset in data[lo:hi] where "METHOD SP+ URL" begins, or lo (never past the real start)."""
+    pattern = _METHOD_SPACES.get(method)
+    if pattern is None:
+        pattern = _METHOD_SPACES.setdefault(method, re.compile(re.escape(method) + rb" +"))
+    for found in pattern.finditer(data, lo, hi):
+        if data.startswith(url, found.end(), hi):
+            return found.start()
+    return lo
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -139,7 +226,7 @@ _uvicorn_on_headers_complete = types.FunctionType(
 
 
 class HardenedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with request-head limits and the raw-header-block fast path.
+    """uvicorn's httptools protocol with request-head limits, strict framing and the raw-header fast path.
 
     Pass it (or a class from ``make_protocol_class``) as ``uvicorn.Config(http=...)``.
     """
@@ -152,38 +239,61 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     _timeout_body: ClassVar[bytes]
     _too_large_body: ClassVar[bytes]
     _too_many_body: ClassVar[bytes]
+    _uri_too_long_body: ClassVar[bytes]
+    _trailers_too_large_body: ClassVar[bytes]
+    _too_many_trailers_body: ClassVar[bytes]
 
-    # Per-connection state, set in connection_made (uvicorn's __init__ is left alone).
+    # Per-connection state (class defaults; uvicorn's __init__ is left alone).
     # _deadline: loop time by which the current request head must be complete; 0.0 = no head in progress;
     # _UNSTAMPED = a head began, the next sweep sets the time. While lingering after an error answer it is
     # the time to close.
     _deadline: float = 0.0
-    # Bytes of the incomplete head seen in earlier reads: _head_lo counts only reads known to be all head
-    # (it decides rejection, so never over-counts); _head_hi also counts the read where the head began
-    # after other bytes (an upper bound: below the limit, on_headers_complete skips the exact count).
-    # _head_lo == -1: a head was completed during the current read.
-    _head_lo: int = 0
-    _head_hi: int = 0
-    _read_len: int = 0
+    # Byte accounting, as offsets in the stream of bytes received on this connection: the bytes being
+    # parsed are [_pos, _end) (a whole read, or a piece of it); _head_start is at or before the first byte
+    # of the current head (never after it: a head is never counted smaller than it is).
+    _pos: int = 0
+    _end: int = 0
+    _head_start: int = 0
+    # While a read is fed in pieces: that read and its offset (None when its pieces cannot be trusted to
+    # end at a blank line).
+    _split_data: bytes | None = None
+    _split_pos: int = 0
+    # Offset just past the request line of the head that starts at _rl_for (-1: not seen yet).
+    _rl_for: int = -1
+    _rl_end: int = 0
+    # Offset from which the bytes of a chunked body that are not data (its trailer section) are counted;
+    # -1 when no chunk is open.
+    _run_from: int = -1
+    # Set once we refused a request or closed: input is discarded from then on.
     _rejected: bool = False
+    _upgraded: bool = False
+    # Quiet close of a connection that receives bytes while no request is pending (see _Sweeper._tick).
+    _idle_cycle: object = None
+    _idle_until: float = 0.0
 
     @classmethod
     def _configure(cls) -> None:
         # Heads are stamped by the sweep, so a slow one is closed within [timeout, timeout + 2 intervals].
         cls._sweep_interval = min(1.0, cls.header_timeout / 4)
+        limit = {"limit": cls.max_header_bytes}
         cls._timeout_body = _error_body(
             "http.request_timeout",
             "The request head was not received in time.",
             {"timeout": cls.header_timeout},
         )
-        cls._too_large_body = _error_body(
-            "http.headers_too_large",
-            "The request head is too large.",
-            {"limit": cls.max_header_bytes},
-        )
+        cls._too_large_body = _error_body("http.headers_too_large", "The request head is too large.", limit)
         cls._too_many_body = _error_body(
             "http.too_many_headers",
             "The request has too many header fields.",
+            {"limit": cls.max_headers},
+        )
+        cls._uri_too_long_body = _error_body("http.uri_too_long", "The request target is too long.", limit)
+        cls._trailers_too_large_body = _error_body(
+            "http.headers_too_large", "The trailer section of the request is too large.", limit
+        )
+        cls._too_many_trailers_body = _error_body(
+            "http.too_many_headers",
+            "The request has too many trailer fields.",
             {"limit": cls.max_headers},
         )
 
@@ -205,6 +315,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         # The websocket protocol takes the transport over; connection_lost will not reach us.
+        self._upgraded = True
         self._unregister()
         super().handle_websocket_upgrade()
 
@@ -218,23 +329,93 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
-            return  # lingering after an error answer: discard
-        n = self._read_len = len(data)
+            return  # refused or lingering: discard
+        pos = self._pos = self._end
+        end = self._end = pos + len(data)
         in_head = self._deadline  # a head was already in progress when this read arrived
-        HttpToolsProtocol.data_received(self, data)  # not super(): per read, the proxy object costs
-        if not self._deadline or self._rejected:
-            return  # the common case: no head left incomplete by this read
-        if in_head and self._head_lo >= 0:
-            # The same head continues: every byte of this read belongs to it.
-            self._head_lo += n
-            self._head_hi += n
-            if self._head_lo > self.max_header_bytes:
-                self._reject(431, self._too_large_body)
+        if end - (self._head_start if in_head else pos) > self.max_header_bytes:
+            # A head ending in this read could pass the limit: feed the read in pieces that end at blank
+            # lines, so that each head's end (and so its size in bytes as received) is known exactly.
+            self._feed_pieces(data, pos, bool(in_head))
         else:
-            # The head began inside this read after other bytes; its share is unknown but at most n
-            # (one read, uvloop: 256 KiB). Count exactly from the next read.
-            self._head_lo = 0
-            self._head_hi = n
+            # The common case: any head that ends in this read is within the limit; nothing to count.
+            HttpToolsProtocol.data_received(self, data)  # not super(): per read, the proxy object costs
+        if self._deadline:
+            if not self._rejected:  # (else: lingering)
+                self._head_left_open(data, pos)
+        elif self._run_from >= 0 and end - self._run_from > self.max_header_bytes and not self._rejected:
+            self._refuse_request(431, self._trailers_too_large_body)
+
+    def _feed_pieces(self, data: bytes, pos: int, in_head: bool) -> None:
+        # Pieces end at each blank line ("\r\n\r\n", where every head ends) and at the end of each body of
+        # known length, so a head begins where a piece begins (after CR/LF, or after a body's tail that is
+        # found by content) and ends where it ends.
+        feed = HttpToolsProtocol.data_received
+        view = memoryview(data)
+        n = len(data)
+        at = 0
+        body_end = 0  # offset in data where the body of the request just parsed ends (Content-Length)
+        idle = 0
+        # The blank line ending a head in progress may have begun in the previous read: its last bytes here
+        # are fed one at a time.
+        straddle = 3 if in_head and not data.startswith(b"\r\n\r\n") else 0
+        self._split_data = data
+        self._split_pos = pos
+        while at < n and not (self._rejected or self._upgraded or self.transport.is_closing()):
+            if at < straddle and data[at] in b"\r\n" and self._deadline:
+                stop = at + 1
+            elif body_end > at:
+                stop = min(body_end, n)
+            elif idle < _MAX_IDLE_PIECES:
+                cut = data.find(b"\r\n\r\n", at)
+                stop = n if cut < 0 else cut + 4
+            else:
+                stop = n
+                self._split_data = None  # this last piece may hold several blank lines
+            self._pos, self._end = pos + at, pos + stop
+            cycle = self.cycle
+            feed(self, cast(bytes, view[at:stop]))
+            if self.cycle is not cycle:
+                body_end = stop + self._content_length()
+            elif stop != body_end:
+                idle += 1
+            at = stop
+        self._split_data = None
+        self._pos, self._end = pos, pos + n
+
+    def _content_length(self) -> int:
+        # Of the head just parsed (llhttp has checked the value); 0 without one.
+        headers = self.headers
+        if isinstance(headers, list):
+            for name, value in headers:
+                if name == b"content-length":
+                    try:
+                        return int(value)
+                    except ValueError:
+                        return 0
+        return 0
+
+    def _head_left_open(self, data: bytes, pos: int) -> None:
+        # A head is still incomplete at the end of this read: bound what it holds so far.
+        limit = self.max_header_bytes
+        start = self._head_start
+        if start >= pos:
+            # It began in this read, after the last blank line in it (it has none of its own yet) and after
+            # the CR/LF that llhttp skips before a request line.
+            at = start - pos
+            blank = data.rfind(b"\r\n\r\n", at)
+            if blank >= 0:
+                at = blank + 4
+            at = _skip_crlf(data, at, len(data))
+            if self._end - (pos + at) > limit:
+                at = _request_line_at(data, at, len(data), self.parser.get_method(), self.url)
+            start = self._head_start = pos + at
+        if self._rl_for != start:
+            lf = data.find(b"\n", max(start - pos, 0))
+            if lf >= 0:
+                self._rl_for, self._rl_end = start, pos + lf + 1
+        if self._end - start > limit:
+            self._refuse_head(*self._oversized(start, data, pos))
 
     def on_message_begin(self) -> None:
         HttpToolsProtocol.on_message_begin(self)  # not super(): per request
@@ -243,35 +424,71 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             scope["extensions"] = {**scope["extensions"], **_EXTENSIONS}
         else:
             scope["extensions"] = _EXTENSIONS
+        self._head_start = self._pos
         if not self._deadline:
             self._deadline = _UNSTAMPED
 
     def on_headers_complete(self) -> None:
         self._deadline = 0.0
-        # One test on the common path. The size bound (bytes of earlier reads + this whole read) is cheap;
-        # the exact size is computed only when the bound passes the limit.
-        if len(self.headers) > self.max_headers or self._head_hi + self._read_len > self.max_header_bytes:
+        # One test on the common path: the head's bytes are [_head_start, _end) at most, and within the limit
+        # unless this read was fed in pieces (then the exact size is computed).
+        if len(self.headers) > self.max_headers or self._end - self._head_start > self.max_header_bytes:
             self._check_head()
-        self._head_lo = -1
-        self._head_hi = 0
+        if self.expect_100_continue and self.parser.get_http_version() != "1.1":
+            # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
+            self.expect_100_continue = False
         _uvicorn_on_headers_complete(self)
 
     def _check_head(self) -> None:
         if len(self.headers) > self.max_headers:
-            self._reject(431, self._too_many_body)
+            self._refuse_head(431, self._too_many_body)
             raise _Rejected
-        if self._head_size() > self.max_header_bytes:
-            self._reject(431, self._too_large_body)
+        start = self._head_start
+        data = self._split_data
+        if data is not None and start >= self._pos:
+            # The head began in this piece, which ends where the head ends.
+            lo, hi = start - self._split_pos, self._end - self._split_pos
+            lo = _skip_crlf(data, lo, hi)
+            start = self._split_pos + _request_line_at(data, lo, hi, self.parser.get_method(), self.url)
+        if self._end - start > self.max_header_bytes:
+            self._refuse_head(*self._oversized(start, data, self._split_pos))
             raise _Rejected
 
-    def _head_size(self) -> int:
-        # As sent with single spaces: "METHOD URL HTTP/1.1\r\n" + "name: value\r\n"... + "\r\n".
-        size = len(self.parser.get_method()) + len(self.url) + 14
-        for name, value in self.headers:
-            size += len(name) + len(value) + 4
-        return size
+    def _oversized(self, start: int, data: bytes | None, data_pos: int) -> tuple[int, bytes]:
+        # 414 when the request line alone passes the limit (or has not ended yet), else 431. `data` holds
+        # the head's latest bytes from offset data_pos (None: unknown, then 431).
+        if self._rl_for == start:
+            rl_end = self._rl_end
+        elif data is None:
+            return 431, self._too_large_body
+        else:
+            lf = data.find(b"\n", max(start - data_pos, 0))
+            rl_end = sys.maxsize if lf < 0 else data_pos + lf + 1
+        if rl_end - start > self.max_header_bytes:
+            return 414, self._uri_too_long_body
+        return 431, self._too_large_body
 
-    # -- error answers -------------------------------------------------------------------------------------
+    def on_body(self, body: bytes) -> None:
+        self._run_from = -1  # data: any open trailer count is over
+        HttpToolsProtocol.on_body(self, body)
+
+    def on_chunk_header(self) -> None:
+        # Chunked bodies only. Trailer fields may follow the last chunk: from now on llhttp's header fields
+        # go to a counter, not to the request's header list.
+        if not isinstance(self.headers, _Trailers):
+            self.headers = cast(list[tuple[bytes, bytes]], _Trailers(self))
+        if self._run_from < 0:
+            # Until data comes, bytes are counted from the end of this read (its own share is unknown, at
+            # most one read).
+            self._run_from = self._end
+
+    def on_chunk_complete(self) -> None:
+        self._run_from = -1
+
+    # -- refusals ------------------------------------------------------------------------------------------
+    #
+    # A response goes out only to a request that has none yet: responses to earlier pipelined requests go
+    # first, and bytes that start no request are never answered.
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this from its `except httptools.HttpParserError` block in data_received.
@@ -287,7 +504,10 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             )
         else:
             body = _error_body("http.bad_request", "Malformed HTTP request.", {"reason": reason})
-        self._reject(400, body)
+        if self._deadline:
+            self._refuse_head(400, body)  # the error is in a head
+        else:
+            self._refuse_request(400, body)  # found after the head of self.cycle's request
 
     def _deadline_passed(self) -> None:
         self._deadline = 0.0
@@ -295,18 +515,62 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             self.transport.close()  # lingering is over
             return
         self.logger.debug("Request head not received within %.3g s; closing.", self.header_timeout)
-        self._reject(408, self._timeout_body)
+        self._refuse_head(408, self._timeout_body)
 
-    def _reject(self, status: int, body: bytes) -> None:
+    def _refuse_head(self, status: int, body: bytes) -> None:
+        """Refuse the request whose head is being parsed (it has no cycle): answer after those before it."""
         self._rejected = True
         self._deadline = 0.0
-        transport = self.transport
-        if transport.is_closing():
+        if self.transport.is_closing():
             return
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
-            # A response is in flight (pipelining): an answer now would interleave with it.
-            transport.close()
+            # Earlier requests are still being answered: ours takes the next place in uvicorn's pipeline.
+            self.pipeline.appendleft(cast(Any, (_ErrorAnswer(self, status, body), None)))
+            return
+        self._answer(status, body)
+
+    def _refuse_request(self, status: int, body: bytes) -> None:
+        """Refuse self.cycle's request after its head: its handler must not run, or must see a disconnect."""
+        self._rejected = True
+        self._deadline = 0.0
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None:  # pragma: no cover - a body always follows a head that made a cycle
+            self._answer(status, body)
+            return
+        if self.pipeline and self.pipeline[0][0] is cycle:
+            # Queued behind earlier requests, never started: the answer takes its place.
+            self.pipeline[0] = cast(Any, (_ErrorAnswer(self, status, body), None))
+            return
+        if cycle.response_started or cycle.response_complete:
+            # It has an answer (or one is being written): no second response, only the close.
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            self._close_quietly()
+            return
+        self._cancel_unstarted(cycle)
+        cycle.disconnected = True  # its receive() now returns http.disconnect; its sends are dropped
+        cycle.message_event.set()
+        self._answer(status, body)
+
+    def _cancel_unstarted(self, cycle: RequestResponseCycle) -> None:
+        # uvicorn created the handler's task in this same read (its first step has not run): cancel it.
+        for task in self.tasks:
+            coro = task.get_coro()
+            if (
+                getattr(coro, "cr_code", None) is _RUN_ASGI_CODE
+                and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED  # type: ignore[arg-type]
+                and inspect.getcoroutinelocals(coro).get("self") is cycle  # type: ignore[arg-type]
+            ):
+                task.cancel()
+                return
+
+    def _answer(self, status: int, body: bytes) -> None:
+        transport = self.transport
+        if transport.is_closing():
             return
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
@@ -316,8 +580,16 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         )
         head.append(body)
         transport.write(b"".join(head))
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        self._rejected = True
+        self._deadline = 0.0
+        transport = self.transport
+        if transport.is_closing():
+            return
         if transport.can_write_eof():
-            # Half-close so the client reads our answer and EOF, and keep draining its input for a while.
+            # Half-close so the client reads what we wrote and EOF, and keep draining its input for a while.
             transport.write_eof()
             self.flow.resume_reading()
             self._deadline = self.loop.time() + _LINGER_SECONDS
@@ -335,8 +607,10 @@ def make_protocol_class(
 
     header_timeout: seconds to receive a whole request head, from the connection opening (first request)
     or from the first byte of a later one; then 408 and close.
-    max_header_bytes: bytes of the request head (request line, header lines, blank line); above it 431.
-    max_headers: header lines; above it 431.
+    max_header_bytes: bytes of the request head as received (request line, header lines, blank line,
+    whitespace included); above it 414 when the request line alone is longer, else 431. Also the bound of
+    a chunked request's trailer section (431).
+    max_headers: header lines (and trailer fields); above it 431.
     """
     if not header_timeout > 0:
         raise ValueError("header_timeout must be > 0")

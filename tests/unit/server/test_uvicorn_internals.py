@@ -37,22 +37,28 @@ METHODS: dict[type, dict[str, tuple[str, ...]]] = {
         "handle_websocket_upgrade": ("self",),
         "on_message_begin": ("self",),
         "on_headers_complete": ("self",),
+        "on_header": ("self", "name", "value"),
+        "on_body": ("self", "body"),
+        "on_response_complete": ("self",),
+        "_start_asgi_task": ("self", "cycle", "app"),
         "send_400_response": ("self", "msg"),
     },
     httptools_impl.RequestResponseCycle: {
         "send": ("self", "message"),
         "send_500_response": ("self",),
+        "run_asgi": ("self", "app"),
     },
     flow_control.FlowControl: {"drain": ("self",), "resume_reading": ("self",)},
 }
 ASYNC_METHODS = {(httptools_impl.RequestResponseCycle, "send"), (httptools_impl.RequestResponseCycle,
-                 "send_500_response"), (flow_control.FlowControl, "drain")}  # fmt: skip
+                 "send_500_response"), (httptools_impl.RequestResponseCycle, "run_asgi"),
+                 (flow_control.FlowControl, "drain")}  # fmt: skip
 
 # Instance attributes mega reads or writes: uvicorn's own code must assign each one (`self.<name> = ...`).
 ATTRIBUTES: dict[type, tuple[str, ...]] = {
     httptools_impl.HttpToolsProtocol: (
         "loop", "logger", "transport", "flow", "parser", "url", "headers", "scope", "cycle",
-        "server_state", "timeout_keep_alive_task",
+        "server_state", "timeout_keep_alive_task", "pipeline", "tasks", "expect_100_continue",
     ),
     httptools_impl.RequestResponseCycle: (
         "scope", "transport", "flow", "access_logger", "access_log", "default_headers", "message_event",
@@ -153,3 +159,53 @@ def test_parser_still_offers_what_mega_reads() -> None:
     if not hasattr(httptools.HttpRequestParser, "get_method"):
         _fail("httptools.HttpRequestParser.get_method", "it no longer exists")
 
+
+
+def test_protocol_code_paths_mega_relies_on() -> None:
+    # Trailer fields: uvicorn's on_header appends to self.headers (mega swaps that list for a counter once
+    # a chunked body starts). Refusals in order: a queued (cycle, app) entry of self.pipeline is started by
+    # on_response_complete through _start_asgi_task, which runs cycle.run_asgi(app) in a task kept in
+    # self.tasks (mega queues its error answer there, and cancels a handler task that has not started).
+    protocol = httptools_impl.HttpToolsProtocol
+    expected = {
+        "on_header": "self.headers.append(",
+        "on_response_complete": "self.pipeline.pop()",
+        "_start_asgi_task": "cycle.run_asgi(app)",
+    }
+    for name, fragment in expected.items():
+        if fragment not in ast.unparse(_function_tree(getattr(protocol, name))):
+            _fail(f"HttpToolsProtocol.{name}", f"it no longer does {fragment}...")
+    if "self.tasks.add(task)" not in ast.unparse(_function_tree(protocol._start_asgi_task)):
+        _fail("HttpToolsProtocol._start_asgi_task", "its task no longer goes to self.tasks")
+
+
+def test_parser_reports_trailer_fields_through_on_header_between_chunk_callbacks() -> None:
+    # mega counts and drops trailer fields: they must come after on_chunk_header of the last chunk, through
+    # on_header, before on_chunk_complete; data comes through on_body.
+    events: list[str] = []
+
+    class Recorder:
+        def on_header(self, name: bytes, value: bytes) -> None:
+            events.append("header")
+
+        def on_headers_complete(self) -> None:
+            events.append("headers_complete")
+
+        def on_body(self, body: bytes) -> None:
+            events.append("body")
+
+        def on_chunk_header(self) -> None:
+            events.append("chunk_header")
+
+        def on_chunk_complete(self) -> None:
+            events.append("chunk_complete")
+
+        def on_message_complete(self) -> None:
+            events.append("message_complete")
+
+    parser = httptools.HttpRequestParser(Recorder())
+    parser.feed_data(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n")
+    expected = ["header", "headers_complete", "chunk_header", "body", "chunk_complete", "chunk_header",
+                "header", "chunk_complete", "message_complete"]
+    if events != expected:
+        _fail("httptools' chunk callbacks", f"the order is {events}, mega expects {expected}")
