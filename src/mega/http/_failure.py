@@ -8,9 +8,13 @@ import logging
 from typing import Any
 
 from mega.errors import MegaError
+from mega.http._debug_page import prefers_html, render
 from mega.http._public_error import error_body, fallback_body
-from mega.http._wire import Headers, send_json
+from mega.http._wire import CL, CT, RID, Headers, send_json
 from mega.http.request import Request
+
+_HTML = b"text/html; charset=utf-8"
+_CACHE, _NO_STORE = b"cache-control", b"no-store"
 
 
 def error_response(log: logging.Logger, exc: Exception, req: Request, *,
@@ -38,18 +42,29 @@ def error_response(log: logging.Logger, exc: Exception, req: Request, *,
 class Failure:
     """How one route answers an exception; built at boot, used only on the error path."""
 
-    __slots__ = ("_constant", "_cors", "_development", "_log")
+    __slots__ = ("_app", "_constant", "_cors", "_development", "_handler", "_log", "_route")
 
     def __init__(self, log: logging.Logger, *, development: bool, constant: tuple[Headers, bytes],
-                 cors: Any) -> None:
+                 cors: Any, route: str = "", handler: str = "", app: str = "") -> None:
         self._log = log
         self._development = development
         self._constant = constant
         self._cors = cors
+        self._route = route
+        self._handler = handler
+        self._app = app
 
     async def send(self, scope: dict[str, Any], send: Any, exc: Exception, req: Request) -> int:
         """Send the error response for `exc`; returns its status."""
         status, body = error_response(self._log, exc, req, development=self._development)
+        if self._development and status >= 500 and prefers_html(scope["headers"]):
+            page = self._page(exc, req, status)
+            if page is not None:
+                headers = [(CT, _HTML), (CL, b"%d" % len(page)), (RID, req._rid), (_CACHE, _NO_STORE),
+                           *self._constant[0]]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": page})
+                return status
         try:
             extra = exc.headers if isinstance(exc, MegaError) else None
             if self._cors is not None:  # so the page that sent it can read the error
@@ -61,3 +76,10 @@ class Failure:
             extra = None
         await send_json(scope, send, status, body, req._rid, extra, self._constant)
         return status
+
+    def _page(self, exc: Exception, req: Request, status: int) -> bytes | None:
+        try:
+            return render(exc, req, status, route=self._route, handler=self._handler, app=self._app)
+        except Exception:  # the JSON envelope is still there to send
+            self._log.exception("the development error page failed", extra={"request_id": req.request_id})
+            return None
