@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
@@ -206,7 +206,16 @@ async def simple() -> AsyncIterator[Any]:
         sys.path.remove(str(SIMPLE))
 
 
+def _post(path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"{}") -> dict[str, Any]:
+    return {"method": "POST", "path": path, "query": b"", "body": body, "ctype": b"application/json",
+            "headers": headers}
+
+
 @given(request=requests(SIMPLE_ROUTES))
+@example(request=_post("/todos", [(b"content-length", b"\xb2")]))  # found by this test: '²'.isdigit()
+@example(request=_post("/todos", [(b"content-length", b"9" * 5000)]))  # int() refuses 4,300+ digits
+@example(request={"method": "GET", "path": "/todos/99999999999999999999999", "query": b"", "body": b"",
+                  "ctype": None, "headers": []})
 @EXAMPLES
 async def test_the_simple_sample_never_answers_5xx(simple: Any, request: dict[str, Any]) -> None:
     assert_answer(*await call(simple, request), request)
