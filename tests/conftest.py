@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +23,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("service"):
         for name in mark.args:
             services.require(name)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For a test that boots outside env 'test': boot configures mega's and uvicorn's loggers for the
+    process; put them back as they were so later tests (caplog) see what they expect."""
+    from mega.observe import logging as mega_logging
+
+    names = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {n: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+             for n, lg in ((n, logging.getLogger(n)) for n in names)}
+    yield
+    mega_logging._uninstall()
+    for name, (handlers, level, propagate, disabled) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled
 
 
 def build_app(declare: Callable[[Router], None], name: str = "main", **kwargs: Any) -> MegaApp:

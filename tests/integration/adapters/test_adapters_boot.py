@@ -78,6 +78,7 @@ async def test_without_services_the_project_runs_on_embedded_defaults(tmp_path: 
     assert ("adapters", "ok") in outcomes
 
 
+@pytest.mark.usefixtures("restore_logging")
 async def test_an_unknown_alias_is_a_500_naming_it(tmp_path: Path) -> None:
     root = project(tmp_path, '{"caches": {"demo": {"driver": "memory"}}}')
     async with running(root, environ={"MEGA_ENV": "development"}) as rt, make_client(rt) as http:

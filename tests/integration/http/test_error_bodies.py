@@ -88,6 +88,7 @@ async def test_outside_development_bodies_carry_the_code_and_request_id_only(
 
 
 @pytest.mark.service("redis")
+@pytest.mark.usefixtures("restore_logging")
 async def test_development_keeps_the_detail_in_the_body(tmp_path: Path, redis: RedisServer) -> None:
     root = project(tmp_path, redis.url)
     async with running(root, environ={"MEGA_ENV": "development"}) as rt, make_client(rt) as http:

@@ -5,6 +5,7 @@ and header values can be anything a server might hand over."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -149,6 +150,15 @@ EVERY_KIND_ROUTES = [("GET", "/n/{n}"), ("DELETE", "/n/{n}"), ("GET", "/u/{u}"),
 
 # -- the check --------------------------------------------------------------------------------
 
+_clients = itertools.count(1)
+
+
+def _next_client() -> tuple[str, int]:
+    """A new address per request: the rate limit (per IP) would answer 429 to everything after 1,000."""
+    n = next(_clients)
+    return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 5000
+
+
 async def call(app: Any, request: dict[str, Any]) -> tuple[int, dict[bytes, bytes], bytes]:
     headers = [(b"host", b"testserver"), *request["headers"]]
     if request["ctype"] is not None:
@@ -157,7 +167,7 @@ async def call(app: Any, request: dict[str, Any]) -> tuple[int, dict[bytes, byte
              "scheme": "http", "path": request["path"],
              "raw_path": request["path"].encode("utf-8", "surrogatepass"),
              "query_string": request["query"], "root_path": "", "headers": headers,
-             "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+             "client": _next_client(), "server": ("testserver", 80)}
     chunks = [request["body"]]
 
     async def receive() -> dict[str, Any]:
