@@ -26,6 +26,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             services.require(name)
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For a test that boots outside env 'test': boot configures mega's and uvicorn's loggers for the
+    process; put them back as they were so later tests (caplog) see what they expect."""
+    from mega.observe import logging as mega_logging
+
+    names = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {n: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+             for n, lg in ((n, logging.getLogger(n)) for n in names)}
+    yield
+    mega_logging._uninstall()
+    for name, (handlers, level, propagate, disabled) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled
+
+
 def build_app(declare: Callable[[Router], None], name: str = "main", **kwargs: Any) -> MegaApp:
     """An app compiled from a `routes(router)` function, without a project directory."""
     router = Router()

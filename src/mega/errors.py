@@ -1,7 +1,8 @@
 """Errors are values with a code (`family.reason`), a message, details and a hint.
 
 Every error the framework raises on purpose is a `MegaError`. Over HTTP it becomes
-`{"ok": false, "error": {"code", "message", "details"}}` with `status`.
+`{"ok": false, "error": {"code", "message", "details"}}` with `status`. Outside development a 5xx
+body keeps only the code and the request id, and `dev_details` never leave the log.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class MegaError(Exception):
     default_code: str = "internal"
     headers: list[tuple[bytes, bytes]] | None = None
     """Response headers the error sends along (e.g. Retry-After on a 429)."""
+    dev_details: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -39,10 +41,14 @@ class MegaError(Exception):
         hint: str | None = None,
         status: int | None = None,
         cause: BaseException | None = None,
+        dev_details: dict[str, Any] | None = None,
     ) -> None:
         self.code = code or self.default_code
         self.message = message or self.code
         self.details = {} if details is None else details
+        # For the developer only (names of hosts, services, files): in the body in development,
+        # in the log elsewhere (mega.http._public_error decides).
+        self.dev_details = dev_details
         self.hint = hint
         if status is not None:
             self.status = status

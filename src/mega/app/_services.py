@@ -42,8 +42,8 @@ class ServiceRegistry:
         try:
             cls, takes_ctx = self._classes[name]
         except KeyError:
-            raise MegaError("service.not_found", f"no service named '{name}'",
-                            details={"name": name, "services": self.names},
+            raise MegaError("service.not_found", f"no service named '{name}'", details={"name": name},
+                            dev_details={"services": self.names},
                             hint=f"declared services: {', '.join(self.names) or '(none)'}; add "
                             f"apps/<app>/services/{name}.py") from None
         return cls(ctx) if takes_ctx else cls()

@@ -46,6 +46,7 @@ LOGGER = Section(
         "level": Leaf(c.choice("debug", "info", "warning", "error", "critical"), const("info")),
         "format": Leaf(c.choice("json", "pretty"), lambda ctx: "json" if _is_production(ctx) else "pretty"),
         "access_log": Leaf(c.boolean, lambda ctx: not _is_production(ctx)),
+        "access_log_health": Leaf(c.boolean, const(False)),  # /health/* probes: one line per probe
         "sinks": Leaf(c.list_of(None), const([{"type": "console"}])),
     }
 )

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 OrderBy = str | Sequence[str] | None
 
+_INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
+
 # Method names a field may not take: the field would hide the class method.
 API = frozenset({
     "find", "find_one", "get", "count", "exists", "paginate", "cursor", "create", "create_many",
@@ -62,7 +64,8 @@ def _store(model: type[Any], db: Any) -> ModelStore:
 class _Meta:
     """What CRUD derives once per model: defaults, timestamps, primary key."""
 
-    __slots__ = ("auto_now", "auto_now_add", "defaults", "lengths", "nonnull", "pk", "unique_sets")
+    __slots__ = ("auto_now", "auto_now_add", "defaults", "floats", "ints", "lengths", "nonnull", "pk",
+                 "pk_range", "unique_sets")
 
     def __init__(self, spec: ModelSpec) -> None:
         self.defaults = [c for c in spec.columns if c.has_default]
@@ -73,6 +76,12 @@ class _Meta:
         self.nonnull = frozenset(c.name for c in spec.columns if not c.nullable or c.primary_key)
         # Checked here because SQLite does not enforce VARCHAR lengths.
         self.lengths = {c.name: c.length for c in spec.columns if c.kind == "string" and c.length}
+        # Likewise for integers (SQLite keeps any value in an INTEGER column, MariaDB coerces '12')
+        # and floats (MariaDB cannot store inf/nan, SQLite turns nan into NULL): the same value gets
+        # the same answer on every database.
+        self.ints = {c.name: _INT_RANGES[c.kind] for c in spec.columns if c.kind in _INT_RANGES}
+        self.floats = frozenset(c.name for c in spec.columns if c.kind == "float")
+        self.pk_range = self.ints.get(self.pk) if self.pk is not None else None
         sets = [frozenset(pks)] if pks else []
         sets += [frozenset([c.name]) for c in spec.columns if c.unique]
         sets += [frozenset(i.columns) for i in spec.indexes if i.unique]
@@ -100,13 +109,50 @@ def _now() -> dt.datetime:
 
 def _check_values(spec: ModelSpec, values: Mapping[str, Any]) -> None:
     check_columns(spec, values, "values")
-    lengths = _meta(spec).lengths
+    meta = _meta(spec)
+    lengths, ints, floats = meta.lengths, meta.ints, meta.floats
     for name, value in values.items():
         limit = lengths.get(name)
         if limit is not None and isinstance(value, str) and len(value) > limit:
             raise BadRequestError("db.invalid_value", f"column '{name}' of {spec.name} takes at most {limit} "
                                   f"characters, got {len(value)}",
                                   details={"model": spec.name, "column": name, "max_length": limit})
+        bounds = ints.get(name)
+        if bounds is not None and value is not None and not (isinstance(value, int)
+                                                             and bounds[0] <= value <= bounds[1]):
+            raise BadRequestError("db.invalid_value", f"column '{name}' of {spec.name} takes an integer from "
+                                  f"{bounds[0]} to {bounds[1]}, got {_shown(value)}",
+                                  details={"model": spec.name, "column": name, "min": bounds[0],
+                                           "max": bounds[1]})
+        if name in floats and isinstance(value, float) and not math.isfinite(value):
+            raise BadRequestError("db.invalid_value", f"column '{name}' of {spec.name} takes a finite "
+                                  f"number, got {value!r}", details={"model": spec.name, "column": name})
+
+
+def _id(spec: ModelSpec, value: Any) -> Any:
+    """An id for get/update/delete: on an integer key, an int in range or a string of digits (ids
+    come from URLs); anything else is db.invalid_value on every database (PostgreSQL would refuse
+    it, MariaDB and SQLite would find nothing)."""
+    bounds = _meta(spec).pk_range
+    if bounds is None or (isinstance(value, int) and bounds[0] <= value <= bounds[1]):
+        return value
+    if isinstance(value, str) and value.isascii() and len(value) <= 20 and \
+            (value.isdigit() or (value[:1] == "-" and value[1:].isdigit())):
+        number = int(value)
+        if bounds[0] <= number <= bounds[1]:
+            return number
+    raise BadRequestError("db.invalid_value", f"the id of {spec.name} is an integer from {bounds[0]} to "
+                          f"{bounds[1]}, got {_shown(value)}",
+                          details={"model": spec.name, "column": _meta(spec).pk, "min": bounds[0],
+                                   "max": bounds[1]})
+
+
+def _shown(value: Any) -> str:
+    """A short description of a refused value (str() of a 5,000-digit int raises ValueError)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _with_defaults(spec: ModelSpec, values: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -167,6 +213,7 @@ class ModelOps:
 
     async def get(self, id: Any) -> Record:
         _pk(self.spec)
+        id = _id(self.spec, id)
         row = await _store(self.model, self.db).get(id)
         if row is None:
             raise NotFoundError("db.not_found", f"{self.spec.name} {id} not found",
@@ -248,6 +295,7 @@ class ModelOps:
         if isinstance(target, Mapping):
             return await store.update_where(parse_filters(self.spec, target), row)
         _pk(self.spec)
+        target = _id(self.spec, target)
         updated = await store.update_one(target, row)
         if updated is None:
             raise NotFoundError("db.not_found", f"{self.spec.name} {target} not found",
@@ -260,6 +308,7 @@ class ModelOps:
         if isinstance(target, Mapping):
             return await store.delete_where(parse_filters(self.spec, target))
         pk = _pk(self.spec)
+        target = _id(self.spec, target)
         count = await store.delete_where([Cond(pk, "eq", target)])
         if count == 0:
             raise NotFoundError("db.not_found", f"{self.spec.name} {target} not found",

@@ -3,47 +3,83 @@ trailing-slash redirects, 404; and the non-HTTP scopes that reach an app directl
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any
 from urllib.parse import quote
 
 from mega.errors import MegaError
 from mega.http._lifespan import run_lifespan
+from mega.http._public_error import fallback_body, shows_detail
 from mega.http._routing.trie import RouteTable
 from mega.http._settings import AppSettings
-from mega.http._wire import send_empty, send_error
+from mega.http._wire import request_id, send_empty, send_error, send_json
 from mega.http.response import Headers
 
 
 class Dispatch:
-    """The slow half of an app's dispatch (the app's `__call__` answers static paths itself)."""
+    """The slow half of an app's dispatch (the app's `__call__` answers static paths itself).
 
-    __slots__ = ("_constant", "_cors", "_redirect", "_table")
+    Every answer it gives itself gets its access line; nothing here lets an exception reach the
+    server (which would answer a bare text/plain 500 and log no access line)."""
+
+    __slots__ = ("_access", "_constant", "_cors", "_development", "_log", "_redirect", "_table")
 
     def __init__(self, table: RouteTable, settings: AppSettings) -> None:
         self._table = table
         self._constant = settings.constant
         self._cors = settings.security.cors
         self._redirect = settings.trailing_slash == "redirect"
+        self._access = settings.access_log
+        self._development = shows_detail(settings.env)
+        self._log = settings.log
 
     async def miss(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """An HTTP request whose path is not a static route with that method."""
+        try:
+            found = self._table.match(scope["path"])
+        except Exception as exc:
+            await self._respond(scope, send, exc)
+            return
+        if found is not None:
+            endpoint = found[0].get(scope["method"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send, found[1])  # logs its own access line
+                return
+        await self._respond(scope, send, found)
+
+    async def _respond(self, scope: dict[str, Any], send: Any,
+                       found: tuple[dict[str, Any], dict[str, Any]] | Exception | None) -> None:
+        """Answer a request no endpoint takes, and log its access line."""
+        access = self._access
+        started = perf_counter() if access is not None else 0.0
+        rid = request_id(scope["headers"])
+        try:
+            if isinstance(found, Exception):
+                raise found
+            status = await self._answer(scope, send, rid, found)
+        except Exception as exc:
+            status = 500
+            self._log.error("%s %s failed: %s", scope["method"], scope["path"], exc, exc_info=exc,
+                            extra={"request_id": rid.decode("latin-1")})
+            await send_json(scope, send, 500, fallback_body(rid), rid, None, self._constant)
+        if access is not None:
+            access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
+                          rid.decode("latin-1"))
+
+    async def _answer(self, scope: dict[str, Any], send: Any, rid: bytes,
+                      found: tuple[dict[str, Any], dict[str, Any]] | None) -> int:
+        """405, OPTIONS, a trailing-slash redirect or 404; returns the status sent."""
         path: str = scope["path"]
         method: str = scope["method"]
-        found = self._table.match(path)
         if found is not None:
-            table, params = found
-            endpoint = table.get(method)
-            if endpoint is not None:
-                await endpoint(scope, receive, send, params)
-                return
+            table = found[0]
             allow = ", ".join(sorted({*table, "OPTIONS"}))
             if method == "OPTIONS":
-                await self._options(scope, send, table, allow)
-                return
+                return await self._options(scope, send, rid, table, allow)
             err = MegaError("route.method_not_allowed", f"method {method} is not allowed on {path}",
                             details={"method": method, "allowed": allow.split(", ")}, status=405)
-            await send_error(scope, send, err, [(b"allow", allow.encode())], self._constant)
-            return
+            return await send_error(scope, send, err, [(b"allow", allow.encode())], self._constant,
+                                    development=self._development, rid=rid)
         if self._redirect and path != "/":
             other = path[:-1] if path.endswith("/") else path + "/"
             if self._table.match(other) is not None:
@@ -51,13 +87,15 @@ class Dispatch:
                 location = quote(other, safe="/:@!$&'()*+,;=-._~") + ("?" + query.decode("latin-1")
                                                                        if query else "")
                 await send_empty(scope, send, 308, [(b"location", location.encode("latin-1"))],
-                                 self._constant[0])
-                return
+                                 self._constant[0], rid)
+                return 308
         err = MegaError("route.not_found", f"no route for {method} {path}",
                         details={"method": method, "path": path}, status=404)
-        await send_error(scope, send, err, None, self._constant)
+        return await send_error(scope, send, err, None, self._constant, development=self._development,
+                                rid=rid)
 
-    async def _options(self, scope: dict[str, Any], send: Any, table: dict[str, Any], allow: str) -> None:
+    async def _options(self, scope: dict[str, Any], send: Any, rid: bytes, table: dict[str, Any],
+                       allow: str) -> int:
         """OPTIONS with no route of its own: a CORS preflight when the target route allows CORS,
         else 204 with Allow."""
         wanted = next((v for n, v in scope["headers"] if n == b"access-control-request-method"), None)
@@ -69,11 +107,12 @@ class Dispatch:
                 try:
                     headers: Headers = policy.preflight(scope["headers"])
                 except MegaError as err:
-                    await send_error(scope, send, err, None, self._constant)
-                    return
-                await send_empty(scope, send, 204, headers, self._constant[0])
-                return
-        await send_empty(scope, send, 204, [(b"allow", allow.encode())], self._constant[0])
+                    return await send_error(scope, send, err, None, self._constant,
+                                            development=self._development, rid=rid)
+                await send_empty(scope, send, 204, headers, self._constant[0], rid)
+                return 204
+        await send_empty(scope, send, 204, [(b"allow", allow.encode())], self._constant[0], rid)
+        return 204
 
 
 async def other_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -1,22 +1,85 @@
-"""Mapping an exception raised while handling a request to the error envelope the client gets."""
+"""Answering an exception raised while handling a request: logged with the request id, sent as the
+error envelope (mega.http._public_error decides what the client sees). Nothing here can fail the
+response: whatever goes wrong while answering, the client gets the fixed 500 envelope."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from mega.errors import MegaError
-from mega.http.envelope import error_body
+from mega.http._debug_page import prefers_html, render
+from mega.http._public_error import error_body, fallback_body
+from mega.http._wire import CL, CT, RID, Headers, send_json
 from mega.http.request import Request
 
+_HTML = b"text/html; charset=utf-8"
+_CACHE, _NO_STORE = b"cache-control", b"no-store"
 
-def error_response(log: logging.Logger, exc: Exception, req: Request) -> tuple[int, bytes]:
-    """(status, error envelope) for `exc`; unknown exceptions are logged, never leaked."""
-    if isinstance(exc, MegaError):
-        if exc.status >= 500:
-            log.error("%s %s failed: %s", req.method, req.path, exc, exc_info=exc,
-                      extra={"request_id": req.request_id})
-        return exc.status, error_body(exc)
-    log.error("unhandled %s in %s %s: %s", type(exc).__name__, req.method, req.path, exc,
-              exc_info=exc, extra={"request_id": req.request_id})
-    internal = MegaError("internal", "Internal server error", details={"request_id": req.request_id})
-    return 500, error_body(internal)
+
+def error_response(log: logging.Logger, exc: Exception, req: Request, *,
+                   development: bool) -> tuple[int, bytes]:
+    """(status, error envelope) for `exc`; server errors are logged, unknown exceptions never leaked."""
+    rid = req._rid
+    try:
+        if isinstance(exc, MegaError):
+            if not isinstance(exc.status, int) or exc.status >= 500:
+                extra: dict[str, Any] = {"request_id": req.request_id}
+                if exc.details:
+                    extra["details"] = exc.details
+                if exc.dev_details:
+                    extra["dev_details"] = exc.dev_details
+                log.error("%s %s failed: %s", req.method, req.path, exc, exc_info=exc, extra=extra)
+            return error_body(exc, rid, development=development)
+        log.error("unhandled %s in %s %s: %s", type(exc).__name__, req.method, req.path, exc,
+                  exc_info=exc, extra={"request_id": req.request_id})
+        internal = MegaError("internal", "Internal server error", details={"request_id": req.request_id})
+        return error_body(internal, rid, development=development)
+    except Exception:  # the error path cannot fail
+        return 500, fallback_body(rid)
+
+
+class Failure:
+    """How one route answers an exception; built at boot, used only on the error path."""
+
+    __slots__ = ("_app", "_constant", "_cors", "_development", "_handler", "_log", "_route")
+
+    def __init__(self, log: logging.Logger, *, development: bool, constant: tuple[Headers, bytes],
+                 cors: Any, route: str = "", handler: str = "", app: str = "") -> None:
+        self._log = log
+        self._development = development
+        self._constant = constant
+        self._cors = cors
+        self._route = route
+        self._handler = handler
+        self._app = app
+
+    async def send(self, scope: dict[str, Any], send: Any, exc: Exception, req: Request) -> int:
+        """Send the error response for `exc`; returns its status."""
+        status, body = error_response(self._log, exc, req, development=self._development)
+        if self._development and status >= 500 and prefers_html(scope["headers"]):
+            page = self._page(exc, req, status)
+            if page is not None:
+                headers = [(CT, _HTML), (CL, b"%d" % len(page)), (RID, req._rid), (_CACHE, _NO_STORE),
+                           *self._constant[0]]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": page})
+                return status
+        try:
+            extra = exc.headers if isinstance(exc, MegaError) else None
+            if self._cors is not None:  # so the page that sent it can read the error
+                allowed = self._cors.response_headers(scope["headers"])
+                extra = [*(extra or ()), *allowed] if allowed else extra
+        except Exception:
+            self._log.exception("error headers for %s %s failed", req.method, req.path,
+                                extra={"request_id": req.request_id})
+            extra = None
+        await send_json(scope, send, status, body, req._rid, extra, self._constant)
+        return status
+
+    def _page(self, exc: Exception, req: Request, status: int) -> bytes | None:
+        try:
+            return render(exc, req, status, route=self._route, handler=self._handler, app=self._app)
+        except Exception:  # the JSON envelope is still there to send
+            self._log.exception("the development error page failed", extra={"request_id": req.request_id})
+            return None

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from mega.app.ctx import Ctx
 from mega.errors import MegaError
-from mega.http._failure import error_response
+from mega.http._failure import Failure
+from mega.http._public_error import shows_detail
 from mega.http._settings import AppSettings
 from mega.http._validation import PARTS, compile_part, response_validator
 from mega.http._wire import (
@@ -30,7 +31,7 @@ from mega.http._wire import (
     request_id,
     send_json,
 )
-from mega.http.envelope import Envelope, ok_body
+from mega.http.envelope import Envelope, dumps, ok_body
 from mega.http.reply import Reply
 from mega.http.request import Request
 from mega.http.response import Headers, Response
@@ -133,7 +134,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     needs_reply = arity >= 2 or has_chains
     needs_ctx = arity >= 3 or has_chains
     access = settings.access_log
-    app_log = settings.log
+    failure = Failure(settings.log, development=shows_detail(settings.env), constant=constant,
+                      cors=route_cors, route=where, handler=route.handler_name, app=settings.name)
     const_headers, raw_block = constant
 
     # The hot path, kept in one function: each helper call would cost a frame per request.
@@ -176,11 +178,13 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                 if session is not None and hasattr(session, "commit"):  # used: save it, set the cookie
                     await session.commit(reply)
             if type(result) is not dict and isinstance(result, _SPECIAL):
+                encoded = _encode_envelope(result, where)
                 sending = True
-                status = await _send_special(result, scope, send, rid, reply, guarded, constant)
+                status = await _send_special(result, encoded, scope, send, rid, reply, guarded, constant)
             elif reply is not None and reply.response is not None:
                 sending = True
-                status = await _send_special(reply.response, scope, send, rid, reply, guarded, constant)
+                status = await _send_special(reply.response, None, scope, send, rid, reply, guarded,
+                                             constant)
             else:
                 if check_response is not None:
                     result = check_response(result)
@@ -191,7 +195,10 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                         status = reply.status_code
                 if guarded:
                     extra = extra + guarded if extra else guarded
-                body = ok_body(result)
+                try:
+                    body = ok_body(result)
+                except TypeError as exc:
+                    raise not_serializable(where, exc) from exc
                 sending = True
                 # Inlined from wire.send_json: this is the path nearly every request takes.
                 ext = scope.get("extensions")
@@ -213,13 +220,11 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
             if sending:  # the response already started: the server can only drop the connection
                 log.error("%s %s failed while sending the response", scope["method"], scope["path"],
                           exc_info=exc, extra={"request_id": req.request_id})
+                if access is not None:
+                    access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
+                                  rid.decode("latin-1"))
                 raise
-            status, body = error_response(app_log, exc, req)
-            extra = exc.headers if isinstance(exc, MegaError) else None
-            if route_cors is not None:  # so the page that sent it can read the error
-                allowed = route_cors.response_headers(scope["headers"])
-                extra = [*(extra or ()), *allowed] if allowed else extra
-            await send_json(scope, send, status, body, rid, extra, constant)
+            status = await failure.send(scope, send, exc, req)
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
@@ -250,13 +255,36 @@ async def _validate(req: Request, validators: dict[str, Callable[[Any], Any]]) -
             req.validated[part] = validate(await req.json())
 
 
-async def _send_special(result: Response | Envelope, scope: dict[str, Any], send: Any, rid: bytes,
-                        reply: Reply | None, guarded: Headers | None, constant: tuple[Headers, bytes]) -> int:
+def not_serializable(where: str, exc: TypeError) -> MegaError:
+    """A handler result the JSON encoder refuses (an unknown type, an integer beyond 64 bits)."""
+    reason = str(exc)
+    kind = reason.rpartition(": ")[2] if reason.startswith("Type is not JSON serializable") else \
+        ("int" if reason.startswith("Integer") else "?")
+    return MegaError("response.not_serializable", f"{where} returned a value JSON cannot encode: {reason}",
+                     details={"route": where, "type": kind},
+                     hint="return dicts, lists, str, int, float, bool, None, dates, UUIDs, Decimals, "
+                          "dataclasses or pydantic models (or give the object a to_dict())")
+
+
+def _encode_envelope(result: Response | Envelope, where: str) -> bytes | None:
+    """An explicit Envelope's body, encoded before anything is sent (a Response carries its bytes)."""
+    if not isinstance(result, Envelope):
+        return None
+    try:
+        return dumps(result.body)
+    except TypeError as exc:
+        raise not_serializable(where, exc) from exc
+
+
+async def _send_special(result: Response | Envelope, encoded: bytes | None, scope: dict[str, Any], send: Any,
+                        rid: bytes, reply: Reply | None, guarded: Headers | None,
+                        constant: tuple[Headers, bytes]) -> int:
     extra = reply.headers if reply is not None else None
     if guarded:
         extra = [*(extra or ()), *guarded]
     if isinstance(result, Envelope):
-        await send_json(scope, send, result.status, result.encode(), rid, extra, constant)
+        await send_json(scope, send, result.status, encoded if encoded is not None else result.encode(), rid,
+                        extra, constant)
         return result.status
     headers = [*result.head_headers(), (RID, rid), *constant[0], *result.headers]
     if extra:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from mega.errors import MegaError
-from mega.http.envelope import error_body
+from mega.http._public_error import error_body
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -83,13 +83,19 @@ async def send_json(scope: dict[str, Any], send: Any, status: int, body: bytes, 
 
 
 async def send_error(scope: dict[str, Any], send: Any, err: MegaError, extra: Headers | None,
-                     constant: tuple[Headers, bytes]) -> None:
-    """An error envelope for a request no route handled (404, 405, a refused preflight)."""
-    await send_json(scope, send, err.status, error_body(err), request_id(scope["headers"]), extra, constant)
+                     constant: tuple[Headers, bytes], *, development: bool = False,
+                     rid: bytes | None = None) -> int:
+    """An error envelope for a request no route handled (404, 405, a refused preflight); returns the
+    status sent. `development`: show what only a developer may see (mega.http._public_error)."""
+    if rid is None:
+        rid = request_id(scope["headers"])
+    status, body = error_body(err, rid, development=development)
+    await send_json(scope, send, status, body, rid, extra, constant)
+    return status
 
 
 async def send_empty(scope: dict[str, Any], send: Any, status: int, extra: Headers,
-                     constant: Headers) -> None:
-    headers = [(CL, b"0"), (RID, request_id(scope["headers"])), *constant, *extra]
+                     constant: Headers, rid: bytes | None = None) -> None:
+    headers = [(CL, b"0"), (RID, rid if rid is not None else request_id(scope["headers"])), *constant, *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

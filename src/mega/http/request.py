@@ -174,7 +174,10 @@ class Request:
             pass
         limit = self.body_limit
         declared = self.headers.get("content-length")
-        if declared is not None and declared.isdigit() and limit and int(declared) > limit:
+        # ASCII digits only ('²'.isdigit() is true) and short (int() refuses 4,300+ digits); a bad
+        # value is the server's to refuse, the limit below still holds while reading.
+        if declared is not None and limit and declared.isascii() and declared.isdigit() and \
+                (len(declared) > 18 or int(declared) > limit):
             raise BodyTooLargeError(message=f"request body of {declared} bytes exceeds the limit of "
                                     f"{limit} bytes", details={"limit": limit})
         chunks: list[bytes] = []

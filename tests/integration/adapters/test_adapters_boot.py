@@ -78,15 +78,20 @@ async def test_without_services_the_project_runs_on_embedded_defaults(tmp_path: 
     assert ("adapters", "ok") in outcomes
 
 
+@pytest.mark.usefixtures("restore_logging")
 async def test_an_unknown_alias_is_a_500_naming_it(tmp_path: Path) -> None:
     root = project(tmp_path, '{"caches": {"demo": {"driver": "memory"}}}')
-    async with running(root) as rt, make_client(rt) as http:
+    async with running(root, environ={"MEGA_ENV": "development"}) as rt, make_client(rt) as http:
         r = await http.get("/missing")
     assert r.status_code == 500
     error = r.json()["error"]
     assert error["code"] == "adapter.not_found"
     assert "'nope'" in error["message"]
     assert error["details"] == {"group": "caches", "alias": "nope", "declared": ["demo"]}
+    async with running(root) as rt, make_client(rt) as http:  # outside development: no names
+        r = await http.get("/missing")
+    assert r.json()["error"] == {"code": "adapter.not_found", "message": "Internal server error",
+                                 "details": {"request_id": r.headers["x-request-id"]}}
 
 
 async def test_an_unreachable_service_fails_the_adapters_stage(tmp_path: Path) -> None:

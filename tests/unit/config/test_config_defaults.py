@@ -44,7 +44,8 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "apps": None,
         "server": SERVER_DEFAULTS,
         "services": {"dbs": {}, "caches": {}, "buses": {}, "redis": {}},
-        "logger": {"level": "info", "format": "pretty", "access_log": True, "sinks": [{"type": "console"}]},
+        "logger": {"level": "info", "format": "pretty", "access_log": True, "access_log_health": False,
+                   "sinks": [{"type": "console"}]},
         "health": {"expose_details": False, "check_timeout": 2.0},
         "watch": {
             "paths": ["apps", "mega_config.py", ".env"],
@@ -138,6 +139,7 @@ def test_given_values_are_kept_and_missing_ones_defaulted(make_project: MakeProj
         "level": "debug",
         "format": "pretty",
         "access_log": False,
+        "access_log_health": False,
         "sinks": [{"type": "console"}],
     }
     assert values["services"] == {

@@ -51,6 +51,21 @@ async def test_converters_pick_the_narrowest_match(client):
     assert (await client.get("/files/a/b/c.txt")).json()["data"] == {"rest": "a/b/c.txt"}
 
 
+async def test_int_matches_signed_64_bit_values_only(make_client):
+    def declare_ints(router):
+        router.get("/n/{id:int}", echo_params)
+        router.get("/m/{id:int}", echo_params)
+        router.get("/m/{name}", echo_params)
+
+    async with make_client(declare_ints) as http:
+        assert (await http.get(f"/n/{2**63 - 1}")).json()["data"] == {"id": 2**63 - 1}
+        assert (await http.get(f"/n/{-2**63}")).json()["data"] == {"id": -2**63}
+        for outside in (2**63, -2**63 - 1, 10**23, "9" * 5000):
+            r = await http.get(f"/n/{outside}")
+            assert (r.status_code, r.json()["error"]["code"]) == (404, "route.not_found"), outside
+        assert (await http.get(f"/m/{2**63}")).json()["data"] == {"name": str(2**63)}  # the next route
+
+
 async def test_status_option_and_methods(client):
     r = await client.post("/users")
     assert r.status_code == 201 and r.json()["data"] == "created"

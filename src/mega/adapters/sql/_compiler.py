@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from mega.adapters.sql._errors import refused_value
 from mega.errors import MegaError
 
 Processor = Callable[[Any], Any]
@@ -40,9 +41,12 @@ class Plan:
         if self.identity:
             return list(values)
         out = []
-        for (index, const), proc in zip(self.order, self.processors, strict=True):
-            value = values[index] if index >= 0 else const
-            out.append(proc(value) if proc is not None and value is not None else value)
+        try:
+            for (index, const), proc in zip(self.order, self.processors, strict=True):
+                value = values[index] if index >= 0 else const
+                out.append(proc(value) if proc is not None and value is not None else value)
+        except (TypeError, ValueError, OverflowError) as exc:  # a processor refused the value
+            raise refused_value(exc) from exc
         return out
 
     def row(self, row: Sequence[Any]) -> list[Any]:
@@ -132,9 +136,12 @@ def statement_args(stmt: sa.ClauseElement, params: Mapping[str, Any] | None,
                         hint="give every bindparam() a value, in the statement or in params") from exc
     procs = state.processors
     args = []
-    for name in state.positiontup or []:
-        value = state.parameters[name]
-        proc = procs.get(name)
-        args.append(proc(value) if proc is not None and value is not None else value)
+    try:
+        for name in state.positiontup or []:
+            value = state.parameters[name]
+            proc = procs.get(name)
+            args.append(proc(value) if proc is not None and value is not None else value)
+    except (TypeError, ValueError, OverflowError) as exc:  # a processor refused the value
+        raise refused_value(exc) from exc
     columns, convert = _result_columns(compiled, dialect)
     return state.statement, args, Plan(state.statement, [], [], columns, convert)

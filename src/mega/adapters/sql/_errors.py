@@ -3,7 +3,8 @@
 | what | code | status |
 | unique / primary key violation | db.conflict | 409 |
 | foreign key violation | db.constraint | 409 |
-| not null, check, value too long / out of range / malformed | db.invalid_value | 400 |
+| not null, check, value too long / out of range / malformed, an int beyond 64 bits, a value a
+  bind processor refuses (mega.adapters.sql._compiler) | db.invalid_value | 400 |
 | connection refused, lost, pool exhausted, database locked | db.unavailable | 503 |
 | anything else | db.error | 500 |
 
@@ -26,6 +27,7 @@ _MY_COLUMN = re.compile(r"[Cc]olumn '([^']*)'")
 _MY_CONSTRAINT = re.compile(r"CONSTRAINT `([^`]*)`")
 _SQLITE_COLS = re.compile(r"(?:UNIQUE|NOT NULL) constraint failed: (.*)$")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (.*)$")
+_MY_NOT_FINITE = re.compile(r"^-?(inf|nan) can not be used with MySQL")
 
 # MySQL/MariaDB server error numbers
 _MY_DUP = {1062, 1586}
@@ -41,6 +43,8 @@ def map_error(exc: BaseException, *, dialect: str, table: str | None = None,
         return exc
     if connecting:  # whatever stops a new connection makes the database unavailable
         return _unavailable(exc, table)
+    if isinstance(exc, OverflowError):  # sqlite3 and mega's MariaDB check: an int beyond 64 bits
+        return _invalid(exc, table, None, None, "an integer is out of the 64-bit range")
     if dialect == "postgresql":
         found = _postgres(exc, table)
     elif dialect == "mysql":
@@ -54,6 +58,13 @@ def map_error(exc: BaseException, *, dialect: str, table: str | None = None,
     where = f" on {table}" if table else ""
     return MegaError("db.error", f"database error{where}: {type(exc).__name__}",
                      details=_details(table=table), cause=exc)
+
+
+def refused_value(exc: BaseException, table: str | None = None) -> MegaError:
+    """A value the dialect's bind processor refused before the driver saw it (a str for a date)."""
+    if isinstance(exc, OverflowError):
+        return _invalid(exc, table, None, None, "an integer is out of the 64-bit range")
+    return _invalid(exc, table, None, None, "a value has the wrong type for its column")
 
 
 def _details(**values: Any) -> dict[str, Any]:
@@ -135,6 +146,8 @@ def _mysql(exc: BaseException, table: str | None) -> MegaError | None:
         return _invalid(exc, table, match.group(1) if match else None, None, reason)
     if code in _MY_DOWN:
         return _unavailable(exc, table)
+    if code is None and _MY_NOT_FINITE.search(str(args[0]) if args else ""):  # pymysql refuses inf/nan
+        return _invalid(exc, table, None, None, "a float is not finite (inf or nan)")
     return None
 
 

@@ -23,6 +23,17 @@ INIT_COMMAND = (
     "CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES'))"
 )
 _FOUND_ROWS = 2  # pymysql.constants.CLIENT.FOUND_ROWS
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _args(args: Sequence[Any]) -> tuple[Any, ...]:
+    """The arguments as the tuple aiomysql wants. An int beyond 64 bits is refused as sqlite3
+    refuses it (OverflowError, mapped to db.invalid_value): MariaDB would compare it without a
+    word, so a lookup by a too-large id would find nothing instead of failing as elsewhere."""
+    for value in args:
+        if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+            raise OverflowError(f"an integer of {value.bit_length()} bits is beyond the 64-bit range")
+    return tuple(args)
 
 
 class MariaConnection(DriverConnection):
@@ -30,29 +41,29 @@ class MariaConnection(DriverConnection):
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
         async with self.raw.cursor() as cur:
-            await cur.execute(sql, tuple(args))  # always a tuple: '%%' is unescaped only with args
+            await cur.execute(sql, _args(args))  # always a tuple: '%%' is unescaped only with args
             rows: list[Row] = await cur.fetchall()
             return rows
 
     async def fetch_named(self, sql: str, args: Sequence[Any]) -> tuple[list[str], list[Row]]:
         async with self.raw.cursor() as cur:
-            await cur.execute(sql, tuple(args))
+            await cur.execute(sql, _args(args))
             rows = await cur.fetchall()
             return [d[0] for d in cur.description or ()], list(rows)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         async with self.raw.cursor() as cur:
-            await cur.execute(sql, tuple(args))
+            await cur.execute(sql, _args(args))
             return max(int(cur.rowcount), 0)
 
     async def insert(self, sql: str, args: Sequence[Any]) -> Any:
         async with self.raw.cursor() as cur:
-            await cur.execute(sql, tuple(args))
+            await cur.execute(sql, _args(args))
             return cur.lastrowid
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self.raw.cursor() as cur:
-            await cur.executemany(sql, [tuple(r) for r in rows])
+            await cur.executemany(sql, [_args(r) for r in rows])
 
     async def begin(self) -> None:
         await self.raw.begin()

@@ -19,20 +19,45 @@ class PostgresConnection(DriverConnection):
     __slots__ = ()
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Row]:
-        rows: list[Row] = await self.raw.fetch(sql, *args)
+        try:
+            rows: list[Row] = await self.raw.fetch(sql, *args)
+        except Exception as exc:
+            await self._sync_after(exc)
+            raise
         return rows
 
     async def fetch_named(self, sql: str, args: Sequence[Any]) -> tuple[list[str], list[Row]]:
-        rows = await self.raw.fetch(sql, *args)
+        rows: Any = await self.fetch(sql, args)  # asyncpg Records
         return (list(rows[0].keys()) if rows else []), rows
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
-        status: str = await self.raw.execute(sql, *args)
+        try:
+            status: str = await self.raw.execute(sql, *args)
+        except Exception as exc:
+            await self._sync_after(exc)
+            raise
         tail = status.rpartition(" ")[2]  # "UPDATE 3", "INSERT 0 1", "CREATE TABLE"
         return int(tail) if tail.isdigit() else 0
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.raw.executemany(sql, rows)
+        try:
+            await self.raw.executemany(sql, rows)
+        except Exception as exc:
+            await self._sync_after(exc)
+            raise
+
+    async def _sync_after(self, exc: Exception) -> None:
+        """asyncpg refuses an argument it cannot encode after sending Parse and before Sync: the
+        server then waits mid-statement holding the statement's table locks (a DROP or a migration
+        waits for them) until the connection's next query. Send that query now."""
+        import asyncpg  # loaded already: this connection is asyncpg's
+
+        if type(exc) is not asyncpg.DataError:  # the server's own data errors are subclasses, synced
+            return
+        try:
+            await self.raw.execute("SELECT 1")
+        except Exception:
+            self.raw.terminate()  # broken(): the pool discards it
 
     def broken(self) -> bool:
         return bool(self.raw.is_closed())

@@ -16,12 +16,21 @@ def _to_str(segment: str) -> Any:
     return segment if segment else _Miss
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
 def _to_int(segment: str) -> Any:
-    # isdigit() also accepts non-ASCII digits; isascii() keeps the URL space to 0-9.
-    if segment.isdigit() and segment.isascii():
-        return int(segment)
-    if segment[:1] == "-" and segment[1:].isdigit() and segment.isascii():
-        return int(segment)
+    # isdigit() also accepts non-ASCII digits; isascii() keeps the URL space to 0-9. Only signed
+    # 64-bit values match: what every database and the JSON encoder take.
+    try:
+        if segment.isdigit() and segment.isascii():
+            value = int(segment)
+            return value if value <= _INT_MAX else _Miss
+        if segment[:1] == "-" and segment[1:].isdigit() and segment.isascii():
+            value = int(segment)
+            return value if value >= _INT_MIN else _Miss
+    except ValueError:  # int() refuses 4,300+ digits
+        pass
     return _Miss
 
 
