@@ -12,7 +12,6 @@ import pytest
 
 from mega.app.app import MegaApp
 from mega.http.router import Router
-from mega.observe import logging as mega_logging
 from tests import services
 
 # mega's own suite runs as a test environment unless a test says otherwise (pytest owns logging).
@@ -65,20 +64,3 @@ def make_client() -> Callable[..., httpx.AsyncClient]:
         return asgi_client(build_app(declare, **kwargs))
 
     return factory
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """For a test that boots outside the test env in-process: booting configures mega's and uvicorn's
-    loggers for the process (uvicorn's access logger off), which later tests must not inherit."""
-    names = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access")
-    saved = {name: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
-             for name in names for lg in [logging.getLogger(name)]}
-    yield
-    mega_logging._uninstall()
-    for name, (handlers, level, propagate, disabled) in saved.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
-        lg.propagate = propagate
-        lg.disabled = disabled

@@ -110,8 +110,9 @@ def _app_notes(root: Path, name: str) -> list[str]:
     hostless = [n for n, values in others.items() if not values["hosts"]]
     # One host-less app takes every host no app lists (boot/_host.py); more than one cannot all be reached.
     if len(hostless) > 1 and not any(values["default"] is True for values in others.values()):
-        notes.append(f"next: apps {', '.join(hostless)} have no hosts and only one can answer the hosts no app "
-                     f"lists: give the others `hosts` in their app_config.py (or set \"default\": True on one)")
+        notes.append(f"next: apps {', '.join(hostless)} have no hosts and only one can answer the hosts "
+                     f"no app lists: give the others `hosts` in their app_config.py "
+                     f"(or set \"default\": True on one)")
     return notes
 
 
