@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from mega.app.app import MegaApp
 from mega.config._apps import app_file_label
 from mega.errors import MegaError
 from mega.http._lifespan import run_lifespan
-from mega.http._wire import send_error
+from mega.http._public_error import shows_detail
+from mega.http._wire import request_id, send_error
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HOST = b"host"
@@ -63,7 +65,7 @@ class Host:
         self._by_host: dict[bytes, MegaApp] = {}
         self.default: MegaApp | None = default_app(apps)
         # Which hosts exist helps while developing; elsewhere it would map the deployment for anyone.
-        self._list_hosts = apps[0].env == "development"
+        self._development = shows_detail(apps[0].env)
         for app in apps:
             for host in app.hosts:
                 self._by_host[host.encode("idna" if not host.isascii() else "ascii")] = app
@@ -107,11 +109,16 @@ class Host:
 
     async def _unknown_host(self, scope: dict[str, Any], send: Any, host: bytes | None) -> None:
         shown = host.decode("latin-1") if host else ""
-        details: dict[str, Any] = {"host": shown}
-        if self._list_hosts:
-            details["hosts"] = sorted(h for a in self.apps for h in a.hosts)
-        err = MegaError("app.unknown_host", f"no app serves host '{shown}'", details=details, status=404)
+        hosts = sorted(h for a in self.apps for h in a.hosts)
+        err = MegaError("app.unknown_host", f"no app serves host '{shown}'", details={"host": shown},
+                        dev_details={"hosts": hosts}, status=404)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await send_error(scope, send, err, None, ([], b""))
+        access = self.apps[0].access_log
+        started = perf_counter()
+        rid = request_id(scope["headers"])
+        status = await send_error(scope, send, err, None, ([], b""), development=self._development, rid=rid)
+        if access is not None:
+            access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
+                          rid.decode("latin-1"))

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from mega import MegaError
+from mega import MegaApp, MegaError
 from mega.observe.access import AccessLog
 from mega.testing import make_client, running, write_project
 from tests.conftest import asgi_client, build_app
@@ -79,3 +79,20 @@ async def test_health_probes_write_access_lines_only_when_asked(tmp_path: Any, c
     paths = [orjson.loads(line)["path"] for line in capsys.readouterr().out.splitlines()
              if '"logger":"mega.access"' in line]
     assert paths == [*logged, "/"]
+
+
+async def test_an_unknown_host_writes_an_access_line() -> None:
+    from mega.boot._host import Host
+
+    access = AccessLog(io.StringIO(), fmt="json")
+    apps = []
+    for name in ("a", "b"):
+        app = MegaApp(name, config={"hosts": [f"{name}.com"]}, env="production", access_log=access)
+        app.add_routes([])
+        app.compile()
+        apps.append(app)
+    async with asgi_client(Host(apps), host="c.com") as http:
+        answer = await http.get("/whoami")
+    assert answer.status_code == 404 and answer.json()["error"]["details"] == {"host": "c.com"}
+    [line] = lines(access)
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/whoami", 404)
