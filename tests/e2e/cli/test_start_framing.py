@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli.conftest import Server, environ, free_port, get, mega, wait_for
-from tests.integration.server.server_wire import Response, at_eof, connect, read_response, request
+from tests.integration.server.server_wire import Response, at_eof, close, connect, read_response, request
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,7 @@ async def test_an_oversized_trailer_section_gets_431_and_close(site, trailers: b
         assert response.header("connection") == "close"
         assert await at_eof(reader)
     finally:
-        writer.close()
+        await close(writer)
     assert rss_kib(server.proc.pid) - before < 20_000  # KiB; before the fix: +115 MB for 5 MB
 
 
@@ -164,7 +164,7 @@ async def test_body_still_arriving_after_the_answer_gets_no_unrequested_response
         assert response.status == 200, response
         assert "message" in response.json()["data"]  # type: ignore[index]
     finally:
-        writer.close()
+        await close(writer)
 
 
 async def test_body_bytes_after_the_answer_are_never_answered(site) -> None:
@@ -195,7 +195,7 @@ async def test_body_bytes_after_the_answer_are_never_answered(site) -> None:
         assert rest == b"", rest[:200]
         assert time.monotonic() - started < 5.5
     finally:
-        writer.close()
+        await close(writer)
 
 
 # -- errors found after the head --------------------------------------------------------------------------
@@ -237,7 +237,7 @@ async def test_a_valid_request_pipelined_before_a_malformed_one_is_answered_firs
         assert third.header("connection") == "close"
         assert await at_eof(reader)
     finally:
-        writer.close()
+        await close(writer)
     assert not await ran(root, name)
 
 
@@ -267,7 +267,7 @@ async def test_whitespace_counts_in_a_head_pipelined_after_another(site) -> None
         assert response.status == 431 and error_code(response) == "http.headers_too_large", response
         assert await at_eof(reader)
     finally:
-        writer.close()
+        await close(writer)
 
 
 async def test_a_head_exactly_at_the_limit_in_bytes_as_received_passes(site) -> None:
@@ -312,4 +312,4 @@ async def test_100_continue_only_for_http_1_1(site, version: str, interim: bool)
         response = await read_response(reader)
         assert response.status == 200 and response.json()["data"]["body"] == 3  # type: ignore[index]
     finally:
-        writer.close()
+        await close(writer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -35,6 +36,14 @@ class Response:
 
 async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    """Close and wait for the transport to be gone: one left closing at the loop's end is a
+    ResourceWarning that fails whichever test the garbage collector happens to run in."""
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 async def read_response(reader: asyncio.StreamReader, *, head_only: bool = False) -> Response:
@@ -86,7 +95,7 @@ async def request(port: int, raw: bytes, *, head_only: bool = False) -> tuple[Re
         response = await read_response(reader, head_only=head_only)
         return response, await at_eof(reader, 0.5)
     finally:
-        writer.close()
+        await close(writer)
 
 
 def get(path: str = "/", *extra: str, method: str = "GET", version: str = "1.1") -> bytes:
@@ -139,4 +148,4 @@ async def trickle(
         return Trickle(response, time.monotonic() - start, sent)
     finally:
         feeder.cancel()
-        writer.close()
+        await close(writer)
