@@ -31,7 +31,7 @@ def restore_logging() -> Iterator[None]:
     process; put them back as they were so later tests (caplog) see what they expect."""
     from mega.observe import logging as mega_logging
 
-    names = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access")
+    names = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access", "mega.access", "mega.health")
     saved = {n: (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
              for n, lg in ((n, logging.getLogger(n)) for n in names)}
     yield

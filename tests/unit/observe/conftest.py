@@ -7,10 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from mega.observe import logging as mega_logging
-
-_NAMES = ("mega", "uvicorn", "uvicorn.error", "uvicorn.access", "mega.access", "mega.health")
-
 
 class ListHandler(logging.Handler):
     """Keeps every record it is given."""
@@ -24,19 +20,8 @@ class ListHandler(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    saved = {}
-    for name in _NAMES:
-        lg = logging.getLogger(name)
-        saved[name] = (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
-    yield
-    mega_logging._uninstall()
-    for name, (handlers, level, propagate, disabled) in saved.items():
-        lg = logging.getLogger(name)
-        lg.handlers[:] = handlers
-        lg.setLevel(level)
-        lg.propagate = propagate
-        lg.disabled = disabled
+def _restore_logging(restore_logging: None) -> Iterator[None]:
+    yield  # tests/conftest.py's restore_logging, for every test here
 
 
 @pytest.fixture
