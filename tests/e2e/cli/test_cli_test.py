@@ -163,8 +163,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
             asyncio.run(_admin(kind, *drops))
 
 
-def test_mega_test_runs_on_the_test_database_and_leaves_development_alone(
-        tmp_path: Path, database: dict[str, Any]) -> None:
+def migrated_shop(tmp_path: Path, database: dict[str, Any]) -> Path:
+    """The items project on `database`, its first migration generated and applied."""
     root = write_project(tmp_path / "shop", {
         "mega_config.py": f"config = {{'services': {{'dbs': {{'primary': {database!r}}}}}}}\n",
         "apps/main/models/item.py": MODEL,
@@ -175,6 +175,12 @@ def test_mega_test_runs_on_the_test_database_and_leaves_development_alone(
     for command in (("db:generate", "init"), ("db:migrate",)):
         result = mega(*command, cwd=root)
         assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+def test_mega_test_runs_on_the_test_database_and_leaves_development_alone(
+        tmp_path: Path, database: dict[str, Any]) -> None:
+    root = migrated_shop(tmp_path, database)
     asyncio.run(_query(database, "INSERT INTO items (name) VALUES ('dev 1'), ('dev 2')", root))
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -281,15 +287,7 @@ def test_plain_pytest_gets_the_same_isolation(tmp_path: Path) -> None:
     import sys
 
     database = {"driver": "sqlite", "path": "var/dev.sqlite3"}
-    root = write_project(tmp_path / "shop", {
-        "mega_config.py": f"config = {{'services': {{'dbs': {{'primary': {database!r}}}}}}}\n",
-        "apps/main/models/item.py": MODEL,
-        "apps/main/routes/items.py": ROUTES,
-        "tests/test_items.py": TESTS,
-        "pytest.ini": PYTEST_INI,
-    })
-    for command in (("db:generate", "init"), ("db:migrate",)):
-        assert mega(*command, cwd=root).returncode == 0
+    root = migrated_shop(tmp_path, database)
     asyncio.run(_query(database, "INSERT INTO items (name) VALUES ('dev 1')", root))
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root,
                             capture_output=True, text=True, timeout=120, env=environ(MEGA_ENV="development"))
