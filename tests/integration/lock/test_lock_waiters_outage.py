@@ -8,8 +8,9 @@ out one after another and end with `lock.timeout`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,26 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
             srv.stop()
 
 
-async def test_every_waiter_fails_as_unavailable_within_a_retry_cycle(server: RedisServer) -> None:
-    # Clients as the adapters stage builds them (their retry policy is the "retry cycle").
+@contextlib.asynccontextmanager
+async def two_sides(server: RedisServer) -> AsyncIterator[tuple[RedisLock, RedisLock]]:
+    """A waiting and a holding lock, on two clients as the adapters stage builds them (their retry
+    policy is the "retry cycle"), closed at the end whatever the server's state."""
     waiting_side, holding_side = (RedisConnection(alias, {"url": server.url}) for alias in ("w", "h"))
     await waiting_side.connect()
     await holding_side.connect()
     lock = RedisLock(waiting_side.native, prefix="outage:")
     holder = RedisLock(holding_side.native, prefix="outage:")
     try:
+        yield lock, holder
+    finally:
+        for each in (lock, holder):
+            await each.close()
+        await waiting_side.disconnect()
+        await holding_side.disconnect()
+
+
+async def test_every_waiter_fails_as_unavailable_within_a_retry_cycle(server: RedisServer) -> None:
+    async with two_sides(server) as (lock, holder):
         await holder.acquire("k", ttl=30, wait=0)
 
         async def wait_for_key() -> tuple[str, float]:
@@ -69,21 +82,11 @@ async def test_every_waiter_fails_as_unavailable_within_a_retry_cycle(server: Re
               f"{after[0]:.2f}-{after[-1]:.2f} s after the stop")
         stats = await lock.stats()
         assert stats["timeouts"] == 0 and stats["errors"] == WAITERS and stats["waiting"] == 0
-    finally:
-        for each in (lock, holder):
-            await each.close()
-        await waiting_side.disconnect()
-        await holding_side.disconnect()
 
 
 async def test_a_waiter_arriving_after_the_outage_tries_redis_itself(server: RedisServer) -> None:
     # The queue's failure is for the waiters that were queued when it happened, not for later ones.
-    waiting_side, holding_side = (RedisConnection(alias, {"url": server.url}) for alias in ("w", "h"))
-    await waiting_side.connect()
-    await holding_side.connect()
-    lock = RedisLock(waiting_side.native, prefix="outage:")
-    holder = RedisLock(holding_side.native, prefix="outage:")
-    try:
+    async with two_sides(server) as (lock, holder):
         held = await holder.acquire("k", ttl=30, wait=0)
         first = asyncio.create_task(lock.acquire("k", ttl=5, wait=WAIT))
         await asyncio.sleep(0.2)
@@ -95,8 +98,3 @@ async def test_a_waiter_arriving_after_the_outage_tries_redis_itself(server: Red
         again = await lock.acquire("k", ttl=5, wait=WAIT)
         assert again.token > held.token
         await lock.release(again)
-    finally:
-        for each in (lock, holder):
-            await each.close()
-        await waiting_side.disconnect()
-        await holding_side.disconnect()
