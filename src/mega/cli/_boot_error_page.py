@@ -83,7 +83,9 @@ class _ErrorHandler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         length = self.headers.get("content-length", "")
-        if length.isdigit():  # read what was sent: closing over unread bytes would reset the connection
+        # Read what was sent: closing over unread bytes would reset the connection. ASCII digits only
+        # and short, as Request.body() takes them ('²'.isdigit() is true; int() refuses 4,300+ digits).
+        if length.isascii() and length.isdigit() and len(length) <= 18:
             self.rfile.read(min(int(length), _BODY_LIMIT))
         self.send_response(503)
         self.send_header("content-type", "application/json")
