@@ -168,7 +168,8 @@ def _plural(value: dict[str, Any], key: str, label: str, entries: dict[str, Entr
         entries[key] = Plural(forms)
 
 
-def _compile(text: str, key: str, label: str, entries: dict[str, Entry], problems: list[ConfigProblem]) -> None:
+def _compile(text: str, key: str, label: str, entries: dict[str, Entry],
+             problems: list[ConfigProblem]) -> None:
     try:
         entries[key] = parse(text)
     except BadMessage as exc:

@@ -27,7 +27,7 @@ class Formats:
         """`zero`, `one`, `two`, `few`, `many` or `other`: the locale's CLDR rule for `count`."""
         if isinstance(count, bool) or not isinstance(count, int | float | Decimal):
             return "other"
-        return str(self.locale.plural_form(abs(count)))
+        return str(self.locale.plural_form(abs(count)))  # type: ignore[arg-type]  # Babel reads ints too
 
     def number(self, value: Any) -> str:
         return str(format_decimal(value, locale=self.locale))

@@ -83,7 +83,8 @@ class Translator(I18n):
                 issues.append(f"has no translation in {locale!r}: the {source!r} text is used")
             else:
                 entry = parse_lenient(default if default is not None else key)
-                where = repr(locale) if locale == self.default_locale else f"{locale!r} or {self.default_locale!r}"
+                default_locale = self.default_locale
+                where = repr(locale) if locale == default_locale else f"{locale!r} or {default_locale!r}"
                 used = "the default given" if default is not None else "the key itself"
                 issues.append(f"is in no catalog of {where}: {used} is used")
         formats = self._formats.get(source) or self.formats(source)
@@ -123,13 +124,14 @@ def build_translator(settings: I18nSettings, files: list[Path], root: Path, log:
         have = ", ".join(sorted(catalogs))
         problems.append(ConfigProblem(
             "i18n.no_default_catalog", "i18n.default_locale", settings.file,
-            f"{settings.file}: i18n.default_locale is {settings.default_locale!r} but {folder} has no catalog "
-            f"of it (catalogs: {have})",
+            f"{settings.file}: i18n.default_locale is {settings.default_locale!r} but {folder} has no "
+            f"catalog of it (catalogs: {have})",
             f"add {folder}/{settings.default_locale}.json, or set i18n.default_locale to one of: {have}"))
         return None
     for locale, keys in missing_keys(catalogs).items():
-        shown = ", ".join(keys[:_LISTED]) + (f" and {len(keys) - _LISTED} more" if len(keys) > _LISTED else "")
-        log.warning("i18n: %s lacks %d key%s other catalogs have (%s falls back to %r): %s",
-                    catalogs[locale].file, len(keys), "" if len(keys) == 1 else "s", locale,
-                    settings.default_locale, shown)
+        more = f" and {len(keys) - _LISTED} more" if len(keys) > _LISTED else ""
+        then = (f"{locale} falls back to {settings.default_locale!r}" if locale != settings.default_locale
+                else "the default locale: they show as the key")
+        log.warning("i18n: %s lacks %d key%s other catalogs have (%s): %s", catalogs[locale].file, len(keys),
+                    "" if len(keys) == 1 else "s", then, ", ".join(keys[:_LISTED]) + more)
     return Translator(settings, catalogs, log)
