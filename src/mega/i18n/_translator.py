@@ -104,11 +104,11 @@ class Translator(I18n):
 
     def _warn(self, locale: str, key: str, what: str) -> None:
         pair = (locale, key)
-        if pair in self._warned or len(self._warned) > MAX_WARNED:
+        if pair in self._warned or len(self._warned) >= MAX_WARNED:
             return
         self._warned.add(pair)
         self.log.warning("i18n: key %r %s", key, what)
-        if len(self._warned) > MAX_WARNED:
+        if len(self._warned) == MAX_WARNED:
             self.log.warning("i18n: %d keys warned about; further missing keys are not logged", MAX_WARNED)
 
 
