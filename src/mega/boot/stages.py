@@ -167,9 +167,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("models", _stage_models),
     Stage("migrations", migrations_stage),
     Stage("apps", _stage_apps),
-    Stage("i18n", i18n_stage),
     Stage("locks", locks_stage),
     Stage("bus", bus_stage),
+    Stage("i18n", i18n_stage),
     Stage("ready", _stage_ready),
 )
 """The boot stages in order. A tuple: `add_stage` is the one way to extend it."""

@@ -49,14 +49,14 @@ class Translator(I18n):
         if req is None:
             return self.default_locale
         settings = self.settings
-        if settings.query_param:
+        if settings.query_param and req.scope.get("query_string"):
             tag = req.query.get(settings.query_param)
             found = self._negotiator.match(tag) if tag else None
             if found is not None:
                 return found  # the URL says it: nothing for a cache to vary on
         if reply is not None and self._vary:
             reply.header("vary", self._vary)
-        if settings.cookie:
+        if settings.cookie and "cookie" in req.headers:
             tag = req.cookies.get(settings.cookie)
             found = self._negotiator.match(tag) if tag else None
             if found is not None:

@@ -7,6 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from babel.numbers import format_decimal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mega.i18n._formats import Formats
 from mega.i18n._message import BadMessage, Slot, parse, render
@@ -68,3 +71,16 @@ def test_booleans_and_other_values_are_str() -> None:
 def test_plural_categories_follow_cldr(formats: Formats, counts: dict[Any, str]) -> None:
     assert {n: formats.plural(n) for n in counts} == counts
     assert formats.plural("3") == formats.plural(None) == formats.plural(True) == "other"
+
+
+# Several of these group otherwise than by threes (hi, en_IN), or write a minus of their own.
+LOCALES = ("en", "ko", "de", "fr", "ru", "es", "hi", "de_CH", "sv", "ar", "fa", "en_IN")
+FORMATS = {locale: Formats(locale) for locale in LOCALES}
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(min_value=-(10**20), max_value=10**20),
+       locale=st.sampled_from(LOCALES))
+def test_ints_written_without_babels_pattern_engine_match_babel(n: int, locale: str) -> None:
+    assert FORMATS[locale].number(n) == format_decimal(n, locale=locale)
+    assert FORMATS[locale].plural(n) == str(FORMATS[locale].locale.plural_form(abs(n)))
