@@ -141,10 +141,19 @@ def _flatten(data: dict[str, Any], prefix: str, label: str, entries: dict[str, E
         elif isinstance(value, dict):
             _flatten(value, f"{key}.", label, entries, problems)
         else:
-            kind = "null" if value is None else type(value).__name__
             problems.append(_problem("i18n.invalid_catalog", key, label,
-                                     f"{label}: key {key!r} is a {kind}: {_SHAPE}",
+                                     f"{label}: key {key!r} is {_json_kind(value)}: {_SHAPE}",
                                      "write the text as a string, e.g. \"3\" rather than 3"))
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list"
 
 
 def _plural(value: dict[str, Any], key: str, label: str, entries: dict[str, Entry],

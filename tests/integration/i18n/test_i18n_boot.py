@@ -70,6 +70,8 @@ async def test_every_bad_entry_is_named_by_its_key(make_shop: MakeShop) -> None:
     assert all(message.startswith(f"{file}: ") for message in messages)
     assert messages[0] == (f"{file}: key 'nav.home' is a list: a catalog holds strings, nested objects and "
                            "plural objects")
+    assert messages[1].startswith(f"{file}: key 'nav.count' is a number: ")
+    assert messages[2].startswith(f"{file}: key 'nav.gone' is null: ")
     assert messages[3] == f"{file}: plural key 'cart.items' has no 'other' form"
     assert messages[6] == f"{file}: key 'price' uses the unknown format '{{amount:money}}'"
 
