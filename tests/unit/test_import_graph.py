@@ -27,6 +27,9 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.bus._manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.bus._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only for apps on NATS",
     ("mega.lock._manager", "mega.lock.redis"): "redis-py, only for apps with a redis lock",
+    ("mega.i18n._stage", "mega.i18n._translator"): "Babel (~20 ms), only for apps with catalogs",
+    ("mega.i18n._i18n", "mega.i18n._formats"): "Babel (~20 ms), only once an app without catalogs formats "
+                                              "a value",
     ("mega.testing.plugin", "mega.testing._databases"): "the migration runner (Alembic), only when a test "
                                                         "boots a project",
     ("mega.testing.plugin", "mega.testing._isolation"): "SQLAlchemy, only when a test boots a project",

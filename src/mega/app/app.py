@@ -18,6 +18,7 @@ from mega.http._wire import header_block, merge_secure_headers
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
 from mega.http.response import Headers, encode_header
 from mega.http.router import RouteDef, describe
+from mega.i18n._i18n import OFF, I18n
 from mega.observe.logging import request_logger
 from mega.security._policy import AppSecurity
 from mega.security._settings import security_settings
@@ -72,6 +73,7 @@ class MegaApp:
         self.sessions: SessionManager | None = None
         self._lock: Lock | None = None
         self._bus: Bus | None = None
+        self.i18n: I18n = OFF  # the i18n stage gives an app with catalogs its Translator
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
         self.custom_headers = list(self.constant_headers)

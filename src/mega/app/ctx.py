@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mega.app._services import Services
+from mega.errors import MegaError
 from mega.security._csrf import COOKIE, mask_token, new_secret, valid_secret
 
 if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports none of them
@@ -105,9 +106,45 @@ class Ctx:
         return mask_token(secret)  # type: ignore[arg-type]
 
     def t(self, key: str, default: str | None = None, **values: Any) -> str:
-        """Translate `key` (i18n arrives later): returns the default, else the key, formatted."""
-        text = default if default is not None else key
-        return text.format(**values) if values else text
+        """`key`'s text in this request's locale (else the default locale's, else `default`, else the
+        key), with `{name}` filled from `values`; `count=` picks a plural form. Never raises for a
+        missing key or value: it logs a warning once. With i18n off: the default or the key, formatted."""
+        i18n = self.app.i18n
+        return i18n.translate(self.locale, key, default, values)
+
+    @property
+    def locale(self) -> str:
+        """This request's locale ("en", "pt_BR"): `?lang=`, then the cookie, then Accept-Language,
+        else the app's default; resolved on first use."""
+        locale: str | None = self.__dict__.get("_locale")
+        if locale is None:
+            locale = self.__dict__["_locale"] = self.app.i18n.locale_for(self.req, self.reply)
+        return locale
+
+    @locale.setter
+    def locale(self, value: str) -> None:
+        found = self.app.i18n.match(value)
+        if found is None:
+            offered = ", ".join(self.app.i18n.locales) or "any CLDR locale"
+            raise MegaError("i18n.unknown_locale", f"ctx.locale = {value!r}: app '{self.app.name}' has no "
+                            "such locale", hint=f"set one of: {offered}")
+        self.__dict__["_locale"] = found
+
+    def format_number(self, value: Any) -> str:
+        """`value` written for this request's locale: 1234567.5 -> "1,234,567.5" (en), "1.234.567,5" (de)."""
+        return self.app.i18n.formats(self.locale).number(value)
+
+    def format_currency(self, value: Any, currency: str) -> str:
+        """An amount in `currency` (ISO 4217: "EUR") for this request's locale."""
+        return self.app.i18n.formats(self.locale).currency(value, currency)
+
+    def format_date(self, value: Any, format: str = "medium") -> str:
+        """A date (or the date of a datetime): format "short", "medium", "long", "full" or a CLDR pattern."""
+        return self.app.i18n.formats(self.locale).date(value, format)
+
+    def format_datetime(self, value: Any, format: str = "medium") -> str:
+        """A datetime, in its own time zone (a naive one is taken as UTC)."""
+        return self.app.i18n.formats(self.locale).datetime(value, format)
 
     def __repr__(self) -> str:
         return f"Ctx(app={self.app.name!r}, request_id={self.request_id!r})"

@@ -34,6 +34,7 @@ from mega.config import load_dotenv_file, load_project_config
 from mega.data.migrations._stage import migrations_stage
 from mega.errors import MegaError
 from mega.http._health import health_endpoints
+from mega.i18n._stage import i18n_stage
 from mega.lock._stage import locks_stage
 from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
@@ -168,6 +169,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("apps", _stage_apps),
     Stage("locks", locks_stage),
     Stage("bus", bus_stage),
+    Stage("i18n", i18n_stage),
     Stage("ready", _stage_ready),
 )
 """The boot stages in order. A tuple: `add_stage` is the one way to extend it."""

@@ -14,6 +14,8 @@ from mega.security._settings import RateLimitSettings
 MakeProject = Callable[..., Path]
 
 LOCK_DEFAULTS = {"driver": None, "redis": None, "prefix": "mega:lock:", "ttl": 10.0, "wait": 5.0}
+I18N_DEFAULTS = {"enabled": True, "default_locale": "en", "query_param": "lang", "cookie": "mega_lang",
+                 "accept_language": True}
 
 SERVER_DEFAULTS = {
     "host": "127.0.0.1",
@@ -54,6 +56,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "lock": LOCK_DEFAULTS,
         "bus": {"driver": None, "nats": None, "prefix": "", "request_timeout": 30.0},
         "migrations": {"allow_pending": False, "check": True},
+        "i18n": I18N_DEFAULTS,
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 
@@ -87,6 +90,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "cors": False,
             "csrf": True,
             "rate_limit": {"max": 1000, "window": 60.0, "redis": None},
+            "i18n": I18N_DEFAULTS,
         },
         settings=app.settings,
     )
