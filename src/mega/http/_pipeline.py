@@ -123,7 +123,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     validators = {p: compile_part(p, opts[p], route=where) for p in PARTS if opts.get(p) is not None}
     check_response = response_validator(opts["response"], route=where) if opts.get("response") else None
     body_limit = int(opts.get("body_limit", settings.body_limit))
-    form_limits = route_form_limits(opts.get("form_limits"), ctx_app.form_limits, route=where)
+    form_limits = route_form_limits(opts.get("form_limits"), ctx_app.form_limits, route=route.where)
     if opts.get("form") is not None:
         if "body" in validators:
             raise MegaError("route.invalid_option", f"route {where} declares both body= and form=",

@@ -343,3 +343,29 @@ async def test_csrf_token_read_from_urlencoded_and_multipart_fields(tmp_path: Pa
         missing = await http.post("/upload", data={"a": "1"}, files={"doc": ("a.txt", b"abc", "text/plain")})
         assert error(missing) == (403, "csrf.token_missing")
         assert error(await http.post("/upload", data={"_csrf": "nonsense"})) == (403, "csrf.token_invalid")
+
+
+@pytest.mark.parametrize(("app_config", "route", "expected"), [
+    ('config = {"forms": {"max_files": -1, "max_file_size": "ten"}}\n', "router.post('/x', h)",
+     ["forms.max_files must be an integer >= 0", "forms.max_file_size must be a size"]),
+    ("config = {}\n", "router.post('/x', h, form_limits={'max_file': 1})",
+     ["form_limits.max_file", "max_file_size"]),
+    ("config = {}\n", "router.post('/x', h, form_limits={'max_body': 0})", ["form_limits.max_body"]),
+    ("config = {}\n", "router.post('/x', h, body={'type': 'object'}, form={'type': 'object'})",
+     ["both body= and form="]),
+])
+async def test_bad_limits_and_options_fail_boot(tmp_path: Path, app_config: str, route: str,
+                                                expected: list[str]) -> None:
+    from mega.errors import MegaError
+
+    root = write_project(tmp_path, {
+        "mega_config.py": 'config = {"logger": {"level": "error"}}\n',
+        "apps/web/app_config.py": app_config,
+        "apps/web/routes/main.py": f"async def h():\n    return 1\n\ndef routes(router):\n    {route}\n",
+    })
+    with pytest.raises(MegaError) as failed:
+        async with running(root):
+            pass
+    text = str(failed.value) + repr(getattr(failed.value, "__cause__", None))
+    for piece in expected:
+        assert piece in text, text

@@ -90,9 +90,9 @@ def test_disconnect_mid_upload_leaves_no_temp_file(server: tuple[int, Path]) -> 
     _until(lambda: not any(uploads.iterdir()), "the temp dir to be removed")
     with socket.create_connection(("127.0.0.1", port)) as sock:  # the server is still serving
         body = head + b"abc\r\n--b--\r\n"
-        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                     b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n" % len(body)
-                     + body)
+        request = (b"POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                   b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n")
+        sock.sendall(request % len(body) + body)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
