@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import unicodedata
+import weakref
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,17 +85,20 @@ class Spool:
     """The temp dir of one request's uploads, made when the first file arrives. `discard()` removes
     it with everything still in it; the request pipeline calls it when the response is sent."""
 
-    __slots__ = ("_count", "_dir", "_root")
+    __slots__ = ("__weakref__", "_count", "_dir", "_removal", "_root")
 
     def __init__(self, root: str) -> None:
         self._root = root
         self._dir: str | None = None
+        self._removal: weakref.finalize[Any, Any] | None = None
         self._count = 0
 
     def new_file(self) -> tuple[Path, IO[bytes]]:
         if self._dir is None:
             os.makedirs(self._root, exist_ok=True)
             self._dir = tempfile.mkdtemp(prefix=PREFIX, dir=self._root)
+            # A Request used outside the pipeline (which calls discard) still loses its files with it.
+            self._removal = weakref.finalize(self, shutil.rmtree, self._dir, True)
         self._count += 1
         path = Path(self._dir) / f"{self._count}.upload"
         # O_EXCL in a dir only this process created: nothing can be there before us.
@@ -102,8 +106,9 @@ class Spool:
         return path, os.fdopen(fd, "wb")
 
     def discard(self) -> None:
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+        if self._removal is not None:
+            self._removal()  # rmtree(dir, ignore_errors=True), once
+            self._removal = None
             self._dir = None
 
     @property

@@ -184,8 +184,8 @@ class Request:
             return self._body
         except AttributeError:
             pass
-        if self._spool is not None:
-            raise MegaError("body.consumed", "the body was already read as a multipart form",
+        if self._spool is not None or hasattr(self, "_form"):
+            raise MegaError("body.consumed", "the body was already read by req.form()",
                             hint="use `await req.form()` (cached) instead of req.body() on this request")
         limit = self.body_limit
         declared = self.headers.get("content-length")
@@ -236,10 +236,19 @@ class Request:
         """The body parsed as a form (urlencoded or multipart), within the route's form limits;
         parsed once, the same object on every call. See docs/reference/forms.md."""
         try:
-            return self._form
+            cached = self._form
         except AttributeError:
             pass
+        else:
+            if isinstance(cached, MegaError):  # the body is gone: the same answer again
+                raise cached
+            return cached
         from mega.forms._parse import read_form  # python-multipart: loaded by the first form only
 
-        self._form: Form = await read_form(self)
-        return self._form
+        try:
+            form = await read_form(self)
+        except MegaError as exc:
+            self._form: Form | MegaError = exc
+            raise
+        self._form = form
+        return form

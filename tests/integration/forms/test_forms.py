@@ -55,6 +55,20 @@ ROUTES = """
         return {"body": (await req.body()).decode()}
 
 
+    async def twice(req):
+        codes = []
+        for _ in range(2):
+            try:
+                await req.form()
+            except Exception as exc:
+                codes.append(exc.code)
+        try:
+            await req.body()
+        except Exception as exc:
+            codes.append(exc.code)
+        return {"codes": codes}
+
+
     class Signup(BaseModel):
         name: str
         age: int
@@ -92,6 +106,7 @@ ROUTES = """
         router.post("/boom", boom)
         router.post("/keep", keep)
         router.post("/after", after_form)
+        router.post("/twice", twice)
         router.post("/small", echo, form_limits={"max_file_size": 10, "max_files": 1, "max_fields": 2,
                                                  "max_field_size": 8})
         router.post("/roomy", echo, form_limits={"max_file_size": "1 MiB"})
@@ -237,7 +252,7 @@ async def test_the_whole_body_limit_refuses_a_declared_length_before_reading(tmp
 
         r = await http.post("/echo", content=body(), headers={
             "content-type": "multipart/form-data; boundary=b", "content-length": "10000"})
-        assert error(r) == (413, "body.too_large")
+        assert error(r) == (413, "body.too_large") and sent <= 1  # refused on the header alone
         streamed = await http.post("/echo", content=multipart("b", 'Content-Disposition: form-data; name=d; '
                                                               'filename="f"\r\n\r\n' + "x" * 900) * 3,
                                    headers=MULTIPART_B)
@@ -252,6 +267,10 @@ async def test_handler_error_and_limit_mid_file_leave_no_temp_file(tmp_path: Pat
         second_too_big = [("doc", ("a.txt", b"x" * 500, "text/plain")),
                           ("doc", ("b.txt", b"x" * 2000, "text/plain"))]
         assert error(await http.post("/echo", files=second_too_big)) == (413, "upload.too_large")
+        assert leftovers(tmp_path) == []
+        # A handler that catches the error and asks again gets the same error: the body is gone.
+        again = await http.post("/twice", files=second_too_big)
+        assert again.json()["data"]["codes"] == ["upload.too_large", "upload.too_large", "body.consumed"]
         assert leftovers(tmp_path) == []
 
 
