@@ -22,7 +22,6 @@ from mega.errors import BadRequestError, MegaError
 from mega.forms._files import Spool, UploadedFile, sanitize_filename
 from mega.forms._form import Form, FormValue
 from mega.forms._settings import DEFAULT_LIMITS, FormLimits
-from mega.http.request import BodyTooLargeError, UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,6 +43,11 @@ def too_large_file(limit: int, field: str) -> MegaError:
                      hint="send a smaller file, or raise forms.max_file_size (or the route's form_limits)")
 
 
+def _too_large(message: str, limit: int) -> MegaError:
+    # The codes of mega.http.request's errors; built here as that module imports this one lazily.
+    return MegaError("body.too_large", message, status=413, details={"limit": limit})
+
+
 def invalid(message: str) -> BadRequestError:
     return BadRequestError("form.invalid", message, hint="send a well-formed "
                            "application/x-www-form-urlencoded or multipart/form-data body")
@@ -53,8 +57,7 @@ def _check_declared(req: Request, limit: int) -> None:
     declared = req.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and \
             (len(declared) > 18 or int(declared) > limit):
-        raise BodyTooLargeError(message=f"request body of {declared} bytes exceeds the limit of {limit} "
-                                "bytes", details={"limit": limit})
+        raise _too_large(f"request body of {declared} bytes exceeds the limit of {limit} bytes", limit)
 
 
 async def read_form(req: Request) -> Form:
@@ -66,9 +69,10 @@ async def read_form(req: Request) -> Form:
         return await _multipart(req, options.get(b"boundary"), limits)
     if media == URLENCODED.encode():
         return await _urlencoded(req, limits)
-    raise UnsupportedMediaTypeError(
-        message=f"expected a form body ({URLENCODED} or {MULTIPART}), got {ctype or 'none'!r}",
-        details={"content_type": ctype}, hint=f"send the form as {URLENCODED} or {MULTIPART}")
+    raise MegaError("body.unsupported_media_type",
+                    f"expected a form body ({URLENCODED} or {MULTIPART}), got {ctype or 'none'!r}",
+                    status=415, details={"content_type": ctype},
+                    hint=f"send the form as {URLENCODED} or {MULTIPART}")
 
 
 async def _next_chunk(req: Request) -> tuple[bytes, bool]:
@@ -133,8 +137,7 @@ async def _urlencoded(req: Request, limits: FormLimits) -> Form:
         chunk, more = await _next_chunk(req)
         size += len(chunk)
         if body_limit and size > body_limit:
-            raise BodyTooLargeError(message=f"request body exceeds the limit of {body_limit} bytes",
-                                    details={"limit": body_limit})
+            raise _too_large(f"request body exceeds the limit of {body_limit} bytes", body_limit)
         chunks.append(chunk)
         try:
             parser.write(chunk)
@@ -232,8 +235,8 @@ class _Multipart:
                 raise _field_too_large(self.limits.max_field_size, self.name)
             self.text_size += count
             if self.text_limit and self.text_size > self.text_limit:
-                raise BodyTooLargeError(message=f"the form's text fields exceed the limit of "
-                                        f"{self.text_limit} bytes", details={"limit": self.text_limit})
+                raise _too_large(f"the form's text fields exceed the limit of {self.text_limit} bytes",
+                                 self.text_limit)
             self.buffer.extend(data[start:end])
         elif self.kind == "skip" and self.size > 0:
             raise invalid(f"field {self.name!r} sends content under an empty filename")
@@ -274,8 +277,7 @@ async def _multipart(req: Request, boundary: bytes | None, limits: FormLimits) -
             chunk, more = await _next_chunk(req)
             size += len(chunk)
             if size > max_body:
-                raise BodyTooLargeError(message=f"request body exceeds the limit of {max_body} bytes",
-                                        details={"limit": max_body})
+                raise _too_large(f"request body exceeds the limit of {max_body} bytes", max_body)
             if state.done:
                 continue  # the epilogue after the closing boundary: ignored, as RFC 2046 says
             try:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mega.app.ctx import Ctx
 from mega.errors import MegaError
+from mega.forms._schema import compile_form
 from mega.forms._settings import route_form_limits
 from mega.http._failure import Failure
 from mega.http._public_error import shows_detail
@@ -128,8 +129,6 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
         if "body" in validators:
             raise MegaError("route.invalid_option", f"route {where} declares both body= and form=",
                             hint="a body is JSON (body=) or a form (form=): keep one")
-        from mega.forms._schema import compile_form
-
         validators["form"] = compile_form(opts["form"], route=where)
     success_status = int(opts.get("status", 200))
     has_chains = bool(befores or transforms or afters)
