@@ -231,7 +231,6 @@ class Request:
                                   details={"position": exc.pos}) from None
         return self._json
 
-
     async def form(self) -> Form:
         """The body parsed as a form (urlencoded or multipart), within the route's form limits;
         parsed once, the same object on every call. See docs/reference/forms.md."""
