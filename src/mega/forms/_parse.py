@@ -229,7 +229,8 @@ class _Multipart:
             if self.size > self.limits.max_file_size:
                 raise too_large_file(self.limits.max_file_size, self.name)
             assert self.out is not None
-            self.out.write(data[start:end])
+            # Written at once, in the loop: one chunk into the page cache costs less than a thread hop.
+            self.out.write(memoryview(data)[start:end])
         elif self.kind == "field":
             if self.size > self.limits.max_field_size:
                 raise _field_too_large(self.limits.max_field_size, self.name)

@@ -259,6 +259,24 @@ async def test_the_whole_body_limit_refuses_a_declared_length_before_reading(tmp
         assert error(streamed) == (413, "body.too_large")
 
 
+async def test_reading_stops_at_the_limit_crossed(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        pulled = 0
+
+        async def body() -> Any:  # no Content-Length: only reading can find the file too large
+            nonlocal pulled
+            pulled += 1
+            yield b'--b\r\nContent-Disposition: form-data; name="doc"; filename="f"\r\n\r\n'
+            for _ in range(1000):
+                pulled += 1
+                yield b"x" * 100
+
+        r = await http.post("/echo", content=body(), headers=MULTIPART_B)
+        assert error(r) == (413, "upload.too_large")
+        assert pulled <= 12  # 1,000 bytes allowed: the 11th chunk of 100 crosses it
+        assert leftovers(tmp_path) == []
+
+
 async def test_handler_error_and_limit_mid_file_leave_no_temp_file(tmp_path: Path) -> None:
     async with running(project(tmp_path)) as rt, make_client(rt) as http:
         r = await http.post("/boom", data={"a": "1"}, files={"doc": ("a.txt", b"x" * 500, "text/plain")})
