@@ -310,9 +310,12 @@ async def test_a_moved_file_survives_the_request(tmp_path: Path) -> None:
     ("..", ""),
     (".hidden", "hidden"),
     ("x" * 300 + ".pdf", "x" * 196 + ".pdf"),
+    ("사진 ü.png", "사진 ü.png"),
+    ("evil\u202egnp.exe", "evilgnp.exe"),  # a right-to-left override would show it as "exe.png"
 ])
 async def test_filenames_are_sanitised(tmp_path: Path, raw: str, shown: str) -> None:
-    header = raw.encode().decode("unicode_escape")  # NUL and control bytes, as a hostile client sends them
+    # NUL and control bytes written as escapes above, sent raw as a hostile client sends them
+    header = raw.encode("latin-1", "backslashreplace").decode("unicode_escape")
     body = multipart("b", f'Content-Disposition: form-data; name="doc"; filename="{header}"\r\n'
                           "Content-Type: text/plain\r\n\r\nhello")
     async with running(project(tmp_path)) as rt, make_client(rt) as http:
@@ -354,16 +357,20 @@ CSRF_ROUTES = """
         form = await req.form()
         return {"fields": sorted(form), "size": form.file("doc").size if form.file("doc") else None}
 
+    async def ignore():
+        return {"ignored": True}
+
     def routes(router):
         router.get("/form", page)
         router.post("/upload", upload)
+        router.post("/ignore", ignore)
 """
 
 
 async def test_csrf_token_read_from_urlencoded_and_multipart_fields(tmp_path: Path) -> None:
     root = write_project(tmp_path, {
         "mega_config.py": 'config = {"logger": {"level": "error"}}\n',
-        "apps/web/app_config.py": "config = {}\n",
+        "apps/web/app_config.py": f'config = {{"forms": {{"temp_dir": {str(tmp_path / "uploads")!r}}}}}\n',
         "apps/web/routes/main.py": CSRF_ROUTES,
     })
     async with running(root) as rt, make_client(rt) as http:
@@ -380,6 +387,9 @@ async def test_csrf_token_read_from_urlencoded_and_multipart_fields(tmp_path: Pa
         missing = await http.post("/upload", data={"a": "1"}, files={"doc": ("a.txt", b"abc", "text/plain")})
         assert error(missing) == (403, "csrf.token_missing")
         assert error(await http.post("/upload", data={"_csrf": "nonsense"})) == (403, "csrf.token_invalid")
+        # The check parsed the form (files spooled) for a handler that never looks at it: still removed.
+        ignored = await http.post("/ignore", data={"_csrf": token}, files=doc)
+        assert ignored.status_code == 200 and (tmp_path / "uploads").exists() and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(("app_config", "route", "expected"), [
