@@ -80,6 +80,11 @@ class UploadedFile:
 
         return core_schema.is_instance_schema(cls)
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        """A file in a multipart body, as OpenAPI writes it."""
+        return {"type": "string", "format": "binary"}
+
 
 class Spool:
     """The temp dir of one request's uploads, made when the first file arrives. `discard()` removes

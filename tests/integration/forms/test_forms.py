@@ -94,6 +94,21 @@ ROUTES = """
     }
 
 
+    ALBUM = {
+        "type": "object",
+        "required": ["cover"],
+        "properties": {
+            "cover": {"type": "string", "format": "binary"},
+            "pages": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 1},
+        },
+    }
+
+
+    async def album(req):
+        pages = req.data.get("pages", [])
+        return {"cover": req.data["cover"].read().decode(), "pages": [p.size for p in pages]}
+
+
     async def signup_schema(req):
         data = req.data
         avatar = data.get("avatar")
@@ -112,6 +127,7 @@ ROUTES = """
         router.post("/roomy", echo, form_limits={"max_file_size": "1 MiB"})
         router.post("/signup", signup, form=Signup)
         router.post("/signup-schema", signup_schema, form=SIGNUP)
+        router.post("/album", album, form=ALBUM)
 """
 
 
@@ -347,6 +363,38 @@ async def test_form_schema_pydantic_and_json_schema(tmp_path: Path) -> None:
         as_json = await http.post("/signup", json={"name": "x", "age": 1})
         assert error(as_json) == (415, "body.unsupported_media_type")
         assert leftovers(tmp_path) == []
+
+
+async def test_form_schema_binary_fields_must_be_files(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        ok = await http.post("/album", files=[("cover", ("c.png", b"cover", "image/png")),
+                                              ("pages", ("1.png", b"12", "image/png"))])
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["data"] == {"cover": "cover", "pages": [2]}
+        text = await http.post("/album", data={"cover": "not a file"})
+        assert error(text) == (400, "validation.failed")
+        assert text.json()["error"]["details"] == [{"in": "form", "path": "/cover",
+                                                    "message": "must be a file (multipart/form-data with a "
+                                                               "filename)"}]
+        pages = [("pages", (f"{i}.png", b"x", "image/png")) for i in range(2)]
+        many = await http.post("/album", files=[("cover", ("c.png", b"c", "image/png")), *pages])
+        assert error(many) == (400, "validation.failed")
+        assert many.json()["error"]["details"][0]["path"] == "/pages"
+        assert leftovers(tmp_path) == []
+
+
+def test_an_uploaded_file_field_has_openapis_file_schema() -> None:
+    from pydantic import BaseModel
+
+    from mega.forms import UploadedFile
+
+    class Upload(BaseModel):
+        avatar: UploadedFile
+        pages: list[UploadedFile] = []
+
+    props = Upload.model_json_schema()["properties"]
+    assert props["avatar"] == {"type": "string", "format": "binary", "title": "Avatar"}
+    assert props["pages"]["items"] == {"type": "string", "format": "binary"}
 
 
 CSRF_ROUTES = """
