@@ -14,6 +14,7 @@ A route's `form_limits={...}` replaces the keys it gives, the app's others stay.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import Mapping
@@ -44,9 +45,12 @@ class FormLimits:
     max_field_size: int = 256 * KIB
     max_body: int = 64 * MIB
     temp_dir: str | None = None  # None: tempfile.gettempdir(), read when the first file arrives
+    root: str | None = None  # the project root, which a relative temp_dir is taken from
 
     def spool_root(self) -> str:
-        return self.temp_dir if self.temp_dir is not None else tempfile.gettempdir()
+        if self.temp_dir is None:
+            return tempfile.gettempdir()
+        return os.path.join(self.root, self.temp_dir) if self.root is not None else self.temp_dir
 
 
 DEFAULT_LIMITS = FormLimits()
@@ -97,11 +101,9 @@ register_section("forms", FORMS, scope=APP, settings=form_settings)
 
 def app_form_limits(config: Mapping[str, Any], *, file: str, root: Path | None = None) -> FormLimits:
     """An app's limits from its config dict (raw, or as the loader validated it). A relative
-    `temp_dir` is taken from the project root."""
-    limits = _checked(config.get("forms"), DEFAULT_LIMITS, file, "forms")
-    if limits.temp_dir is not None and root is not None and not Path(limits.temp_dir).is_absolute():
-        limits = replace(limits, temp_dir=str(root / limits.temp_dir))
-    return limits
+    `temp_dir` (here or in a route's `form_limits`) is taken from the project root."""
+    base = replace(DEFAULT_LIMITS, root=str(root)) if root is not None else DEFAULT_LIMITS
+    return _checked(config.get("forms"), base, file, "forms")
 
 
 def route_form_limits(given: Any, base: FormLimits, *, route: str) -> FormLimits:

@@ -125,6 +125,7 @@ ROUTES = """
         router.post("/small", echo, form_limits={"max_file_size": 10, "max_files": 1, "max_fields": 2,
                                                  "max_field_size": 8})
         router.post("/roomy", echo, form_limits={"max_file_size": "1 MiB"})
+        router.post("/spooled-elsewhere", echo, form_limits={"temp_dir": "var/other"})
         router.post("/signup", signup, form=Signup)
         router.post("/signup-schema", signup_schema, form=SIGNUP)
         router.post("/album", album, form=ALBUM)
@@ -193,6 +194,16 @@ async def test_multipart_fields_and_files_on_disk_then_removed(tmp_path: Path) -
         assert r.json()["data"]["items"] == {"a": ["1"]}  # a file input left empty is no file
         multi = await http.post("/after", files={"doc": ("a.txt", b"x", "text/plain")})
         assert error(multi) == (500, "body.consumed")
+
+
+async def test_a_relative_temp_dir_is_taken_from_the_project_root(tmp_path: Path) -> None:
+    async with running(project(tmp_path, ', "temp_dir": "var/up"')) as rt, make_client(rt) as http:
+        r = await http.post("/echo", files={"doc": ("a.txt", b"x", "text/plain")})
+        assert Path(r.json()["data"]["items"]["doc"][0]["path"]).is_relative_to(tmp_path / "var" / "up")
+        routed = await http.post("/spooled-elsewhere", files={"doc": ("a.txt", b"x", "text/plain")})
+        other = tmp_path / "var" / "other"
+        assert Path(routed.json()["data"]["items"]["doc"][0]["path"]).is_relative_to(other)
+        assert not any((tmp_path / "var" / "up").iterdir()) and not any(other.iterdir())
 
 
 async def test_wrong_content_type_is_415(tmp_path: Path) -> None:
