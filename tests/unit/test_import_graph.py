@@ -33,6 +33,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.testing.plugin", "mega.testing._databases"): "the migration runner (Alembic), only when a test "
                                                         "boots a project",
     ("mega.testing.plugin", "mega.testing._isolation"): "SQLAlchemy, only when a test boots a project",
+    ("mega.http.request", "mega.forms._parse"): "python-multipart, only for requests that parse a form",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

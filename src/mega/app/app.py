@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mega.app._services import ServiceRegistry
 from mega.errors import MegaError
+from mega.forms._settings import app_form_limits
 from mega.http._dispatch import Dispatch, other_scope
 from mega.http._pipeline import Endpoint, compile_route
 from mega.http._routing.pattern import parse_path
@@ -80,6 +81,8 @@ class MegaApp:
         settings = security_settings(self.config, file=f"apps/{name}/app_config.py")  # bad keys: here
         self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters)
         self.constant_headers = merge_secure_headers(self.custom_headers, self.security.helmet)
+        self.form_limits = app_form_limits(self.config, file=f"apps/{name}/app_config.py",
+                                           root=directory.parent.parent if directory is not None else None)
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:
                 self.use(kind, mw)

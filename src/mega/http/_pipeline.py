@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from mega.app.ctx import Ctx
 from mega.errors import MegaError
+from mega.forms._schema import compile_form
+from mega.forms._settings import route_form_limits
 from mega.http._failure import Failure
 from mega.http._public_error import shows_detail
 from mega.http._settings import AppSettings
@@ -122,6 +124,12 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     validators = {p: compile_part(p, opts[p], route=where) for p in PARTS if opts.get(p) is not None}
     check_response = response_validator(opts["response"], route=where) if opts.get("response") else None
     body_limit = int(opts.get("body_limit", settings.body_limit))
+    form_limits = route_form_limits(opts.get("form_limits"), ctx_app.form_limits, route=route.where)
+    if opts.get("form") is not None:
+        if "body" in validators:
+            raise MegaError("route.invalid_option", f"route {where} declares both body= and form=",
+                            hint="a body is JSON (body=) or a form (form=): keep one")
+        validators["form"] = compile_form(opts["form"], route=where)
     success_status = int(opts.get("status", 200))
     has_chains = bool(befores or transforms or afters)
     guard, route_cors, guard_needs_req = settings.security.guard_for(route)
@@ -144,7 +152,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     ) -> None:
         rid = request_id(scope["headers"])
         started = perf_counter() if access is not None else 0.0
-        req = Request(scope, receive, params, rid, body_limit) if needs_req else None
+        req = Request(scope, receive, params, rid, body_limit, form_limits) if needs_req else None
         reply = Reply() if needs_reply else None
         ctx = Ctx(ctx_app, req, reply) if needs_ctx else None
         status = success_status
@@ -225,6 +233,9 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                                   rid.decode("latin-1"))
                 raise
             status = await failure.send(scope, send, exc, req)
+        finally:
+            if req is not None and req._spool is not None:  # uploads: gone once the response is sent
+                req._spool.discard()
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
@@ -251,6 +262,8 @@ async def _validate(req: Request, validators: dict[str, Callable[[Any], Any]]) -
             req.validated[part] = validate(req.query)
         elif part == "headers":
             req.validated[part] = validate(req.headers)
+        elif part == "form":
+            req.validated[part] = validate(await req.form())
         else:
             req.validated[part] = validate(await req.json())
 

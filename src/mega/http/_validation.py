@@ -41,7 +41,7 @@ def _fail(part: str, details: list[dict[str, str]]) -> ValidationError:
 
 
 def _coerce_strings(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """Query, header and path values arrive as strings: convert those the schema types as scalars."""
+    """Query, header, path and form values arrive as strings: convert those the schema types as scalars."""
     props = schema.get("properties") or {}
     casts: dict[str, Callable[[str], Any]] = {}
     for name, prop in props.items():
@@ -103,7 +103,7 @@ def _schema_validator(part: str, schema: dict[str, Any], *, route: str) -> Valid
         raise MegaError("route.invalid_schema", f"{part} schema of route '{route}' is not a valid JSON "
                         f"Schema: {getattr(exc, 'message', exc)}") from exc
     full = jsonschema.validators.validator_for(schema)(schema)
-    coerce = _coerce_strings(schema) if part in ("params", "query", "headers") else None
+    coerce = _coerce_strings(schema) if part in ("params", "query", "headers", "form") else None
 
     def validate(value: Any) -> Any:
         if coerce is not None:

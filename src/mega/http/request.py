@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from mega.errors import BadRequestError, MegaError
 from mega.security._client_ip import client_ip
+
+if TYPE_CHECKING:
+    from mega.forms import Form, FormLimits
+    from mega.forms._files import Spool
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 
@@ -43,20 +47,24 @@ class Request:
     __slots__ = (
         "_body",
         "_cookies",
+        "_form",
         "_headers",
         "_json",
         "_query",
         "_rid",
+        "_spool",
         "_state",
         "_validated",
         "body_limit",
+        "form_limits",
         "params",
         "receive",
         "scope",
     )
 
     def __init__(self, scope: dict[str, Any], receive: Any, params: dict[str, Any] | None,
-                 rid: bytes, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+                 rid: bytes, body_limit: int = DEFAULT_BODY_LIMIT,
+                 form_limits: FormLimits | None = None) -> None:
         # Only what every request needs is set here; the caches below are slots filled on first use
         # (reading an unset slot raises AttributeError, which the properties catch).
         self.scope = scope
@@ -64,6 +72,8 @@ class Request:
         self.params = params if params is not None else {}
         self._rid = rid
         self.body_limit = body_limit
+        self.form_limits = form_limits
+        self._spool: Spool | None = None  # a multipart form's temp files, discarded when the request ends
 
     @property
     def request_id(self) -> str:
@@ -89,8 +99,10 @@ class Request:
 
     @property
     def data(self) -> Any:
-        """The validated body (a pydantic model instance when the route declares one)."""
-        return self.validated.get("body")
+        """The validated body, or form for a `form=` route (a pydantic model instance when the route
+        declares one)."""
+        validated = self.validated
+        return validated["body"] if "body" in validated else validated.get("form")
 
     @property
     def method(self) -> str:
@@ -172,6 +184,9 @@ class Request:
             return self._body
         except AttributeError:
             pass
+        if self._spool is not None or hasattr(self, "_form"):
+            raise MegaError("body.consumed", "the body was already read by req.form()",
+                            hint="use `await req.form()` (cached) instead of req.body() on this request")
         limit = self.body_limit
         declared = self.headers.get("content-length")
         # ASCII digits only ('²'.isdigit() is true) and short (int() refuses 4,300+ digits); a bad
@@ -216,3 +231,23 @@ class Request:
                                   details={"position": exc.pos}) from None
         return self._json
 
+    async def form(self) -> Form:
+        """The body parsed as a form (urlencoded or multipart), within the route's form limits;
+        parsed once, the same object on every call. See docs/reference/forms.md."""
+        try:
+            cached = self._form
+        except AttributeError:
+            pass
+        else:
+            if isinstance(cached, MegaError):  # the body is gone: the same answer again
+                raise cached
+            return cached
+        from mega.forms._parse import read_form  # python-multipart: loaded by the first form only
+
+        try:
+            form = await read_form(self)
+        except MegaError as exc:
+            self._form: Form | MegaError = exc
+            raise
+        self._form = form
+        return form

@@ -13,8 +13,8 @@ from mega.http._routing.pattern import parse_path
 if TYPE_CHECKING:  # pydantic is imported only by routes that validate
     from pydantic import BaseModel, TypeAdapter
 
-__all__ = ["METHODS", "ROUTE_OPTIONS", "CorsOptions", "RateLimitOptions", "RouteDef", "RouteOptions",
-           "Router"]
+__all__ = ["METHODS", "ROUTE_OPTIONS", "CorsOptions", "FormLimitOptions", "RateLimitOptions", "RouteDef",
+           "RouteOptions", "Router"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -45,6 +45,17 @@ class RateLimitOptions(TypedDict):
     cache: NotRequired[str | None]
 
 
+class FormLimitOptions(TypedDict, total=False):
+    """`form_limits=`: this route's limits for `req.form()`, over the app's `forms` section."""
+
+    max_file_size: int | str
+    max_files: int
+    max_fields: int
+    max_field_size: int | str
+    max_body: int | str
+    temp_dir: str | None
+
+
 class RouteOptions(TypedDict, total=False):
     """The keyword options of `router.get/post/...` and `router.group` (all optional)."""
 
@@ -55,8 +66,10 @@ class RouteOptions(TypedDict, total=False):
     query: Schema
     headers: Schema
     body: Schema
+    form: Schema
     response: Schema
     body_limit: int
+    form_limits: FormLimitOptions
     name: str
     summary: str
     description: str

@@ -8,9 +8,11 @@ preflight, which mega refuses unless `cors` allows it. So, for POST, PUT, PATCH 
    request's own `Host`, one of the app's `hosts`, or an origin its CORS policy allows. Otherwise
    403 `csrf.origin_mismatch`. (`Origin: null`, sent by sandboxed frames and some redirects, fails.)
 2. A form-encoded body (the kinds a cross-site form can send) must also carry the token: header
-   `X-CSRF-Token`, query parameter `_csrf`, or field `_csrf` of a urlencoded body, matching the
-   `mega_csrf` cookie (403 `csrf.token_missing` / `csrf.token_invalid`). `ctx.csrf_token()` returns
-   a token and sets the cookie; a script may also send the cookie's own value in the header.
+   `X-CSRF-Token`, query parameter `_csrf`, or field `_csrf` of a urlencoded or multipart body,
+   matching the `mega_csrf` cookie (403 `csrf.token_missing` / `csrf.token_invalid`). The field is
+   read from `req.form()`, which caches the form: the handler gets it without a second parse.
+   `ctx.csrf_token()` returns a token and sets the cookie; a script may also send the cookie's own
+   value in the header.
 3. Other requests (JSON, no body) without Origin or Referer come from non-browser clients and pass.
 
 A route whose body must be JSON (it declares a `body` schema) refuses any other body with 415
@@ -103,7 +105,7 @@ class CsrfPolicy:
 
     def check(self, scope: dict[str, Any], req: Request) -> Awaitable[None] | None:
         """None when the request passes at once; an awaitable when the body must be read (a
-        urlencoded form with no token elsewhere). Raises 403 otherwise."""
+        urlencoded or multipart form with no token elsewhere). Raises 403 otherwise."""
         if scope["method"] in SAFE_METHODS:
             return None
         origin = referer = host = ctype = token = cookie = None
@@ -172,11 +174,11 @@ def _check_token(scope: dict[str, Any], req: Request, ctype: bytes, token: bytes
     if query:
         _verify(query[0], secret)
         return None
-    if ctype.lower().startswith(b"application/x-www-form-urlencoded"):
+    if ctype.lower().startswith(_FORM_TYPES[:2]):
         return _verify_form(req, secret)
     raise ForbiddenError("csrf.token_missing", "this form needs its CSRF token",
                          hint=f"send the token from ctx.csrf_token() as header X-CSRF-Token, "
-                              f"query parameter {FIELD}, or a urlencoded field {FIELD}")
+                              f"query parameter {FIELD}, or a form field {FIELD}")
 
 
 def _cookie_value(header: bytes | None) -> str | None:
@@ -199,10 +201,8 @@ def _verify(token: str, secret: str | None) -> None:
 
 
 async def _verify_form(req: Request, secret: str | None) -> None:
-    body = await req.body()
-    fields = parse_qs(body.decode("latin-1"))
-    token = fields.get(FIELD)
-    if not token:
+    token = (await req.form()).get(FIELD)  # cached on the request: the handler's req.form() reuses it
+    if not isinstance(token, str) or not token:
         raise ForbiddenError("csrf.token_missing", "this form needs its CSRF token",
                              hint=f"add <input type=hidden name={FIELD} value=...> with ctx.csrf_token()")
-    _verify(token[0], secret)
+    _verify(token, secret)

@@ -49,6 +49,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "cors": {Scope.APP},
         "csrf": {Scope.APP},
         "rate_limit": {Scope.APP},
+        "forms": {Scope.APP},
         "migrations": {Scope.GLOBAL},
         "i18n": {Scope.GLOBAL, Scope.APP},
     }

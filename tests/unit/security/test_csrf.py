@@ -85,8 +85,12 @@ async def test_forms_need_the_token_matching_the_cookie() -> None:
     assert await outcome(POLICY, content_type=form, cookie=cookie, x_csrf_token=token) == "ok"
     assert await outcome(POLICY, content_type="multipart/form-data; boundary=x", cookie=cookie,
                          query=f"_csrf={token}".encode()) == "ok"
-    assert await outcome(POLICY, content_type="multipart/form-data; boundary=x", cookie=cookie) \
-        == "csrf.token_missing"
+    multipart = "multipart/form-data; boundary=x"
+    part = '--x\r\nContent-Disposition: form-data; name="{}"\r\n\r\n{}\r\n'
+    without = (part.format("a", "1") + "--x--\r\n").encode()
+    assert await outcome(POLICY, content_type=multipart, cookie=cookie, body=without) == "csrf.token_missing"
+    carried = (part.format("a", "1") + part.format("_csrf", token) + "--x--\r\n").encode()
+    assert await outcome(POLICY, content_type=multipart, cookie=cookie, body=carried) == "ok"
     no_cookie = await outcome(POLICY, content_type="text/plain", x_csrf_token=token)
     assert no_cookie == "csrf.token_invalid"
     other = mask_token(new_secret())
