@@ -104,6 +104,10 @@ class Ctx:
             self.__dict__["_csrf_secret"] = secret
         return mask_token(secret)  # type: ignore[arg-type]
 
+    def static_url(self, path: str) -> str:
+        """The URL of public/<path> with a content hash for cache busting (see MegaApp.static_url)."""
+        return self.app.static_url(path)
+
     def t(self, key: str, default: str | None = None, **values: Any) -> str:
         """Translate `key` (i18n arrives later): returns the default, else the key, formatted."""
         text = default if default is not None else key
