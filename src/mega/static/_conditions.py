@@ -61,12 +61,11 @@ def byte_range(header: bytes, size: int) -> tuple[int, int] | None:
             return UNSATISFIABLE
         return (max(0, size - suffix), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # invalid: ignored
     if start >= size:
         return UNSATISFIABLE
-    return (start, min(end, size - 1))
+    return (start, min(int(last), size - 1) if last else size - 1)
 
 
 def choose_coding(header: bytes, offered: tuple[bytes, ...]) -> int:
