@@ -21,6 +21,8 @@ from mega.http.router import RouteDef, describe
 from mega.observe.logging import request_logger
 from mega.security._policy import AppSecurity
 from mega.security._settings import security_settings
+from mega.static._files import PublicFolder
+from mega.static._serve import StaticFiles
 from mega.static._settings import static_settings
 
 if TYPE_CHECKING:
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
     from mega.observe.access import AccessLog
     from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
-    from mega.static._serve import StaticFiles
 
 _CHAIN_KINDS = ("before", "transform", "after")
 
@@ -222,9 +223,6 @@ class MegaApp:
         public = self.dir / "public" if self.dir is not None else None
         if not self.static_settings.enabled or public is None or not public.is_dir():
             return None
-        from mega.static._files import PublicFolder
-        from mega.static._serve import StaticFiles
-
         prefix = self.static_settings.prefix
         for route in self.routes:
             if route.path.startswith(prefix):
