@@ -23,6 +23,9 @@ __all__ = ["FileVersion", "PublicFolder", "hashed_name"]
 MEMORY_FILE_LIMIT = 64 * 1024
 # What one folder may keep in memory in all; files past it are streamed.
 MEMORY_BUDGET = 32 * 1024 * 1024
+# Request paths remembered per folder; past it, new ones are looked up every time (symlinks can give one
+# file endless names, which must not grow memory).
+MAX_ENTRIES = 16384
 # Length of the content hash in hashed URLs (hex digits of sha256).
 HASH_LENGTH = 10
 
@@ -95,6 +98,7 @@ class PublicFolder:
         self._precompressed = precompressed
         self._versions: dict[str, FileVersion] = {}
         self._hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._aliases: dict[str, tuple[str, str]] = {}  # hashed name -> (plain name, hash in the name)
         self._in_memory = 0
 
     def find(self, rel: str) -> FileVersion | None:
@@ -118,23 +122,34 @@ class PublicFolder:
         if not stat.S_ISREG(st.st_mode):
             return None  # directories are never listed
         version = self._version(real, st, rel, None)
-        self._versions[rel] = version
+        if len(self._versions) < MAX_ENTRIES:
+            self._versions[rel] = version
+        else:
+            self._release(version)  # its bytes go with it
         return version
 
     def find_hashed(self, rel: str) -> tuple[FileVersion, bool] | None:
         """`find`, also for hashed names (`app.<hash>.css`): (version, whether the hash is current)."""
-        version = self.find(rel)
-        if version is not None:
-            return version, False
-        head, _, name = rel.rpartition("/")
-        match = _HASHED.match(name)
-        if match is None:
-            return None
-        plain = match["stem"] + (match["ext"] or "")
-        version = self.find(f"{head}/{plain}" if head else plain)
+        alias = self._aliases.get(rel) if rel not in self._versions else None
+        if alias is None:
+            version = self.find(rel)
+            if version is not None:
+                return version, False
+            head, _, name = rel.rpartition("/")
+            match = _HASHED.match(name)
+            if match is None:
+                return None
+            plain = match["stem"] + (match["ext"] or "")
+            alias = (f"{head}/{plain}" if head else plain, match["hash"])
+        version = self.find(alias[0])
         if version is None:
             return None
-        return version, self.content_hash(version) == match["hash"]
+        current = self.content_hash(version) == alias[1]
+        if current and len(self._aliases) < MAX_ENTRIES:
+            # A current hashed name then skips the lookup of a file by its own name: one stat, like a plain
+            # one. Only current ones: any other hash a client makes up must not grow this dict.
+            self._aliases.setdefault(rel, alias)
+        return version, current
 
     def content_hash(self, version: FileVersion) -> str:
         """The first hex digits of the file's sha256, computed once per version."""
@@ -204,6 +219,9 @@ class PublicFolder:
 
     def _forget(self, rel: str, version: FileVersion) -> None:
         del self._versions[rel]
+        self._release(version)
+
+    def _release(self, version: FileVersion) -> None:
         for v in (version, *(sib for _, sib in version.encoded)):
             if v.body is not None:
                 self._in_memory -= v.size
