@@ -282,6 +282,10 @@ class MegaApp:
                 "handler": route.handler_name,
                 "middleware": {k: [describe(m) for m in v] for k, v in chains.items() if v},
             })
+        if self.static_files is not None:  # the folder's mount, so that `mega routes` shows what it covers
+            out.append({"app": self.name, "methods": ["GET", "HEAD"],
+                        "path": self.static_files.prefix + "{path:path}",
+                        "handler": f"static files of apps/{self.name}/public/", "middleware": {}})
         return out
 
     # -- serving ----------------------------------------------------------------------------
