@@ -31,17 +31,25 @@ async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         loop.remove_writer(fd)
 
 
-async def send_file(transport: Any, path: str, closed: Callable[[], bool]) -> bool:
-    """Write the whole file at `path` to the transport's socket; False when the connection ended first
-    (or the file changed size: the connection must then close, its framing is broken)."""
+async def send_file(transport: Any, path: str, closed: Callable[[], bool], length: int | None = None) -> bool:
+    """Write the whole file at `path` to the transport's socket; False when the connection ended first,
+    or the file could not be opened or shrank (the connection must then close: its framing is broken).
+    `length`: the content-length the app announced; never more is sent, whatever the file's size now."""
     sock = transport.get_extra_info("socket")
     if sock is None:  # pragma: no cover - every TCP and Unix transport has one
         raise RuntimeError("http.response.pathsend needs a socket transport")
     loop = asyncio.get_running_loop()
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False  # gone since the app looked: the head is out, so only closing can tell the client
     out = -1
     try:
         size = os.fstat(fd).st_size
+        if length is not None:
+            if size < length:
+                return False
+            size = length
         out = os.dup(sock.fileno())
         offset = 0
         while offset < size:

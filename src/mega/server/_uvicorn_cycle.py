@@ -27,6 +27,8 @@ __all__ = ["PATHSEND_EXTENSION", "RAW_HEADERS_EXTENSION", "RawHeaderCycle"]
 RAW_HEADERS_EXTENSION: Final = "mega.raw_headers"
 # ASGI's zero-copy file body: {"type": "http.response.pathsend", "path": ...} after the start message.
 PATHSEND_EXTENSION: Final[str] = "http.response.pathsend"
+# Optional key of a pathsend message from mega's own code: the content-length announced, sent at most.
+PATHSEND_LENGTH: Final = "mega.length"
 
 # Bodies above this are written separately rather than copied into one buffer with the head.
 _COALESCE_LIMIT: Final = 65536
@@ -138,7 +140,7 @@ class RawHeaderCycle(RequestResponseCycle):
         if head:
             self.transport.write(head)
         if self.scope["method"] != "HEAD" and not await send_file(
-                self.transport, message["path"], lambda: self.disconnected):
+                self.transport, message["path"], lambda: self.disconnected, message.get(PATHSEND_LENGTH)):
             self.keep_alive = False
         if not self.disconnected:
             self._complete()

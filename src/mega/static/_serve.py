@@ -161,7 +161,8 @@ class StaticFiles:
                         "body": body if length == version.size else body[offset:offset + length]})
         elif length == version.size and PATHSEND in extensions:
             await self._start(send, status, head, raw)
-            await send({"type": PATHSEND, "path": version.path})
+            # "mega.length": mega's server never sends more than announced, should the file grow meanwhile.
+            await send({"type": PATHSEND, "path": version.path, "mega.length": length})
         else:
             await self._stream(send, status, head, version.path, offset, length)
         return status
