@@ -15,7 +15,7 @@ from typing import Any, Final
 from mega.errors import MegaError
 from mega.http._public_error import fallback_body, shows_detail
 from mega.http._settings import AppSettings
-from mega.http._wire import RAW_HEADERS, request_id, send_error, send_json
+from mega.http._wire import RAW_HEADERS, header_block, request_id, send_error, send_json
 from mega.static._conditions import (
     UNSATISFIABLE,
     byte_range,
@@ -50,8 +50,8 @@ def _pairs(head: bytes) -> list[tuple[bytes, bytes]]:
 class StaticFiles:
     """The files under an app's public folder, served under `prefix`."""
 
-    __slots__ = ("_access", "_constant", "_cut", "_development", "_log", "_plain", "_warned", "folder",
-                 "prefix")
+    __slots__ = ("_access", "_constant", "_cors", "_cut", "_development", "_log", "_plain", "_warned",
+                 "folder", "prefix")
 
     def __init__(self, folder: PublicFolder, settings: StaticSettings, app: AppSettings) -> None:
         self.folder = folder
@@ -60,6 +60,7 @@ class StaticFiles:
         self._plain = (b"cache-control: public, max-age=%d\r\n" % settings.max_age if settings.max_age
                        else b"cache-control: no-cache\r\n")
         self._constant = app.constant
+        self._cors = app.security.cors  # the app's CORS policy: fonts and scripts read from other origins
         self._access = app.access_log
         self._development = shows_detail(app.env)
         self._log = app.log
@@ -123,6 +124,10 @@ class StaticFiles:
             if pick >= 0:
                 version = version.encoded[pick][1]
         head = version.head + (IMMUTABLE if immutable else self._plain)
+        if self._cors is not None:
+            allowed = self._cors.response_headers(scope["headers"])
+            if allowed:
+                head += header_block(allowed)
         if b"if-none-match" in asked:  # it wins over If-Modified-Since
             if none_match(asked[b"if-none-match"], version.etag):
                 return await self._send(scope, send, 304, head, rid)

@@ -170,6 +170,20 @@ async def test_head_and_media_types(tmp_path: Path) -> None:
             assert r.json()["error"]["code"] == "route.method_not_allowed"
 
 
+async def test_cors_of_the_app_applies_to_its_files(tmp_path: Path) -> None:
+    root = project(tmp_path, "config = {'cors': {'origins': ['https://a.example']}}\n")
+    async with running(root) as rt, make_client(rt) as http:
+        allowed = await http.get("/static/css/app.css", headers={"origin": "https://a.example"})
+        assert allowed.headers["access-control-allow-origin"] == "https://a.example"
+        other = await http.get("/static/css/app.css", headers={"origin": "https://b.example"})
+        assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+        big = await http.get("/static/big.bin", headers={"origin": "https://a.example"})
+        assert big.headers["access-control-allow-origin"] == "https://a.example"
+    async with running(project(tmp_path / "nocors")) as rt, make_client(rt) as http:
+        plain = await http.get("/static/css/app.css", headers={"origin": "https://a.example"})
+        assert "access-control-allow-origin" not in plain.headers
+
+
 async def test_precompressed_siblings_follow_accept_encoding(tmp_path: Path) -> None:
     root = project(tmp_path)
     public = root / "apps/main/public"
