@@ -144,7 +144,10 @@ class PublicFolder:
         version = self.find(alias[0])
         if version is None:
             return None
-        current = self.content_hash(version) == alias[1]
+        try:
+            current = self.content_hash(version) == alias[1]
+        except OSError:
+            return None  # gone since the stat
         if current and len(self._aliases) < MAX_ENTRIES:
             # A current hashed name then skips the lookup of a file by its own name: one stat, like a plain
             # one. Only current ones: any other hash a client makes up must not grow this dict.

@@ -72,7 +72,11 @@ class StaticFiles:
         one warning per path."""
         rel = path.lstrip("/")
         version = self.folder.find(rel)
-        if version is None:
+        try:
+            digest = self.folder.content_hash(version) if version is not None else None
+        except OSError:
+            digest = None  # gone since the stat
+        if digest is None:
             if strict:
                 raise MegaError("static.not_found", f"static_url({path!r}): there is no file {rel!r} under "
                                 f"{self.folder.root}", status=500, details={"path": path},
@@ -82,7 +86,7 @@ class StaticFiles:
                 self._log.warning("static_url(%r): no such file under %s; serving the URL unhashed", path,
                                   self.folder.root)
             return self.prefix + rel
-        return self.prefix + hashed_name(rel, self.folder.content_hash(version))
+        return self.prefix + hashed_name(rel, digest)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> bool:
         """Answer a request under the prefix; False (nothing sent) when no file is there."""
