@@ -23,6 +23,9 @@ from mega.i18n._i18n import OFF, I18n
 from mega.observe.logging import request_logger
 from mega.security._policy import AppSecurity
 from mega.security._settings import security_settings
+from mega.static._files import PublicFolder
+from mega.static._serve import StaticFiles
+from mega.static._settings import static_settings
 
 if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
@@ -83,6 +86,8 @@ class MegaApp:
         self.constant_headers = merge_secure_headers(self.custom_headers, self.security.helmet)
         self.form_limits = app_form_limits(self.config, file=f"apps/{name}/app_config.py",
                                            root=directory.parent.parent if directory is not None else None)
+        self.static_settings = static_settings(self.config, file=f"apps/{name}/app_config.py")
+        self.static_files: StaticFiles | None = None  # set by compile() when public/ is served
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:
                 self.use(kind, mw)
@@ -214,8 +219,41 @@ class MegaApp:
         for table in [*self.table.static.values(), *self._dynamic_tables()]:
             if "GET" in table and "HEAD" not in table:
                 table["HEAD"] = table["GET"]
-        self._miss = Dispatch(self.table, settings).miss
+        self.static_files = self._static_files(settings)
+        self._miss = Dispatch(self.table, settings, self.static_files).miss
         self._settings = settings
+
+    def _static_files(self, settings: AppSettings) -> StaticFiles | None:
+        """The public/ folder's server, or None (static off, or no public/ folder: nothing to pay)."""
+        public = self.dir / "public" if self.dir is not None else None
+        if not self.static_settings.enabled or public is None or not public.is_dir():
+            return None
+        prefix = self.static_settings.prefix
+        for route in self.routes:
+            if route.path.startswith(prefix):
+                raise MegaError("static.route_conflict", f"route {route.method} {route.path} "
+                                f"({route.handler_name}) is under the static prefix {prefix!r} of app "
+                                f"'{self.name}', where files of public/ are served",
+                                details={"route": route.path, "prefix": prefix},
+                                hint="move the route, or set another prefix: static = {'prefix': '/assets/'} "
+                                "in app_config.py")
+        folder = PublicFolder(str(public), precompressed=self.static_settings.precompressed)
+        return StaticFiles(folder, self.static_settings, settings)
+
+    def static_url(self, path: str) -> str:
+        """The URL of public/<path> with its content hash in the file name (served `immutable`).
+        A missing file raises `static.not_found` outside production; in production it logs a warning
+        and returns the URL without hash."""
+        files = self.static_files
+        if files is None:
+            why = ("static = False in app_config.py" if not self.static_settings.enabled
+                   else f"no folder {self.dir / 'public' if self.dir else 'public/'}"
+                   if self._settings is not None else "the app is not compiled yet")
+            raise MegaError("static.disabled", f"static_url({path!r}): app '{self.name}' serves no static "
+                            f"files ({why})", status=500, details={"path": path},
+                            hint="create apps/<name>/public/ and remove static = False, or build the URL "
+                            "yourself")
+        return files.url(path, strict=self.env != "production")
 
     def _dynamic_tables(self) -> list[dict[str, Any]]:
         out = []
@@ -249,6 +287,10 @@ class MegaApp:
                 "handler": route.handler_name,
                 "middleware": {k: [describe(m) for m in v] for k, v in chains.items() if v},
             })
+        if self.static_files is not None:  # the folder's mount, so that `mega routes` shows what it covers
+            out.append({"app": self.name, "methods": ["GET", "HEAD"],
+                        "path": self.static_files.prefix + "{path:path}",
+                        "handler": f"static files of apps/{self.name}/public/", "middleware": {}})
         return out
 
     # -- serving ----------------------------------------------------------------------------

@@ -105,6 +105,10 @@ class Ctx:
             self.__dict__["_csrf_secret"] = secret
         return mask_token(secret)  # type: ignore[arg-type]
 
+    def static_url(self, path: str) -> str:
+        """The URL of public/<path> with a content hash for cache busting (see MegaApp.static_url)."""
+        return self.app.static_url(path)
+
     def t(self, key: str, default: str | None = None, **values: Any) -> str:
         """`key`'s text in this request's locale (else the default locale's, else `default`, else the
         key), with `{name}` filled from `values`; `count=` picks a plural form. Never raises for a

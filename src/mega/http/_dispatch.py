@@ -4,7 +4,7 @@ trailing-slash redirects, 404; and the non-HTTP scopes that reach an app directl
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mega.errors import MegaError
@@ -15,6 +15,9 @@ from mega.http._settings import AppSettings
 from mega.http._wire import request_id, send_empty, send_error, send_json
 from mega.http.response import Headers
 
+if TYPE_CHECKING:
+    from mega.static._serve import StaticFiles
+
 
 class Dispatch:
     """The slow half of an app's dispatch (the app's `__call__` answers static paths itself).
@@ -22,10 +25,14 @@ class Dispatch:
     Every answer it gives itself gets its access line; nothing here lets an exception reach the
     server (which would answer a bare text/plain 500 and log no access line)."""
 
-    __slots__ = ("_access", "_constant", "_cors", "_development", "_log", "_redirect", "_table")
+    __slots__ = ("_access", "_constant", "_cors", "_development", "_log", "_redirect", "_static",
+                 "_static_prefix", "_table")
 
-    def __init__(self, table: RouteTable, settings: AppSettings) -> None:
+    def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None) -> None:
         self._table = table
+        # Static files answer first under their prefix (routes cannot live there: a boot error).
+        self._static = static
+        self._static_prefix = static.prefix if static is not None else ""
         self._constant = settings.constant
         self._cors = settings.security.cors
         self._redirect = settings.trailing_slash == "redirect"
@@ -35,6 +42,10 @@ class Dispatch:
 
     async def miss(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """An HTTP request whose path is not a static route with that method."""
+        static = self._static
+        if static is not None and scope["path"].startswith(self._static_prefix) and await static(
+                scope, receive, send):
+            return
         try:
             found = self._table.match(scope["path"])
         except Exception as exc:

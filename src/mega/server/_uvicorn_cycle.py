@@ -20,9 +20,15 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-__all__ = ["RAW_HEADERS_EXTENSION", "RawHeaderCycle"]
+from mega.server._sendfile import send_file
+
+__all__ = ["PATHSEND_EXTENSION", "RAW_HEADERS_EXTENSION", "RawHeaderCycle"]
 
 RAW_HEADERS_EXTENSION: Final = "mega.raw_headers"
+# ASGI's zero-copy file body: {"type": "http.response.pathsend", "path": ...} after the start message.
+PATHSEND_EXTENSION: Final[str] = "http.response.pathsend"
+# Optional key of a pathsend message from mega's own code: the content-length announced, sent at most.
+PATHSEND_LENGTH: Final = "mega.length"
 
 # Bodies above this are written separately rather than copied into one buffer with the head.
 _COALESCE_LIMIT: Final = 65536
@@ -60,7 +66,8 @@ class RawHeaderCycle(RequestResponseCycle):
     def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
         # A plain function that returns a coroutine: without a raw block it hands back uvicorn's own send
         # coroutine, so the fallback costs one call instead of an extra coroutine frame per message.
-        if self._raw_start is None and (self.response_started or RAW_HEADERS_EXTENSION not in message):
+        if (self._raw_start is None and (self.response_started or RAW_HEADERS_EXTENSION not in message)
+                and message["type"] != PATHSEND_EXTENSION):
             return _uvicorn_send(self, message)
         return self._send_raw(message)
 
@@ -69,23 +76,10 @@ class RawHeaderCycle(RequestResponseCycle):
         if start is None:
             if self.disconnected:
                 return
-            if message["type"] != "http.response.start":
-                raise RuntimeError(
-                    f"Expected ASGI message 'http.response.start', but got '{message['type']}'."
-                )
-            # Hold the head: it goes out with the body in one write. response_started stays False until
-            # then, so an app error in between still gets uvicorn's 500 (nothing has been written).
-            self._raw_start = message
-            self.waiting_for_100_continue = False
-            if self.access_log:
-                self.access_logger.info(
-                    '%s - "%s %s HTTP/%s" %d',
-                    get_client_addr(self.scope),
-                    self.scope["method"],
-                    get_path_with_query_string(self.scope),
-                    self.scope["http_version"],
-                    message["status"],
-                )
+            if message["type"] == PATHSEND_EXTENSION and self.response_started and not self.response_complete:
+                await self._send_path(message, b"")  # after uvicorn wrote a plain head
+                return
+            self._hold_start(message)
             return
 
         if self.flow.write_paused and not self.disconnected:
@@ -93,25 +87,17 @@ class RawHeaderCycle(RequestResponseCycle):
         if self.disconnected:
             return
         if message["type"] != "http.response.body":
+            if message["type"] == PATHSEND_EXTENSION:
+                self._raw_start = None
+                await self._send_path(message, self._raw_head(start))
+                return
             raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
         if message.get("more_body", False):
             raise RuntimeError(
                 "A response started with 'mega.raw_headers' must send its body in one message."
             )
 
-        cache = _default_cache
-        dh = self.default_headers
-        default_block = cache[1] if cache[0] is dh else _default_block(dh)
-        extra = start.get("headers")
-        head = b"".join(
-            (
-                STATUS_LINE[start["status"]],
-                default_block,
-                self._extra_headers(extra) if extra else b"",
-                start[RAW_HEADERS_EXTENSION],  # type: ignore[typeddict-item]
-                b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n",
-            )
-        )
+        head = self._raw_head(start)
         self._raw_start = None
         self.response_started = True
         body = message.get("body", b"")
@@ -122,12 +108,60 @@ class RawHeaderCycle(RequestResponseCycle):
             self.transport.write(body)
         else:
             self.transport.write(head + body)
+        self._complete()
 
+    def _hold_start(self, message: ASGISendEvent) -> None:
+        if message["type"] != "http.response.start":
+            raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{message['type']}'.")
+        # Hold the head: it goes out with the body in one write. response_started stays False until
+        # then, so an app error in between still gets uvicorn's 500 (nothing has been written).
+        self._raw_start = message
+        self.waiting_for_100_continue = False
+        if self.access_log:
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(self.scope),
+                self.scope["method"],
+                get_path_with_query_string(self.scope),
+                self.scope["http_version"],
+                message["status"],
+            )
+
+    def _complete(self) -> None:
         self.response_complete = True
         self.message_event.set()
         if not self.keep_alive:
             self.transport.close()
         self.on_response()
+
+    async def _send_path(self, message: Any, head: bytes) -> None:
+        # The head (unless uvicorn wrote it), then the file with sendfile; the app set content-length.
+        self.response_started = True
+        if head:
+            self.transport.write(head)
+        if self.scope["method"] != "HEAD" and not await send_file(
+                self.transport, message["path"], lambda: self.disconnected, message.get(PATHSEND_LENGTH)):
+            self.keep_alive = False
+        if not self.disconnected:
+            self._complete()
+        else:
+            self.response_complete = True
+            self.message_event.set()
+
+    def _raw_head(self, start: HTTPResponseStartEvent) -> bytes:
+        cache = _default_cache
+        dh = self.default_headers
+        default_block = cache[1] if cache[0] is dh else _default_block(dh)
+        extra = start.get("headers")
+        return b"".join(
+            (
+                STATUS_LINE[start["status"]],
+                default_block,
+                self._extra_headers(extra) if extra else b"",
+                start[RAW_HEADERS_EXTENSION],  # type: ignore[typeddict-item]
+                b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n",
+            )
+        )
 
     def _extra_headers(self, headers: Any) -> bytes:
         # Plain headers next to a raw block (rare): validated as uvicorn does; honours "connection: close".

@@ -23,7 +23,7 @@ import uvicorn
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
-from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, RawHeaderCycle
+from mega.server._uvicorn_cycle import PATHSEND_EXTENSION, RAW_HEADERS_EXTENSION, RawHeaderCycle
 
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
 
@@ -31,7 +31,7 @@ __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "m
 UVICORN_TESTED: Final = "0.54, 0.55"
 
 # One dict shared by every scope: building a new one per request would cost for nothing.
-_EXTENSIONS: Final[dict[str, dict[object, object]]] = {RAW_HEADERS_EXTENSION: {}}
+_EXTENSIONS: Final[dict[str, dict[object, object]]] = {RAW_HEADERS_EXTENSION: {}, PATHSEND_EXTENSION: {}}
 
 # _deadline of a head that began since the last sweep.
 _UNSTAMPED: Final = -1.0

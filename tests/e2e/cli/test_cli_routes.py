@@ -18,7 +18,14 @@ def test_routes_json(project: Path) -> None:
             "path": "/",
             "handler": "apps.main.controllers.home_controller.HomeController.index",
             "middleware": {},
-        }
+        },
+        {  # `mega new` makes public/: its files are served under /static/
+            "app": "main",
+            "methods": ["GET", "HEAD"],
+            "path": "/static/{path:path}",
+            "handler": "static files of apps/main/public/",
+            "middleware": {},
+        },
     ]
 
 

@@ -5,6 +5,7 @@ usage: python serve_app.py PORT HEADER_TIMEOUT MAX_HEADER_BYTES MAX_HEADERS
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -40,6 +41,21 @@ async def websocket_echo(receive: Receive, send: Send) -> None:
         await send({"type": "websocket.send", "text": "echo:" + message["text"]})
 
 
+async def pathsend(scope: Scope, send: Send) -> None:
+    """/pathsend?FILE (plain head), /pathsend-raw?FILE&LENGTH (raw head, "mega.length" = LENGTH,
+    announced as the content-length): the file goes out with the pathsend extension."""
+    file, _, length = scope["query_string"].decode().partition("&")
+    size = int(length) if length else os.stat(file).st_size
+    if scope["path"] == "/pathsend-raw":
+        block = b"content-type: application/octet-stream\r\ncontent-length: %d\r\n" % size
+        await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
+        await send({"type": "http.response.pathsend", "path": file, "mega.length": size})
+    else:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % size)]})
+        await send({"type": "http.response.pathsend", "path": file})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "websocket":
         await websocket_echo(receive, send)
@@ -57,6 +73,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         for part in (b"one,", b"two,", b"three"):
             await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if path.startswith("/pathsend"):
+        await pathsend(scope, send)
         return
     if path == "/big":
         payload = b"x" * 200_000

@@ -152,7 +152,7 @@ async def test_extensions_dict_is_shared_and_default_headers_follow_the_date_tic
     await h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
     assert [s["path"] for s in scopes] == ["/a", "/b"]
     assert scopes[0]["extensions"] is scopes[1]["extensions"]
-    assert scopes[0]["extensions"] == {RAW_HEADERS_EXTENSION: {}}
+    assert scopes[0]["extensions"] == {RAW_HEADERS_EXTENSION: {}, "http.response.pathsend": {}}
     # uvicorn replaces the default-headers list every second; a new list is serialised anew.
     h.state.default_headers = [(b"date", b"Fri, 02 Jan 2026 00:00:00 GMT"), (b"server", b"uvicorn")]
     writes = await h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

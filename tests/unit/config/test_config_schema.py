@@ -52,6 +52,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "forms": {Scope.APP},
         "migrations": {Scope.GLOBAL},
         "i18n": {Scope.GLOBAL, Scope.APP},
+        "static": {Scope.APP},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

@@ -20,7 +20,7 @@ Problems = Callable[..., list[ConfigProblem]]
 WEB = "apps/web/app_config.py"
 GLOBAL_KEYS = ("jobs", "schedules", "workers", "plugins", "cluster", "metrics", "tracing", "ws_cluster",
                "ws_hub")
-APP_KEYS = ("asp", "bridge_hub", "views", "static", "openapi", "security")
+APP_KEYS = ("asp", "bridge_hub", "views", "openapi", "security")
 
 
 def test_the_unbuilt_features_are_the_ones_the_issue_lists() -> None:
@@ -60,30 +60,30 @@ def test_not_supported_is_collected_with_every_other_problem(make_project: MakeP
 
 
 @pytest.fixture
-def static_section() -> Iterator[None]:
-    """A feature that turns `static` on by registering its section (as a later issue will)."""
+def asp_section() -> Iterator[None]:
+    """A feature that turns `asp` on by registering its section (as a later issue will)."""
 
     def settings(value: dict[str, Any], resolve: Resolve) -> tuple[str, float]:
         return value["root"], value["max_age"]
 
     spec = Section({"root": Leaf(c.string, const("public")), "max_age": Leaf(c.duration(), const(3600.0))})
-    register_section("static", spec, scope=APP, settings=settings)
+    register_section("asp", spec, scope=APP, settings=settings)
     yield
-    unregister_section("static")
+    unregister_section("asp")
 
 
 def test_registering_a_section_turns_its_key_on(make_project: MakeProject, problems_of: Problems,
-                                                static_section: None) -> None:
-    root = make_project(apps={"web": "config = {'static': {'max_age': '1h'}}"})
+                                                asp_section: None) -> None:
+    root = make_project(apps={"web": "config = {'asp': {'max_age': '1h'}}"})
     app = load_project_config(root, environ={}).apps["web"]
-    assert app.values["static"] == {"root": "public", "max_age": 3600.0}
-    assert app.settings["static"] == ("public", 3600.0)
+    assert app.values["asp"] == {"root": "public", "max_age": 3600.0}
+    assert app.settings["asp"] == ("public", 3600.0)
 
-    bad = make_project("config = {'static': {}}", {"web": "config = {'static': {'rooot': 'x'}}"}, name="bad")
+    bad = make_project("config = {'asp': {}}", {"web": "config = {'asp': {'rooot': 'x'}}"}, name="bad")
     assert [(p.code, p.key, p.file, p.message) for p in problems_of(bad)] == [
-        ("config.wrong_scope", "static", "mega_config.py", f"'static' belongs in {WEB}, not mega_config.py"),
-        ("config.unknown_key", "static.rooot", WEB,
-         f"unknown key 'static.rooot' in {WEB} — did you mean 'static.root'?"),
+        ("config.wrong_scope", "asp", "mega_config.py", f"'asp' belongs in {WEB}, not mega_config.py"),
+        ("config.unknown_key", "asp.rooot", WEB,
+         f"unknown key 'asp.rooot' in {WEB} — did you mean 'asp.root'?"),
     ]
 
 
