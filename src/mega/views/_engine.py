@@ -90,8 +90,8 @@ class Views:
 
     def _failed(self, name: str, exc: Exception) -> MegaError:
         file, line = self._where(exc)
-        if isinstance(exc, TemplateNotFound) and exc.name == name and file is None:
-            problem = f"template {self._label}/{name} does not exist"
+        if isinstance(exc, TemplateNotFound):  # Jinja's message lists absolute search paths
+            problem = f"template {self._label}/{exc.name} does not exist"
         else:
             problem = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
         at = f" at {file}:{line}" if file is not None and line is not None else \
