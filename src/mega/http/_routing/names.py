@@ -19,7 +19,7 @@ from mega.http.router import RouteDef
 
 __all__ = ["RouteNames"]
 
-# What quote() leaves alone inside one segment: RFC 3986 unreserved and sub-delims, minus "/".
+# What quote() leaves alone inside one segment: RFC 3986 pchar minus "/" (see the '/' check below).
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 
 
@@ -81,10 +81,12 @@ class RouteNames:
                 continue
             value = params[seg.name or ""]
             text = str(value)
-            if CONVERTERS[seg.conv](text) is MISS:
+            # Servers decode %2F before routing: a '/' would split the segment, so no route matches.
+            if CONVERTERS[seg.conv](text) is MISS or (seg.conv != "path" and "/" in text):
                 raise MegaError("route.url_params", f"url_for({name!r}): {seg.name}={value!r} "
                                 f"does not match {{{seg.name}:{seg.conv}}} (route {pattern.path})",
                                 details={"name": name, "param": seg.name, "converter": seg.conv},
-                                hint=f"pass a value the {seg.conv} converter accepts")
+                                hint=f"pass a value the {seg.conv} converter accepts"
+                                + (" ('/' only fits a {name:path} parameter)" if "/" in text else ""))
             parts.append(quote(text, safe=_SEGMENT_SAFE + ("/" if seg.conv == "path" else "")))
         return "/" + "/".join(parts)
