@@ -48,7 +48,8 @@ ROUTES = """
 
 LAYOUT = """\
     <html><head><title>{% block title %}{% endblock %}</title></head><body>
-    <nav><a href="{{ url_for('home') }}">{{ t('Home') }}</a></nav>{% block content %}{% endblock %}</body></html>
+    <nav><a href="{{ url_for('home') }}">{{ t('Home') }}</a></nav>
+    {% block content %}{% endblock %}</body></html>
 """
 NOT_FOUND = """\
     {% extends layout %}{% block title %}Lost{% endblock %}

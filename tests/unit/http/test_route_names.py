@@ -54,8 +54,9 @@ def test_an_unknown_name_lists_the_names_and_suggests_one() -> None:
         build_app(declare).url_for("user.show", id=1)
     err = caught.value
     assert (err.code, err.message) == ("route.unknown_name", "no route named 'user.show' in app 'main'")
-    assert err.hint is not None and err.hint.startswith("did you mean 'users.show'? named routes: admin.stats, "
-                                                         "file, home, key, tag, users.show")
+    assert err.hint is not None
+    assert err.hint.startswith("did you mean 'users.show'? named routes: admin.stats, file, home, key, tag, "
+                               "users.show")
 
 
 def test_missing_and_extra_params_are_named() -> None:
