@@ -62,7 +62,8 @@ class Failure:
     async def send(self, scope: dict[str, Any], send: Any, exc: Exception, req: Request) -> int:
         """Send the error response for `exc`; returns its status."""
         status, body = error_response(self._log, exc, req, development=self._development)
-        browser = prefers_html(scope["headers"])
+        browser = (self._pages is not None or (self._development and status >= 500)) \
+            and prefers_html(scope["headers"])
         if browser and self._development and status >= 500:  # the traceback page comes first
             page = self._page(exc, req, status)
             if page is not None:

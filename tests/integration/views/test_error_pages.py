@@ -19,7 +19,7 @@ HOSTILE = "<script>alert(1)</script>"
 ROUTES = """
     from pydantic import BaseModel
 
-    from mega import NotFoundError
+    from mega import NotFoundError, UnprocessableError
 
 
     class Item(BaseModel):
@@ -35,6 +35,9 @@ ROUTES = """
     async def crash(req, reply, ctx):
         raise RuntimeError("boom at 10.0.0.7")
 
+    async def refuse(req, reply, ctx):
+        raise UnprocessableError("order.closed", "the order is closed", details={"order": 7})
+
     async def create(req, reply, ctx):
         return req.validated["body"]
 
@@ -44,6 +47,7 @@ ROUTES = """
         router.get("/crash", crash)
         router.get("/limited", hello, rate_limit={"max": 1, "window": 60})
         router.post("/items", create, body=Item, csrf=False)
+        router.get("/refuse", refuse)
 """
 
 LAYOUT = """\
@@ -86,13 +90,16 @@ async def test_the_apps_own_404_page_for_an_unknown_path_and_a_handler_404(tmp_p
     assert unknown.headers["x-request-id"] == "rid-404" and unknown.headers["x-frame-options"] == "SAMEORIGIN"
 
 
-async def test_built_in_pages_for_405_429_400_and_500(tmp_path: Path) -> None:
+async def test_built_in_pages_for_405_429_400_422_and_500(tmp_path: Path) -> None:
     async with running(project(tmp_path)) as rt, make_client(rt) as http:
         wrong = await http.delete("/", headers={"accept": BROWSER})
         await http.get("/limited")
         limited = await http.get("/limited", headers={"accept": BROWSER})
         invalid = await http.post("/items", json={"name": 5}, headers={"accept": BROWSER})
         crashed = await http.get("/crash", headers={"accept": BROWSER, "x-request-id": "rid-500"})
+        refused = await http.get("/refuse", headers={"accept": BROWSER})
+    assert is_page(refused, 422) and "<h1>422 Unprocessable " in refused.text  # Entity/Content: by Python
+    assert "<p>the order is closed</p>" in refused.text and "&quot;order&quot;: 7" in refused.text
     assert is_page(wrong, 405) and "<h1>405 Method Not Allowed</h1>" in wrong.text
     assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"  # the error's own headers are kept
     assert is_page(limited, 429) and "<h1>429 Too Many Requests</h1>" in limited.text

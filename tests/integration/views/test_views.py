@@ -187,3 +187,19 @@ async def test_a_changed_template_is_picked_up_only_when_reloading(tmp_path: Pat
         await change(root / "apps/main/views/plain.html", "<b>{{ text }}</b>\n")
         after = (await http.get("/created")).text
     assert after == ("<b>made</b>" if reload else "<p>made</p>")
+
+
+async def test_a_route_name_used_twice_fails_boot(tmp_path: Path) -> None:
+    from mega.boot.stages import BootError
+
+    root = project(tmp_path)
+    (root / "apps/main/routes/more.py").write_text(
+        "async def other(req):\n    return 1\n\n\ndef routes(router):\n"
+        "    router.get('/elsewhere', other, name='user')\n")
+    with pytest.raises(BootError) as caught:
+        async with running(root):
+            pass
+    assert caught.value.stage == "apps"
+    assert getattr(caught.value.original, "code", None) == "route.duplicate_name"
+    assert "route name 'user' is used twice in app 'main'" in caught.value.message
+    assert "GET /users/{id:int}" in caught.value.message and "GET /elsewhere" in caught.value.message
