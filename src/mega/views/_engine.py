@@ -8,6 +8,7 @@ the disk. With it (development, by default) Jinja re-reads a template whose file
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,7 +46,7 @@ class Views:
                  log: logging.Logger) -> None:
         self.app = app
         self.layout = settings.layout
-        self._folder = folder
+        self._folder = folder = folder.resolve()  # Jinja names template frames by this path: see _where
         self._label = label  # the folder as messages show it: apps/<name>/views
         self._reload = reload
         self._env = Environment(loader=FileSystemLoader(folder), autoescape=True, auto_reload=reload,
@@ -106,12 +107,12 @@ class Views:
         """The template file and line an error comes from (Jinja maps its frames to template lines)."""
         if isinstance(exc, TemplateSyntaxError) and exc.name is not None:
             return self._file(exc.name), exc.lineno
-        folder = str(self._folder.resolve())
+        folder = str(self._folder) + os.sep
         found: tuple[str | None, int | None] = (None, None)
         for frame, line in traceback.walk_tb(exc.__traceback__):
             path = frame.f_code.co_filename
-            if path.startswith(folder):
-                found = (self._file(Path(path).resolve().relative_to(folder).as_posix()), line)
+            if path.startswith(folder):  # a template's frame: the innermost one wins
+                found = (self._file(Path(path[len(folder):]).as_posix()), line)
         return found
 
     def _file(self, name: str) -> str:
