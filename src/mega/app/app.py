@@ -138,7 +138,7 @@ class MegaApp:
         """The path of the route named `name` (`name=` on the route), with `params` filled in."""
         return self.names.url_for(name, **params)
 
-    def render(self, ctx: Ctx, view: str, data: dict[str, Any] | None, *, status: int = 200,
+    def render(self, ctx: Ctx, view: str, data: dict[str, Any] | None, *, status: int | None = None,
                headers: dict[str, str] | None = None, layout: str | None = None) -> Response:
         """What `ctx.render` returns (mega.views)."""
         if self.views is None:

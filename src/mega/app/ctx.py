@@ -114,12 +114,13 @@ class Ctx:
         """The path of this app's route named `name`, with `params` filled in and quoted."""
         return self.app.url_for(name, **params)
 
-    def render(self, view: str, data: dict[str, Any] | None = None, *, status: int = 200,
+    def render(self, view: str, data: dict[str, Any] | None = None, *, status: int | None = None,
                headers: dict[str, str] | None = None, layout: str | None = None) -> Response:
         """An HTML response: template `view` of this app's views folder rendered with `data`.
 
         Templates see `data`, the helpers (t, csrf_token, url_for, ...), and `layout` (the app's
         `views.layout` unless given here), which a view extends with `{% extends layout %}`.
+        `status` defaults to `reply.status(...)`'s, 200 unless set.
         """
         return self.app.render(self, view, data, status=status, headers=headers, layout=layout)
 

@@ -68,10 +68,12 @@ class Views:
             return (self._folder / name).is_file()
         return name in self._names
 
-    def response(self, ctx: Ctx, view: str, data: Mapping[str, Any] | None, *, status: int,
+    def response(self, ctx: Ctx, view: str, data: Mapping[str, Any] | None, *, status: int | None,
                  headers: dict[str, str] | None, layout: str | None) -> HTMLResponse:
         """What `ctx.render` returns: the view rendered with the helpers, `layout` and `data`."""
-        if not isinstance(status, int) or not 100 <= status <= 599:
+        if status is None:
+            status = ctx.reply.status_code if ctx.reply is not None else 200
+        elif not isinstance(status, int) or not 100 <= status <= 599:
             raise MegaError("response.invalid_status", f"status must be an integer 100-599, got {status!r}")
         context = template_helpers(ctx)
         context["layout"] = layout or self.layout

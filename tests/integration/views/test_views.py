@@ -24,6 +24,10 @@ ROUTES = """
     async def created(req, reply, ctx):
         return ctx.render("plain.html", {"text": "made"}, status=201, headers={"x-view": "plain"})
 
+    async def accepted(req, reply, ctx):
+        reply.status(202).header("x-queued", "yes")
+        return ctx.render("plain.html", {"text": "queued"})
+
     async def user(req, reply, ctx):
         return {"id": req.params["id"]}
 
@@ -34,6 +38,7 @@ ROUTES = """
         router.get("/", home, name="home")
         router.get("/admin", admin)
         router.get("/created", created)
+        router.get("/accepted", accepted)
         router.get("/users/{id:int}", user, name="user")
         router.get("/views/{name}", view)
 """
@@ -108,6 +113,12 @@ async def test_status_and_headers_are_settable(tmp_path: Path) -> None:
         r = await http.get("/created")
     assert (r.status_code, r.headers["x-view"], r.text) == (201, "plain", "<p>made</p>")
     assert r.headers["content-type"] == "text/html; charset=utf-8"
+
+
+async def test_without_a_status_the_replys_is_used(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, make_client(rt) as http:
+        r = await http.get("/accepted")
+    assert (r.status_code, r.headers["x-queued"], r.text) == (202, "yes", "<p>queued</p>")
 
 
 async def test_head_answers_the_headers_of_get(tmp_path: Path) -> None:
