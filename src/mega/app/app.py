@@ -12,6 +12,7 @@ from mega.errors import MegaError
 from mega.forms._settings import app_form_limits
 from mega.http._dispatch import Dispatch, other_scope
 from mega.http._pipeline import Endpoint, compile_route
+from mega.http._routing.names import RouteNames
 from mega.http._routing.pattern import parse_path
 from mega.http._routing.trie import RouteTable
 from mega.http._settings import AppSettings
@@ -26,12 +27,17 @@ from mega.security._settings import security_settings
 from mega.static._files import PublicFolder
 from mega.static._serve import StaticFiles
 from mega.static._settings import static_settings
+from mega.views._engine import Views, load_views, no_views
+from mega.views._error_pages import ErrorPages
+from mega.views._settings import views_settings
 
 if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
     from mega.adapters.sql.adapter import SqlAdapter
+    from mega.app.ctx import Ctx
     from mega.bus.contract import Bus
     from mega.cache.contract import Cache
+    from mega.http.response import Response
     from mega.lock.contract import Lock
     from mega.observe.access import AccessLog
     from mega.sessions._manager import SessionManager
@@ -88,6 +94,9 @@ class MegaApp:
                                            root=directory.parent.parent if directory is not None else None)
         self.static_settings = static_settings(self.config, file=f"apps/{name}/app_config.py")
         self.static_files: StaticFiles | None = None  # set by compile() when public/ is served
+        self.views_settings = views_settings(self.config, file=f"apps/{name}/app_config.py")
+        self.views: Views | None = None  # set by compile(), when the app has a views folder
+        self.names = RouteNames((), app=name)
         for kind in _CHAIN_KINDS:
             for mw in (self.config.get("middleware") or {}).get(kind) or []:
                 self.use(kind, mw)
@@ -134,6 +143,17 @@ class MegaApp:
                             hint="remove session = False from app_config.py" if disabled
                             else "use ctx.session inside a request after boot")
         return self.sessions.session_for(req)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route named `name` (`name=` on the route), with `params` filled in."""
+        return self.names.url_for(name, **params)
+
+    def render(self, ctx: Ctx, view: str, data: dict[str, Any] | None, *, status: int | None = None,
+               headers: dict[str, str] | None = None, layout: str | None = None) -> Response:
+        """What `ctx.render` returns (mega.views)."""
+        if self.views is None:
+            raise no_views(self.name, self.dir, self.views_settings)
+        return self.views.response(ctx, view, data, status=status, headers=headers, layout=layout)
 
     def _adapters(self, what: str) -> AdapterManager:
         if self.adapters is None:
@@ -189,15 +209,18 @@ class MegaApp:
         return self._settings
 
     def _freeze(self) -> AppSettings:
+        pages = ErrorPages(self, self.views, self.log) if self.views_settings.error_pages else None
         return AppSettings(
             name=self.name, env=self.env, hosts=tuple(self.hosts), body_limit=self.body_limit,
             trailing_slash=self.trailing_slash,
             constant=(list(self.constant_headers), header_block(self.constant_headers)),
             custom_headers=list(self.custom_headers), security=self.security, access_log=self.access_log,
-            log=self.log)
+            log=self.log, pages=pages)
 
     def compile(self, extra: dict[tuple[str, str], Endpoint] | None = None) -> None:
-        """Compile every route once; duplicate routes fail here, naming both handlers."""
+        """Compile every route once; duplicate routes (or route names) fail here, naming both."""
+        self.names = RouteNames(self.routes, app=self.name)
+        self.views = load_views(self.dir, self.views_settings, app=self.name, env=self.env, log=self.log)
         settings = self._freeze()
         seen: dict[tuple[str, str], RouteDef] = {}
         for route in self.routes:

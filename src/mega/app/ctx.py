@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports
     from mega.cache.contract import Cache
     from mega.http.reply import Reply
     from mega.http.request import Request
+    from mega.http.response import Response
     from mega.lock.contract import Lock
     from mega.sessions.session import Session
 
@@ -149,6 +150,20 @@ class Ctx:
     def format_datetime(self, value: Any, format: str = "medium") -> str:
         """A datetime, in its own time zone (a naive one is taken as UTC)."""
         return self.app.i18n.formats(self.locale).datetime(value, format)
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of this app's route named `name`, with `params` filled in and quoted."""
+        return self.app.url_for(name, **params)
+
+    def render(self, view: str, data: dict[str, Any] | None = None, *, status: int | None = None,
+               headers: dict[str, str] | None = None, layout: str | None = None) -> Response:
+        """An HTML response: template `view` of this app's views folder rendered with `data`.
+
+        Templates see `data`, the helpers (t, csrf_token, url_for, ...), and `layout` (the app's
+        `views.layout` unless given here), which a view extends with `{% extends layout %}`.
+        `status` defaults to `reply.status(...)`'s, 200 unless set.
+        """
+        return self.app.render(self, view, data, status=status, headers=headers, layout=layout)
 
     def __repr__(self) -> str:
         return f"Ctx(app={self.app.name!r}, request_id={self.request_id!r})"

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mega.errors import MegaError
+from mega.http._debug_page import prefers_html
 from mega.http._lifespan import run_lifespan
-from mega.http._public_error import fallback_body, shows_detail
+from mega.http._public_error import error_body, fallback_body, shows_detail
 from mega.http._routing.trie import RouteTable
 from mega.http._settings import AppSettings
 from mega.http._wire import request_id, send_empty, send_error, send_json
+from mega.http.request import Request
 from mega.http.response import Headers
 
 if TYPE_CHECKING:
@@ -25,8 +27,8 @@ class Dispatch:
     Every answer it gives itself gets its access line; nothing here lets an exception reach the
     server (which would answer a bare text/plain 500 and log no access line)."""
 
-    __slots__ = ("_access", "_constant", "_cors", "_development", "_log", "_redirect", "_static",
-                 "_static_prefix", "_table")
+    __slots__ = ("_access", "_body_limit", "_constant", "_cors", "_development", "_log", "_pages",
+                 "_redirect", "_static", "_static_prefix", "_table")
 
     def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None) -> None:
         self._table = table
@@ -39,6 +41,8 @@ class Dispatch:
         self._access = settings.access_log
         self._development = shows_detail(settings.env)
         self._log = settings.log
+        self._pages = settings.pages
+        self._body_limit = settings.body_limit
 
     async def miss(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """An HTTP request whose path is not a static route with that method."""
@@ -49,16 +53,16 @@ class Dispatch:
         try:
             found = self._table.match(scope["path"])
         except Exception as exc:
-            await self._respond(scope, send, exc)
+            await self._respond(scope, receive, send, exc)
             return
         if found is not None:
             endpoint = found[0].get(scope["method"])
             if endpoint is not None:
                 await endpoint(scope, receive, send, found[1])  # logs its own access line
                 return
-        await self._respond(scope, send, found)
+        await self._respond(scope, receive, send, found)
 
-    async def _respond(self, scope: dict[str, Any], send: Any,
+    async def _respond(self, scope: dict[str, Any], receive: Any, send: Any,
                        found: tuple[dict[str, Any], dict[str, Any]] | Exception | None) -> None:
         """Answer a request no endpoint takes, and log its access line."""
         access = self._access
@@ -67,7 +71,7 @@ class Dispatch:
         try:
             if isinstance(found, Exception):
                 raise found
-            status = await self._answer(scope, send, rid, found)
+            status = await self._answer(scope, receive, send, rid, found)
         except Exception as exc:
             status = 500
             self._log.error("%s %s failed: %s", scope["method"], scope["path"], exc, exc_info=exc,
@@ -77,7 +81,7 @@ class Dispatch:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
 
-    async def _answer(self, scope: dict[str, Any], send: Any, rid: bytes,
+    async def _answer(self, scope: dict[str, Any], receive: Any, send: Any, rid: bytes,
                       found: tuple[dict[str, Any], dict[str, Any]] | None) -> int:
         """405, OPTIONS, a trailing-slash redirect or 404; returns the status sent."""
         path: str = scope["path"]
@@ -89,8 +93,7 @@ class Dispatch:
                 return await self._options(scope, send, rid, table, allow)
             err = MegaError("route.method_not_allowed", f"method {method} is not allowed on {path}",
                             details={"method": method, "allowed": allow.split(", ")}, status=405)
-            return await send_error(scope, send, err, [(b"allow", allow.encode())], self._constant,
-                                    development=self._development, rid=rid)
+            return await self._error(scope, receive, send, err, [(b"allow", allow.encode())], rid)
         if self._redirect and path != "/":
             other = path[:-1] if path.endswith("/") else path + "/"
             if self._table.match(other) is not None:
@@ -102,7 +105,17 @@ class Dispatch:
                 return 308
         err = MegaError("route.not_found", f"no route for {method} {path}",
                         details={"method": method, "path": path}, status=404)
-        return await send_error(scope, send, err, None, self._constant, development=self._development,
+        return await self._error(scope, receive, send, err, None, rid)
+
+    async def _error(self, scope: dict[str, Any], receive: Any, send: Any, err: MegaError,
+                     extra: Headers | None, rid: bytes) -> int:
+        """A 404 or 405: the app's HTML error page for a browser, else the JSON envelope."""
+        if self._pages is not None and prefers_html(scope["headers"]):
+            status, body = error_body(err, rid, development=self._development)
+            req = Request(scope, receive, None, rid, self._body_limit)
+            await self._pages.send(send, status, body, req, extra, self._constant[0])
+            return status
+        return await send_error(scope, send, err, extra, self._constant, development=self._development,
                                 rid=rid)
 
     async def _options(self, scope: dict[str, Any], send: Any, rid: bytes, table: dict[str, Any],

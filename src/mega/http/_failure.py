@@ -5,13 +5,16 @@ response: whatever goes wrong while answering, the client gets the fixed 500 env
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mega.errors import MegaError
 from mega.http._debug_page import prefers_html, render
 from mega.http._public_error import error_body, fallback_body
 from mega.http._wire import CL, CT, RID, Headers, send_json
 from mega.http.request import Request
+
+if TYPE_CHECKING:
+    from mega.views._error_pages import ErrorPages
 
 _HTML = b"text/html; charset=utf-8"
 _CACHE, _NO_STORE = b"cache-control", b"no-store"
@@ -42,10 +45,11 @@ def error_response(log: logging.Logger, exc: Exception, req: Request, *,
 class Failure:
     """How one route answers an exception; built at boot, used only on the error path."""
 
-    __slots__ = ("_app", "_constant", "_cors", "_development", "_handler", "_log", "_route")
+    __slots__ = ("_app", "_constant", "_cors", "_development", "_handler", "_log", "_pages", "_route")
 
     def __init__(self, log: logging.Logger, *, development: bool, constant: tuple[Headers, bytes],
-                 cors: Any, route: str = "", handler: str = "", app: str = "") -> None:
+                 cors: Any, route: str = "", handler: str = "", app: str = "",
+                 pages: ErrorPages | None = None) -> None:
         self._log = log
         self._development = development
         self._constant = constant
@@ -53,11 +57,14 @@ class Failure:
         self._route = route
         self._handler = handler
         self._app = app
+        self._pages = pages
 
     async def send(self, scope: dict[str, Any], send: Any, exc: Exception, req: Request) -> int:
         """Send the error response for `exc`; returns its status."""
         status, body = error_response(self._log, exc, req, development=self._development)
-        if self._development and status >= 500 and prefers_html(scope["headers"]):
+        browser = (self._pages is not None or (self._development and status >= 500)) \
+            and prefers_html(scope["headers"])
+        if browser and self._development and status >= 500:  # the traceback page comes first
             page = self._page(exc, req, status)
             if page is not None:
                 headers = [(CT, _HTML), (CL, b"%d" % len(page)), (RID, req._rid), (_CACHE, _NO_STORE),
@@ -74,6 +81,12 @@ class Failure:
             self._log.exception("error headers for %s %s failed", req.method, req.path,
                                 extra={"request_id": req.request_id})
             extra = None
+        if browser and self._pages is not None:
+            try:
+                await self._pages.send(send, status, body, req, extra, self._constant[0])
+                return status
+            except Exception:  # nothing was sent: the envelope still can be
+                self._log.exception("the HTML error page failed", extra={"request_id": req.request_id})
         await send_json(scope, send, status, body, req._rid, extra, self._constant)
         return status
 

@@ -143,7 +143,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     needs_ctx = arity >= 3 or has_chains
     access = settings.access_log
     failure = Failure(settings.log, development=shows_detail(settings.env), constant=constant,
-                      cors=route_cors, route=where, handler=route.handler_name, app=settings.name)
+                      cors=route_cors, route=where, handler=route.handler_name, app=settings.name,
+                      pages=settings.pages)
     const_headers, raw_block = constant
 
     # The hot path, kept in one function: each helper call would cost a frame per request.

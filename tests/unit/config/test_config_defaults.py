@@ -94,6 +94,8 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "forms": {"max_file_size": 10 * 1024 * 1024, "max_files": 10, "max_fields": 1000,
                       "max_field_size": 256 * 1024, "max_body": 64 * 1024 * 1024, "temp_dir": None},
             "static": {"prefix": "/static/", "max_age": 0, "precompressed": True},
+            "views": {"folder": "views", "layout": "layouts/main.html", "auto_reload": None,
+                      "error_pages": True},
         },
         settings=app.settings,
     )

@@ -53,6 +53,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "migrations": {Scope.GLOBAL},
         "i18n": {Scope.GLOBAL, Scope.APP},
         "static": {Scope.APP},
+        "views": {Scope.APP},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

@@ -69,10 +69,11 @@ async def test_json_clients_keep_the_envelope(accept: str | None) -> None:
     assert r.json()["error"]["code"] == "internal"
 
 
-async def test_client_errors_keep_the_envelope() -> None:
+async def test_client_errors_get_the_error_page_not_the_traceback() -> None:
     async with asgi_client(build_app(declare, env="development")) as http:
         r = await http.get("/missing", headers={"accept": BROWSER})
-    assert (r.status_code, r.headers["content-type"]) == (404, "application/json")
+    assert (r.status_code, r.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert "no thing" in r.text and "Traceback" not in r.text
 
 
 @pytest.mark.parametrize("env", ["test", "production"])
@@ -80,8 +81,8 @@ async def test_never_outside_development(env: str) -> None:
     async with asgi_client(build_app(declare, env=env)) as http:
         crashed = await http.post("/items/7", json={}, headers={"accept": BROWSER})
         down = await http.get("/down", headers={"accept": BROWSER})
-    for r in (crashed, down):
-        assert r.headers["content-type"] == "application/json"
+    for r in (crashed, down):  # the built-in error page (mega.views), which shows no internals
+        assert r.headers["content-type"] == "text/html; charset=utf-8"
         assert "Traceback" not in r.text and "boom" not in r.text and "10.0.0.7" not in r.text
 
 

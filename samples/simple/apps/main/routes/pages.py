@@ -1,0 +1,7 @@
+"""HTML pages: the todo board, rendered from apps/main/views/."""
+
+from apps.main.controllers.page_controller import PageController
+
+
+def routes(router):
+    router.get("/board", PageController.board, name="board")
