@@ -42,7 +42,7 @@ BOTH = frozenset({Scope.GLOBAL, Scope.APP})
 
 # The modules that declare the built-in sections; imported before the first validation.
 BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings", "mega.security._settings",
-           "mega.data.migrations._settings")
+           "mega.data.migrations._settings", "mega.openapi._settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.
 NOT_BUILT: dict[str, str] = {
@@ -60,7 +60,6 @@ NOT_BUILT: dict[str, str] = {
     "views": "views (templates)",
     "static": "static files",
     "i18n": "i18n (translations)",
-    "openapi": "OpenAPI",
     "security": "the `security` section",
 }
 
