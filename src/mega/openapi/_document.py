@@ -19,7 +19,6 @@ from mega.openapi._settings import OpenApiSettings
 __all__ = ["RouteSecurity", "build_document", "operation_ids"]
 
 OPENAPI_VERSION = "3.1.0"
-ENVELOPE = "ErrorEnvelope"
 _NO_BODY = (204, 304)
 _INT64 = {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1}
 _CONVERTED = {
@@ -48,9 +47,9 @@ def build_document(app_name: str, settings: OpenApiSettings, routes: Sequence[Ro
     for i, route in enumerate(shown):
         _collect(schemas, i, route)
     schemas.resolve()
-    if ENVELOPE in schemas.components:
+    if errors.ENVELOPE in schemas.components:
         raise MegaError("openapi.schema_conflict", f"app '{app_name}': a route schema is named "
-                        f"{ENVELOPE!r}, the name of mega's error envelope in the document",
+                        f"{errors.ENVELOPE!r}, the name of mega's error envelope in the document",
                         hint="rename the model (or its title)")
     ids = operation_ids(shown)
     paths: dict[str, dict[str, Any]] = {}
@@ -58,11 +57,12 @@ def build_document(app_name: str, settings: OpenApiSettings, routes: Sequence[Ro
     tags: dict[str, None] = {}
     for i, route in enumerate(shown):
         pattern = parse_path(route.path, where=route.where)
-        operation = _operation(i, route, pattern, schemas, security(route), used)
-        operation["operationId"] = ids[i]
-        operation["tags"] = list(_option(route, "tags", (list, tuple), None) or [app_name])
-        tags.update(dict.fromkeys(operation["tags"]))
+        route_tags = list(_option(route, "tags", (list, tuple), None) or [app_name])
+        tags.update(dict.fromkeys(route_tags))
+        operation = {"tags": route_tags, "operationId": ids[i],
+                     **_operation(i, route, pattern, schemas, security(route), used)}
         paths.setdefault(_openapi_path(pattern), {})[route.method.lower()] = operation
+    _link_created(shown, paths, schemas)
     responses, headers = errors.error_components(used)
     info: dict[str, Any] = {"title": settings.title or app_name, "version": settings.version}
     if settings.description:
@@ -72,9 +72,33 @@ def build_document(app_name: str, settings: OpenApiSettings, routes: Sequence[Ro
         document["servers"] = [{"url": url, **({"description": d} if d else {})} for url, d in settings.servers]
     document["tags"] = [{"name": name} for name in tags]
     document["paths"] = paths
-    document["components"] = {"schemas": {**schemas.components, ENVELOPE: errors.ERROR_SCHEMA},
+    document["components"] = {"schemas": {**schemas.components, errors.ENVELOPE: errors.ERROR_SCHEMA},
                               "responses": responses, "headers": headers}
     return document
+
+
+def _link_created(routes: Sequence[RouteDef], paths: dict[str, dict[str, Any]], schemas: SchemaSet) -> None:
+    """Links from what a POST or PUT on `/things` answers to the operations on `/things/{id}`, the id
+    taken from the answer's data (a property of the parameter's name, else `id`): what a client, or a
+    stateful test, follows after creating something."""
+    for i, route in enumerate(routes):
+        if route.method not in ("POST", "PUT") or route.options.get("response") is None:
+            continue
+        found = schemas.object_properties((i, "response"))
+        success = paths[_openapi_path(parse_path(route.path))][route.method.lower()]["responses"].get(
+            str(route.options.get("status", 200)), {})
+        if found is None or "content" not in success:
+            continue
+        base = _openapi_path(parse_path(route.path)).rstrip("/")
+        for path, operations in paths.items():
+            item = re.fullmatch(re.escape(base) + r"/\{(\w+)\}", path)
+            source = item and (item[1] if item[1] in found[0] else "id" if "id" in found[0] else None)
+            if not item or not source:
+                continue
+            for target in operations.values():
+                success.setdefault("links", {})[target["operationId"]] = {
+                    "operationId": target["operationId"],
+                    "parameters": {item[1]: f"$response.body#/data/{source}"}}
 
 
 def _option(route: RouteDef, name: str, kind: type | tuple[type, ...], default: Any) -> Any:

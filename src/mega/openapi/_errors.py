@@ -6,7 +6,9 @@ from typing import Any
 
 from mega.openapi._schemas import REF
 
-__all__ = ["ERROR_RESPONSES", "error_components", "error_statuses"]
+__all__ = ["ENVELOPE", "ERROR_RESPONSES", "ERROR_SCHEMA", "error_components", "error_statuses"]
+
+ENVELOPE = "ErrorEnvelope"  # the component name of the envelope
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -73,7 +75,7 @@ def error_ref(status: int) -> dict[str, str]:
 
 def error_response(description: str, details: dict[str, Any] | None = None,
                    headers: tuple[str, ...] = ()) -> dict[str, Any]:
-    schema: dict[str, Any] = {"$ref": REF + "Error"}
+    schema: dict[str, Any] = {"$ref": REF + ENVELOPE}
     if details is not None:  # a route's own error shape: the envelope with its details
         schema = {"allOf": [schema, {"properties": {"error": {"properties": {"details": details}}}}]}
     out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}},
