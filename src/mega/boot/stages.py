@@ -36,9 +36,9 @@ from mega.errors import MegaError
 from mega.http._health import health_endpoints
 from mega.lock._stage import locks_stage
 from mega.observe.access import AccessLog
-from mega.openapi._mount import openapi_endpoints
 from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
+from mega.openapi._mount import openapi_endpoints
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
 

@@ -247,7 +247,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     return endpoint
 
 
-async def _send_bodiless(send: Any, status: int, rid: bytes, constant: Headers, extra: Headers | None) -> None:
+async def _send_bodiless(send: Any, status: int, rid: bytes, constant: Headers,
+                         extra: Headers | None) -> None:
     headers = [(RID, rid), *constant, *(extra or ())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b""})

@@ -13,7 +13,7 @@ from mega.errors import MegaError
 from mega.http._routing.pattern import PathPattern, parse_path
 from mega.http.router import RouteDef
 from mega.openapi import _errors as errors
-from mega.openapi._schemas import REF, SchemaSet
+from mega.openapi._schemas import SchemaSet
 from mega.openapi._settings import OpenApiSettings
 
 __all__ = ["RouteSecurity", "build_document", "operation_ids"]
@@ -21,7 +21,7 @@ __all__ = ["RouteSecurity", "build_document", "operation_ids"]
 OPENAPI_VERSION = "3.1.0"
 _NO_BODY = (204, 304)
 _INT64 = {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1}
-_CONVERTED = {
+_CONVERTED: dict[str, dict[str, Any]] = {
     "str": {"type": "string", "minLength": 1},
     "int": _INT64,
     "uuid": {"type": "string", "format": "uuid"},
@@ -69,7 +69,8 @@ def build_document(app_name: str, settings: OpenApiSettings, routes: Sequence[Ro
         info["description"] = settings.description
     document: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": info}
     if settings.servers:
-        document["servers"] = [{"url": url, **({"description": d} if d else {})} for url, d in settings.servers]
+        document["servers"] = [{"url": url, **({"description": d} if d else {})}
+                               for url, d in settings.servers]
     document["tags"] = [{"name": name} for name in tags]
     document["paths"] = paths
     document["components"] = {"schemas": {**schemas.components, errors.ENVELOPE: errors.ERROR_SCHEMA},
@@ -164,7 +165,8 @@ def _operation(i: int, route: RouteDef, pattern: PathPattern, schemas: SchemaSet
     validates = any(route.options.get(p) is not None for p in ("params", "query", "headers", "body", "form"))
     has_body = body is not None
     statuses = errors.error_statuses(validates=validates, has_body=has_body, csrf=security.csrf,
-                                     rate_limited=security.rate_limited, has_path_params=bool(pattern.param_names))
+                                     rate_limited=security.rate_limited,
+                                     has_path_params=bool(pattern.param_names))
     responses: dict[str, Any] = {}
     success = int(route.options.get("status", 200))
     responses[str(success)] = _success(success, schemas.schema((i, "response"))
@@ -207,14 +209,15 @@ def _phrase(status: int) -> str:
         return f"Status {status}"
 
 
-def _path_parameters(i: int, route: RouteDef, pattern: PathPattern, schemas: SchemaSet) -> list[dict[str, Any]]:
+def _path_parameters(i: int, route: RouteDef, pattern: PathPattern,
+                     schemas: SchemaSet) -> list[dict[str, Any]]:
     own = schemas.object_properties((i, "params")) if route.options.get("params") is not None else None
     props = own[0] if own else {}
     out = []
     for segment in pattern.segments:
         if segment.name is None:
             continue
-        schema = dict(_CONVERTED[segment.conv])
+        schema: dict[str, Any] = dict(_CONVERTED[segment.conv])
         extra = props.get(segment.name)
         if isinstance(extra, dict):
             schema = {"allOf": [schema, extra]} if "$ref" in extra else {**schema, **extra}

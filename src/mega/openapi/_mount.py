@@ -134,8 +134,8 @@ def _matches(pattern: PathPattern, path: str) -> bool:
 class _Resource:
     """One fixed body: ETag, Cache-Control, 304 on a matching If-None-Match, gzip when asked, HEAD."""
 
-    def __init__(self, body: bytes, media_type: bytes, cache_control: bytes, constant: list[tuple[bytes, bytes]],
-                 access: AccessLog | None) -> None:
+    def __init__(self, body: bytes, media_type: bytes, cache_control: bytes,
+                 constant: list[tuple[bytes, bytes]], access: AccessLog | None) -> None:
         digest = hashlib.sha256(body).hexdigest()[:24].encode()
         self.body = body
         self.etag = b'"' + digest + b'"'
@@ -156,12 +156,14 @@ class _Resource:
                 accept = value
         gz = len(self.body) >= _GZIP_FROM and _accepts_gzip(accept)
         etag = self.gzip_etag if gz else self.etag
-        if match and (match.strip() == b"*" or etag in [t.strip().removeprefix(b"W/") for t in match.split(b",")]):
+        if match and (match.strip() == b"*" or etag in [t.strip().removeprefix(b"W/")
+                                                        for t in match.split(b",")]):
             status, body, headers = 304, b"", [(b"etag", etag), (RID, rid), *self.common]
         else:
             body = self.gzipped() if gz else self.body
             status = 200
-            headers = [(CT, self.media_type), (CL, b"%d" % len(body)), (b"etag", etag), (RID, rid), *self.common]
+            headers = [(CT, self.media_type), (CL, b"%d" % len(body)), (b"etag", etag), (RID, rid),
+                       *self.common]
             if gz:
                 headers.append((b"content-encoding", b"gzip"))
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -83,8 +83,8 @@ def openapi_settings(value: Any, resolve: Resolve) -> OpenApiSettings:
         resolve.report(c.INVALID_VALUE, "docs_path", f"is {value['path']!r}, the path of the document too",
                        "give the docs page a path of its own, e.g. '/docs'")
     servers = tuple((s["url"], s["description"]) for s in value["servers"])
-    return OpenApiSettings(value["enabled"], value["path"], value["docs_path"], value["title"], value["version"],
-                           value["description"], servers)
+    return OpenApiSettings(value["enabled"], value["path"], value["docs_path"], value["title"],
+                           value["version"], value["description"], servers)
 
 
 register_section("openapi", OPENAPI, scope=BOTH, settings=openapi_settings)

@@ -14,6 +14,8 @@ from mega.security._settings import RateLimitSettings
 MakeProject = Callable[..., Path]
 
 LOCK_DEFAULTS = {"driver": None, "redis": None, "prefix": "mega:lock:", "ttl": 10.0, "wait": 5.0}
+OPENAPI_DEFAULTS = {"enabled": True, "path": "/openapi.json", "docs_path": "/docs", "title": None,
+                    "version": "1.0.0", "description": None, "servers": []}  # enabled: on in development
 
 SERVER_DEFAULTS = {
     "host": "127.0.0.1",
@@ -54,6 +56,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "lock": LOCK_DEFAULTS,
         "bus": {"driver": None, "nats": None, "prefix": "", "request_timeout": 30.0},
         "migrations": {"allow_pending": False, "check": True},
+        "openapi": OPENAPI_DEFAULTS,
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 
@@ -87,6 +90,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "cors": False,
             "csrf": True,
             "rate_limit": {"max": 1000, "window": 60.0, "redis": None},
+            "openapi": OPENAPI_DEFAULTS,
         },
         settings=app.settings,
     )
