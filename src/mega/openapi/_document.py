@@ -13,7 +13,7 @@ from mega.errors import MegaError
 from mega.http._routing.pattern import PathPattern, parse_path
 from mega.http.router import RouteDef
 from mega.openapi import _errors as errors
-from mega.openapi._schemas import SchemaSet
+from mega.openapi._schemas import REF, SchemaSet
 from mega.openapi._settings import OpenApiSettings
 
 __all__ = ["RouteSecurity", "build_document", "operation_ids"]
@@ -253,9 +253,26 @@ def _request_body(i: int, route: RouteDef, schemas: SchemaSet) -> dict[str, Any]
         content["application/json"] = {"schema": schemas.schema((i, "body"))}
     if route.options.get("form") is not None:
         form = schemas.schema((i, "form"))
-        content["application/x-www-form-urlencoded"] = {"schema": form}
+        if not _has_files(form, schemas.components, set()):  # files travel in multipart only
+            content["application/x-www-form-urlencoded"] = {"schema": form}
         content["multipart/form-data"] = {"schema": form}
     return {"required": True, "content": content} if content else None
+
+
+def _has_files(node: Any, components: dict[str, Any], seen: set[str]) -> bool:
+    """Whether a schema has a file field (`format: binary`), through its component references."""
+    if isinstance(node, list):
+        return any(_has_files(item, components, seen) for item in node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("format") == "binary":
+        return True
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(REF) and ref not in seen:
+        seen.add(ref)
+        if _has_files(components.get(ref[len(REF):]), components, seen):
+            return True
+    return any(_has_files(value, components, seen) for key, value in node.items() if key != "$ref")
 
 
 def _openapi_path(pattern: PathPattern) -> str:

@@ -26,7 +26,7 @@ def document(declare: Any) -> dict[str, Any]:
     return build_document("main", default_settings("test"), router.routes, lambda route: OPEN)
 
 
-def test_a_form_route_takes_urlencoded_and_multipart_bodies() -> None:
+def test_a_form_route_takes_multipart_and_urlencoded_when_it_has_no_file() -> None:
     form = {"type": "object", "required": ["title"],
             "properties": {"title": {"type": "string"}, "photo": {"type": "string", "format": "binary"}}}
     # `form=` is read from the route's options, whoever declared it.
@@ -35,9 +35,19 @@ def test_a_form_route_takes_urlencoded_and_multipart_bodies() -> None:
     validate(built)
     body = built["paths"]["/upload"]["post"]["requestBody"]
     assert body["required"] is True
-    assert set(body["content"]) == {"application/x-www-form-urlencoded", "multipart/form-data"}
+    assert set(body["content"]) == {"multipart/form-data"}  # a file travels in multipart only
     assert body["content"]["multipart/form-data"]["schema"]["properties"]["photo"]["format"] == "binary"
     assert set(built["paths"]["/upload"]["post"]["responses"]) == {"200", "400", "413", "415", "500"}
+    by_reference = RouteDef("POST", "/scan", handler, {"form": {
+        "type": "object", "properties": {"page": {"$ref": "#/$defs/File"}},
+        "$defs": {"File": {"type": "string", "format": "binary"}}}})
+    built = build_document("main", default_settings("test"), [by_reference], lambda r: OPEN)
+    assert set(built["paths"]["/scan"]["post"]["requestBody"]["content"]) == {"multipart/form-data"}
+    text_only = RouteDef("POST", "/note", handler, {"form": {"type": "object", "properties": {
+        "text": {"type": "string"}}}})
+    built = build_document("main", default_settings("test"), [text_only], lambda r: OPEN)
+    assert set(built["paths"]["/note"]["post"]["requestBody"]["content"]) == {
+        "application/x-www-form-urlencoded", "multipart/form-data"}
 
 
 def test_dict_defs_of_the_same_name_but_another_shape_get_distinct_components() -> None:
