@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -101,6 +102,11 @@ def test_mega_start_serves_the_new_project_on_sqlite(lean: Lean, tmp_path: Path)
         assert home.json() == {"ok": True, "data": {"message": "Hello from p"}}
         ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
         assert ready.status_code == 200, ready.text
+        docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=2)  # openapi: on in development
+        assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', docs.text)
+        assert docs.status_code == 200 and len(assets) == 3, docs.text
+        for asset in assets:  # shipped in the wheel: served from the installed package
+            assert httpx.get(f"http://127.0.0.1:{port}{asset}", timeout=5).status_code == 200, asset
     assert (lean.project / "var" / "mega.sqlite3").is_file()  # the embedded database
 
 

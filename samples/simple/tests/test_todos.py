@@ -34,3 +34,12 @@ async def test_bad_input_gets_clear_errors(client):
     assert r.status_code == 400 and r.json()["error"]["code"] == "validation.failed"
     r = await client.get("/todos/abc")
     assert r.status_code == 404
+
+
+async def test_the_api_documents_itself(client):
+    document = (await client.get("/openapi.json")).json()
+    assert document["info"]["title"] == "mega simple sample"
+    assert set(document["paths"]) == {"/", "/todos", "/todos/{id}"}
+    assert document["paths"]["/todos"]["post"]["summary"] == "Add a todo"
+    page = await client.get("/docs")
+    assert page.status_code == 200 and 'data-url="/openapi.json"' in page.text

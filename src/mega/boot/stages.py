@@ -39,6 +39,7 @@ from mega.lock._stage import locks_stage
 from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
+from mega.openapi._mount import openapi_endpoints
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
 
@@ -133,7 +134,7 @@ def _stage_apps(rt: Runtime) -> None:
                 if app.sessions is not None:
                     app.sessions.start()
             load_app(app, app_cfg.dir)
-            app.compile(extra)
+            app.compile({**extra, **openapi_endpoints(app, app_cfg.settings.get("openapi"))})
         except MegaError as exc:
             if not exc.message.startswith(f"app '{name}'"):
                 exc.message = f"app '{name}': {exc.message}"

@@ -43,7 +43,7 @@ BOTH = frozenset({Scope.GLOBAL, Scope.APP})
 # The modules that declare the built-in sections; imported before the first validation.
 BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings", "mega.security._settings",
            "mega.data.migrations._settings", "mega.i18n._settings", "mega.forms._settings",
-           "mega.static._settings", "mega.views._settings")
+           "mega.static._settings", "mega.views._settings", "mega.openapi._settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.
 NOT_BUILT: dict[str, str] = {
@@ -58,7 +58,6 @@ NOT_BUILT: dict[str, str] = {
     "ws_cluster": "the WebSocket cluster",
     "ws_hub": "the WebSocket hub",
     "bridge_hub": "the WebSocket hub bridge",
-    "openapi": "OpenAPI",
     "security": "the `security` section",
 }
 

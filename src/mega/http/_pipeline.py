@@ -204,25 +204,29 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                         status = reply.status_code
                 if guarded:
                     extra = extra + guarded if extra else guarded
-                try:
-                    body = ok_body(result)
-                except TypeError as exc:
-                    raise not_serializable(where, exc) from exc
-                sending = True
-                # Inlined from wire.send_json: this is the path nearly every request takes.
-                ext = scope.get("extensions")
-                if ext is not None and RAW_HEADERS in ext:
-                    head = JSON_HEAD % (len(body), rid) + raw_block
-                    if extra:
-                        head += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
-                    await send({"type": "http.response.start", "status": status, "headers": (),
-                                RAW_HEADERS: head})
+                if status == 204 or status == 304:  # no body and no length, whatever was returned (RFC 9110)
+                    sending = True
+                    await _send_bodiless(send, status, rid, const_headers, extra)
                 else:
-                    headers = [(CT, JSON), (CL, b"%d" % len(body)), (RID, rid), *const_headers]
-                    if extra:
-                        headers.extend(extra)
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                    try:
+                        body = ok_body(result)
+                    except TypeError as exc:
+                        raise not_serializable(where, exc) from exc
+                    sending = True
+                    # Inlined from wire.send_json: this is the path nearly every request takes.
+                    ext = scope.get("extensions")
+                    if ext is not None and RAW_HEADERS in ext:
+                        head = JSON_HEAD % (len(body), rid) + raw_block
+                        if extra:
+                            head += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
+                        await send({"type": "http.response.start", "status": status, "headers": (),
+                                    RAW_HEADERS: head})
+                    else:
+                        headers = [(CT, JSON), (CL, b"%d" % len(body)), (RID, rid), *const_headers]
+                        if extra:
+                            headers.extend(extra)
+                        await send({"type": "http.response.start", "status": status, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
         except Exception as exc:  # the error boundary: every failure becomes an error envelope
             if req is None:
                 req = Request(scope, receive, params, rid, body_limit)
@@ -253,6 +257,13 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     endpoint.__qualname__ = f"endpoint[{where}]"
     endpoint.cors = route_cors  # type: ignore[attr-defined]  # read by the CORS preflight
     return endpoint
+
+
+async def _send_bodiless(send: Any, status: int, rid: bytes, constant: Headers,
+                         extra: Headers | None) -> None:
+    headers = [(RID, rid), *constant, *(extra or ())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _validate(req: Request, validators: dict[str, Callable[[Any], Any]]) -> None:

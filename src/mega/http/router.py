@@ -80,6 +80,10 @@ class RouteOptions(TypedDict, total=False):
     cors: CorsOptions | Literal[False] | None
     csrf: bool | None
     rate_limit: RateLimitOptions | Literal[False] | None
+    operation_id: str
+    deprecated: bool
+    openapi: bool
+    responses: Mapping[int, Schema | None]
 
 
 # Checked at boot too, for projects that do not run a type checker.

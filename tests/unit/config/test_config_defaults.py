@@ -16,6 +16,8 @@ MakeProject = Callable[..., Path]
 LOCK_DEFAULTS = {"driver": None, "redis": None, "prefix": "mega:lock:", "ttl": 10.0, "wait": 5.0}
 I18N_DEFAULTS = {"enabled": True, "default_locale": "en", "query_param": "lang", "cookie": "mega_lang",
                  "accept_language": True}
+OPENAPI_DEFAULTS = {"enabled": True, "path": "/openapi.json", "docs_path": "/docs", "title": None,
+                    "version": "1.0.0", "description": None, "servers": []}  # enabled: on in development
 
 SERVER_DEFAULTS = {
     "host": "127.0.0.1",
@@ -57,6 +59,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "bus": {"driver": None, "nats": None, "prefix": "", "request_timeout": 30.0},
         "migrations": {"allow_pending": False, "check": True},
         "i18n": I18N_DEFAULTS,
+        "openapi": OPENAPI_DEFAULTS,
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 
@@ -96,6 +99,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "static": {"prefix": "/static/", "max_age": 0, "precompressed": True},
             "views": {"folder": "views", "layout": "layouts/main.html", "auto_reload": None,
                       "error_pages": True},
+            "openapi": OPENAPI_DEFAULTS,
         },
         settings=app.settings,
     )

@@ -54,6 +54,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "i18n": {Scope.GLOBAL, Scope.APP},
         "static": {Scope.APP},
         "views": {Scope.APP},
+        "openapi": {Scope.GLOBAL, Scope.APP},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

@@ -20,7 +20,7 @@ Problems = Callable[..., list[ConfigProblem]]
 WEB = "apps/web/app_config.py"
 GLOBAL_KEYS = ("jobs", "schedules", "workers", "plugins", "cluster", "metrics", "tracing", "ws_cluster",
                "ws_hub")
-APP_KEYS = ("asp", "bridge_hub", "openapi", "security")
+APP_KEYS = ("asp", "bridge_hub", "security")
 
 
 def test_the_unbuilt_features_are_the_ones_the_issue_lists() -> None:

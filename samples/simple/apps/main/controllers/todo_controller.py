@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 
 class NewTodo(BaseModel):
@@ -12,6 +12,15 @@ class NewTodo(BaseModel):
 class TodoChanges(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     done: bool | None = None
+
+
+class Todo(BaseModel):
+    id: int
+    title: str
+    done: bool
+
+
+TODO_LIST = TypeAdapter(list[Todo])
 
 
 LIST_QUERY = {
@@ -33,7 +42,6 @@ class TodoController:
 
     @staticmethod
     async def create(req, reply, ctx):
-        reply.status(201)
         return ctx.services.todos.add(req.data.title)
 
     @staticmethod
@@ -43,5 +51,3 @@ class TodoController:
     @staticmethod
     async def destroy(req, reply, ctx):
         ctx.services.todos.remove(req.params["id"])
-        reply.status(204)
-        return reply.send(b"")
