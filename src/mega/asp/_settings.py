@@ -87,11 +87,11 @@ def asp_settings(value: Any, resolve: Resolve) -> AspSettings | None:
     if value is False:
         return None
     secrets, paths = value["secret"], value["paths"]
-    if not paths:
+    if not paths and not _reported(resolve, "paths"):
         resolve.report(c.INVALID_VALUE, "paths", "is empty, but asp is configured: ASP needs both a secret "
                        "and the paths it covers", "list them, e.g. asp = {'paths': ['/api/secure/*']}, "
                        "or remove the asp section")
-    if not secrets:
+    if not secrets and not _reported(resolve, "secret"):  # an invalid one was reported as such
         resolve.report(c.INVALID_VALUE, "secret", f"is missing (and {SECRET_ENV} is not set), but asp is "
                        "configured: ASP needs both a secret and the paths it covers",
                        f"set {SECRET_ENV} in the environment or .env (make one with {_MAKE})")
@@ -102,6 +102,11 @@ def asp_settings(value: Any, resolve: Resolve) -> AspSettings | None:
                                                example="{'driver': 'redis', 'url': ...}"):
         return None
     return AspSettings(tuple(secrets), tuple(dict.fromkeys(paths)), value["drift"], cache)
+
+
+def _reported(resolve: Resolve, key: str) -> bool:
+    where = f"{resolve.section}.{key}"
+    return any(p.key == where or p.key.startswith(where + "[") for p in resolve.ctx.problems)
 
 
 register_section("asp", ASP, scope=APP, settings=asp_settings)

@@ -20,7 +20,7 @@ Problems = Callable[..., list[ConfigProblem]]
 WEB = "apps/web/app_config.py"
 GLOBAL_KEYS = ("jobs", "schedules", "workers", "plugins", "cluster", "metrics", "tracing", "ws_cluster",
                "ws_hub")
-APP_KEYS = ("asp", "bridge_hub", "views", "static", "i18n", "openapi", "security")
+APP_KEYS = ("bridge_hub", "views", "static", "i18n", "openapi", "security")
 
 
 def test_the_unbuilt_features_are_the_ones_the_issue_lists() -> None:
@@ -48,11 +48,11 @@ def test_a_key_of_an_unbuilt_feature_is_refused_naming_the_feature(
 
 def test_not_supported_is_collected_with_every_other_problem(make_project: MakeProject,
                                                              problems_of: Problems) -> None:
-    root = make_project("config = {'asp': {'paths': ['/pay']}, 'server': {'port': 0}}",
+    root = make_project("config = {'jobs': {'queues': ['mail']}, 'server': {'port': 0}}",
                         {"web": "config = {'views': True, 'hostz': []}"})
 
     assert [(p.code, p.key, p.file) for p in problems_of(root)] == [
-        ("config.not_supported", "asp", "mega_config.py"),
+        ("config.not_supported", "jobs", "mega_config.py"),
         ("config.invalid_value", "server.port", "mega_config.py"),
         ("config.not_supported", "views", WEB),
         ("config.unknown_key", "hostz", WEB),
