@@ -131,9 +131,9 @@ class HttpAsp:
         request_keys, response_keys, replay = self.request_keys, self.response_keys, self.replay
         drift_ms = self.drift_ms
 
-        async def refuse(scope: dict[str, Any], receive: Any, send: Any, params: Any, code: str) -> None:
+        async def refuse(scope: dict[str, Any], receive: Any, send: Any, params: Any, exc: AspError) -> None:
             req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
-            await failure.send(scope, send, AspError(code), req)
+            await failure.send(scope, send, exc, req)
 
         async def asp_endpoint(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
             signal = stamp = nonce_text = tag_text = None
@@ -147,10 +147,10 @@ class HttpAsp:
                 elif name == TAG:
                     tag_text = value
             if signal is None or not hmac.compare_digest(signal, VERSION):
-                return await refuse(scope, receive, send, params, "asp.signal")
+                return await refuse(scope, receive, send, params, AspError("asp.signal"))
             if stamp is None or not (stamp.isdigit() and len(stamp) <= _TS_DIGITS) or \
                     abs(time.time() * 1000 - int(stamp)) > drift_ms:
-                return await refuse(scope, receive, send, params, "asp.drift")
+                return await refuse(scope, receive, send, params, AspError("asp.drift"))
             nonce = unb64(nonce_text, NONCE_SIZE) if nonce_text is not None else None
             tag = unb64(tag_text, TAG_SIZE) if tag_text is not None else None
             req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
@@ -163,7 +163,7 @@ class HttpAsp:
             aad = request_aad(scope["method"], scope["path"], query, stamp.decode("ascii"))
             plaintext = None if nonce is None or tag is None else request_keys.open(nonce, ciphertext, tag, aad)
             if plaintext is None:
-                return await refuse(scope, receive, send, params, "asp.decrypt_failed")
+                return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
             assert nonce_text is not None
             nonce_b64 = nonce_text.decode("ascii")
             sealing = _SealingSend(send, response_keys, nonce_b64)

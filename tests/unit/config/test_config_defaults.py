@@ -87,6 +87,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "cors": False,
             "csrf": True,
             "rate_limit": {"max": 1000, "window": 60.0, "redis": None},
+            "asp": False,
         },
         settings=app.settings,
     )

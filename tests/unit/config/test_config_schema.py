@@ -50,6 +50,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "csrf": {Scope.APP},
         "rate_limit": {Scope.APP},
         "migrations": {Scope.GLOBAL},
+        "asp": {Scope.APP},
     }
     assert not set(scopes) & set(NOT_BUILT)
 
