@@ -24,8 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 from mega.asp._replay import CacheReplay, MemoryReplay, ReplayCache
 from mega.asp._settings import AspSettings
-from mega.asp._wire import NONCE, NONCE_SIZE, SIGNAL, TAG, TAG_SIZE, TIMESTAMP, VERSION, Keys, b64, \
-    request_aad, response_aad, unb64
+from mega.asp._wire import (
+    NONCE,
+    NONCE_SIZE,
+    SIGNAL,
+    TAG,
+    TAG_SIZE,
+    TIMESTAMP,
+    VERSION,
+    Keys,
+    b64,
+    request_aad,
+    response_aad,
+    unb64,
+)
 from mega.errors import MegaError
 from mega.http._wire import CL, CT, RAW_HEADERS, request_id
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
@@ -125,7 +137,7 @@ class HttpAsp:
 
         return {("GET", SCRIPT_PATH): asp_script}
 
-    def wrap(self, endpoint: Endpoint, body_limit: int = DEFAULT_BODY_LIMIT) -> Endpoint:  # noqa: C901
+    def wrap(self, endpoint: Endpoint, body_limit: int = DEFAULT_BODY_LIMIT) -> Endpoint:
         """`endpoint` behind ASP: decrypt the request, encrypt the response."""
         failure = endpoint.failure  # type: ignore[attr-defined]  # the route's own error answers
         request_keys, response_keys, replay = self.request_keys, self.response_keys, self.replay
@@ -136,16 +148,7 @@ class HttpAsp:
             await failure.send(scope, send, exc, req)
 
         async def asp_endpoint(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
-            signal = stamp = nonce_text = tag_text = None
-            for name, value in scope["headers"]:
-                if name == SIGNAL:
-                    signal = value
-                elif name == TIMESTAMP:
-                    stamp = value
-                elif name == NONCE:
-                    nonce_text = value
-                elif name == TAG:
-                    tag_text = value
+            signal, stamp, nonce_text, tag_text = _asp_headers(scope["headers"])
             if signal is None or not hmac.compare_digest(signal, VERSION):
                 return await refuse(scope, receive, send, params, AspError("asp.signal"))
             if stamp is None or not (stamp.isdigit() and len(stamp) <= _TS_DIGITS) or \
@@ -161,10 +164,11 @@ class HttpAsp:
                 return None
             query = bytes(scope.get("query_string", b"")).decode("latin-1")
             aad = request_aad(scope["method"], scope["path"], query, stamp.decode("ascii"))
-            plaintext = None if nonce is None or tag is None else request_keys.open(nonce, ciphertext, tag, aad)
+            if nonce is None or tag is None or nonce_text is None:
+                return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
+            plaintext = request_keys.open(nonce, ciphertext, tag, aad)
             if plaintext is None:
                 return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
-            assert nonce_text is not None
             nonce_b64 = nonce_text.decode("ascii")
             sealing = _SealingSend(send, response_keys, nonce_b64)
             inner_scope = _plain_headers(scope)
@@ -183,6 +187,20 @@ class HttpAsp:
         asp_endpoint.cors = getattr(endpoint, "cors", None)  # type: ignore[attr-defined]
         asp_endpoint.failure = failure  # type: ignore[attr-defined]
         return asp_endpoint
+
+
+def _asp_headers(headers: list[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """[signal, timestamp, nonce, tag] as sent (None where missing; a repeated one keeps its last)."""
+    found: list[bytes | None] = [None, None, None, None]
+    for name, value in headers:
+        if name.startswith(SIGNAL):
+            index = _NAMES.get(name)
+            if index is not None:
+                found[index] = value
+    return found
+
+
+_NAMES = {SIGNAL: 0, TIMESTAMP: 1, NONCE: 2, TAG: 3}
 
 
 def _plain_headers(scope: dict[str, Any]) -> dict[str, Any]:

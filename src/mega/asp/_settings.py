@@ -60,7 +60,8 @@ def _secrets(value: Any) -> list[str] | None:
 def _path(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/"):
         raise c.Invalid(c.INVALID_VALUE, f"has {value!r}, which is not a path",
-                        hint="write a route path as declared ('/api/pay', '/users/{id}') or a prefix ('/api/*')")
+                        hint="write a route path as declared ('/api/pay', '/users/{id}') or a prefix "
+                             "('/api/*')")
     if "*" in value[:-1] or (value.endswith("*") and not value.endswith("/*")):
         raise c.Invalid(c.INVALID_VALUE, f"has {value!r}: '*' is only allowed as a final '/*'",
                         hint="'/api/*' covers /api and every route under /api/")

@@ -1,6 +1,6 @@
 """`mega.asp.Client`: the Python side of ASP, for tests, scripts and services calling an ASP app.
 
-    asp = Client(os.environ["ASP_MASTER_SECRET"], http)     # http: an httpx.AsyncClient (or mega's test client)
+    asp = Client(os.environ["ASP_MASTER_SECRET"], http)     # an httpx.AsyncClient (mega's test client is one)
     r = await asp.post("/api/pay", json={"amount": 5})      # encrypted out, decrypted back
     r.json()                                                # {"ok": true, "data": ...}
 
@@ -16,8 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mega.asp._wire import NONCE, NONCE_SIZE, SIGNAL, TAG, TAG_SIZE, TIMESTAMP, VERSION, Keys, b64, \
-    request_aad, response_aad, unb64
+from mega.asp._wire import (
+    NONCE,
+    NONCE_SIZE,
+    SIGNAL,
+    TAG,
+    TAG_SIZE,
+    TIMESTAMP,
+    VERSION,
+    Keys,
+    b64,
+    request_aad,
+    response_aad,
+    unb64,
+)
 from mega.errors import MegaError
 
 if TYPE_CHECKING:
@@ -39,7 +51,8 @@ class Client:
     """Encrypts requests and decrypts responses with the app's ASP secret (or list: the first
     encrypts, any decrypts, as on the server)."""
 
-    def __init__(self, secret: str | list[str] | tuple[str, ...], http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, secret: str | list[str] | tuple[str, ...],
+                 http: httpx.AsyncClient | None = None) -> None:
         secrets = [secret] if isinstance(secret, str) else list(secret)
         self._request_keys = Keys(secrets, "request")
         self._response_keys = Keys(secrets, "response")
@@ -89,7 +102,8 @@ class Client:
         probe = http.build_request(method, url, params=params)
         query = probe.url.query.decode("ascii")
         sealed = self.seal(method, probe.url.path, content or b"", query=query)
-        request = http.build_request(method, probe.url, headers={**extra, **sealed.headers}, content=sealed.body)
+        request = http.build_request(method, probe.url, headers={**extra, **sealed.headers},
+                                     content=sealed.body)
         response = await http.send(request)
         body = await response.aread()
         if not self.is_encrypted(response.headers):

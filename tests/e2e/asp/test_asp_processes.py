@@ -46,7 +46,8 @@ def project(root: Path, replay_cache: str) -> Path:
                 f"{{'driver': 'redis', 'redis': 'main', 'prefix': {prefix!r}}}}}}}, ")
     return write_project(root, {
         "mega_config.py": f"config = {{{services}'logger': {{'level': 'warning'}}}}\n",
-        "apps/web/app_config.py": f"config = {{'asp': {{'paths': ['/api/*'], 'replay_cache': {replay_cache}}}}}\n",
+        "apps/web/app_config.py":
+            f"config = {{'asp': {{'paths': ['/api/*'], 'replay_cache': {replay_cache}}}}}\n",
         "apps/web/routes/main.py": ROUTES,
     })
 

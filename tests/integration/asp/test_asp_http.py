@@ -64,7 +64,8 @@ def project(root: Path, asp: str) -> Path:
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    root = project(tmp_path, f"{{'secret': {SECRET!r}, 'paths': ['/api/secure/*', '/api/exact'], 'drift': 30}}")
+    asp = f"{{'secret': {SECRET!r}, 'paths': ['/api/secure/*', '/api/exact'], 'drift': 30}}"
+    root = project(tmp_path, asp)
     async with running(root) as rt, make_client(rt) as client:
         yield client
 
@@ -75,7 +76,8 @@ async def send(http: httpx.AsyncClient, asp: Client, path: str, payload: object,
     """One request sealed by `asp`, sent as is (tests then change what they want to)."""
     sealed = asp.seal(method, path, orjson.dumps(payload), timestamp=timestamp)
     return await http.request(method, path, content=sealed.body,
-                              headers={"content-type": "application/json", **sealed.headers, **(headers or {})})
+                              headers={"content-type": "application/json", **sealed.headers,
+                                       **(headers or {})})
 
 
 def code(response: httpx.Response) -> str:
@@ -226,11 +228,13 @@ async def test_rotation_the_first_secret_encrypts_any_decrypts(tmp_path: Path) -
         assert orjson.loads(Client(SECRET).open(200, r.headers, r.content, sealed.nonce))["data"]["got"] == \
             {"v": "old"}
         rolling = Client([SECRET, OLD], http)  # a client mid-rotation reads both
-        assert (await rolling.post("/api/secure/echo", json={"v": "new"})).json()["data"]["got"] == {"v": "new"}
+        answer = await rolling.post("/api/secure/echo", json={"v": "new"})
+        assert answer.json()["data"]["got"] == {"v": "new"}
         assert (await Client([OLD, SECRET], http).post("/api/secure/echo", json=1)).status_code == 200
 
 
 async def test_the_secret_comes_from_the_environment(tmp_path: Path) -> None:
     root = project(tmp_path, "{'paths': ['/api/secure/*']}")
-    async with running(root, environ={"ASP_MASTER_SECRET": SECRET, "PATH": ""}) as rt, make_client(rt) as http:
+    environ = {"ASP_MASTER_SECRET": SECRET, "PATH": ""}
+    async with running(root, environ=environ) as rt, make_client(rt) as http:
         assert (await Client(SECRET, http).post("/api/secure/echo", json=1)).status_code == 200

@@ -43,7 +43,8 @@ def test_a_secret_and_paths_turn_it_on(tmp_path: Path) -> None:
     got = settings(tmp_path, {"secret": SECRET, "paths": ["/api/*", "/pay", "/pay"], "drift": "2m"})
     assert got == AspSettings((SECRET,), ("/api/*", "/pay"), 120.0, None)
     assert SECRET not in repr(got)
-    listed = settings(tmp_path / "l", {"secret": [SECRET, "o" * 32], "paths": ["/x"], "replay_cache": "replay"})
+    listed = settings(tmp_path / "l", {"secret": [SECRET, "o" * 32], "paths": ["/x"],
+                                       "replay_cache": "replay"})
     assert listed is not None and listed.secrets == (SECRET, "o" * 32) and listed.replay_cache == "replay"
     assert listed.drift == 60.0
 

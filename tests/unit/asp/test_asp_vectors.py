@@ -43,8 +43,8 @@ def test_request_vectors_seal_and_open() -> None:
         nonce = unb64(v["nonce"], 12)
         assert nonce is not None
         plaintext = bytes.fromhex(v["plaintext_hex"])
-        sealed = client.seal(v["method"], v["path"], plaintext, query=v["query"], timestamp=int(v["timestamp"]),
-                             nonce=nonce)
+        sealed = client.seal(v["method"], v["path"], plaintext, query=v["query"],
+                             timestamp=int(v["timestamp"]), nonce=nonce)
         assert sealed.body.hex() == v["ciphertext_hex"] and sealed.headers["x-mega-asp-tag"] == v["tag"]
         tag = unb64(v["tag"], 16)
         assert tag is not None
