@@ -32,17 +32,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import orjson  # noqa: E402
-from harness.common import BIN, HOST, RESULTS, SERVER_CPU, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS  # noqa: E402
-from harness.machine import take_lock  # noqa: E402
-from harness.project import BASE_PROJECT  # noqa: E402
-from harness.server import wait_port_free  # noqa: E402
-from harness.wrk import parse_wrk  # noqa: E402
+import orjson
+from harness.common import BIN, HOST, RESULTS, SERVER_CPU, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS
+from harness.machine import take_lock
+from harness.project import BASE_PROJECT
+from harness.server import wait_port_free
+from harness.wrk import parse_wrk
 
-from mega.asp import Client  # noqa: E402
+from mega.asp import Client
 
 SECRET = "bench-asp-secret-0123456789abcdefghijklmnop"
-PAYLOAD = {"items": [{"id": i, "name": f"item-{i:04d}", "tags": ["a", "b"]} for i in range(22)]}  # 1,013 bytes
+# 1,013 bytes of JSON
+PAYLOAD = {"items": [{"id": i, "name": f"item-{i:04d}", "tags": ["a", "b"]} for i in range(22)]}
 BODY = orjson.dumps(PAYLOAD)
 ROUTES = '''"""The ASP bench's echo, with and without ASP (bench/http/asp_echo.py)."""
 
@@ -112,7 +113,8 @@ def wrk(port: int, script: Path, seconds: float) -> dict[str, Any]:
 def check(port: int, asp: Client) -> None:
     import httpx
 
-    plain = httpx.post(f"http://{HOST}:{port}/echo", content=BODY, headers={"content-type": "application/json"})
+    json_type = {"content-type": "application/json"}
+    plain = httpx.post(f"http://{HOST}:{port}/echo", content=BODY, headers=json_type)
     assert plain.status_code == 200 and plain.json() == {"ok": True, "data": PAYLOAD}, plain.text[:300]
     sealed = asp.seal("POST", "/asp/echo", BODY)
     answer = httpx.post(f"http://{HOST}:{port}/asp/echo", content=sealed.body,
@@ -122,7 +124,7 @@ def check(port: int, asp: Client) -> None:
                                                                                          "data": PAYLOAD}
 
 
-def main() -> None:  # noqa: C901 - one straight run
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -142,8 +144,9 @@ def main() -> None:  # noqa: C901 - one straight run
     env.update(MEGA_ENV="production", ASP_MASTER_SECRET=SECRET)
     wait_port_free(args.port)
     log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, str(BIN / "mega"), "start", "--port", str(args.port)],
-                            cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    command = ["taskset", "-c", SERVER_CPU, str(BIN / "mega"), "start", "--port", str(args.port)]
+    proc = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     asp = Client(SECRET)
     runs: list[dict[str, Any]] = []
     try:
