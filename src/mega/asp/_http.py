@@ -9,7 +9,8 @@ and pays nothing. Per request the wrapper checks, in this order (cheapest and un
     replay     the nonce was not used before (replay cache)      else 401 asp.replay
 
 then hands the plaintext to the route's own endpoint (validation, middleware, handler) and encrypts
-whatever it sends back. Refusals before decryption are sent in plain (the client may not hold the
+whatever it sends back (GCM keeps lengths, so the route's Content-Length and header block stay as
+they are: three headers are added). Refusals before decryption are sent in plain (the client may not hold the
 key); from a decrypted request on, every response is encrypted, errors included.
 """
 
@@ -156,12 +157,18 @@ class HttpAsp:
                 return await refuse(scope, receive, send, params, AspError("asp.drift"))
             nonce = unb64(nonce_text, NONCE_SIZE) if nonce_text is not None else None
             tag = unb64(tag_text, TAG_SIZE) if tag_text is not None else None
-            req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
-            try:
-                ciphertext = await req.body()
-            except MegaError as exc:  # too large, disconnected: plain, the body was never read
-                await failure.send(scope, send, exc, req)
-                return None
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False) and \
+                    len(message.get("body", b"")) <= body_limit:
+                ciphertext = message.get("body", b"")  # the usual case: the whole body in one message
+            else:
+                req = Request(scope, _prepended(message, receive), params, request_id(scope["headers"]),
+                              body_limit)
+                try:
+                    ciphertext = await req.body()
+                except MegaError as exc:  # too large, disconnected: plain, the body was never read
+                    await failure.send(scope, send, exc, req)
+                    return None
             query = bytes(scope.get("query_string", b"")).decode("latin-1")
             aad = request_aad(scope["method"], scope["path"], query, stamp.decode("ascii"))
             if nonce is None or tag is None or nonce_text is None:
@@ -169,18 +176,19 @@ class HttpAsp:
             plaintext = request_keys.open(nonce, ciphertext, tag, aad)
             if plaintext is None:
                 return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
-            nonce_b64 = nonce_text.decode("ascii")
-            sealing = _SealingSend(send, response_keys, nonce_b64)
-            inner_scope = _plain_headers(scope)
+            sealing = _SealingSend(send, response_keys, nonce_text.decode("ascii"))
             try:
                 fresh = await replay.first_use(nonce)
-            except MegaError as exc:  # the replay cache is down: refuse, encrypted (the request was read)
-                await failure.send(inner_scope, sealing, exc, req)
+            except MegaError as exc:  # the replay cache is down: refuse (fail closed), encrypted
+                req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
+                await failure.send(scope, sealing, exc, req)
                 return None
             if not fresh:
-                await failure.send(inner_scope, sealing, AspError("asp.replay"), req)
+                req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
+                await failure.send(scope, sealing, AspError("asp.replay"), req)
                 return None
-            await endpoint(inner_scope, _replaying(plaintext, receive), sealing, params)
+            await endpoint(scope, _prepended({"type": "http.request", "body": plaintext, "more_body": False},
+                                             receive), sealing, params)
             return None
 
         asp_endpoint.__qualname__ = getattr(endpoint, "__qualname__", "endpoint") + "[asp]"
@@ -203,31 +211,20 @@ def _asp_headers(headers: list[tuple[bytes, bytes]]) -> list[bytes | None]:
 _NAMES = {SIGNAL: 0, TIMESTAMP: 1, NONCE: 2, TAG: 3}
 
 
-def _plain_headers(scope: dict[str, Any]) -> dict[str, Any]:
-    """The scope the route sees: without the server's raw-header extension, so the response start
-    arrives as a header list the sealing send can rewrite."""
-    ext = scope.get("extensions")
-    if ext is None or RAW_HEADERS not in ext:
-        return scope
-    inner = dict(scope)
-    inner["extensions"] = {k: v for k, v in ext.items() if k != RAW_HEADERS}
-    return inner
-
-
-def _replaying(plaintext: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """A `receive` that gives the decrypted body once (same length as the ciphertext), then the
+def _prepended(message: dict[str, Any], receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """A `receive` that gives `message` first (the body already taken, or its plaintext), then the
     connection's own messages (a disconnect)."""
     pending = True
 
-    async def receive_plain() -> dict[str, Any]:
+    async def receive_again() -> dict[str, Any]:
         nonlocal pending
         if pending:
             pending = False
-            return {"type": "http.request", "body": plaintext, "more_body": False}
-        message: dict[str, Any] = await receive()
-        return message
+            return message
+        following: dict[str, Any] = await receive()
+        return following
 
-    return receive_plain
+    return receive_again
 
 
 class _SealingSend:
@@ -256,8 +253,13 @@ class _SealingSend:
         start, body = self._start, b"".join(self._chunks)
         status = int(start["status"])
         nonce, ciphertext, tag = self._keys.seal(body, response_aad(status, self._nonce))
-        headers = [(n, v) for n, v in start["headers"] if n.lower() != CL]
-        headers += [(CL, b"%d" % len(ciphertext)), (SIGNAL, VERSION), (NONCE, b64(nonce).encode("ascii")),
-                    (TAG, b64(tag).encode("ascii"))]
-        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+        # GCM keeps the length: the Content-Length the route computed still holds.
+        nonce_value, tag_value = b64(nonce).encode("ascii"), b64(tag).encode("ascii")
+        if RAW_HEADERS in start:  # mega's server: one pre-built header block, extended by three lines
+            start = {**start, RAW_HEADERS: start[RAW_HEADERS] + b"x-mega-asp: 1\r\nx-mega-asp-nonce: "
+                     + nonce_value + b"\r\nx-mega-asp-tag: " + tag_value + b"\r\n"}
+        else:
+            start = {**start, "headers": [*start["headers"], (SIGNAL, VERSION), (NONCE, nonce_value),
+                                          (TAG, tag_value)]}
+        await self._send(start)
         await self._send({"type": "http.response.body", "body": ciphertext})

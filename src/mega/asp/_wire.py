@@ -11,7 +11,6 @@ the same bytes from one definition; docs/reference/asp.md describes it for other
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 
@@ -62,20 +61,27 @@ def response_aad(status: int, request_nonce: str) -> bytes:
 
 
 def b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
 
 
 def unb64(text: str | bytes, size: int) -> bytes | None:
     """`size` bytes from unpadded base64url, or None when `text` is not exactly that."""
     raw = text.encode("latin-1") if isinstance(text, str) else text
-    if len(raw) != (size * 4 + 2) // 3:
+    if len(raw) != (size * 4 + 2) // 3 or not raw.isascii():
         return None
     try:
-        decoded = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        decoded = binascii.a2b_base64(raw.translate(_FROM_URL) + b"=" * (-len(raw) % 4), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
-    # Only the canonical spelling: trailing bits must be zero, so one nonce has one header value.
-    return decoded if len(decoded) == size and b64(decoded).encode("ascii") == raw else None
+    # Only the canonical spelling (unused trailing bits zero), so one nonce has one header value.
+    if len(decoded) != size or (size % 3 and b64(decoded).encode("ascii") != raw):
+        return None
+    return decoded
+
+
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+# '+' and '/' are not base64url: map them to a byte a2b_base64 refuses, so they cannot pass as '-' / '_'.
+_FROM_URL = bytes.maketrans(b"-_+/", b"+/!!")
 
 
 class Keys:
