@@ -3,6 +3,7 @@ errors, and routes ASP does not cover left exactly as they were."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -238,3 +239,21 @@ async def test_the_secret_comes_from_the_environment(tmp_path: Path) -> None:
     environ = {"ASP_MASTER_SECRET": SECRET, "PATH": ""}
     async with running(root, environ=environ) as rt, make_client(rt) as http:
         assert (await Client(SECRET, http).post("/api/secure/echo", json=1)).status_code == 200
+
+
+async def test_a_replay_cache_that_fails_refuses_the_request(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {
+        "mega_config.py": "config = {'logger': {'level': 'critical'}, "
+                          "'services': {'caches': {'replay': {'driver': 'file', 'path': 'var/replay'}}}}\n",
+        "apps/web/app_config.py": f"config = {{'asp': {{'secret': {SECRET!r}, 'paths': ['/api/secure/*'], "
+                                  "'replay_cache': 'replay'}}\n",
+        "apps/web/routes/main.py": ROUTES,
+    })
+    async with running(root) as rt, make_client(rt) as http:
+        asp = Client(SECRET, http)
+        assert (await asp.post("/api/secure/echo", json={"a": 1})).status_code == 200
+        shutil.rmtree(root / "var/replay")
+        (root / "var/replay").write_text("a file where the cache's folder was")  # every write now fails
+        r = await asp.post("/api/secure/echo", json={"a": 2})
+        assert r.status_code == 503 and r.headers["x-mega-asp"] == "1"  # fails closed, encrypted
+        assert code(r) == "cache.unavailable"
