@@ -257,3 +257,21 @@ async def test_a_replay_cache_that_fails_refuses_the_request(tmp_path: Path) -> 
         r = await asp.post("/api/secure/echo", json={"a": 2})
         assert r.status_code == 503 and r.headers["x-mega-asp"] == "1"  # fails closed, encrypted
         assert code(r) == "cache.unavailable"
+
+
+async def test_keys_are_derived_at_boot_never_per_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    import mega.asp._wire as wire
+
+    derived: list[str] = []
+    real = wire.derive_key
+    monkeypatch.setattr(wire, "derive_key", lambda *args: derived.append(args[1]) or real(*args))
+    root = project(tmp_path, f"{{'secret': [{SECRET!r}, {OLD!r}], 'paths': ['/api/secure/*', '/typo/*']}}")
+    async with running(root) as rt, make_client(rt) as http:
+        assert derived == ["request", "request", "response", "response"]  # two secrets, two directions
+        asp = Client(SECRET, http)
+        derived.clear()
+        for n in range(3):
+            assert (await asp.post("/api/secure/echo", json=n)).status_code == 200
+        assert derived == []
+    assert "asp.paths entry '/typo/*' covers no route" in caplog.text
