@@ -109,11 +109,6 @@ class HttpAsp:
             self.replay = MemoryReplay(settings.drift)
         self.used: set[str] = set()
 
-    @classmethod
-    def from_settings(cls, settings: AspSettings | None, *, cache: Callable[[str], Cache] | None = None,
-                      app_name: str = "") -> HttpAsp | None:
-        return None if settings is None else cls(settings, cache=cache, app_name=app_name)
-
     def covers(self, route: RouteDef) -> bool:
         hit = [p for p in self.settings.paths if covers((p,), route.path)]
         self.used.update(hit)

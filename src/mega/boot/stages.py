@@ -19,7 +19,6 @@ from typing import Any
 from mega.adapters._stage import adapters_stage
 from mega.app import registry
 from mega.app.app import MegaApp
-from mega.asp._http import HttpAsp
 from mega.boot._host import Host
 from mega.boot._loader import load_app, use_project_root
 from mega.boot._test_env import apply_test_run
@@ -132,7 +131,10 @@ def _stage_apps(rt: Runtime) -> None:
                                                             cache=app.cache)
                 if app.sessions is not None:
                     app.sessions.start()
-            app.asp = HttpAsp.from_settings(app_cfg.settings.get("asp"), cache=app.cache, app_name=name)
+            if app_cfg.settings.get("asp") is not None:  # only then is cryptography imported
+                from mega.asp._http import HttpAsp
+
+                app.asp = HttpAsp(app_cfg.settings["asp"], cache=app.cache, app_name=name)
             load_app(app, app_cfg.dir)
             app.compile(extra)
         except MegaError as exc:
