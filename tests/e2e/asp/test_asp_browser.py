@@ -50,6 +50,8 @@ try {
   const asp = await AspClient.create(SECRET_HERE);
   const r = await asp.fetch("/api/secure/echo?x=1", { method: "POST", json: { hello: "wörld" } });
   out.roundTrip = { status: r.status, encrypted: r.headers.get("x-mega-asp"), body: await r.json() };
+  const note = await asp.fetch("/api/secure/notes/café?q=a%20b&q=é");  // encoded by the browser
+  out.encoded = [note.status, (await note.json()).data];
 
   const sealed = await asp.seal("POST", "/api/secure/echo", "", new TextEncoder().encode('{"n":1}'));
   const send = () => fetch("/api/secure/echo", { method: "POST", body: sealed.body,
@@ -81,6 +83,9 @@ ROUTES = """
     async def echo(req):
         return {{"got": await req.json(), "query": req.query}}
 
+    async def note(req):
+        return {{"name": req.params["name"], "q": req.query_list("q")}}
+
     async def page(req, reply):
         return reply.send(PAGE, media_type="text/html; charset=utf-8")
 
@@ -90,6 +95,7 @@ ROUTES = """
 
     def routes(router):
         router.post("/api/secure/echo", echo)
+        router.get("/api/secure/notes/{{name}}", note)
         router.get("/asp-page", page, helmet=False)
         router.get("/asp-vectors.json", vectors)
 """
@@ -138,6 +144,7 @@ def test_the_browser_client_round_trips_and_is_refused_a_replay(
         [[v["plaintext_hex"]] for v in vectors["responses"]]
     echoed = {"ok": True, "data": {"got": {"hello": "wörld"}, "query": {"x": "1"}}}
     assert result["roundTrip"] == {"status": 200, "encrypted": "1", "body": echoed}
+    assert result["encoded"] == [200, {"name": "café", "q": ["a b", "é"]}]  # path and query as sent
     assert result["replay"] == {"first": [200, {"n": 1}], "second": [401, "asp.replay"]}
     assert result["plain"] == [400, "asp.signal"]
     assert server.terminate() == 0, server.output()

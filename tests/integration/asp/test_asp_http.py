@@ -109,6 +109,8 @@ async def test_round_trip_decrypts_for_the_handler_and_encrypts_the_answer(http:
     raw = await asp.put("/api/secure/raw", content=b"\x00" * 1000)
     assert raw.json()["data"] == {"bytes": 1000}
     assert (await asp.get("/api/secure/items/42")).json()["data"] == {"path": "/api/secure/items/42"}
+    encoded = await asp.get("/api/secure/items/caf%C3%A9 x")
+    assert encoded.json()["data"] == {"path": "/api/secure/items/café x"}
     assert (await asp.post("/api/exact", json=[1])).json()["data"]["got"] == [1]
 
 
