@@ -21,6 +21,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.server._serve", "mega.server._uvicorn_protocol"): "uvicorn/httptools, only when serving",
     ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
+    ("mega.boot.stages", "mega.asp._http"): "cryptography, only for apps that turn ASP on",
     ("mega.data.migrations", "mega.data.migrations._schema"): "Alembic, only for migration files",
     ("mega.data.migrations._stage", "mega.data.migrations.check"):
         "SQLAlchemy and the runner, only for projects with models or migrations",

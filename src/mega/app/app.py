@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
     from mega.adapters.sql.adapter import SqlAdapter
     from mega.app.ctx import Ctx
+    from mega.asp._http import HttpAsp
     from mega.bus.contract import Bus
     from mega.cache.contract import Cache
     from mega.http.response import Response
@@ -81,6 +82,7 @@ class MegaApp:
         # Request-independent resources, set by the boot stages that own them.
         self.adapters: AdapterManager | None = None
         self.sessions: SessionManager | None = None
+        self.asp: HttpAsp | None = None  # set by the apps stage when app_config.py turns ASP on
         self._lock: Lock | None = None
         self._bus: Bus | None = None
         self.i18n: I18n = OFF  # the i18n stage gives an app with catalogs its Translator
@@ -236,7 +238,12 @@ class MegaApp:
             seen[key] = route
             chains = self._route_chains(route)
             endpoint = compile_route(route, settings, chains, self)
+            if self.asp is not None and self.asp.covers(route):  # decided here: other routes pay nothing
+                endpoint = self.asp.wrap(endpoint, int(route.options.get("body_limit", self.body_limit)))
             self.table.add(pattern)[route.method] = endpoint
+        if self.asp is not None:
+            self.asp.warn_unused()
+            extra = {**(extra or {}), **self.asp.extra_endpoints(settings.constant[0])}
         for (method, path), endpoint in (extra or {}).items():
             self.table.static.setdefault(path, {}).setdefault(method, endpoint)
         for table in [*self.table.static.values(), *self._dynamic_tables()]:

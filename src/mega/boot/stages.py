@@ -133,6 +133,10 @@ def _stage_apps(rt: Runtime) -> None:
                                                             cache=app.cache)
                 if app.sessions is not None:
                     app.sessions.start()
+            if app_cfg.settings.get("asp") is not None:  # only then is cryptography imported
+                from mega.asp._http import HttpAsp
+
+                app.asp = HttpAsp(app_cfg.settings["asp"], cache=app.cache, app_name=name)
             load_app(app, app_cfg.dir)
             app.compile({**extra, **openapi_endpoints(app, app_cfg.settings.get("openapi"))})
         except MegaError as exc:

@@ -16,6 +16,7 @@ from mega.http._settings import AppSettings
 from mega.http._wire import request_id, send_empty, send_error, send_json
 from mega.http.request import Request
 from mega.http.response import Headers
+from mega.security import rejections
 
 if TYPE_CHECKING:
     from mega.static._serve import StaticFiles
@@ -131,6 +132,8 @@ class Dispatch:
                 try:
                     headers: Headers = policy.preflight(scope["headers"])
                 except MegaError as err:
+                    if rejections.LISTENERS:  # a refused CORS preflight is a security rejection
+                        rejections.report(err, scope, rid)
                     return await send_error(scope, send, err, None, self._constant,
                                             development=self._development, rid=rid)
                 await send_empty(scope, send, 204, headers, self._constant[0], rid)

@@ -12,6 +12,7 @@ from mega.http._debug_page import prefers_html, render
 from mega.http._public_error import error_body, fallback_body
 from mega.http._wire import CL, CT, RID, Headers, send_json
 from mega.http.request import Request
+from mega.security import rejections
 
 if TYPE_CHECKING:
     from mega.views._error_pages import ErrorPages
@@ -61,6 +62,8 @@ class Failure:
 
     async def send(self, scope: dict[str, Any], send: Any, exc: Exception, req: Request) -> int:
         """Send the error response for `exc`; returns its status."""
+        if rejections.LISTENERS:  # the one hook point for security rejections (mega.security.rejections)
+            rejections.report(exc, scope, req._rid)
         status, body = error_response(self._log, exc, req, development=self._development)
         browser = (self._pages is not None or (self._development and status >= 500)) \
             and prefers_html(scope["headers"])

@@ -256,6 +256,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
 
     endpoint.__qualname__ = f"endpoint[{where}]"
     endpoint.cors = route_cors  # type: ignore[attr-defined]  # read by the CORS preflight
+    endpoint.failure = failure  # type: ignore[attr-defined]  # how a wrapper (ASP) answers its refusals
     return endpoint
 
 

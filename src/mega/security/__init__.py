@@ -1,4 +1,5 @@
-"""Security helpers: password hashing (argon2id) and the login brute-force guard.
+"""Security helpers: password hashing (argon2id), the login brute-force guard, and the hook that hears
+every security rejection (`on_rejection`).
 
 Imported lazily, so a project that never hashes a password never loads argon2.
 """
@@ -14,6 +15,8 @@ _EXPORTS = {
     "verify_password": "mega.security.hashing",
     "password_needs_rehash": "mega.security.hashing",
     "BruteForceGuard": "mega.security.brute_force",
+    "Rejection": "mega.security.rejections",
+    "on_rejection": "mega.security.rejections",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -100,6 +100,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "views": {"folder": "views", "layout": "layouts/main.html", "auto_reload": None,
                       "error_pages": True},
             "openapi": OPENAPI_DEFAULTS,
+            "asp": False,
         },
         settings=app.settings,
     )

@@ -55,6 +55,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "static": {Scope.APP},
         "views": {Scope.APP},
         "openapi": {Scope.GLOBAL, Scope.APP},
+        "asp": {Scope.APP},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

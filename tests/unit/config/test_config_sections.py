@@ -20,7 +20,7 @@ Problems = Callable[..., list[ConfigProblem]]
 WEB = "apps/web/app_config.py"
 GLOBAL_KEYS = ("jobs", "schedules", "workers", "plugins", "cluster", "metrics", "tracing", "ws_cluster",
                "ws_hub")
-APP_KEYS = ("asp", "bridge_hub", "security")
+APP_KEYS = ("bridge_hub", "security")
 
 
 def test_the_unbuilt_features_are_the_ones_the_issue_lists() -> None:
@@ -48,11 +48,11 @@ def test_a_key_of_an_unbuilt_feature_is_refused_naming_the_feature(
 
 def test_not_supported_is_collected_with_every_other_problem(make_project: MakeProject,
                                                              problems_of: Problems) -> None:
-    root = make_project("config = {'asp': {'paths': ['/pay']}, 'server': {'port': 0}}",
+    root = make_project("config = {'jobs': {'queues': ['mail']}, 'server': {'port': 0}}",
                         {"web": "config = {'bridge_hub': True, 'hostz': []}"})
 
     assert [(p.code, p.key, p.file) for p in problems_of(root)] == [
-        ("config.not_supported", "asp", "mega_config.py"),
+        ("config.not_supported", "jobs", "mega_config.py"),
         ("config.invalid_value", "server.port", "mega_config.py"),
         ("config.not_supported", "bridge_hub", WEB),
         ("config.unknown_key", "hostz", WEB),
@@ -60,30 +60,32 @@ def test_not_supported_is_collected_with_every_other_problem(make_project: MakeP
 
 
 @pytest.fixture
-def asp_section() -> Iterator[None]:
-    """A feature that turns `asp` on by registering its section (as a later issue will)."""
+def hub_section() -> Iterator[None]:
+    """A feature that turns `bridge_hub` on by registering its section (as a later issue will)."""
 
     def settings(value: dict[str, Any], resolve: Resolve) -> tuple[str, float]:
         return value["root"], value["max_age"]
 
     spec = Section({"root": Leaf(c.string, const("public")), "max_age": Leaf(c.duration(), const(3600.0))})
-    register_section("asp", spec, scope=APP, settings=settings)
+    register_section("bridge_hub", spec, scope=APP, settings=settings)
     yield
-    unregister_section("asp")
+    unregister_section("bridge_hub")
 
 
 def test_registering_a_section_turns_its_key_on(make_project: MakeProject, problems_of: Problems,
-                                                asp_section: None) -> None:
-    root = make_project(apps={"web": "config = {'asp': {'max_age': '1h'}}"})
+                                                hub_section: None) -> None:
+    root = make_project(apps={"web": "config = {'bridge_hub': {'max_age': '1h'}}"})
     app = load_project_config(root, environ={}).apps["web"]
-    assert app.values["asp"] == {"root": "public", "max_age": 3600.0}
-    assert app.settings["asp"] == ("public", 3600.0)
+    assert app.values["bridge_hub"] == {"root": "public", "max_age": 3600.0}
+    assert app.settings["bridge_hub"] == ("public", 3600.0)
 
-    bad = make_project("config = {'asp': {}}", {"web": "config = {'asp': {'rooot': 'x'}}"}, name="bad")
+    bad = make_project("config = {'bridge_hub': {}}", {"web": "config = {'bridge_hub': {'rooot': 'x'}}"},
+                       name="bad")
     assert [(p.code, p.key, p.file, p.message) for p in problems_of(bad)] == [
-        ("config.wrong_scope", "asp", "mega_config.py", f"'asp' belongs in {WEB}, not mega_config.py"),
-        ("config.unknown_key", "asp.rooot", WEB,
-         f"unknown key 'asp.rooot' in {WEB} — did you mean 'asp.root'?"),
+        ("config.wrong_scope", "bridge_hub", "mega_config.py",
+         f"'bridge_hub' belongs in {WEB}, not mega_config.py"),
+        ("config.unknown_key", "bridge_hub.rooot", WEB,
+         f"unknown key 'bridge_hub.rooot' in {WEB} — did you mean 'bridge_hub.root'?"),
     ]
 
 

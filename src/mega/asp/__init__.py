@@ -1,0 +1,27 @@
+"""ASP: application-level payload encryption of listed HTTP paths (docs/reference/asp.md).
+
+The server side is configured (`asp` in app_config.py); `Client` is the Python client. Imported
+lazily, so a project without ASP never loads `cryptography`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mega.asp.client import Client as Client
+    from mega.asp.client import Sealed as Sealed
+
+_EXPORTS = {"Client": "mega.asp.client", "Sealed": "mega.asp.client"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mega.asp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,260 @@
+"""ASP on HTTP: which routes it covers (decided at compile time) and the wrapper around their endpoints.
+
+A covered route's endpoint is wrapped once, at boot; every other route keeps its endpoint as compiled
+and pays nothing. Per request the wrapper checks, in this order (cheapest and unauthenticated first):
+
+    signal     x-mega-asp: 1                                     else 400 asp.signal
+    timestamp  x-mega-asp-ts within `drift` of the server clock  else 401 asp.drift
+    decrypt    nonce, tag and body open under a request key      else 400 asp.decrypt_failed
+    replay     the nonce was not used before (replay cache)      else 401 asp.replay
+
+then hands the plaintext to the route's own endpoint (validation, middleware, handler) and encrypts
+whatever it sends back (GCM keeps lengths, so the route's Content-Length and header block stay as
+they are: three headers are added). Refusals before decryption are sent in plain (the client may not hold the
+key); from a decrypted request on, every response is encrypted, errors included.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from mega.asp._replay import CacheReplay, MemoryReplay, ReplayCache
+from mega.asp._settings import AspSettings
+from mega.asp._wire import (
+    NONCE,
+    NONCE_SIZE,
+    SIGNAL,
+    TAG,
+    TAG_SIZE,
+    TIMESTAMP,
+    VERSION,
+    Keys,
+    b64,
+    request_aad,
+    response_aad,
+    unb64,
+)
+from mega.errors import MegaError
+from mega.http._wire import CL, CT, RAW_HEADERS, request_id
+from mega.http.request import DEFAULT_BODY_LIMIT, Request
+
+if TYPE_CHECKING:
+    from mega.cache.contract import Cache
+    from mega.http._pipeline import Endpoint
+    from mega.http.router import RouteDef
+
+__all__ = ["SCRIPT_PATH", "AspError", "HttpAsp"]
+
+SCRIPT_PATH = "/_mega/asp.js"
+_TS_DIGITS = 16  # milliseconds since 1970 fit in 13 digits until the year 2286
+_JS = b"text/javascript; charset=utf-8"
+
+log = logging.getLogger("mega.asp")
+
+# code -> (status, message, hint)
+_REFUSALS: dict[str, tuple[int, str, str]] = {
+    "asp.signal": (400, "this path takes ASP-encrypted requests only (header x-mega-asp: 1)",
+                   "send it through mega.asp.Client or the browser client /_mega/asp.js"),
+    "asp.drift": (401, "the request's x-mega-asp-ts timestamp is missing or too far from the server clock",
+                  "send the current time in milliseconds; check the client's clock"),
+    "asp.decrypt_failed": (400, "the request body could not be decrypted",
+                           "encrypt with the current secret; the nonce, tag and body must be unchanged"),
+    "asp.replay": (401, "this request was already received (its nonce was used)",
+                   "send each request once; a retry needs a new nonce and timestamp"),
+}
+
+
+class AspError(MegaError):
+    """An ASP refusal: `code` is one of asp.signal, asp.drift, asp.decrypt_failed, asp.replay."""
+
+    def __init__(self, code: str) -> None:
+        status, message, hint = _REFUSALS[code]
+        super().__init__(code, message, hint=hint, status=status)
+
+
+def covers(patterns: tuple[str, ...], route_path: str) -> bool:
+    """Whether a route (its path as declared) is one of `patterns`: exact, or under a '/*' prefix."""
+    for pattern in patterns:
+        if pattern.endswith("/*"):
+            stem = pattern[:-2]
+            if route_path == stem or route_path.startswith(stem + "/"):
+                return True
+        elif route_path == pattern:
+            return True
+    return False
+
+
+class HttpAsp:
+    """One app's ASP: its keys (derived here, once), replay cache and covered paths."""
+
+    def __init__(self, settings: AspSettings, *, cache: Callable[[str], Cache] | None = None,
+                 app_name: str = "") -> None:
+        self.settings = settings
+        self.app_name = app_name
+        self.request_keys = Keys(settings.secrets, "request")
+        self.response_keys = Keys(settings.secrets, "response")
+        self.drift_ms = int(settings.drift * 1000)
+        self.replay: ReplayCache
+        if settings.replay_cache is not None:
+            if cache is None:
+                raise MegaError("asp.no_cache", f"asp.replay_cache {settings.replay_cache!r} needs the "
+                                "app's caches", status=500, hint="boot the project (mega start)")
+            self.replay = CacheReplay(cache(settings.replay_cache), settings.drift)
+        else:
+            self.replay = MemoryReplay(settings.drift)
+        self.used: set[str] = set()
+
+    def covers(self, route: RouteDef) -> bool:
+        hit = [p for p in self.settings.paths if covers((p,), route.path)]
+        self.used.update(hit)
+        return bool(hit)
+
+    def warn_unused(self) -> None:
+        """A listed path that covers no route is most likely a typo: say so at boot."""
+        for pattern in self.settings.paths:
+            if pattern not in self.used:
+                log.warning("app '%s': asp.paths entry %r covers no route (routes are matched as "
+                            "declared, e.g. '/users/{id}')", self.app_name, pattern)
+
+    def extra_endpoints(self, constant: list[tuple[bytes, bytes]]) -> dict[tuple[str, str], Endpoint]:
+        """The browser client, served at SCRIPT_PATH while ASP is on."""
+        script = resources.files("mega.asp").joinpath("asp.js").read_bytes()
+        headers = [(CT, _JS), (CL, b"%d" % len(script)), (b"cache-control", b"no-cache"), *constant]
+
+        async def asp_script(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
+            head = [*headers, (b"x-request-id", request_id(scope["headers"]))]
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else script})
+
+        return {("GET", SCRIPT_PATH): asp_script}
+
+    def wrap(self, endpoint: Endpoint, body_limit: int = DEFAULT_BODY_LIMIT) -> Endpoint:
+        """`endpoint` behind ASP: decrypt the request, encrypt the response."""
+        failure = endpoint.failure  # type: ignore[attr-defined]  # the route's own error answers
+        request_keys, response_keys, replay = self.request_keys, self.response_keys, self.replay
+        drift_ms = self.drift_ms
+
+        async def refuse(scope: dict[str, Any], receive: Any, send: Any, params: Any, exc: AspError) -> None:
+            req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
+            await failure.send(scope, send, exc, req)
+
+        async def asp_endpoint(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
+            signal, stamp, nonce_text, tag_text = _asp_headers(scope["headers"])
+            if signal is None or not hmac.compare_digest(signal, VERSION):
+                return await refuse(scope, receive, send, params, AspError("asp.signal"))
+            if stamp is None or not (stamp.isdigit() and len(stamp) <= _TS_DIGITS) or \
+                    abs(time.time() * 1000 - int(stamp)) > drift_ms:
+                return await refuse(scope, receive, send, params, AspError("asp.drift"))
+            nonce = unb64(nonce_text, NONCE_SIZE) if nonce_text is not None else None
+            tag = unb64(tag_text, TAG_SIZE) if tag_text is not None else None
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False) and \
+                    len(message.get("body", b"")) <= body_limit:
+                ciphertext = message.get("body", b"")  # the usual case: the whole body in one message
+            else:
+                req = Request(scope, _prepended(message, receive), params, request_id(scope["headers"]),
+                              body_limit)
+                try:
+                    ciphertext = await req.body()
+                except MegaError as exc:  # too large, disconnected: plain, the body was never read
+                    await failure.send(scope, send, exc, req)
+                    return None
+            query = bytes(scope.get("query_string", b"")).decode("latin-1")
+            aad = request_aad(scope["method"], scope["path"], query, stamp.decode("ascii"))
+            if nonce is None or tag is None or nonce_text is None:
+                return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
+            plaintext = request_keys.open(nonce, ciphertext, tag, aad)
+            if plaintext is None:
+                return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
+            sealing = _SealingSend(send, response_keys, nonce_text.decode("ascii"))
+            try:
+                fresh = await replay.first_use(nonce)
+            except MegaError as exc:  # the replay cache is down: refuse (fail closed), encrypted
+                req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
+                await failure.send(scope, sealing, exc, req)
+                return None
+            if not fresh:
+                req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
+                await failure.send(scope, sealing, AspError("asp.replay"), req)
+                return None
+            await endpoint(scope, _prepended({"type": "http.request", "body": plaintext, "more_body": False},
+                                             receive), sealing, params)
+            return None
+
+        asp_endpoint.__qualname__ = getattr(endpoint, "__qualname__", "endpoint") + "[asp]"
+        asp_endpoint.cors = getattr(endpoint, "cors", None)  # type: ignore[attr-defined]
+        asp_endpoint.failure = failure  # type: ignore[attr-defined]
+        return asp_endpoint
+
+
+def _asp_headers(headers: list[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """[signal, timestamp, nonce, tag] as sent (None where missing; a repeated one keeps its last)."""
+    found: list[bytes | None] = [None, None, None, None]
+    for name, value in headers:
+        if name.startswith(SIGNAL):
+            index = _NAMES.get(name)
+            if index is not None:
+                found[index] = value
+    return found
+
+
+_NAMES = {SIGNAL: 0, TIMESTAMP: 1, NONCE: 2, TAG: 3}
+
+
+def _prepended(message: dict[str, Any], receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """A `receive` that gives `message` first (the body already taken, or its plaintext), then the
+    connection's own messages (a disconnect)."""
+    pending = True
+
+    async def receive_again() -> dict[str, Any]:
+        nonlocal pending
+        if pending:
+            pending = False
+            return message
+        following: dict[str, Any] = await receive()
+        return following
+
+    return receive_again
+
+
+class _SealingSend:
+    """Collects the route's response and sends it encrypted, bound to the request's nonce."""
+
+    __slots__ = ("_chunks", "_keys", "_nonce", "_send", "_start")
+
+    def __init__(self, send: Any, keys: Keys, request_nonce: str) -> None:
+        self._send = send
+        self._keys = keys
+        self._nonce = request_nonce
+        self._start: dict[str, Any] | None = None
+        self._chunks: list[bytes] = []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._start = message
+            return
+        if kind != "http.response.body" or self._start is None:
+            await self._send(message)
+            return
+        self._chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        start, body = self._start, b"".join(self._chunks)
+        status = int(start["status"])
+        nonce, ciphertext, tag = self._keys.seal(body, response_aad(status, self._nonce))
+        # GCM keeps the length: the Content-Length the route computed still holds.
+        nonce_value, tag_value = b64(nonce).encode("ascii"), b64(tag).encode("ascii")
+        if RAW_HEADERS in start:  # mega's server: one pre-built header block, extended by three lines
+            start = {**start, RAW_HEADERS: start[RAW_HEADERS] + b"x-mega-asp: 1\r\nx-mega-asp-nonce: "
+                     + nonce_value + b"\r\nx-mega-asp-tag: " + tag_value + b"\r\n"}
+        else:
+            start = {**start, "headers": [*start["headers"], (SIGNAL, VERSION), (NONCE, nonce_value),
+                                          (TAG, tag_value)]}
+        await self._send(start)
+        await self._send({"type": "http.response.body", "body": ciphertext})
