@@ -135,8 +135,9 @@ def route(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: 
     """GET /<name> in apps/<app>/routes/<name>.py, its controller, and their tests."""
     root = project_root(ctx)
     parsed = parse_name(name, "route", example="posts")
-    # The controller is the one `mega g controller` writes: one left as generated is no conflict.
-    _generate(root, ["controller", "route"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run)
+    # The controller is the one `mega g controller` writes: one left as generated is used as it is.
+    _generate(root, ["route"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run,
+              reuse=["controller"])
     return 0
 
 
@@ -255,12 +256,15 @@ def migration(ctx: click.Context, name: str, app: str | None, force: bool, dry_r
 # -- shared ------------------------------------------------------------------------------------------
 
 
-def _generate(root: Path, kinds: list[str], tokens: Mapping[str, str], *, force: bool, dry_run: bool) -> bool:
-    """Render the kinds' templates into the project; False on a dry run."""
+def _generate(root: Path, kinds: list[str], tokens: Mapping[str, str], *, force: bool, dry_run: bool,
+              reuse: list[str] | None = None) -> bool:
+    """Render the kinds' templates into the project (and those of `reuse`, whose unchanged files are
+    kept as they are); False on a dry run."""
     from mega.cli._scaffold import plan
 
-    planned = {item.path: item for kind in kinds for item in plan(kind, tokens)}
-    return _write_planned(root, list(planned.values()), force=force, dry_run=dry_run)
+    planned = [item for kind in reuse or [] for item in plan(kind, tokens, reusable=True)]
+    planned += [item for kind in kinds for item in plan(kind, tokens)]
+    return _write_planned(root, planned, force=force, dry_run=dry_run)
 
 
 def _write_planned(root: Path, planned: list[Any], *, force: bool, dry_run: bool) -> bool:

@@ -6,8 +6,8 @@ is replaced in paths and contents alike. Every token is in `TOKENS`; a template 
 command did not give is a bug in mega, reported as such.
 
 Writing is all or nothing: every target is checked before any is written (an existing file is refused
-unless `force`; one whose content is already the same is left alone), and files written before a
-failure are removed again.
+unless `force`, except a `reusable` one whose content is already the same: it is left alone), and files
+written before a failure are removed again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mega.errors import MegaError
 
 SUFFIX = ".tmpl"
 DOT_PREFIX = "dot-"
-KEEP_FILE = ".gitkeep"
+SHOWN = 3  # existing files named in the error; details has them all
 
 # The one token set. Name tokens come from NAME; the others are given by the commands that need them.
 TOKENS = {
@@ -74,30 +74,33 @@ class Planned:
 
     path: str
     content: str
+    reusable: bool = False  # an existing file with this very content is kept, not a conflict
 
 
-def plan(kind: str, tokens: Mapping[str, str]) -> list[Planned]:
+def plan(kind: str, tokens: Mapping[str, str], *, reusable: bool = False) -> list[Planned]:
     """The files of `templates/<kind>/`, rendered."""
     source = template_root().joinpath(kind)
     if not source.is_dir():
         raise RuntimeError(f"mega has no templates/{kind}/ folder")  # a packaging bug
-    return sorted(_walk(source, "", tokens, kind), key=lambda p: p.path)
+    return sorted(_walk(source, "", tokens, kind, reusable), key=lambda p: p.path)
 
 
-def _walk(folder: Traversable, prefix: str, tokens: Mapping[str, str], kind: str) -> Iterator[Planned]:
+def _walk(folder: Traversable, prefix: str, tokens: Mapping[str, str], kind: str,
+          reusable: bool) -> Iterator[Planned]:
     for entry in folder.iterdir():
         name = entry.name
         if name == "__pycache__":
             continue
         where = f"{kind}/{prefix}{name}"
         if entry.is_dir():
-            yield from _walk(entry, f"{prefix}{render(name, tokens, where=where)}/", tokens, kind)
+            yield from _walk(entry, f"{prefix}{render(name, tokens, where=where)}/", tokens, kind, reusable)
         elif name.endswith(SUFFIX):
             out = name[: -len(SUFFIX)]
             if out.startswith(DOT_PREFIX):
                 out = "." + out[len(DOT_PREFIX):]
             text = entry.read_text(encoding="utf-8")
-            yield Planned(prefix + render(out, tokens, where=where), render(text, tokens, where=where))
+            yield Planned(prefix + render(out, tokens, where=where), render(text, tokens, where=where),
+                          reusable)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def check(root: Path, planned: list[Planned], *, force: bool) -> list[Outcome]:
         target = root / item.path
         if not target.exists():
             outcomes.append(Outcome(item.path, "create"))
-        elif target.is_file() and _same(target, item.content):
+        elif item.reusable and target.is_file() and _same(target, item.content):
             outcomes.append(Outcome(item.path, "identical"))
         elif force and target.is_file():
             outcomes.append(Outcome(item.path, "overwrite"))
@@ -125,8 +128,11 @@ def check(root: Path, planned: list[Planned], *, force: bool) -> list[Outcome]:
             outcomes.append(Outcome(item.path, "conflict"))
     if existing:
         many = len(existing) > 1
+        shown = ", ".join(existing[:SHOWN])
+        if len(existing) > SHOWN:
+            shown += f" and {len(existing) - SHOWN} more"
         raise MegaError("generate.file_exists",
-                        f"{', '.join(existing)} already exist{'' if many else 's'}: nothing was written",
+                        f"{shown} already exist{'' if many else 's'}: nothing was written",
                         details={"paths": existing},
                         hint="pass --force to overwrite, or choose another name (--dry-run shows what "
                              "would be written)")
