@@ -83,7 +83,7 @@ def test_the_newcomers_path(tmp_path: Path, start_server: Callable[..., Server])
     assert made.returncode == 0, made.stderr
 
     # A model and its migration, not applied yet: start is refused with the command to run.
-    assert mega("g", "model", "Item", cwd=project).returncode == 0
+    assert mega("g", "model", "Item", "--app", "main", cwd=project).returncode == 0
     write(project / "apps/main/models/item.py", MODEL)
     write(project / "apps/main/routes/items.py", ROUTES)
     generated = mega("db:generate", "create_items", cwd=project)
