@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +21,10 @@ from mega.cli._failure import CliFailure
 from mega.cli._names import Name, language_tag, parse_name, parse_title, title_of
 from mega.cli._project import project_root
 from mega.errors import MegaError
+
+if TYPE_CHECKING:
+    from mega.cli._scaffold import Planned
+    from mega.config import ProjectConfig
 
 HOST_RE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9.*-]*")
 TEST_HOST = "testserver"  # the host the test clients send: it reaches the app without hosts
@@ -51,7 +55,8 @@ class GeneratorGroup(click.Group):
                 raise _usage(MegaError(
                     "generate.not_built", f"mega g {name} is not built yet: it comes with {LATER[name]}",
                     details={"kind": name}, hint=f"the generators that exist: {kinds}"))
-            raise _usage(MegaError("generate.unknown_kind", f"Unknown generator '{name}'. Supported: {kinds}.",
+            message = f"Unknown generator '{name}'. Supported: {kinds}."
+            raise _usage(MegaError("generate.unknown_kind", message,
                                    details={"kind": name}))
         return super().resolve_command(ctx, args)
 
@@ -267,7 +272,7 @@ def _generate(root: Path, kinds: list[str], tokens: Mapping[str, str], *, force:
     return _write_planned(root, planned, force=force, dry_run=dry_run)
 
 
-def _write_planned(root: Path, planned: list[Any], *, force: bool, dry_run: bool) -> bool:
+def _write_planned(root: Path, planned: list[Planned], *, force: bool, dry_run: bool) -> bool:
     from mega.cli._scaffold import check, write
 
     outcomes = check(root, planned, force=force)
@@ -314,7 +319,7 @@ def _reachable(hosts: list[str]) -> str:
     return hosts[0].replace("*", "www") if hosts else TEST_HOST
 
 
-def _project_config(root: Path) -> Any:
+def _project_config(root: Path) -> ProjectConfig:
     from mega.config import load_dotenv_file, load_project_config
 
     environ = dict(os.environ)

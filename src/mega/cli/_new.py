@@ -1,8 +1,9 @@
 """`mega new NAME`: create a runnable project from the files under templates/new/.
 
 The templates follow the scheme of every generator (`mega.cli._scaffold`): `{{name}}` is the project
-name, `project_tokens` has the others. `.env` is `.env.example` with a random SESSION_SECRET. The project is written into a temporary directory next to the target and
-renamed into place, so a failure leaves nothing half-written.
+name, `project_tokens` has the others. `.env` is `.env.example` with a random SESSION_SECRET. The
+project is written into a temporary directory next to the target and renamed into place, so a failure
+leaves nothing half-written.
 """
 
 from __future__ import annotations

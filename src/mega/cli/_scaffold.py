@@ -12,6 +12,7 @@ written before a failure are removed again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -28,7 +29,7 @@ SHOWN = 3  # existing files named in the error; details has them all
 
 # The one token set. Name tokens come from NAME; the others are given by the commands that need them.
 TOKENS = {
-    "name": "NAME as given (`mega new` and `mega g app`: the project's and the app's name; a locale: its tag)",
+    "name": "NAME as given (`mega new`: the project's name; `mega g locale`: the language tag)",
     "Name": "the class spelling: UserProfile",
     "camel": "the camelCase spelling: userProfile",
     "snake": "the module spelling: user_profile",
@@ -140,9 +141,11 @@ def check(root: Path, planned: list[Planned], *, force: bool) -> list[Outcome]:
 
 
 def write(root: Path, planned: list[Planned], outcomes: list[Outcome]) -> None:
-    """Write the files `check` cleared; on any failure, remove what this call created and re-raise."""
+    """Write the files `check` cleared; on any failure, undo (remove what this call created, put back what
+    it overwrote) and re-raise."""
     created_files: list[Path] = []
     created_dirs: list[Path] = []
+    overwritten: dict[Path, bytes] = {}
     try:
         for item, outcome in zip(planned, outcomes, strict=True):
             if outcome.action == "identical":
@@ -151,15 +154,19 @@ def write(root: Path, planned: list[Planned], outcomes: list[Outcome]) -> None:
             created_dirs.extend(_make_parents(target.parent))
             if outcome.action == "create":
                 created_files.append(target)
+            else:
+                overwritten[target] = target.read_bytes()
             _write_atomically(target, item.content)
     except BaseException:
+        for target, old in overwritten.items():
+            with contextlib.suppress(OSError):
+                target.write_bytes(old)
         for path in reversed(created_files):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # never written (the failure itself)
+                path.unlink()
         for folder in reversed(created_dirs):
-            try:
+            with contextlib.suppress(OSError):  # not empty: something else wrote there meanwhile
                 folder.rmdir()
-            except OSError:
-                pass
         raise
 
 

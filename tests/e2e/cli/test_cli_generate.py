@@ -103,8 +103,8 @@ def test_a_controller_first_then_its_route(project: Path) -> None:
     (project / "apps/main/routes/post.py").unlink()
     again = mega("g", "route", "post", cwd=project)
     assert again.returncode == 2
-    assert again.stderr.startswith("error: apps/main/controllers/post_controller.py, tests/test_main_post_route.py "
-                                   "already exist: nothing was written\n")
+    assert again.stderr.startswith("error: apps/main/controllers/post_controller.py, "
+                                   "tests/test_main_post_route.py already exist: nothing was written\n")
     assert not (project / "apps/main/routes/post.py").exists()
 
 
@@ -113,7 +113,8 @@ def test_names_are_spelled_per_kind(project: Path) -> None:
     text = (project / "apps/main/services/payment_gateway.py").read_text()
     assert "class PaymentGateway:" in text and "ctx.services.payment_gateway" in text
     assert mega("g", "controller", "HTTPStatusController", cwd=project).returncode == 0
-    assert "class HttpStatusController:" in (project / "apps/main/controllers/http_status_controller.py").read_text()
+    controller = project / "apps/main/controllers/http_status_controller.py"
+    assert "class HttpStatusController:" in controller.read_text()
     assert mega("g", "route", "user-profile", cwd=project).returncode == 0
     assert 'router.get("/user-profile", UserProfileController.index)' in (
         project / "apps/main/routes/user_profile.py").read_text()
@@ -123,8 +124,8 @@ def test_names_are_spelled_per_kind(project: Path) -> None:
 
 @pytest.mark.parametrize(("args", "why"), [
     (["controller", "9bad"], "invalid controller name '9bad': it must start with a letter"),
-    (["service", "bad.name"], "invalid service name 'bad.name': it may hold only letters, digits, '_' and '-' "
-                              "('.' is not allowed)"),
+    (["service", "bad.name"], "invalid service name 'bad.name': it may hold only letters, digits, '_' and "
+                              "'-' ('.' is not allowed)"),
     (["middleware", "class"], "invalid middleware name 'class': 'class' is a Python keyword"),
     (["route", "apps"], "invalid route name 'apps': 'apps' is reserved: it is the project's package of apps"),
     (["controller", "x" * 65], "it is longer than 64 characters"),
@@ -186,8 +187,8 @@ def test_an_unknown_kind_lists_the_kinds(project: Path) -> None:
                              "middleware, migration, model, route, service.\ncode: generate.unknown_kind\n")
     later = mega("g", "channel", "chat", cwd=project)
     assert later.returncode == 2
-    assert later.stderr.startswith("error: mega g channel is not built yet: it comes with WebSocket channels\n"
-                                   "hint: the generators that exist: adr, app, controller, ")
+    assert later.stderr.startswith("error: mega g channel is not built yet: it comes with WebSocket "
+                                   "channels\nhint: the generators that exist: adr, app, controller, ")
     assert later.stderr.endswith("code: generate.not_built\n")
 
 
@@ -203,7 +204,8 @@ def test_the_app_must_exist_and_be_named_when_there_are_several(project: Path) -
                             "code: generate.app_required\n")
     made = mega("g", "route", "Post", "--app", "admin", cwd=project)
     assert made.returncode == 0, made.stderr
-    assert (project / "tests/test_admin_post_route.py").read_text().count('client_for("admin.localhost")') == 1
+    route_test = (project / "tests/test_admin_post_route.py").read_text()
+    assert route_test.count('client_for("admin.localhost")') == 1
     code, output = run_tests(project)
     assert code == 0, output
     assert "5 passed" in output, output  # home (2), the admin app, the controller and the route over HTTP
@@ -215,7 +217,8 @@ def test_a_locale_copies_the_keys_and_its_test_catches_a_drift(project: Path) ->
     made = mega("g", "locale", "ko", cwd=project)
     assert made.returncode == 0, made.stderr
     assert "next: translate its values (copied from apps/main/locales/server/en.json)" in made.stdout
-    assert json.loads((catalogs / "ko.json").read_text()) == {"nav": {"home": "Home"}, "hello": "Hello, {name}"}
+    assert json.loads((catalogs / "ko.json").read_text()) == {"nav": {"home": "Home"},
+                                                              "hello": "Hello, {name}"}
     assert run_tests(project)[0] == 0
     (catalogs / "en.json").write_text(json.dumps({"nav": {"home": "Home", "about": "About"}, "hello": "Hi"}))
     code, output = run_tests(project)

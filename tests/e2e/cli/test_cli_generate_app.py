@@ -79,7 +79,8 @@ def test_two_apps_without_hosts_are_pointed_out(fresh_project: Path) -> None:
 def test_the_name_is_spelled_as_a_package(fresh_project: Path) -> None:
     made = mega("g", "app", "AdminPanel", cwd=fresh_project)
     assert made.returncode == 0, made.stderr
-    assert '"hosts": ["admin_panel.localhost"],' in (fresh_project / "apps/admin_panel/app_config.py").read_text()
+    config = (fresh_project / "apps/admin_panel/app_config.py").read_text()
+    assert '"hosts": ["admin_panel.localhost"],' in config
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -87,8 +88,8 @@ def test_the_name_is_spelled_as_a_package(fresh_project: Path) -> None:
     (["my.app"], "error: invalid app name 'my.app': it may hold only letters, digits, '_' and '-' ('.' is "
                  "not allowed)"),
     (["class"], "error: invalid app name 'class': 'class' is a Python keyword"),
-    (["main"], "error: apps/main/app_config.py, apps/main/locales/server/.gitkeep, apps/main/middlewares/.gitkeep "
-               "and 5 more already exist: nothing was written"),
+    (["main"], "error: apps/main/app_config.py, apps/main/locales/server/.gitkeep, "
+               "apps/main/middlewares/.gitkeep and 5 more already exist: nothing was written"),
     (["x", "--host", "http://x.example.com"], "error: invalid host 'http://x.example.com': a host name only"),
     (["x", "--host", "x.example.com:8000"], "error: invalid host 'x.example.com:8000'"),
 ])
