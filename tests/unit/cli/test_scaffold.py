@@ -84,3 +84,20 @@ def test_a_failed_write_removes_what_it_created(tmp_path: Path) -> None:
         write(tmp_path, planned, outcomes)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "keep.py"]  # x/ and x/y/ removed
     assert (tmp_path / "keep.py").read_text() == "old"  # what --force overwrote is put back
+
+
+@pytest.mark.parametrize("color", [True, False])
+def test_the_list_is_coloured_on_a_terminal_only(tmp_path: Path, color: bool) -> None:
+    from click.testing import CliRunner
+
+    from mega.cli._new import create_project, project_tokens
+    from mega.cli.main import cli
+
+    create_project(tmp_path / "p", project_tokens("p"))
+    result = CliRunner().invoke(cli, ["--root", str(tmp_path / "p"), "g", "service", "billing"], color=color)
+    assert result.exit_code == 0, result.output
+    plain = ["created apps/main/services/billing.py", "created tests/test_main_billing_service.py"]
+    if color:
+        assert result.output.splitlines()[0] == "\x1b[32m\x1b[1mcreated\x1b[0m apps/main/services/billing.py"
+    else:
+        assert result.output.splitlines() == plain
