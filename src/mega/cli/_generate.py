@@ -93,7 +93,7 @@ def app_option(fn: F) -> F:
 # -- the kinds ---------------------------------------------------------------------------------------
 
 
-@g.command("app")
+@g.command("app", short_help="An app in apps/NAME/ answering its own host, and its test.")
 @click.argument("name")
 @click.option("--host", "hosts", multiple=True, metavar="HOST",
               help="A host name the app answers (repeatable; default: NAME.localhost).")
@@ -116,7 +116,7 @@ def app(ctx: click.Context, name: str, hosts: tuple[str, ...], force: bool, dry_
     return 0
 
 
-@g.command("controller")
+@g.command("controller", short_help="A controller class, and its test.")
 @click.argument("name")
 @app_option
 @writing_options
@@ -131,7 +131,7 @@ def controller(ctx: click.Context, name: str, app: str | None, force: bool, dry_
     return 0
 
 
-@g.command("route")
+@g.command("route", short_help="GET /NAME, its controller, and their tests.")
 @click.argument("name")
 @app_option
 @writing_options
@@ -146,7 +146,7 @@ def route(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: 
     return 0
 
 
-@g.command("service")
+@g.command("service", short_help="A service (ctx.services.NAME), and its test.")
 @click.argument("name")
 @app_option
 @writing_options
@@ -159,7 +159,7 @@ def service(ctx: click.Context, name: str, app: str | None, force: bool, dry_run
     return 0
 
 
-@g.command("middleware")
+@g.command("middleware", short_help="A before middleware, and its test.")
 @click.argument("name")
 @app_option
 @writing_options
@@ -174,7 +174,7 @@ def middleware(ctx: click.Context, name: str, app: str | None, force: bool, dry_
     return 0
 
 
-@g.command("locale")
+@g.command("locale", short_help="A locale catalog (NAME: a language tag), and its test.")
 @click.argument("name")
 @app_option
 @writing_options
@@ -194,7 +194,7 @@ def locale(ctx: click.Context, name: str, app: str | None, force: bool, dry_run:
     return 0
 
 
-@g.command("adr")
+@g.command("adr", short_help="An architecture decision record in docs/adr/.")
 @click.argument("title")
 @writing_options
 @click.pass_context
@@ -214,7 +214,7 @@ def adr(ctx: click.Context, title: str, force: bool, dry_run: bool) -> int:
     return 0
 
 
-@g.command("model")
+@g.command("model", short_help="A model class.")
 @click.argument("name")
 @app_option
 @writing_options
@@ -232,7 +232,7 @@ def model(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: 
     return 0
 
 
-@g.command("migration")
+@g.command("migration", short_help="A blank hand-written migration.")
 @click.argument("name")
 @app_option
 @writing_options
