@@ -185,6 +185,7 @@ def locale(ctx: click.Context, name: str, app: str | None, force: bool, dry_run:
     tag = language_tag(name)
     app_name, app_dir, _ = _target_app(root, app)
     folder = app_dir / "locales" / "server"
+    _refuse_same_locale(root, folder, tag, force=force)
     source = _source_catalog(root, folder, tag)
     catalog = {} if source is None else _read_catalog(root, source)
     tokens = {"name": tag, "snake": tag.lower().replace("-", "_"), "app": app_name,
@@ -327,9 +328,32 @@ def _project_config(root: Path) -> ProjectConfig:
     return load_project_config(root, environ=environ)
 
 
+def _catalogs(folder: Path, tag: str) -> list[tuple[str | None, Path]]:
+    """The folder's catalogs other than `<tag>.json`, with the locale each names (None: not a locale)."""
+    found: list[tuple[str | None, Path]] = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.stem == tag or path.name.startswith((".", "_")):
+            continue
+        try:
+            found.append((language_tag(path.stem), path))
+        except MegaError:
+            found.append((None, path))
+    return found
+
+
+def _refuse_same_locale(root: Path, folder: Path, tag: str, *, force: bool) -> None:
+    """`pt-BR.json` and `pt_BR.json` are one locale: a catalog of it under another spelling exists."""
+    same = [path for locale, path in _catalogs(folder, tag) if locale == tag]
+    if same:
+        shown = _rel(same[0], root)
+        hint = "rename or remove it first" if force else "it is the catalog of that locale: edit it"
+        raise MegaError("generate.file_exists", f"{shown} already exists: nothing was written",
+                        details={"paths": [shown]}, hint=hint)
+
+
 def _source_catalog(root: Path, folder: Path, tag: str) -> Path | None:
     """The catalog a new one copies its keys from: en.json when there is one, else the first."""
-    others = sorted(p for p in folder.glob("*.json") if p.stem != tag) if folder.is_dir() else []
+    others = [path for locale, path in _catalogs(folder, tag) if locale is not None]
     return next((p for p in others if p.stem == "en"), others[0] if others else None)
 
 

@@ -24,7 +24,7 @@ RESERVED = {
     "apps": "it is the project's package of apps",
     "tests": "it is the project's test folder",
 }
-# BCP 47 language tags as catalogs use them: language, optional script, optional region.
+# Locales as catalogs are named (Babel's spelling, `pt_BR`): language, optional script, optional region.
 _TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?")
 
 
@@ -90,19 +90,19 @@ def title_of(name: Name) -> str:
 
 
 def language_tag(raw: str) -> str:
-    """`ko`, `pt-BR`, `zh-Hant-TW`; `pt_br` is written `pt-BR`. Anything else is refused."""
+    """`ko`, `pt_BR`, `zh_Hant_TW`, as the i18n catalogs are named; `pt-br` is written `pt_BR`."""
     match = _TAG.fullmatch(raw)
     if match is None:
         raise invalid(raw, "locale", "a locale is a language tag: a 2 or 3 letter language, then an "
                       "optional 4 letter script and an optional region (2 letters or 3 digits)",
-                      "e.g. mega g locale ko, mega g locale pt-BR, mega g locale zh-Hant-TW")
+                      "e.g. mega g locale ko, mega g locale pt_BR, mega g locale zh_Hant_TW")
     language, script, region = match.groups()
     parts = [language.lower()]
     if script:
         parts.append(script.capitalize())
     if region:
         parts.append(region.upper())
-    return "-".join(parts)
+    return "_".join(parts)
 
 
 def _check_chars(raw: str, kind: str, allowed: re.Pattern[str], what: str, hint: str) -> None:

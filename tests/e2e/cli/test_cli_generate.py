@@ -118,8 +118,14 @@ def test_names_are_spelled_per_kind(project: Path) -> None:
     assert mega("g", "route", "user-profile", cwd=project).returncode == 0
     assert 'router.get("/user-profile", UserProfileController.index)' in (
         project / "apps/main/routes/user_profile.py").read_text()
-    assert mega("g", "locale", "pt_br", cwd=project).returncode == 0
-    assert (project / "apps/main/locales/server/pt-BR.json").is_file()
+    assert mega("g", "locale", "pt-br", cwd=project).returncode == 0
+    assert (project / "apps/main/locales/server/pt_BR.json").is_file()
+    # pt-BR.json and pt_BR.json are one locale: a catalog under the other spelling counts as existing.
+    (project / "apps/main/locales/server/pt_BR.json").rename(project / "apps/main/locales/server/pt-BR.json")
+    again = mega("g", "locale", "pt_BR", cwd=project)
+    assert again.returncode == 2
+    assert again.stderr.startswith("error: apps/main/locales/server/pt-BR.json already exists: nothing was "
+                                   "written\n")
 
 
 @pytest.mark.parametrize(("args", "why"), [
