@@ -6,8 +6,8 @@ is replaced in paths and contents alike. Every token is in `TOKENS`; a template 
 command did not give is a bug in mega, reported as such.
 
 Writing is all or nothing: every target is checked before any is written (an existing file is refused
-unless `force`, except a `reusable` one whose content is already the same: it is left alone), and files
-written before a failure are removed again.
+unless `force`, except a `reusable` one whose content is already the same: it is left alone), and a
+failure midway removes the files written and puts back the ones overwritten.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def template_root() -> Traversable:
 
 
 def render(text: str, tokens: Mapping[str, str], *, where: str = "") -> str:
-    """Replace each `{{token}}` of TOKENS; any other `{{...}}` (a Jinja view) is left as it is."""
+    """Replace each `{{token}}` of TOKENS (no spaces inside); anything else, such as a Jinja view's
+    `{{ title }}`, is left as it is."""
 
     def value(match: re.Match[str]) -> str:
         token = match.group(1)
