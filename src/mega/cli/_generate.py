@@ -1,39 +1,49 @@
-"""`mega g KIND NAME`: create files from a template (`app`, `model`, `migration`)."""
+"""`mega g KIND NAME`: files from the templates of `KIND` (see `mega.cli._scaffold`), each with its test.
+
+Every kind takes `--force` (overwrite files that exist) and `--dry-run` (say what would be written,
+write nothing); the kinds that go into an app take `--app`. NAME is validated and spelled per kind
+(`mega.cli._names`). The files are listed as they are written, coloured on a terminal.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from mega.cli._failure import CliFailure
+from mega.cli._names import Name, language_tag, parse_name, parse_title, title_of
 from mega.cli._project import project_root
+from mega.errors import MegaError
 
-CLASS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-APP_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")  # a Python package name: routes import apps.<name>.*
+if TYPE_CHECKING:
+    from mega.cli._scaffold import Planned
+    from mega.config import ProjectConfig
+
 HOST_RE = re.compile(r"[A-Za-z0-9*][A-Za-z0-9.*-]*")
+TEST_HOST = "testserver"  # the host the test clients send: it reaches the app without hosts
+ADR_DIR = "docs/adr"
+ADR_FILE = re.compile(r"(\d{4})-.*\.md")
+# Kinds that come with features not built yet: asking for one says so instead of "unknown".
+LATER = {
+    "channel": "WebSocket channels",
+    "job": "background jobs",
+    "schedule": "schedules",
+    "worker": "CPU workers",
+    "adapter": "plugins",
+}
 
-MODEL_TEMPLATE = '''"""The {cls} model."""
-
-from mega.data import fields
-from mega.data.model import Model
-
-
-class {cls}(Model):
-    id = fields.id()
-    # name = fields.string(100)
-
-    class Meta:
-        table = "{table}"
-        timestamps = True
-'''
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class GeneratorGroup(click.Group):
-    """A group whose unknown subcommand reads "Unknown generator 'x'. Supported: ..."."""
+    """Unknown kinds read "Unknown generator 'x'. Supported: ..."; generate.* errors exit 2."""
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -41,65 +51,325 @@ class GeneratorGroup(click.Group):
         name = args[0] if args else ""
         if name and self.get_command(ctx, name) is None and not name.startswith("-"):
             kinds = ", ".join(self.list_commands(ctx))
-            raise CliFailure.usage(f"Unknown generator '{name}'. Supported: {kinds}.")
+            if name in LATER:
+                raise _usage(MegaError(
+                    "generate.not_built", f"mega g {name} is not built yet: it comes with {LATER[name]}",
+                    details={"kind": name}, hint=f"the generators that exist: {kinds}"))
+            message = f"Unknown generator '{name}'. Supported: {kinds}."
+            raise _usage(MegaError("generate.unknown_kind", message,
+                                   details={"kind": name}))
         return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MegaError as exc:
+            if exc.code.startswith("generate."):
+                raise _usage(exc) from exc
+            raise
+
+
+def _usage(exc: MegaError) -> CliFailure:
+    failure = CliFailure.usage(exc.message, exc.hint)
+    failure.lines.append(f"code: {exc.code}")
+    return failure
 
 
 @click.group("g", cls=GeneratorGroup)
 def g() -> None:
-    """Generate files from a template: mega g app admin, mega g model Post, mega g migration backfill."""
+    """Generate files and their tests from a template: mega g controller Post, mega g app admin."""
 
 
-@g.command("app")
+def writing_options(fn: F) -> F:
+    fn = click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")(fn)
+    return click.option("--force", is_flag=True, help="Overwrite files that already exist.")(fn)
+
+
+def app_option(fn: F) -> F:
+    return click.option("--app", default=None, metavar="APP",
+                        help="The app to put it in (default: the only app).")(fn)
+
+
+# -- the kinds ---------------------------------------------------------------------------------------
+
+
+@g.command("app", short_help="An app in apps/NAME/ answering its own host, and its test.")
 @click.argument("name")
 @click.option("--host", "hosts", multiple=True, metavar="HOST",
               help="A host name the app answers (repeatable; default: NAME.localhost).")
+@writing_options
 @click.pass_context
-def app(ctx: click.Context, name: str, hosts: tuple[str, ...]) -> int:
-    """An app in apps/<name>/: app_config.py with its hosts, routes/home.py and the usual folders."""
-    import shutil
-    from importlib.resources import files
-
-    from mega.cli._new import _render_tree
-
+def app(ctx: click.Context, name: str, hosts: tuple[str, ...], force: bool, dry_run: bool) -> int:
+    """An app in apps/<name>/: app_config.py with its hosts, routes/home.py, the usual folders, a test."""
     root = project_root(ctx)
-    if not APP_RE.fullmatch(name):
-        raise CliFailure.usage(f"invalid app name {name!r}: use lowercase letters, digits and '_', "
-                               "starting with a letter", hint="e.g. mega g app admin")
+    app_name = parse_name(name, "app", example="admin").snake
     for host in hosts:
         if not HOST_RE.fullmatch(host):
             raise CliFailure.usage(f"invalid host {host!r}: a host name only, without scheme, port or path",
-                                   hint=f"e.g. --host {name}.example.com")
-    target = root / "apps" / name
-    if target.exists():
-        raise CliFailure.usage(f"{_rel(target, root)} already exists", hint="choose another name")
-    names = list(hosts) or [f"{name}.localhost"]
-    target.parent.mkdir(exist_ok=True)
-    # Written aside and renamed into place: a failure leaves no half-made app (a dot folder is no app).
-    staging = target.parent / f".{name}.tmp-{os.urandom(4).hex()}"
-    staging.mkdir()
-    try:
-        count = _render_tree(files("mega.cli").joinpath("templates", "app"), staging,
-                             {"app": name, "hosts": json.dumps(names)})
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    click.echo(f"created {_rel(target, root)}/ ({count} files), answering {', '.join(names)}")
-    for line in _app_notes(root, name):
-        click.echo(line)
+                                   hint=f"e.g. --host {app_name}.example.com")
+    names = list(hosts) or [f"{app_name}.localhost"]
+    tokens = {"name": name, "app": app_name, "hosts": json.dumps(names), "host": _reachable(names)}
+    if _generate(root, ["app"], tokens, force=force, dry_run=dry_run):
+        click.echo(f"app {app_name} answers {', '.join(names)}")
+        for line in _app_notes(root, app_name):
+            click.echo(line)
     return 0
+
+
+@g.command("controller", short_help="A controller class, and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def controller(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A controller class in apps/<app>/controllers/<name>_controller.py, and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "controller", suffix="controller")
+    if _generate(root, ["controller"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
+        click.echo(f"next: route it (mega g route {parsed.snake}), or name {parsed.pascal}Controller.index "
+                   "in a file of routes/")
+    return 0
+
+
+@g.command("route", short_help="GET /NAME, its controller, and their tests.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def route(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """GET /<name> in apps/<app>/routes/<name>.py, its controller, and their tests."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "route", example="posts")
+    # The controller is the one `mega g controller` writes: one left as generated is used as it is.
+    _generate(root, ["route"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run,
+              reuse=["controller"])
+    return 0
+
+
+@g.command("service", short_help="A service (ctx.services.NAME), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def service(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A service class in apps/<app>/services/<name>.py (ctx.services.<name>), and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "service", suffix="service", example="billing")
+    _generate(root, ["service"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run)
+    return 0
+
+
+@g.command("middleware", short_help="A before middleware, and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def middleware(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A `before` middleware in apps/<app>/middlewares/<name>.py, and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "middleware", suffix="middleware", example="audit")
+    if _generate(root, ["middleware"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
+        click.echo(f"next: name it in a route's before=[\"{parsed.snake}\"], or in app_config.py's "
+                   "\"middleware\" for every route of the app")
+    return 0
+
+
+@g.command("locale", short_help="A locale catalog (NAME: a language tag), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def locale(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A catalog apps/<app>/locales/server/<tag>.json (NAME is a language tag), and its test."""
+    root = project_root(ctx)
+    tag = language_tag(name)
+    app_name, app_dir, _ = _target_app(root, app)
+    folder = app_dir / "locales" / "server"
+    _refuse_same_locale(root, folder, tag, force=force)
+    source = _source_catalog(root, folder, tag)
+    catalog = {} if source is None else _read_catalog(root, source)
+    tokens = {"name": tag, "snake": tag.lower().replace("-", "_"), "app": app_name,
+              "catalog": json.dumps(catalog, ensure_ascii=False, indent=2)}
+    if _generate(root, ["locale"], tokens, force=force, dry_run=dry_run) and source is not None:
+        click.echo(f"next: translate its values (copied from {_rel(source, root)})")
+    return 0
+
+
+@g.command("adr", short_help="An architecture decision record in docs/adr/.")
+@click.argument("title")
+@writing_options
+@click.pass_context
+def adr(ctx: click.Context, title: str, force: bool, dry_run: bool) -> int:
+    """An architecture decision record docs/adr/NNNN-<title>.md, numbered after the highest one.
+
+    The one kind without a test: a record is prose, and its sections are a starting point to edit.
+    """
+    root = project_root(ctx)
+    parsed = parse_title(title, "adr")
+    folder = root / ADR_DIR
+    numbers = [int(m.group(1)) for p in (folder.iterdir() if folder.is_dir() else [])
+               if (m := ADR_FILE.fullmatch(p.name))]
+    tokens = {"name": title, "kebab": parsed.kebab, "title": title_of(parsed),
+              "number": f"{max(numbers, default=0) + 1:04d}", "date": dt.date.today().isoformat()}
+    _generate(root, ["adr"], tokens, force=force, dry_run=dry_run)
+    return 0
+
+
+@g.command("model", short_help="A model class.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def model(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A model class in apps/<app>/models/<name>.py."""
+    from mega.data.model import default_table_name
+
+    root = project_root(ctx)
+    parsed = parse_name(name, "model", example="BlogPost")
+    table = default_table_name(parsed.pascal)
+    tokens = {**_name_tokens(root, parsed, app), "table": table}
+    if _generate(root, ["model"], tokens, force=force, dry_run=dry_run):
+        click.echo(f"next: add its fields, then mega db:generate create_{table}")
+    return 0
+
+
+@g.command("migration", short_help="A blank hand-written migration.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def migration(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A blank hand-written migration in apps/<app>/migrations/<timestamp>_<name>.py."""
+    from mega.cli._scaffold import Planned
+    from mega.data.migrations import _snapshot as snapshot
+    from mega.data.migrations._loader import load_migrations
+    from mega.data.migrations._writer import TS_FORMAT, next_timestamp, render_blank, snake_name
+
+    root = project_root(ctx)
+    try:
+        snake = snake_name(name)
+    except MegaError as exc:
+        raise CliFailure.usage(exc.message, exc.hint) from exc
+    _, app_dir, _ = _target_app(root, app)
+    history = snapshot.journal_dir(root) / snapshot.HISTORY_DIR
+    stamps = [m.timestamp for m in load_migrations(root)]
+    stamps += [p.name[:14] for p in history.glob("*.json") if p.name[:14].isdigit()]
+    path = app_dir / "migrations" / f"{next_timestamp(stamps).strftime(TS_FORMAT)}_{snake}.py"
+    _write_planned(root, [Planned(_rel(path, root), render_blank(name))], force=force, dry_run=dry_run)
+    return 0
+
+
+# -- shared ------------------------------------------------------------------------------------------
+
+
+def _generate(root: Path, kinds: list[str], tokens: Mapping[str, str], *, force: bool, dry_run: bool,
+              reuse: list[str] | None = None) -> bool:
+    """Render the kinds' templates into the project (and those of `reuse`, whose unchanged files are
+    kept as they are); False on a dry run."""
+    from mega.cli._scaffold import plan
+
+    planned = [item for kind in reuse or [] for item in plan(kind, tokens, reusable=True)]
+    planned += [item for kind in kinds for item in plan(kind, tokens)]
+    return _write_planned(root, planned, force=force, dry_run=dry_run)
+
+
+def _write_planned(root: Path, planned: list[Planned], *, force: bool, dry_run: bool) -> bool:
+    from mega.cli._scaffold import check, write
+
+    outcomes = check(root, planned, force=force)
+    if not dry_run:
+        write(root, planned, outcomes)
+    verbs = {"create": ("created", "green"), "overwrite": ("overwrote", "yellow"),
+             "identical": ("identical", "blue")}
+    for outcome in outcomes:
+        verb, colour = verbs[outcome.action]
+        if dry_run:
+            verb = {"create": "would create", "overwrite": "would overwrite"}.get(outcome.action, verb)
+        # click.echo drops the colour when stdout is not a terminal.
+        click.echo(f"{click.style(verb, fg=colour, bold=True)} {outcome.path}")
+    if dry_run:
+        click.echo("dry run: nothing was written")
+    return not dry_run
+
+
+def _name_tokens(root: Path, name: Name, app: str | None) -> dict[str, str]:
+    app_name, _, host = _target_app(root, app)
+    return {"name": name.given, "Name": name.pascal, "camel": name.camel, "snake": name.snake,
+            "kebab": name.kebab, "app": app_name, "host": host}
+
+
+def _target_app(root: Path, app: str | None) -> tuple[str, Path, str]:
+    """The app named by --app (or the only one): its name, folder and a host that reaches it."""
+    config = _project_config(root)
+    apps = config.apps
+    listed = ", ".join(sorted(apps)) or "(none)"
+    if app is None:
+        if len(apps) != 1:
+            raise MegaError("generate.app_required", f"which app? the project has {len(apps)} apps: {listed}",
+                            details={"apps": sorted(apps)}, hint="pass --app APP")
+        app = next(iter(apps))
+    if app not in apps:
+        raise MegaError("generate.unknown_app", f"no app named '{app}'", details={"app": app},
+                        hint=f"apps: {listed} (mega g app {app} creates it)")
+    hosts = apps[app].values.get("hosts") or []
+    return app, apps[app].dir, _reachable(hosts)
+
+
+def _reachable(hosts: list[str]) -> str:
+    """A host the test client can send to reach an app with these hosts (a wildcard gets a label)."""
+    return hosts[0].replace("*", "www") if hosts else TEST_HOST
+
+
+def _project_config(root: Path) -> ProjectConfig:
+    from mega.config import load_dotenv_file, load_project_config
+
+    environ = dict(os.environ)
+    load_dotenv_file(root, environ)
+    return load_project_config(root, environ=environ)
+
+
+def _catalogs(folder: Path, tag: str) -> list[tuple[str | None, Path]]:
+    """The folder's catalogs other than `<tag>.json`, with the locale each names (None: not a locale)."""
+    found: list[tuple[str | None, Path]] = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.stem == tag or path.name.startswith((".", "_")):
+            continue
+        try:
+            found.append((language_tag(path.stem), path))
+        except MegaError:
+            found.append((None, path))
+    return found
+
+
+def _refuse_same_locale(root: Path, folder: Path, tag: str, *, force: bool) -> None:
+    """`pt-BR.json` and `pt_BR.json` are one locale: a catalog of it under another spelling exists."""
+    same = [path for locale, path in _catalogs(folder, tag) if locale == tag]
+    if same:
+        shown = _rel(same[0], root)
+        hint = "rename or remove it first" if force else "it is the catalog of that locale: edit it"
+        raise MegaError("generate.file_exists", f"{shown} already exists: nothing was written",
+                        details={"paths": [shown]}, hint=hint)
+
+
+def _source_catalog(root: Path, folder: Path, tag: str) -> Path | None:
+    """The catalog a new one copies its keys from: en.json when there is one, else the first."""
+    others = [path for locale, path in _catalogs(folder, tag) if locale is not None]
+    return next((p for p in others if p.stem == "en"), others[0] if others else None)
+
+
+def _read_catalog(root: Path, path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MegaError("generate.invalid_catalog", f"{_rel(path, root)}, line {exc.lineno}: {exc.msg}: the "
+                        "new catalog copies its keys", details={"path": _rel(path, root)},
+                        hint="fix that file's JSON, then run the command again") from exc
 
 
 def _app_notes(root: Path, name: str) -> list[str]:
     """What else the project needs for the new app to answer: the `apps` list, a default app."""
-    from mega.config import load_dotenv_file, load_project_config
-    from mega.errors import MegaError
-
-    environ = dict(os.environ)
-    load_dotenv_file(root, environ)
     try:
-        config = load_project_config(root, environ=environ)
+        config = _project_config(root)
     except MegaError:
         return []  # the config has problems of its own: `mega start` will list them
     notes = []
@@ -114,72 +384,6 @@ def _app_notes(root: Path, name: str) -> list[str]:
                      f"no app lists: give the others `hosts` in their app_config.py "
                      f"(or set \"default\": True on one)")
     return notes
-
-
-@g.command("model")
-@click.argument("name")
-@click.option("--app", default=None, help="The app to put it in (default: the only app, or main).")
-@click.pass_context
-def model(ctx: click.Context, name: str, app: str | None) -> int:
-    """A model class in apps/<app>/models/<name>.py."""
-    from mega.data.model import default_table_name
-
-    root = project_root(ctx)
-    if not CLASS_RE.fullmatch(name):
-        raise CliFailure.usage(f"invalid model name {name!r}", hint="a class name: Post, BlogPost")
-    cls = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", cls).lower()
-    folder = _app_dir(root, app) / "models"
-    path = folder / f"{snake}.py"
-    if path.exists():
-        raise CliFailure.usage(f"{_rel(path, root)} already exists")
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(MODEL_TEMPLATE.format(cls=cls, table=default_table_name(cls)), encoding="utf-8")
-    click.echo(f"created {_rel(path, root)}")
-    click.echo(f"next: add its fields, then mega db:generate create_{default_table_name(cls)}")
-    return 0
-
-
-@g.command("migration")
-@click.argument("name")
-@click.option("--app", default=None, help="The app to put it in (default: the only app, or main).")
-@click.pass_context
-def migration(ctx: click.Context, name: str, app: str | None) -> int:
-    """A blank hand-written migration in apps/<app>/migrations/<timestamp>_<name>.py."""
-    from mega.data.migrations import _snapshot as snapshot
-    from mega.data.migrations._loader import load_migrations
-    from mega.data.migrations._writer import TS_FORMAT, next_timestamp, render_blank, snake_name
-    from mega.errors import MegaError
-
-    root = project_root(ctx)
-    try:
-        snake = snake_name(name)
-    except MegaError as exc:
-        raise CliFailure.usage(exc.message, exc.hint) from exc
-    folder = _app_dir(root, app) / "migrations"
-    history = snapshot.journal_dir(root) / snapshot.HISTORY_DIR
-    stamps = [m.timestamp for m in load_migrations(root)]
-    stamps += [p.name[:14] for p in history.glob("*.json") if p.name[:14].isdigit()]
-    path = folder / f"{next_timestamp(stamps).strftime(TS_FORMAT)}_{snake}.py"
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_blank(name), encoding="utf-8")
-    click.echo(f"created {_rel(path, root)}")
-    return 0
-
-
-def _app_dir(root: Path, app: str | None) -> Path:
-    from mega.cli._db import project_apps
-
-    apps = project_apps(root)
-    if app is None:
-        if len(apps) == 1:
-            return next(iter(apps.values()))
-        if "main" in apps:
-            return apps["main"]
-        raise CliFailure.usage("which app? pass --app", hint=f"apps: {', '.join(apps)}")
-    if app not in apps:
-        raise CliFailure.usage(f"no app named '{app}'", hint=f"apps: {', '.join(apps) or '(none)'}")
-    return apps[app]
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -1,9 +1,9 @@
 """`mega new NAME`: create a runnable project from the files under templates/new/.
 
-Template files end in `.tmpl`, a leading `dot-` stands for `.` (so packaging never drops them), and
-`{{name}}` is replaced by the project name (`project_tokens` has the others). `.env` is `.env.example`
-with a random SESSION_SECRET. The project is written into a temporary directory next to the target and
-renamed into place, so a failure leaves nothing half-written.
+The templates follow the scheme of every generator (`mega.cli._scaffold`): `{{name}}` is the project
+name, `project_tokens` has the others. `.env` is `.env.example` with a random SESSION_SECRET. The
+project is written into a temporary directory next to the target and renamed into place, so a failure
+leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -12,18 +12,17 @@ import os
 import re
 import secrets
 import shutil
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import click
 
 from mega import __version__
 from mega.cli._failure import CliFailure
+from mega.cli._scaffold import check, plan, render, write
+
+__all__ = ["create_project", "new", "project_tokens", "render", "version_bound"]
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-SUFFIX = ".tmpl"
-DOT_PREFIX = "dot-"
 SECRET_LINE = "SESSION_SECRET="
 
 
@@ -75,7 +74,8 @@ def create_project(target: Path, tokens: dict[str, str]) -> int:
     staging = target.parent / f".{target.name}.tmp-{os.urandom(4).hex()}"
     staging.mkdir()  # plain mkdir: the project gets the umask's permissions, unlike mkdtemp's 0700
     try:
-        count = _render_tree(files("mega.cli").joinpath("templates", "new"), staging, tokens)
+        planned = plan("new", tokens)
+        write(staging, planned, check(staging, planned, force=False))
         _write_env(staging)
         if target.is_dir():
             target.rmdir()  # empty (checked by the caller); rename cannot replace it everywhere
@@ -83,7 +83,7 @@ def create_project(target: Path, tokens: dict[str, str]) -> int:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return count + 1
+    return len(planned) + 1
 
 
 def _write_env(project: Path) -> None:
@@ -96,30 +96,6 @@ def _write_env(project: Path) -> None:
     fd = os.open(project / ".env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a secret: owner only
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(env)
-
-
-def _render_tree(source: Traversable, dest: Path, tokens: dict[str, str]) -> int:
-    count = 0
-    for entry in source.iterdir():
-        name = entry.name
-        if name == "__pycache__":
-            continue
-        if entry.is_dir():
-            (dest / name).mkdir()
-            count += _render_tree(entry, dest / name, tokens)
-        elif name.endswith(SUFFIX):
-            out = name[: -len(SUFFIX)]
-            if out.startswith(DOT_PREFIX):
-                out = "." + out[len(DOT_PREFIX) :]
-            (dest / out).write_text(render(entry.read_text(encoding="utf-8"), tokens), encoding="utf-8")
-            count += 1
-    return count
-
-
-def render(text: str, tokens: dict[str, str]) -> str:
-    for key, value in tokens.items():
-        text = text.replace("{{" + key + "}}", value)
-    return text
 
 
 def _shown(path: Path) -> str:

@@ -26,9 +26,10 @@ def test_a_generated_app_answers_its_host(fresh_project: Path, start_server: Cal
     made = mega("g", "app", "admin", cwd=fresh_project)
     assert made.returncode == 0, made.stderr
     lines = made.stdout.splitlines()
-    assert lines[0] == "created apps/admin/ (10 files), answering admin.localhost"
+    assert lines[:-1] == sorted([*(f"created apps/admin/{name}" for name in APP_FILES),
+                                 "created tests/test_admin_app.py"])
     # main is the only app without hosts: it keeps every host no app lists, nothing else to do.
-    assert lines[1:] == []
+    assert lines[-1] == "app admin answers admin.localhost"
     folder = fresh_project / "apps/admin"
     assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} == APP_FILES
     assert '"hosts": ["admin.localhost"],' in (folder / "app_config.py").read_text()
@@ -50,8 +51,8 @@ def test_hosts_can_be_given(fresh_project: Path) -> None:
     made = mega("g", "app", "shop", "--host", "shop.example.com", "--host", "www.shop.example.com",
                 cwd=fresh_project)
     assert made.returncode == 0, made.stderr
-    assert made.stdout.startswith("created apps/shop/ (10 files), answering shop.example.com, "
-                                  "www.shop.example.com\n")
+    assert made.stdout.endswith("\napp shop answers shop.example.com, www.shop.example.com\n")
+    assert 'client_for("shop.example.com")' in (fresh_project / "tests/test_shop_app.py").read_text()
     text = (fresh_project / "apps/shop/app_config.py").read_text()
     assert '"hosts": ["shop.example.com", "www.shop.example.com"],' in text
 
@@ -75,12 +76,20 @@ def test_two_apps_without_hosts_are_pointed_out(fresh_project: Path) -> None:
     assert len(notes) == 1 and "apps blog, main have no hosts" in notes[0], made.stdout
 
 
+def test_the_name_is_spelled_as_a_package(fresh_project: Path) -> None:
+    made = mega("g", "app", "AdminPanel", cwd=fresh_project)
+    assert made.returncode == 0, made.stderr
+    config = (fresh_project / "apps/admin_panel/app_config.py").read_text()
+    assert '"hosts": ["admin_panel.localhost"],' in config
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (["Admin"], "error: invalid app name 'Admin': use lowercase letters, digits and '_', starting with a "
-                "letter"),
-    (["1st"], "error: invalid app name '1st'"),
-    (["my-app"], "error: invalid app name 'my-app'"),
-    (["main"], "error: apps/main already exists"),
+    (["1st"], "error: invalid app name '1st': it must start with a letter"),
+    (["my.app"], "error: invalid app name 'my.app': it may hold only letters, digits, '_' and '-' ('.' is "
+                 "not allowed)"),
+    (["class"], "error: invalid app name 'class': 'class' is a Python keyword"),
+    (["main"], "error: apps/main/app_config.py, apps/main/locales/server/.gitkeep, "
+               "apps/main/middlewares/.gitkeep and 5 more already exist: nothing was written"),
     (["x", "--host", "http://x.example.com"], "error: invalid host 'http://x.example.com': a host name only"),
     (["x", "--host", "x.example.com:8000"], "error: invalid host 'x.example.com:8000'"),
 ])

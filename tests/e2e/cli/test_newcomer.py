@@ -83,7 +83,7 @@ def test_the_newcomers_path(tmp_path: Path, start_server: Callable[..., Server])
     assert made.returncode == 0, made.stderr
 
     # A model and its migration, not applied yet: start is refused with the command to run.
-    assert mega("g", "model", "Item", cwd=project).returncode == 0
+    assert mega("g", "model", "Item", "--app", "main", cwd=project).returncode == 0
     write(project / "apps/main/models/item.py", MODEL)
     write(project / "apps/main/routes/items.py", ROUTES)
     generated = mega("db:generate", "create_items", cwd=project)
@@ -113,7 +113,7 @@ def test_the_newcomers_path(tmp_path: Path, start_server: Callable[..., Server])
     for _ in range(2):
         run = mega("test", "-q", cwd=project, timeout=180)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "4 passed" in run.stdout, run.stdout  # with the two of the generated tests/test_home.py
+        assert "5 passed" in run.stdout, run.stdout  # with tests/test_home.py (2) and tests/test_admin_app.py
         assert dev_items(project) == 1
 
     # A route file broken under --watch: the port answers 503 with the error, then 200 once fixed.
