@@ -188,11 +188,32 @@ def locale(ctx: click.Context, name: str, app: str | None, force: bool, dry_run:
     _refuse_same_locale(root, folder, tag, force=force)
     source = _source_catalog(root, folder, tag)
     catalog = {} if source is None else _read_catalog(root, source)
-    tokens = {"name": tag, "snake": tag.lower().replace("-", "_"), "app": app_name,
-              "catalog": json.dumps(catalog, ensure_ascii=False, indent=2)}
-    if _generate(root, ["locale"], tokens, force=force, dry_run=dry_run) and source is not None:
+    from mega.cli._scaffold import plan
+
+    planned = []
+    default = _default_locale(root, app_name)
+    if source is None and default is not None and default != tag:
+        # The app's first catalog: i18n falls back to the default locale's catalog and refuses to boot
+        # without it, so that one is written too (empty, with its test).
+        planned += plan("locale", _locale_tokens(default, app_name, {}))
+    planned += plan("locale", _locale_tokens(tag, app_name, catalog))
+    if _write_planned(root, planned, force=force, dry_run=dry_run) and source is not None:
         click.echo(f"next: translate its values (copied from {_rel(source, root)})")
     return 0
+
+
+def _locale_tokens(tag: str, app: str, catalog: Any) -> dict[str, str]:
+    return {"name": tag, "snake": tag.lower().replace("-", "_"), "app": app,
+            "catalog": json.dumps(catalog, ensure_ascii=False, indent=2)}
+
+
+def _default_locale(root: Path, app: str) -> str | None:
+    """The app's `i18n.default_locale` (None when the config has problems: `mega start` lists them)."""
+    try:
+        settings = _project_config(root).apps[app].settings.get("i18n")
+    except (MegaError, KeyError):
+        return None
+    return getattr(settings, "default_locale", None)
 
 
 @g.command("adr", short_help="An architecture decision record in docs/adr/.")

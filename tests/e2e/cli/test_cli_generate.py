@@ -25,7 +25,9 @@ KINDS = {
                                                             "migrations", "models", "public", "services",
                                                             "views")),
                       "apps/admin/app_config.py", "apps/admin/routes/home.py", "tests/test_admin_app.py"], 1),
-    "locale": ("ko", ["apps/main/locales/server/ko.json", "tests/test_main_locale_ko.py"], 1),
+    # The app's first catalog brings the default locale's (en) beside it: i18n needs that one to boot.
+    "locale": ("ko", ["apps/main/locales/server/en.json", "tests/test_main_locale_en.py",
+                      "apps/main/locales/server/ko.json", "tests/test_main_locale_ko.py"], 2),
     "adr": ("Use PostgreSQL", ["docs/adr/0001-use-postgresql.md"], 0),
 }
 
