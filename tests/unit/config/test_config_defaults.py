@@ -86,7 +86,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "helmet": {},
             "cors": False,
             "csrf": True,
-            "rate_limit": {"max": 1000, "window": 60.0, "redis": None},
+            "rate_limit": {"max": 1000, "window": 60.0, "redis": None, "ipv6_prefix": 64},
         },
         settings=app.settings,
     )
