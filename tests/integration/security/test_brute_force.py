@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -18,13 +19,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture(params=["memory", "file", "redis"])
-async def make_cache(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Callable[[], asyncio.Future[Cache]]]:
+async def make_cache(request: pytest.FixtureRequest,
+                     tmp_path: Path) -> AsyncIterator[Callable[[], asyncio.Future[Cache]]]:
     driver: str = request.param
     prefix = f"bf-test:{uuid.uuid4().hex[:8]}:"
     made: list[Cache] = []
 
     async def make() -> Cache:
-        options = {"prefix": prefix, "path": str(tmp_path / "cache")} if driver == "file" else {"prefix": prefix}
+        options = {"prefix": prefix}
+        if driver == "file":
+            options["path"] = str(tmp_path / "cache")
         cache = await open_cache(driver, options, "rate")
         made.append(cache)
         return cache

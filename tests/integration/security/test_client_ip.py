@@ -61,8 +61,8 @@ async def test_forwarded_addresses_are_parsed(tmp_path: Path) -> None:
 async def test_ipv6_clients_are_limited_per_64(tmp_path: Path) -> None:
     async with behind_proxy(tmp_path) as http:
         # One host owns 2001:db8:1:2::/64: a new address for each request must not reset its count.
-        statuses = [(await http.get("/limited", headers={"x-forwarded-for": f"2001:db8:1:2::{i}"})).status_code
-                    for i in range(1, 6)]
+        xffs = [{"x-forwarded-for": f"2001:db8:1:2::{n}"} for n in range(1, 6)]
+        statuses = [(await http.get("/limited", headers=xff)).status_code for xff in xffs]
         assert statuses == [200, 200, 200, 429, 429]
         other = await http.get("/limited", headers={"x-forwarded-for": "2001:db8:1:3::1"})
         assert other.status_code == 200  # another /64 is another client
@@ -71,6 +71,6 @@ async def test_ipv6_clients_are_limited_per_64(tmp_path: Path) -> None:
                    for xff in ("5.6.7.8", "5.6.7.8:1", "::ffff:5.6.7.8", "[::ffff:5.6.7.8]:2")]
         assert spelled == [200, 200, 200, 429]
         # ipv6_prefix=128 counts each address.
-        each = [(await http.get("/per-address", headers={"x-forwarded-for": f"2001:db8:9:9::{i}"})).status_code
-                for i in range(1, 6)]
+        each = [(await http.get("/per-address", headers={"x-forwarded-for": f"2001:db8:9::{n}"})).status_code
+                for n in range(1, 6)]
         assert each == [200] * 5
