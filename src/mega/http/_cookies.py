@@ -12,7 +12,7 @@ as UTF-8 when they are. A name sent twice keeps its last value (as SimpleCookie 
 from __future__ import annotations
 
 import re
-from http.cookies import _unquote  # type: ignore[attr-defined]  # the stdlib's quoted-value decoding
+from http.cookies import _unquote  # the stdlib's decoding of a quoted value
 
 __all__ = ["parse_cookies"]
 

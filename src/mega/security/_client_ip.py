@@ -29,6 +29,7 @@ from mega.errors import MegaError
 __all__ = ["TrustedProxies"]
 
 _XFF = b"x-forwarded-for"
+_XFP = b"x-forwarded-proto"
 _CACHE_MAX = 10_000  # a bound: X-Forwarded-For values are client-chosen
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -81,7 +82,7 @@ class TrustedProxies:
 
     def client_ip(self, scope: dict[str, Any]) -> str | None:
         peer = scope.get("client")
-        address = peer[0] if peer else None
+        address: str | None = peer[0] if peer else None
         if not self.networks or address is None or not self.trusts(address):
             return address
         forwarded: list[str] = []
@@ -99,6 +100,22 @@ class TrustedProxies:
             if not self.trusts(parsed):
                 return parsed
         return client  # a chain of only trusted addresses: its leftmost
+
+    def scheme(self, scope: dict[str, Any]) -> str:
+        """"https" or "http" as the client used it: the server's own scheme, or X-Forwarded-Proto
+        (the nearest proxy's entry) when the peer is a trusted proxy."""
+        own: str = scope.get("scheme") or "http"
+        peer = scope.get("client")
+        if not self.networks or not peer or not self.trusts(peer[0]):
+            return own
+        proto = None
+        for name, value in scope["headers"]:
+            if name == _XFP:
+                proto = value
+        if proto is None:
+            return own
+        nearest = proto.decode("latin-1").rsplit(",", 1)[-1].strip().lower()
+        return nearest if nearest in ("http", "https") else own
 
 
 class Buckets:
@@ -171,3 +188,8 @@ def configure(proxies: TrustedProxies) -> None:
 def client_ip(scope: dict[str, Any]) -> str | None:
     """The client's address for this request, by the process-wide trusted proxies."""
     return _current.client_ip(scope)
+
+
+def request_scheme(scope: dict[str, Any]) -> str:
+    """The scheme the client used for this request, by the process-wide trusted proxies."""
+    return _current.scheme(scope)

@@ -78,6 +78,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
                 "secret": None,
                 "ttl": 14 * 86400.0,
                 "rolling": True,
+                "absolute_ttl": None,
                 "cookie": {"name": "mega_sid", "secure": None, "samesite": "lax", "domain": None,
                            "path": "/", "httponly": True},
                 "store": {"cache": None, "path": "var/sessions", "cleanup_interval": 3600.0, "ttl": None,
