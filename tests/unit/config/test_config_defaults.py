@@ -20,6 +20,7 @@ SERVER_DEFAULTS = {
     "port": 3000,
     "shutdown_timeout": 10.0,
     "header_timeout": 30.0,
+    "body_timeout": 30.0,
     "keep_alive_timeout": 5.0,
     "max_header_bytes": 65536,
     "max_headers": 100,
