@@ -26,6 +26,7 @@ import uvicorn
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
+from mega.http._host_field import HOST_VALUE
 from mega.server._uvicorn_cycle import RAW_HEADERS_EXTENSION, RawHeaderCycle
 
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
@@ -249,6 +250,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     _sweep_interval: ClassVar[float]
     _timeout_body: ClassVar[bytes]
     _body_timeout_body: ClassVar[bytes]
+    _bad_host_body: ClassVar[bytes] = _error_body(
+        "host.invalid", "bad request: two Host header fields, or a Host that is not name[:port]", {}
+    )
     _too_large_body: ClassVar[bytes]
     _too_many_body: ClassVar[bytes]
     _uri_too_long_body: ClassVar[bytes]
@@ -455,6 +459,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # unless this read was fed in pieces (then the exact size is computed).
         if len(self.headers) > self.max_headers or self._end - self._head_start > self.max_header_bytes:
             self._check_head()
+        self._check_host()
         if self.expect_100_continue and self.parser.get_http_version() != "1.1":
             # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
             self.expect_100_continue = False
@@ -467,6 +472,17 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._body_deadline = 0.0
         HttpToolsProtocol.on_message_complete(self)
+
+    def _check_host(self) -> None:
+        # RFC 9112 §3.2: more than one Host field, or one that is not name[:port], is a 400 (the app would
+        # route on one and compare another, or build links to "a@evil.com").
+        host = None
+        for name, value in self.headers:
+            if name == b"host":
+                if host is not None or (value and not HOST_VALUE.fullmatch(value)):
+                    self._refuse_head(400, self._bad_host_body)
+                    raise _Rejected
+                host = value
 
     def _check_head(self) -> None:
         if len(self.headers) > self.max_headers:

@@ -1,4 +1,5 @@
-"""A request body that stops arriving is answered 408 and closed by the server `mega start` runs."""
+"""Holes the attack run found, closed in the server `mega start` runs: a request body that stops
+arriving is answered 408 and closed; two Host fields or a malformed one are answered 400."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli.conftest import environ, free_port, get, wait_for
-from tests.integration.server.server_wire import at_eof, close, connect, read_response
+from tests.integration.server.server_wire import at_eof, close, connect, read_response, request
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +73,14 @@ async def test_a_slow_but_moving_body_is_served(served: int) -> None:
         assert response.status == 200 and response.json()["data"] == {"size": 8}
     finally:
         await close(writer)
+
+
+async def test_two_or_malformed_host_fields_get_400(served: int) -> None:
+    # A single app without hosts is served without the multi-app dispatcher: the protocol checks.
+    ok, _ = await request(served, b"GET / HTTP/1.1\r\nHost: anything.example:3000\r\n\r\n")
+    assert ok.status == 200
+    for fields in ([b"evil.com", b"127.0.0.1"], [b"a@evil.com"], [b"evil.com x"], [b"[::1"]):
+        head = b"GET / HTTP/1.1\r\n" + b"".join(b"Host: " + f + b"\r\n" for f in fields) + b"\r\n"
+        response, closed = await request(served, head)
+        assert response.status == 400 and response.json()["error"]["code"] == "host.invalid", fields
+        assert closed
