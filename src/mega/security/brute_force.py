@@ -36,6 +36,8 @@ from mega.errors import MegaError
 
 __all__ = ["BruteForceGuard"]
 
+_MAX_RESERVED = 10_000  # counters with a reservation not yet settled, per guard and process
+
 
 class AuthLockedError(MegaError):
     status = 429
@@ -102,6 +104,8 @@ class BruteForceGuard:
                     await self._give_back(stem_taken)
                 left = await self.cache.ttl(stem + ":lock")
                 raise self._locked(scope, left if left is not None else 1)
+        if len(self._reserved) >= _MAX_RESERVED:  # unsettled ones (handlers that raised) pile up: forget
+            self._reserved.clear()                 # them; a failure then counts again (fail closed)
         self._reserved.update(taken)
 
     def _locked(self, scope: str, seconds: float) -> AuthLockedError:
