@@ -1,4 +1,12 @@
-"""Host: the one ASGI callable a server runs; it routes each request to an app by Host header."""
+"""Host: the one ASGI callable a server runs; it routes each request to an app by Host header.
+
+It also guards the header itself (RFC 9112 §3.2): two `Host` fields, or one whose value is not
+`name[:port]` (`a@evil.com`, `evil.com x`), get 400 `host.invalid`; and an app's declared `hosts`
+are an allow-list: a request that reaches an app with hosts under another name gets 400
+`host.disallowed` (as Django's ALLOWED_HOSTS), so `req.host` and the links built from it are one of
+them. An app without `hosts` (the catch-all), or with `default: True` (it says it takes every host
+no app claims), takes any well-formed name.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +17,14 @@ from typing import Any
 from mega.app.app import MegaApp
 from mega.config._apps import app_file_label
 from mega.errors import MegaError
+from mega.http._host_field import HOST_VALUE, host_name
 from mega.http._lifespan import run_lifespan
 from mega.http._public_error import shows_detail
 from mega.http._wire import request_id, send_error
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HOST = b"host"
+_NAMES_MAX = 1024  # a bound on the cache of parsed Host values (client-chosen)
 
 
 def default_app(apps: list[MegaApp]) -> MegaApp | None:
@@ -70,40 +80,72 @@ class Host:
             for host in app.hosts:
                 self._by_host[host.encode("idna" if not host.isascii() else "ascii")] = app
         self._single = apps[0] if len(apps) == 1 else None
+        # Per app: its declared hosts as the allow-list, or None: no hosts (the catch-all), or
+        # `default: True`, which says the app takes every host no app claims.
+        self._allowed: dict[MegaApp, frozenset[bytes] | None] = {
+            app: None if app.config.get("default") else frozenset(self._by_host_names(app)) or None
+            for app in apps}
+        self._names: dict[bytes, bytes] = {}  # Host value -> its name (lowercased, port dropped)
+
+    def _by_host_names(self, app: MegaApp) -> list[bytes]:
+        return [name for name, owner in self._by_host.items() if owner is app]
 
     @property
     def asgi(self) -> ASGIApp:
-        """What a server should run: the app itself when there is one (one call frame less)."""
-        return self._single if self._single is not None else self
+        """What a server should run: the app itself when there is one that takes any host (one call
+        frame less; mega's server protocol refuses two or malformed Host fields itself)."""
+        single = self._single
+        return single if single is not None and self._allowed[single] is None else self
 
     def app_for(self, host_header: bytes | None) -> MegaApp | None:
         """The app serving `host_header` (port ignored), else the default app, else None."""
         if host_header:
-            name = host_header.lower()
-            # An IPv6 literal keeps its brackets ([::1]:3000); otherwise drop the port.
-            name = name.split(b"]", 1)[0] + b"]" if name.startswith(b"[") else name.rsplit(b":", 1)[0]
-            app = self._by_host.get(name)
+            app = self._by_host.get(host_name(host_header))
             if app is not None:
                 return app
         return self.default
 
+    def _name(self, host: bytes) -> bytes | None:
+        """The host name of a Host value, None when the value is malformed."""
+        name = self._names.get(host)
+        if name is None:
+            if not HOST_VALUE.fullmatch(host):
+                return None
+            name = host_name(host)
+            if len(self._names) >= _NAMES_MAX:
+                self._names.clear()
+            self._names[host] = name
+        return name
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
-            single = self._single
-            if single is not None:
-                await single(scope, receive, send)
-                return
             host = None
-            for name, value in scope["headers"]:
-                if name == _HOST:
+            for field, value in scope["headers"]:
+                if field == _HOST:
+                    if host is not None:
+                        await self._refuse(scope, send, _invalid_host("two Host header fields"))
+                        return
                     host = value
-                    break
-            app = self.app_for(host)
-            if app is not None:
-                await app(scope, receive, send)
+            name = None
+            if host:
+                name = self._name(host)
+                if name is None:
+                    await self._refuse(scope, send, _invalid_host("a Host that is not name[:port]"))
+                    return
+            app = self._single
+            if app is None:
+                app = self._by_host.get(name) if name is not None else None
+                if app is None:
+                    app = self.default
+            if app is None:
+                await self._unknown_host(scope, send, host)
                 return
-            await self._unknown_host(scope, send, host)
+            allowed = self._allowed[app]
+            if allowed is not None and name is not None and name not in allowed:
+                await self._disallowed(scope, send, app, name)
+                return
+            await app(scope, receive, send)
         elif kind == "lifespan":  # booted before the server started (mega start): acknowledge only
             await run_lifespan(receive, send)
 
@@ -112,6 +154,16 @@ class Host:
         hosts = sorted(h for a in self.apps for h in a.hosts)
         err = MegaError("app.unknown_host", f"no app serves host '{shown}'", details={"host": shown},
                         dev_details={"hosts": hosts}, status=404)
+        await self._refuse(scope, send, err)
+
+    async def _disallowed(self, scope: dict[str, Any], send: Any, app: MegaApp, name: bytes) -> None:
+        shown = name.decode("latin-1")[:200]
+        err = MegaError("host.disallowed", f"host '{shown}' is not one of this site's hosts",
+                        details={"host": shown}, dev_details={"hosts": app.hosts}, status=400,
+                        hint=f"add it to hosts in {app_file_label(app.name)}" if self._development else None)
+        await self._refuse(scope, send, err)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any, err: MegaError) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -122,3 +174,8 @@ class Host:
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
+
+
+def _invalid_host(problem: str) -> MegaError:
+    return MegaError("host.invalid", f"bad request: {problem}", status=400,
+                     hint="send one Host header: a host name or address, and an optional port")

@@ -31,6 +31,7 @@ SERVER = Section(
         "port": Leaf(c.integer(1, 65535), const(3000), env_var="PORT"),
         "shutdown_timeout": Leaf(_DURATION, const(10.0)),
         "header_timeout": Leaf(_DURATION, const(30.0)),
+        "body_timeout": Leaf(_DURATION, const(30.0)),
         "keep_alive_timeout": Leaf(_DURATION, const(5.0)),
         "max_header_bytes": Leaf(c.integer(1024, 16_777_216), const(65_536)),
         "max_headers": Leaf(c.integer(1, 10_000), const(100)),

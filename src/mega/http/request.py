@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from mega.errors import BadRequestError, MegaError
+from mega.http._cookies import parse_cookies
 from mega.security._client_ip import client_ip
 
 if TYPE_CHECKING:
@@ -150,14 +150,9 @@ class Request:
         try:
             return self._cookies
         except AttributeError:
-            jar: SimpleCookie = SimpleCookie()
-            raw = self.headers.get("cookie")
-            if raw:
-                try:
-                    jar.load(raw)
-                except Exception:  # a malformed cookie header must not fail the request
-                    jar = SimpleCookie()
-            self._cookies: dict[str, str] = {k: m.value for k, m in jar.items()}
+            # One malformed pair is skipped, never the whole header (mega.http._cookies).
+            raw = [value for name, value in self.scope["headers"] if name == b"cookie"]
+            self._cookies: dict[str, str] = parse_cookies(raw) if raw else {}
             return self._cookies
 
     @property

@@ -120,8 +120,8 @@ class CsrfPolicy:
                 ctype = value
             elif name == HEADER:
                 token = value
-            elif name == b"cookie":
-                cookie = value
+            elif name == b"cookie":  # HTTP/2 may split it into several headers
+                cookie = value if cookie is None else cookie + b";" + value
         source = origin if origin is not None else referer
         if source is not None and not self._same_site(source, host, origin is not None):
             raise ForbiddenError("csrf.origin_mismatch", "cross-site request refused",
@@ -184,11 +184,15 @@ def _check_token(scope: dict[str, Any], req: Request, ctype: bytes, token: bytes
 def _cookie_value(header: bytes | None) -> str | None:
     if header is None:
         return None
+    found = None
     for part in header.decode("latin-1").split(";"):
         name, _, value = part.strip().partition("=")
         if name == COOKIE:
-            return value
-    return None
+            if found is not None and value.strip() != found:  # one planted by a sibling (sub)domain?
+                raise ForbiddenError("csrf.token_invalid", f"two {COOKIE} cookies with different values",
+                                     hint="clear this site's cookies and load the form again")
+            found = value.strip()
+    return found
 
 
 def _verify(token: str, secret: str | None) -> None:

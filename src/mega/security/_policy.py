@@ -145,6 +145,7 @@ def _compile_guard(limiter: Limiter | None, csrf: CsrfPolicy | None, cors: CorsP
     memory_hit = limiter.hit if isinstance(limiter, MemoryRateLimiter) else None
     redis_hit = limiter.hit if isinstance(limiter, RedisRateLimiter) else None
     client_of = client_ip.client_ip
+    bucket = client_ip.Buckets(limiter.policy.ipv6_prefix).of if limiter is not None else None
     csrf_check = csrf.check if csrf is not None else None
     cors_headers = cors.response_headers if cors is not None else None
 
@@ -159,8 +160,8 @@ def _compile_guard(limiter: Limiter | None, csrf: CsrfPolicy | None, cors: CorsP
 
     def guard(scope: dict[str, Any], req: Request | None) -> Headers | Awaitable[Headers | None] | None:
         ip = ""
-        if limiter is not None:
-            ip = client_of(scope) or ""
+        if bucket is not None:
+            ip = bucket(client_of(scope) or "")  # IPv6: the client's network, /64 by default
             if memory_hit is not None:
                 retry = memory_hit(ip)
                 if retry:

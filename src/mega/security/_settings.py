@@ -255,10 +255,14 @@ class RateLimitSettings:
     max: int
     window: float
     redis: str | None = None
+    # IPv6 clients are counted per network of this prefix length: one host gets a whole /64, so
+    # counting per address would give it 2**64 buckets. 128 counts each address.
+    ipv6_prefix: int = 64
 
     def __post_init__(self) -> None:
         # Policies built in code get the config's checks (a number of seconds only: no unit strings).
-        checks = (("max", c.integer(1)), ("window", _window_seconds), ("redis", c.optional(c.alias)))
+        checks = (("max", c.integer(1)), ("window", _window_seconds), ("redis", c.optional(c.alias)),
+                  ("ipv6_prefix", c.integer(1, 128)))
         for name, check in checks:
             try:
                 check(getattr(self, name))
@@ -283,9 +287,11 @@ RATE_LIMIT = Switch(
             "max": Leaf(c.integer(1), None, required_hint=_REPLACES),
             "window": Leaf(c.duration(most=MAX_WINDOW), None, required_hint=_REPLACES),
             "redis": Leaf(c.optional(c.alias), const(None)),
+            "ipv6_prefix": Leaf(c.integer(1, 128), const(DEFAULT_RATE_LIMIT.ipv6_prefix)),
         }
     ),
-    const({"max": DEFAULT_RATE_LIMIT.max, "window": DEFAULT_RATE_LIMIT.window, "redis": None}),
+    const({"max": DEFAULT_RATE_LIMIT.max, "window": DEFAULT_RATE_LIMIT.window, "redis": None,
+           "ipv6_prefix": DEFAULT_RATE_LIMIT.ipv6_prefix}),
     "None (the default, 1,000 requests a minute), False (off) or a dict",
     hint=f"use None for the default or a dict: {_RATE_EXAMPLE}",
 )
@@ -301,7 +307,7 @@ def rate_limit_settings(value: Any, resolve: Resolve) -> RateLimitSettings | Non
         alias = None
     if value["max"] is None or value["window"] is None:  # reported as required
         return DEFAULT_RATE_LIMIT
-    return RateLimitSettings(value["max"], value["window"], alias)
+    return RateLimitSettings(value["max"], value["window"], alias, value["ipv6_prefix"])
 
 
 register_section("helmet", HELMET, scope=APP, settings=helmet_settings)

@@ -15,6 +15,12 @@ in a window that starts at the first one; reaching a limit locks that account or
 seconds. A success clears the account's count, not the IP's. Accounts are counted whether or not they
 exist (so the guard does not reveal which do), under an unkeyed BLAKE2 digest of the normalised name
 (the cache never holds email addresses). With a Redis cache the counts are shared by every process.
+
+`check()` reserves the attempt: it increments the counters (the cache's atomic `incr`) before the
+slow password hash, so a burst of parallel guesses cannot all pass a check that only reads. The
+attempt past a limit is refused at once; `failed()` turns the reservation into the failure and
+`succeeded()` gives it back. An attempt that is checked but neither failed nor succeeded (the
+handler raised) stays counted as a failure: the guard fails closed.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mega.errors import MegaError
 
 __all__ = ["BruteForceGuard"]
+
+_MAX_RESERVED = 10_000  # counters with a reservation not yet settled, per guard and process
 
 
 class AuthLockedError(MegaError):
@@ -55,6 +64,10 @@ class BruteForceGuard:
         self.window = float(_positive("window", window, integer=False))
         self.lockout = float(_positive("lockout", lockout, integer=False))
         self.prefix = prefix
+        # Reservations made by check() in this process and not yet settled by failed()/succeeded(),
+        # per counter: failed() settles one instead of counting again. Per process is enough, since a
+        # request checks and settles in the same one; the counts themselves live in the cache.
+        self._reserved: Counter[str] = Counter()
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -72,25 +85,60 @@ class BruteForceGuard:
     # -- API -------------------------------------------------------------------------------------
 
     async def check(self, account: str, ip: str | None = None) -> None:
-        """Raise 429 `auth.locked` (details: `scope`, `retry_after` seconds) while either is locked."""
+        """Raise 429 `auth.locked` (details: `scope`, `retry_after` seconds) while either is locked or
+        its limit's worth of attempts is already counted; else reserve this attempt on both counters."""
         subjects = self._subjects(account, ip)
         locked = await self.cache.get_many([stem + ":lock" for _, stem, _ in subjects])
         for scope, stem, _ in subjects:
             if stem + ":lock" in locked:
                 left = await self.cache.ttl(stem + ":lock")
-                retry = max(1, math.ceil(left if left is not None else self.lockout))
-                raise AuthLockedError("auth.locked", f"too many failed attempts; try again in {retry} s",
-                                      details={"scope": scope, "retry_after": retry},
-                                      hint="wait, or have an administrator call guard.reset()")
-
-    async def failed(self, account: str, ip: str | None = None) -> int:
-        """Count one failure; lock what reached its limit. Returns the attempts left before a lockout
-        (0 once locked)."""
-        left = math.inf
-        for _, stem, limit in self._subjects(account, ip):
-            count = await self.cache.incr(stem)
+                raise self._locked(scope, left if left is not None else self.lockout)
+        taken: list[str] = []
+        for scope, stem, limit in subjects:
+            count = await self.cache.incr(stem)  # atomic on every cache: the reservation
+            taken.append(stem)
             if count == 1 or await self.cache.ttl(stem) is None:  # also repairs a counter left unexpired
                 await self.cache.expire(stem, self.window)
+            if count > limit:  # the limit's worth are counted or in flight: refuse, give this one back
+                for stem_taken in taken:
+                    await self._give_back(stem_taken)
+                left = await self.cache.ttl(stem + ":lock")
+                raise self._locked(scope, left if left is not None else 1)
+        if len(self._reserved) >= _MAX_RESERVED:  # unsettled ones (handlers that raised) pile up: forget
+            self._reserved.clear()                 # them; a failure then counts again (fail closed)
+        self._reserved.update(taken)
+
+    def _locked(self, scope: str, seconds: float) -> AuthLockedError:
+        retry = max(1, math.ceil(seconds))
+        return AuthLockedError("auth.locked", f"too many failed attempts; try again in {retry} s",
+                               details={"scope": scope, "retry_after": retry},
+                               hint="wait, or have an administrator call guard.reset()")
+
+    async def _give_back(self, stem: str) -> None:
+        if await self.cache.incr(stem, -1) <= 0:  # never below zero (the counter was reset meanwhile)
+            await self.cache.delete(stem)
+
+    def _settle(self, stem: str) -> bool:
+        """Take one reservation of `stem` made by check() in this process; False when there is none."""
+        if self._reserved[stem] <= 0:
+            return False
+        self._reserved[stem] -= 1
+        if not self._reserved[stem]:
+            del self._reserved[stem]
+        return True
+
+    async def failed(self, account: str, ip: str | None = None) -> int:
+        """Count one failure (the one `check()` reserved, else a new one); lock what reached its
+        limit. Returns the attempts left before a lockout (0 once locked)."""
+        left = math.inf
+        for _, stem, limit in self._subjects(account, ip):
+            if self._settle(stem):
+                count = await self.cache.get(stem, 0)
+                count = count if isinstance(count, int) else limit  # not ours: fail closed
+            else:
+                count = await self.cache.incr(stem)
+                if count == 1 or await self.cache.ttl(stem) is None:
+                    await self.cache.expire(stem, self.window)
             if count >= limit:
                 await self.cache.set(stem + ":lock", 1, ttl=self.lockout)
                 await self.cache.delete(stem)
@@ -98,8 +146,15 @@ class BruteForceGuard:
         return int(left)
 
     async def succeeded(self, account: str, ip: str | None = None) -> None:
-        """A successful login: forget the account's failures (the IP's stay counted)."""
-        await self.cache.delete(self._subjects(account, None)[0][1])
+        """A successful login: forget the account's failures (the IP's stay counted) and give back
+        the IP's reservation made by `check()`."""
+        subjects = self._subjects(account, ip)
+        account_stem = subjects[0][1]
+        self._settle(account_stem)
+        await self.cache.delete(account_stem)
+        for _, stem, _ in subjects[1:]:
+            if self._settle(stem):
+                await self._give_back(stem)
 
     async def reset(self, account: str | None = None, ip: str | None = None) -> None:
         """Lift a lockout and forget the failures (an administrator's unlock)."""

@@ -45,6 +45,7 @@ def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
         header_timeout=float(server["header_timeout"]),
         max_header_bytes=int(server["max_header_bytes"]),
         max_headers=int(server["max_headers"]),
+        body_timeout=float(server["body_timeout"]),
     )
     assert rt.host is not None
     return uvicorn.Config(

@@ -1,8 +1,11 @@
-"""mega's uvicorn HTTP/1.1 protocol: request-head limits, a slow-head timeout, framing, the raw-header path.
+"""mega's uvicorn HTTP/1.1 protocol: request-head limits, slow-head and slow-body timeouts, framing, the
+raw-header path.
 
 Stock uvicorn keeps a connection that trickles header lines open forever, accepts a 1 MB header or 2,000
 header lines, merges chunked trailer fields into the request headers and drops the answer to a pipelined
 request when a later one is malformed; this class answers 408 / 414 / 431 / 400, in order, and closes.
+A request body that stops arriving (`Content-Length: 100`, one byte sent) is answered 408 and closed after
+`body_timeout` seconds without a byte of it, unless the app is the one not reading (flow control).
 Responses may use the raw header block of ``mega.server._uvicorn_cycle``. Everything else (keep-alive,
 pipelining, upgrades, expect-100, flow control, the 500 on app errors) is uvicorn's own code, reached
 through the base classes. Why and what it costs: docs/adr/0002-server-hardening.md.
@@ -23,6 +26,7 @@ import uvicorn
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
+from mega.http._host_field import HOST_VALUE
 from mega.server._uvicorn_cycle import PATHSEND_EXTENSION, RAW_HEADERS_EXTENSION, RawHeaderCycle
 
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
@@ -57,6 +61,19 @@ _LENGTH_CONFLICTS: Final = frozenset(
 _CRLFS: Final = re.compile(rb"[\r\n]*")
 # "METHOD SP+" by method (llhttp's fixed set of method names, so this stays small).
 _METHOD_SPACES: dict[bytes, re.Pattern[bytes]] = {}
+
+
+# Host values seen well-formed (a site sees few): a dict lookup instead of a regex per request.
+_GOOD_HOSTS: dict[bytes, None] = {}
+
+
+def _good_host(value: bytes) -> bool:
+    if value and not HOST_VALUE.fullmatch(value):
+        return False
+    if len(_GOOD_HOSTS) >= 256:  # client-chosen values: bounded
+        _GOOD_HOSTS.clear()
+    _GOOD_HOSTS[value] = None
+    return True
 
 
 class _Rejected(Exception):
@@ -98,6 +115,7 @@ class _Sweeper:
 
     def _tick(self) -> None:
         now = self.loop.time()
+        self._sweep_bodies(now)
         expired: list[HardenedHttpProtocol] = []
         idle: list[HardenedHttpProtocol] = []
         for p in self.conns:
@@ -131,6 +149,12 @@ class _Sweeper:
             self.handle = None
             if _SWEEPERS.get(self.loop) is self:
                 del _SWEEPERS[self.loop]
+
+
+    def _sweep_bodies(self, now: float) -> None:
+        stalled = [p for p in self.conns if p._body_deadline and p._body_stalled(now)]
+        for p in stalled:
+            p._body_deadline_passed()
 
 
 # A plain dict (a _Sweeper holds its loop, so weak keys would never die); entries go when their last
@@ -232,11 +256,16 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     """
 
     header_timeout: ClassVar[float] = 30.0
+    body_timeout: ClassVar[float] = 30.0
     max_header_bytes: ClassVar[int] = 65536
     max_headers: ClassVar[int] = 100
     # Derived from the limits by _configure().
     _sweep_interval: ClassVar[float]
     _timeout_body: ClassVar[bytes]
+    _body_timeout_body: ClassVar[bytes]
+    _bad_host_body: ClassVar[bytes] = _error_body(
+        "host.invalid", "bad request: two Host header fields, or a Host that is not name[:port]", {}
+    )
     _too_large_body: ClassVar[bytes]
     _too_many_body: ClassVar[bytes]
     _uri_too_long_body: ClassVar[bytes]
@@ -248,6 +277,10 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     # _UNSTAMPED = a head began, the next sweep sets the time. While lingering after an error answer it is
     # the time to close.
     _deadline: float = 0.0
+    # _body_deadline: loop time by which the next byte of the current request's body must arrive; 0.0 = no
+    # body in progress; _UNSTAMPED = body bytes arrived (or the head ended) since the last sweep, which
+    # then sets the time. Stamped by the sweep like _deadline: no clock read per read.
+    _body_deadline: float = 0.0
     # Byte accounting, as offsets in the stream of bytes received on this connection: the bytes being
     # parsed are [_pos, _end) (a whole read, or a piece of it); _head_start is at or before the first byte
     # of the current head (never after it: a head is never counted smaller than it is).
@@ -274,12 +307,17 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     @classmethod
     def _configure(cls) -> None:
         # Heads are stamped by the sweep, so a slow one is closed within [timeout, timeout + 2 intervals].
-        cls._sweep_interval = min(1.0, cls.header_timeout / 4)
+        cls._sweep_interval = min(1.0, cls.header_timeout / 4, cls.body_timeout / 4)
         limit = {"limit": cls.max_header_bytes}
         cls._timeout_body = _error_body(
             "http.request_timeout",
             "The request head was not received in time.",
             {"timeout": cls.header_timeout},
+        )
+        cls._body_timeout_body = _error_body(
+            "http.body_timeout",
+            "The request body stopped arriving.",
+            {"timeout": cls.body_timeout},
         )
         cls._too_large_body = _error_body("http.headers_too_large", "The request head is too large.", limit)
         cls._too_many_body = _error_body(
@@ -320,7 +358,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def _unregister(self) -> None:
-        self._deadline = 0.0
+        self._deadline = self._body_deadline = 0.0
         sweeper = _SWEEPERS.get(self.loop)
         if sweeper is not None:
             sweeper.discard(self)
@@ -434,10 +472,30 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # unless this read was fed in pieces (then the exact size is computed).
         if len(self.headers) > self.max_headers or self._end - self._head_start > self.max_header_bytes:
             self._check_head()
+        self._check_host()
         if self.expect_100_continue and self.parser.get_http_version() != "1.1":
             # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
             self.expect_100_continue = False
         _uvicorn_on_headers_complete(self)
+        # A body may follow: its clock runs until on_message_complete (which llhttp calls at once, in this
+        # same read, for a request without one).
+        if not self._upgraded:
+            self._body_deadline = _UNSTAMPED
+
+    def on_message_complete(self) -> None:
+        self._body_deadline = 0.0
+        HttpToolsProtocol.on_message_complete(self)
+
+    def _check_host(self) -> None:
+        # RFC 9112 §3.2: more than one Host field, or one that is not name[:port], is a 400 (the app would
+        # route on one and compare another, or build links to "a@evil.com").
+        host = None
+        for name, value in self.headers:
+            if name == b"host":
+                if host is not None or (value not in _GOOD_HOSTS and not _good_host(value)):
+                    self._refuse_head(400, self._bad_host_body)
+                    raise _Rejected
+                host = value
 
     def _check_head(self) -> None:
         if len(self.headers) > self.max_headers:
@@ -470,6 +528,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._run_from = -1  # data: any open trailer count is over
+        self._body_deadline = _UNSTAMPED  # progress: the next sweep restarts the body clock
         HttpToolsProtocol.on_body(self, body)
 
     def on_chunk_header(self) -> None:
@@ -516,6 +575,20 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             return
         self.logger.debug("Request head not received within %.3g s; closing.", self.header_timeout)
         self._refuse_head(408, self._timeout_body)
+
+    def _body_stalled(self, now: float) -> bool:
+        """Whether the body's deadline has passed (called by the sweep while a body is in progress)."""
+        if self._body_deadline < 0.0 or self.flow.read_paused:  # bytes since the last sweep, or the app
+            self._body_deadline = now + self.body_timeout       # is the one not reading: the clock restarts
+            return False
+        return self._body_deadline <= now
+
+    def _body_deadline_passed(self) -> None:
+        self._body_deadline = 0.0
+        if self._rejected or self.transport.is_closing() or self._upgraded:
+            return
+        self.logger.debug("No request body bytes for %.3g s; closing.", self.body_timeout)
+        self._refuse_request(408, self._body_timeout_body)  # only the close when a response has begun
 
     def _refuse_head(self, status: int, body: bytes) -> None:
         """Refuse the request whose head is being parsed (it has no cycle): answer after those before it."""
@@ -584,7 +657,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def _close_quietly(self) -> None:
         self._rejected = True
-        self._deadline = 0.0
+        self._deadline = self._body_deadline = 0.0
         transport = self.transport
         if transport.is_closing():
             return
@@ -601,7 +674,11 @@ HardenedHttpProtocol._configure()
 
 
 def make_protocol_class(
-    *, header_timeout: float = 30.0, max_header_bytes: int = 65536, max_headers: int = 100
+    *,
+    header_timeout: float = 30.0,
+    max_header_bytes: int = 65536,
+    max_headers: int = 100,
+    body_timeout: float = 30.0,
 ) -> type[HardenedHttpProtocol]:
     """A ``HardenedHttpProtocol`` subclass with these limits, for ``uvicorn.Config(http=...)``.
 
@@ -611,9 +688,13 @@ def make_protocol_class(
     whitespace included); above it 414 when the request line alone is longer, else 431. Also the bound of
     a chunked request's trailer section (431).
     max_headers: header lines (and trailer fields); above it 431.
+    body_timeout: seconds a request body may go without a byte arriving (while the app is not the one
+    holding it back); then 408 (or only the close when the response has begun).
     """
     if not header_timeout > 0:
         raise ValueError("header_timeout must be > 0")
+    if not body_timeout > 0:
+        raise ValueError("body_timeout must be > 0")
     if max_header_bytes < 64:
         raise ValueError("max_header_bytes must be >= 64")
     if max_headers < 1:
@@ -626,6 +707,7 @@ def make_protocol_class(
             {
                 "__module__": __name__,
                 "header_timeout": float(header_timeout),
+                "body_timeout": float(body_timeout),
                 "max_header_bytes": max_header_bytes,
                 "max_headers": max_headers,
             },

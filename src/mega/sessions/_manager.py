@@ -6,6 +6,7 @@
         "secret": os.environ["SESSION_SECRET"],   # signs the cookie (else SESSION_SECRET is read)
         "ttl": 14 * 86400,                        # seconds a session lives without a request
         "rolling": True,                          # each request with the session restarts its ttl
+        "absolute_ttl": None,                     # or seconds: the most a session lives at all
         "cookie": {"name": "mega_sid", "secure": None, "samesite": "lax", "domain": None, "path": "/"},
         "store": {},                              # files under var/sessions; or {"cache": "sessions"}
     }
@@ -13,15 +14,21 @@
 Built from the app's `session` settings (`mega.sessions._settings`, checked by the config layer).
 The cookie holds only the random session id, signed (itsdangerous, HMAC-SHA256), so a forged or
 altered cookie is ignored; the data stay on the server. `secure: None` means secure in production.
+Over HTTPS (the request's scheme after trusted proxies) with no Domain and path `/`, the cookie is
+named `__Host-<name>`: browsers then refuse it from a sibling subdomain or plain HTTP (fixation).
 Without a secret, development and test use a random one per process (sessions end at restart, with a
-warning); production refuses to use sessions (`session.no_secret`) rather than sign with a guess.
+warning); production refuses to boot (`session.no_secret`) rather than sign with a guess or fail at
+the first login: sessions are on unless app_config.py says `session = False`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import math
 import secrets
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from itsdangerous import BadSignature, Signer
 
 from mega.errors import MegaError
+from mega.security._client_ip import request_scheme
 from mega.sessions._settings import SECRET_ENV, CookieSettings, SessionSettings
 from mega.sessions.factory import make_store
 from mega.sessions.session import Session
@@ -38,7 +46,9 @@ if TYPE_CHECKING:
     from mega.http.reply import Reply
     from mega.http.request import Request
 
-__all__ = ["SessionManager"]
+__all__ = ["HOST_PREFIX", "SessionManager"]
+
+HOST_PREFIX = "__Host-"
 
 log = logging.getLogger("mega.sessions")
 
@@ -47,11 +57,17 @@ class SessionManager:
     """Built at boot for an app that has sessions; `session_for(req)` makes a request's Session."""
 
     def __init__(self, store: SessionStore, *, secret: str | None, ttl: float, rolling: bool,
-                 cookie: CookieSettings, production: bool, app_name: str) -> None:
+                 cookie: CookieSettings, production: bool, app_name: str,
+                 absolute_ttl: float | None = None) -> None:
         self.store = store
         self.ttl = ttl
         self.rolling = rolling
+        self.absolute_ttl = absolute_ttl
         self.cookie_name: str = cookie.name
+        # `__Host-` needs Secure, Path=/ and no Domain: possible unless the config rules one out.
+        self.host_name: str | None = HOST_PREFIX + cookie.name if (
+            cookie.domain is None and cookie.path == "/" and cookie.secure is not False
+            and not cookie.name.startswith(("__Host-", "__Secure-"))) else None
         self.cookie_options: dict[str, Any] = {
             "secure": production if cookie.secure is None else cookie.secure,
             "samesite": cookie.samesite,
@@ -60,7 +76,14 @@ class SessionManager:
             "httponly": cookie.httponly,
         }
         self.app_name = app_name
-        self._missing_secret = secret is None and production
+        # held only while a commit runs: an entry goes when no commit of that session holds it
+        self._commit_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        if secret is None and production:
+            raise MegaError("session.no_secret", f"app '{app_name}' has sessions on but no session secret "
+                            "in production", status=500,
+                            hint=f"set {SECRET_ENV} in the environment (python -c 'import secrets; "
+                                 "print(secrets.token_urlsafe(32))'), or session.secret in app_config.py; "
+                                 "an app that uses no sessions says session = False")
         self._warn_random = secret is None and not production  # said at first use, not at every boot
         if secret is None and not production:
             secret = secrets.token_urlsafe(32)
@@ -75,21 +98,23 @@ class SessionManager:
             return None
         store = make_store(settings.store, root=root, cache=cache)
         return cls(store, secret=settings.secret, ttl=settings.ttl, rolling=settings.rolling,
-                   cookie=settings.cookie, production=production, app_name=app_name)
+                   cookie=settings.cookie, production=production, app_name=app_name,
+                   absolute_ttl=settings.absolute_ttl)
 
     # -- per request -----------------------------------------------------------------------------
 
     def session_for(self, req: Request | None) -> Session:
-        if self._missing_secret:
-            raise MegaError("session.no_secret", f"app '{self.app_name}' uses sessions but has no secret",
-                            status=500, hint=f"set {SECRET_ENV} in the environment, or session.secret "
-                                             "in app_config.py")
         if self._warn_random:
             self._warn_random = False
             log.warning("app %s: no session secret (session.secret or %s): using a random one, so "
                         "sessions end when the process restarts", self.app_name, SECRET_ENV)
-        raw = req.cookies.get(self.cookie_name) if req is not None else None
-        return Session(self, self.verify(raw) if raw else None)
+        if req is None:
+            return Session(self, None, self.cookie_name)
+        # Over HTTPS only the prefixed cookie is read: a plain one may come from a sibling subdomain.
+        name = self.host_name if self.host_name is not None and request_scheme(req.scope) == "https" \
+            else self.cookie_name
+        raw = req.cookies.get(name)
+        return Session(self, self.verify(raw) if raw else None, name)
 
     def verify(self, value: str) -> str | None:
         """The session id in a signed cookie value; None when forged, altered or malformed."""
@@ -97,17 +122,29 @@ class SessionManager:
             sid = self._signer.unsign(value).decode("ascii")
         except (BadSignature, UnicodeDecodeError, ValueError):
             return None
-        return sid if 16 <= len(sid) <= 128 else None
+        return sid if 22 <= len(sid) <= 128 else None
 
-    def set_cookie(self, reply: Reply, sid: str) -> None:
+    def set_cookie(self, reply: Reply, sid: str, name: str, max_age: float | None = None) -> None:
         opts = self.cookie_options
-        reply.cookie(self.cookie_name, self._signer.sign(sid).decode("ascii"), max_age=int(self.ttl),
-                     path=opts["path"], domain=opts["domain"], secure=opts["secure"],
+        secure = True if name == self.host_name else opts["secure"]
+        reply.cookie(name, self._signer.sign(sid).decode("ascii"),
+                     max_age=math.ceil(self.ttl if max_age is None else max_age),
+                     path=opts["path"], domain=opts["domain"], secure=secure,
                      httponly=opts["httponly"], samesite=opts["samesite"])
 
-    def clear_cookie(self, reply: Reply) -> None:
-        reply.clear_cookie(self.cookie_name, path=self.cookie_options["path"],
-                           domain=self.cookie_options["domain"])
+    def clear_cookie(self, reply: Reply, name: str) -> None:
+        if name == self.host_name:  # a browser takes a __Host- cookie, even an expired one, only Secure
+            reply.cookie(name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path="/", secure=True,
+                         httponly=self.cookie_options["httponly"], samesite=self.cookie_options["samesite"])
+            return
+        reply.clear_cookie(name, path=self.cookie_options["path"], domain=self.cookie_options["domain"])
+
+    def commit_lock(self, sid: str) -> asyncio.Lock:
+        """The lock that makes a session's merge-on-save (reload, apply, save) one at a time here."""
+        lock = self._commit_locks.get(sid)
+        if lock is None:
+            lock = self._commit_locks[sid] = asyncio.Lock()
+        return lock
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
         "secret": os.environ["SESSION_SECRET"],   # signs the cookie (else SESSION_SECRET is read)
         "ttl": "14 days",                         # how long a session lives without a request
         "rolling": True,                          # each request with the session restarts its ttl
+        "absolute_ttl": None,                     # or a duration: the most a session lives at all
         "cookie": {"name": "mega_sid", "secure": None, "samesite": "lax", "domain": None, "path": "/"},
         "store": {"cache": "sessions"},           # a services.caches alias; without: files in var/sessions
     }
@@ -56,6 +57,7 @@ class SessionSettings:
     rolling: bool
     cookie: CookieSettings
     store: StoreSettings
+    absolute_ttl: float | None = None  # the most a session lives from its creation, however active
 
 
 def _secret(value: Any) -> str | None:
@@ -95,6 +97,7 @@ SESSION = Switch(
             "secret": Leaf(_secret, const(None), env_var=SECRET_ENV),
             "ttl": Leaf(c.duration(), const(DEFAULT_TTL)),
             "rolling": Leaf(c.boolean, const(True)),
+            "absolute_ttl": Leaf(c.optional(c.duration()), const(None)),
             "cookie": COOKIE,
             "store": STORE,
         }
@@ -121,6 +124,7 @@ def session_settings(value: Any, resolve: Resolve) -> SessionSettings | None:
         cookie=CookieSettings(**value["cookie"]),
         store=StoreSettings(store["cache"], store["path"], store["cleanup_interval"],
                             ttl if store["ttl"] is None else store["ttl"], store["prefix"]),
+        absolute_ttl=value["absolute_ttl"],
     )
 
 

@@ -8,36 +8,54 @@
 Nothing touches the store or the cookie until a method is awaited; a request that never uses its
 session costs nothing. The pipeline calls `commit(reply)` after the handler when the session was
 loaded: it saves changed data (or extends the expiry of a rolling session) and sets the cookie.
+
+Concurrent requests of one session merge on save: the commit reloads the stored data and applies
+only the keys this request set or removed (last writer wins per key), so two requests writing
+different keys both keep theirs. `clear()` and `rotate()` save the whole data instead. A session
+destroyed meanwhile (logout in another tab) stays destroyed. Within a process the reload and save of
+one session run one at a time; across processes two saves in the same instant (one store round
+trip) can still cross, and then the later one wins those keys.
+
+The creation time is kept in the stored data under `CREATED` (hidden from the view): with an
+`absolute_ttl`, a session older than that is gone, however active.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mega.http.reply import Reply
     from mega.sessions._manager import SessionManager
 
-__all__ = ["Session"]
+__all__ = ["CREATED", "Session"]
 
 _MISSING = object()
+CREATED = "_mega_created"  # wall-clock seconds when the session was made
 
 
 class Session:
     """A dict-like view of the session data with async access (the store is I/O)."""
 
-    __slots__ = ("_cookie_sid", "_data", "_destroyed", "_dirty", "_loaded", "_manager", "_old_ids", "_sid")
+    __slots__ = ("_changed", "_cookie_name", "_cookie_sid", "_created", "_data", "_destroyed", "_dirty",
+                 "_loaded", "_manager", "_old_ids", "_sid", "_whole")
 
-    def __init__(self, manager: SessionManager, cookie_sid: str | None) -> None:
+    def __init__(self, manager: SessionManager, cookie_sid: str | None,
+                 cookie_name: str | None = None) -> None:
         self._manager = manager
         self._cookie_sid = cookie_sid  # the verified id from the request's cookie, if any
+        self._cookie_name = cookie_name or manager.cookie_name
         self._sid: str | None = None
         self._data: dict[str, Any] = {}
         self._loaded = False
         self._dirty = False
         self._destroyed = False
         self._old_ids: list[str] = []
+        self._changed: set[str] = set()  # keys set or removed by this request: what a merge applies
+        self._whole = False  # clear() or rotate(): the data are saved as they are, not merged
+        self._created: float | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -48,8 +66,17 @@ class Session:
             if self._cookie_sid is not None:
                 data = await self._manager.store.load(self._cookie_sid)
                 if data is not None:
-                    self._sid, self._data = self._cookie_sid, data
+                    created = data.pop(CREATED, None)
+                    if self._expired(created):
+                        self._old_ids.append(self._cookie_sid)  # deleted at commit
+                    else:
+                        self._sid, self._data = self._cookie_sid, data
+                        self._created = created if isinstance(created, int | float) else None
         return self._data
+
+    def _expired(self, created: Any) -> bool:
+        limit = self._manager.absolute_ttl
+        return limit is not None and isinstance(created, int | float) and time.time() - created >= limit
 
     async def get(self, key: str, default: Any = None) -> Any:
         return (await self.load()).get(key, default)
@@ -73,16 +100,19 @@ class Session:
 
     async def set(self, key: str, value: Any) -> None:
         (await self.load())[key] = value
+        self._changed.add(key)
         self._dirty = True
 
     async def update(self, values: dict[str, Any]) -> None:
         (await self.load()).update(values)
+        self._changed.update(values)
         self._dirty = True
 
     async def pop(self, key: str, default: Any = _MISSING) -> Any:
         data = await self.load()
         if key in data:
             self._dirty = True
+            self._changed.add(key)
             return data.pop(key)
         if default is _MISSING:
             raise KeyError(key)
@@ -92,7 +122,7 @@ class Session:
         """Empty the data, keep the session (and its id)."""
         await self.load()
         self._data.clear()
-        self._dirty = True
+        self._dirty = self._whole = True
 
     async def rotate(self) -> None:
         """A new session id for the same data (call it when the user logs in or gains rights)."""
@@ -100,7 +130,7 @@ class Session:
         if self._sid is not None:
             self._old_ids.append(self._sid)
         self._sid = None
-        self._dirty = True
+        self._dirty = self._whole = True
         self._destroyed = False
 
     async def destroy(self) -> None:
@@ -127,18 +157,58 @@ class Session:
         self._old_ids.clear()
         if self._destroyed:
             if self._cookie_sid is not None and reply is not None:
-                manager.clear_cookie(reply)
+                manager.clear_cookie(reply, self._cookie_name)
             return
         if self._dirty:
-            if self._sid is None:
-                self._sid = secrets.token_urlsafe(32)
-            await manager.store.save(self._sid, self._data)
             self._dirty = False
-            if reply is not None and self._sid != self._cookie_sid:
-                manager.set_cookie(reply, self._sid)
-        elif self._sid is not None and manager.rolling and await manager.store.touch(self._sid) \
-                and reply is not None:
-            manager.set_cookie(reply, self._sid)  # the browser's copy lives as long as the store's
+            if self._sid is None:
+                self._sid = secrets.token_urlsafe(32)  # 256 bits
+            elif not self._whole:
+                # Reload, apply this request's keys, save: one at a time per session in this process.
+                async with manager.commit_lock(self._sid):
+                    if await self._merge():
+                        await self._save(reply)
+                return
+            await self._save(reply)
+        elif self._sid is not None and manager.rolling \
+                and await manager.store.touch(self._sid, self._left()) and reply is not None:
+            # the browser's copy lives as long as the store's
+            manager.set_cookie(reply, self._sid, self._cookie_name, self._left())
+
+    async def _save(self, reply: Reply | None) -> None:
+        assert self._sid is not None
+        manager = self._manager
+        if self._created is None:
+            self._created = time.time()
+        left = self._left()
+        await manager.store.save(self._sid, {**self._data, CREATED: self._created}, ttl=left)
+        if reply is not None and (self._sid != self._cookie_sid or left is not None):
+            manager.set_cookie(reply, self._sid, self._cookie_name, left)
+
+    async def _merge(self) -> bool:
+        """Apply this request's keys over the stored data (another request may have saved since this
+        one loaded); False when the session is gone."""
+        assert self._sid is not None
+        current = await self._manager.store.load(self._sid)
+        if current is None:
+            return False
+        current.pop(CREATED, None)
+        for key in self._changed:
+            if key in self._data:
+                current[key] = self._data[key]
+            else:
+                current.pop(key, None)
+        self._data = current
+        return True
+
+    def _left(self) -> float | None:
+        """Seconds the session may still live when that is less than its ttl (absolute_ttl), else
+        None (the ttl)."""
+        limit = self._manager.absolute_ttl
+        if limit is None or self._created is None:
+            return None
+        left = self._created + limit - time.time()
+        return max(left, 0.001) if left < self._manager.ttl else None
 
     def __repr__(self) -> str:
         state = "unloaded" if not self._loaded else f"{len(self._data)} keys"

@@ -25,14 +25,14 @@ from mega.errors import MegaError
 
 __all__ = ["ID_PATTERN", "SessionStore", "check_id", "check_seconds", "check_ttl", "encode"]
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,128}")  # 22 base64url characters: 128 bits at least
 _MAX_DEPTH = 64  # deeper than this while looking for the bad value: report the path reached
 
 
 def check_id(sid: object) -> str:
     """`sid` when it is a well-formed session id, else `session.invalid_id` (400)."""
     if not isinstance(sid, str) or not ID_PATTERN.fullmatch(sid):
-        raise MegaError("session.invalid_id", "a session id is 16-128 characters of A-Z a-z 0-9 _ -",
+        raise MegaError("session.invalid_id", "a session id is 22-128 characters of A-Z a-z 0-9 _ -",
                         status=400, details={"id": repr(sid)[:40]},
                         hint="use the ids the framework makes (secrets.token_urlsafe(32))")
     return sid

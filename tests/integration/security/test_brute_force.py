@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -17,14 +18,18 @@ from tests.integration.adapters._services import close_cache, open_cache
 pytestmark = pytest.mark.integration
 
 
-@pytest_asyncio.fixture(params=["memory", "redis"])
-async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], asyncio.Future[Cache]]]:
+@pytest_asyncio.fixture(params=["memory", "file", "redis"])
+async def make_cache(request: pytest.FixtureRequest,
+                     tmp_path: Path) -> AsyncIterator[Callable[[], asyncio.Future[Cache]]]:
     driver: str = request.param
     prefix = f"bf-test:{uuid.uuid4().hex[:8]}:"
     made: list[Cache] = []
 
     async def make() -> Cache:
-        cache = await open_cache(driver, {"prefix": prefix}, "rate")
+        options = {"prefix": prefix}
+        if driver == "file":
+            options["path"] = str(tmp_path / "cache")
+        cache = await open_cache(driver, options, "rate")
         made.append(cache)
         return cache
 
@@ -90,8 +95,10 @@ async def test_the_cache_never_holds_the_account_name(make_cache) -> None:
     cache = await make_cache()
     guard = BruteForceGuard(cache, max_failures=1)
     await guard.failed("ann@x.io")
-    native = cache.native  # memory: its dict; redis: the client, scanned in the cache's namespace
-    if isinstance(native, dict):
+    native = cache.native  # memory: its dict; file: its directory; redis: the client, scanned
+    if cache.driver == "file":
+        keys = [p.read_text() for p in native.rglob("*") if p.is_file()]
+    elif isinstance(native, dict):
         keys = [str(k) for k in native]
     else:
         keys = [k.decode() async for k in native.scan_iter(match=f"{cache.prefix}*")]
@@ -113,3 +120,47 @@ def test_bad_options_are_refused() -> None:
         with pytest.raises(MegaError) as info:
             BruteForceGuard(object(), **options)  # type: ignore[arg-type]
         assert info.value.code == "auth.invalid_option"
+
+
+async def burst(guard: BruteForceGuard, logins: list[tuple[str, str]]) -> tuple[int, int]:
+    """Send the logins all at once, each a wrong password taking 0.1 s to check (an argon2 hash):
+    (passwords checked, answers that were auth.locked)."""
+    checked = 0
+
+    async def wrong() -> bool:
+        nonlocal checked
+        checked += 1
+        await asyncio.sleep(0.1)
+        return False
+
+    async def one(account: str, ip: str) -> bool:
+        try:
+            await guard.attempt(account, ip, wrong)
+        except MegaError as exc:
+            assert exc.code == "auth.locked"
+            return True
+        return False
+
+    results = await asyncio.gather(*(one(account, ip) for account, ip in logins))
+    return checked, sum(results)
+
+
+async def test_a_burst_on_one_account_checks_only_the_limit(make_cache) -> None:
+    # The attack: 40 parallel wrong passwords all passed a check that only read the count.
+    guard = BruteForceGuard(await make_cache(), max_failures=5)
+    assert await burst(guard, [("ann@x.io", f"10.3.0.{i}") for i in range(40)]) == (5, 35)
+    assert await locked(guard, "ann@x.io") == ("account", 900)  # the 5 failures locked it
+
+
+async def test_a_burst_from_one_ip_checks_only_its_limit(make_cache) -> None:
+    guard = BruteForceGuard(await make_cache(), max_failures=5, ip_max_failures=50)
+    assert await burst(guard, [(f"user{i}@x.io", "203.0.113.50") for i in range(100)]) == (50, 50)
+    assert (await locked(guard, "new@x.io", "203.0.113.50") or ("",))[0] == "ip"
+
+
+async def test_a_success_gives_its_reservation_back(make_cache) -> None:
+    guard = BruteForceGuard(await make_cache(), max_failures=2, ip_max_failures=2)
+    for _ in range(5):  # successes never use up the account's or the IP's attempts
+        assert await guard.attempt("ann@x.io", "10.4.4.4", lambda: True) is True
+    assert await guard.attempt("bob@x.io", "10.4.4.4", lambda: False) is False
+    assert await guard.failed("carl@x.io", "10.4.4.4") == 0  # the IP's second failure locks it

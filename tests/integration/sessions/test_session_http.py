@@ -102,15 +102,25 @@ async def test_login_visit_rotate_logout(tmp_path: Path, store: str) -> None:
 
 async def test_sessions_off_and_a_missing_secret_in_production(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from mega.boot.stages import BootError
+
     async with running(project(tmp_path / "off", "False")) as rt, make_client(rt) as http:
         r = await http.get("/peek")
         assert r.status_code == 500 and r.json()["error"]["code"] == "session.disabled"
     monkeypatch.delenv("SESSION_SECRET", raising=False)
     monkeypatch.setenv("MEGA_ENV", "production")
-    async with running(project(tmp_path / "prod", "None")) as rt, make_client(rt) as http:
-        assert (await http.get("/plain")).status_code == 200  # boot and other routes are fine
-        r = await http.get("/peek")
-        assert r.status_code == 500 and r.json()["error"]["code"] == "session.no_secret"
+    # The attack run's finding: production booted without a secret and failed at the first login.
+    # Sessions are on by default, so production without a secret refuses to boot, saying the fix.
+    with pytest.raises(BootError) as info:
+        async with running(project(tmp_path / "prod", "None")):
+            pass
+    assert info.value.stage == "apps"
+    error = info.value.original
+    assert error.code == "session.no_secret" and "app 'web'" in error.message
+    assert "SESSION_SECRET" in (error.hint or "") and "session = False" in (error.hint or "")
+    # An app that says it uses no sessions boots without a secret.
+    async with running(project(tmp_path / "prod-off", "False")) as rt, make_client(rt) as http:
+        assert (await http.get("/plain")).status_code == 200
 
 
 async def test_bad_session_config_fails_boot(tmp_path: Path) -> None:

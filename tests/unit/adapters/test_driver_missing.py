@@ -124,7 +124,8 @@ def test_a_default_boot_imports_no_driver(tmp_path: Path) -> None:
               "print('imported:', sorted({m.partition('.')[0] for m in sys.modules}\n"
               "      & {'asyncpg', 'aiomysql', 'pymysql', 'redis', 'nats', 'httpx', 'pytest'}))\n")
     result = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True,
-                            timeout=60, env={"MEGA_ENV": "production", "PATH": "/usr/bin:/bin"})
+                            timeout=60, env={"MEGA_ENV": "production", "PATH": "/usr/bin:/bin",
+                                             "SESSION_SECRET": "s" * 32})
     assert result.returncode == 0, result.stderr
     assert "imported: []" in result.stdout.splitlines(), result.stdout
 

@@ -65,7 +65,7 @@ async def test_requests_route_to_apps_by_host(tmp_path):
 @pytest.mark.parametrize("env", ["development", "test", "production"])
 @pytest.mark.usefixtures("restore_logging")
 async def test_an_unknown_host_lists_the_hosts_only_in_development(tmp_path, env):
-    environ = {**os.environ, "MEGA_ENV": env}
+    environ = {**os.environ, "MEGA_ENV": env, "SESSION_SECRET": "s" * 32}
     async with running(write_project(tmp_path, MULTI), environ=environ) as rt, \
             make_client(rt, host="c.com") as http:
         error = (await http.get("/whoami")).json()["error"]
