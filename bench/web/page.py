@@ -64,6 +64,7 @@ def command(target: Target, port: int) -> tuple[list[str], Path, dict[str, str]]
     pin = ["taskset", "-c", SERVER_CPU]
     if not target.peer:
         env["MEGA_ENV"] = "production"
+        env.setdefault("SESSION_SECRET", "bench-session-secret-" + "x" * 32)
         return [*pin, str(BIN / "mega"), "start", "--port", str(port)], PROJECT, env
     return [*pin, str(BIN / "uvicorn"), f"{target.peer}:app", "--host", HOST, "--port", str(port),
             "--app-dir", str(PEERS), "--loop", "uvloop", "--http", "httptools", "--no-access-log",

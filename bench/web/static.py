@@ -71,6 +71,7 @@ class StaticServer(Server):
         pin = ["taskset", "-c", SERVER_CPU]
         if name == "mega":
             env["MEGA_ENV"] = "production"
+            env.setdefault("SESSION_SECRET", "bench-session-secret-" + "x" * 32)
             self.cmd, self.cwd = [*pin, str(BIN / "mega"), "start", "--port", str(port)], project
         else:
             env["STATIC_DIR"] = str(public)

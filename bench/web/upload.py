@@ -167,7 +167,8 @@ class _Sampler(threading.Thread):
 
 def _measure(name: str, argv: list[str], cwd: Path, port: int, size: int, rounds: int,
              store: Path) -> dict[str, Any]:
-    env = {**os.environ, "MEGA_ENV": "production", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {"SESSION_SECRET": "bench-session-secret-" + "x" * 32,  # production refuses to boot without one
+           **os.environ, "MEGA_ENV": "production", "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_listening(proc, port)

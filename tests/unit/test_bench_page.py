@@ -28,7 +28,8 @@ def _peer(name: str) -> ModuleType:
 
 async def test_mega_renders_the_same_page_as_the_bare_render(restore_logging: None) -> None:
     raw = _peer("page_raw")
-    async with running(WEB / "page_project", environ={"MEGA_ENV": "production"}) as rt, \
+    environ = {"MEGA_ENV": "production", "SESSION_SECRET": "s" * 32}
+    async with running(WEB / "page_project", environ=environ) as rt, \
             make_client(rt) as http:
         r = await http.get("/page")
     assert (r.status_code, r.headers["content-type"]) == (200, "text/html; charset=utf-8")

@@ -41,6 +41,7 @@ def server_command(server: str, app: App, port: int, launcher: str,
     else:
         cwd = projects / app.name
         env["MEGA_ENV"] = "production"
+        env.setdefault("SESSION_SECRET", "bench-session-secret-" + "x" * 32)
         env["MEGA_ROOT"] = str(cwd)
         target = "mega.asgi:app"
     if server == "uvicorn":

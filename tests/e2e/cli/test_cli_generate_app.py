@@ -36,7 +36,9 @@ def test_a_generated_app_answers_its_host(fresh_project: Path, start_server: Cal
     assert not [p for p in (fresh_project / "apps").iterdir() if p.name.startswith(".")]
 
     routes = json.loads(mega("routes", "--json", cwd=fresh_project).stdout)
-    assert {(r["app"], r["path"]) for r in routes} == {("admin", "/"), ("main", "/")}
+    # Each app's public/ folder is served under /static/ (a row of its own in `mega routes`).
+    assert {(r["app"], r["path"]) for r in routes} == {
+        ("admin", "/"), ("main", "/"), ("admin", "/static/{path:path}"), ("main", "/static/{path:path}")}
 
     port = free_port()
     server = start_server("start", "--port", str(port), cwd=fresh_project)

@@ -21,7 +21,7 @@ def simple_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", "tests", ".env"))
     port = free_port()
     server = Server(["start", "--port", str(port)], root, parent / "server.log",
-                    environ(MEGA_ENV="production", LOG_LEVEL="warning"))
+                    environ(MEGA_ENV="production", LOG_LEVEL="warning", SESSION_SECRET="s" * 32))
     try:
         wait_for(lambda: get(port, "/health/ready").status_code == 200, 30, "mega start to serve the sample")
         yield f"http://127.0.0.1:{port}"

@@ -187,7 +187,8 @@ def project(root: Path, app_config: str = "config = {}", routes: str = "") -> Pa
 ])
 async def test_production_serves_it_only_when_enabled(tmp_path: Path, app_config: str, served: bool) -> None:
     root = project(tmp_path, app_config)
-    async with running(root, environ={**os.environ, "MEGA_ENV": "production"}) as rt, \
+    environ = {**os.environ, "MEGA_ENV": "production", "SESSION_SECRET": "s" * 32}
+    async with running(root, environ=environ) as rt, \
             make_client(rt) as client:
         for path in ("/openapi.json", "/docs"):
             assert (await client.get(path)).status_code == (200 if served else 404)

@@ -274,7 +274,7 @@ async def test_cache_control_for_plain_and_hashed_urls_and_static_url(tmp_path: 
 async def test_static_url_in_production_warns_once_and_returns_the_plain_url(tmp_path: Path,
                                                                             capsys: Any) -> None:
     root = project(tmp_path)
-    async with running(root, environ={"MEGA_ENV": "production"}) as rt:
+    async with running(root, environ={"MEGA_ENV": "production", "SESSION_SECRET": "s" * 32}) as rt:
         assert rt.apps["main"].static_url("css/nope.css") == "/static/css/nope.css"
         assert rt.apps["main"].static_url("css/nope.css") == "/static/css/nope.css"
         assert rt.apps["main"].static_url("css/app.css") != "/static/css/app.css"
