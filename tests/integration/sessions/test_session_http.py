@@ -100,8 +100,8 @@ async def test_login_visit_rotate_logout(tmp_path: Path, store: str) -> None:
         assert (tmp_path / "var" / "sessions").is_dir()
 
 
-async def test_sessions_off_and_a_missing_secret_in_production(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sessions_off_and_a_missing_secret_in_production(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_logging: None) -> None:
     from mega.boot.stages import BootError
 
     async with running(project(tmp_path / "off", "False")) as rt, make_client(rt) as http:
