@@ -115,14 +115,32 @@ async def test_plain_headers_next_to_a_raw_block_are_validated_and_honoured() ->
     h.close()
 
 
-async def test_raw_block_responses_are_access_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="uvicorn.access")
-    h = Harness(raw_app)
-    await h.feed(b"GET /x?y=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"] == [
-        '127.0.0.1:50000 - "GET /x?y=1 HTTP/1.1" 200'
-    ]
-    h.close()
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_raw_block_responses_are_access_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A handler on the access logger itself: what an earlier boot in the same process did to
+    # propagation, levels or `disabled` (mega's logging setup) cannot hide the line from the test.
+    access = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access, "disabled", False)
+    level = access.level
+    access.setLevel(logging.INFO)  # setLevel, not the attribute: it clears the logger's isEnabledFor cache
+    lines = _Lines()
+    access.addHandler(lines)
+    try:
+        h = Harness(raw_app)
+        await h.feed(b"GET /x?y=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.close()
+    finally:
+        access.removeHandler(lines)
+        access.setLevel(level)
+    assert lines.lines == ['127.0.0.1:50000 - "GET /x?y=1 HTTP/1.1" 200']
 
 
 async def test_plain_headers_go_through_uvicorns_send() -> None:
