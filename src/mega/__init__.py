@@ -55,6 +55,10 @@ _LAZY: dict[str, str] = {
     "has_app": "mega.app.registry",
     "register_health_check": "mega.boot.stages",
     "register_shutdown_hook": "mega.boot.stages",
+    "login": "mega.auth._login",
+    "logout": "mega.auth._login",
+    "logout_other_sessions": "mega.auth._login",
+    "require_auth": "mega.auth._middleware",
 }
 _MODULES: dict[str, str] = {"fields": "mega.data.fields", "testing": "mega.testing"}
 
@@ -84,6 +88,10 @@ if TYPE_CHECKING:
     from mega.app.ctx import Ctx as Ctx
     from mega.app.registry import get_app as get_app
     from mega.app.registry import has_app as has_app
+    from mega.auth._login import login as login
+    from mega.auth._login import logout as logout
+    from mega.auth._login import logout_other_sessions as logout_other_sessions
+    from mega.auth._middleware import require_auth as require_auth
     from mega.boot.stages import BootError as BootError
     from mega.boot.stages import Runtime as Runtime
     from mega.boot.stages import boot_project as boot_project

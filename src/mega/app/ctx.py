@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mega.app._services import Services
+from mega.auth._state import Auth, auth_of
 from mega.errors import MegaError
 from mega.security._csrf import COOKIE, mask_token, new_secret, valid_secret
+from mega.sessions.flash import add_flash, take_flashes
 
 if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports none of them
     import logging
@@ -31,9 +33,8 @@ class Ctx:
 
     __slots__ = ("__dict__", "_log", "_services", "app", "reply", "req")
 
-    # Defaults for the attributes auth middleware fills in.
+    # Default for the attribute a project's auth middleware fills in.
     user: Any = None
-    auth: Any = None
 
     def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
         self.app = app
@@ -93,6 +94,29 @@ class Ctx:
     @session.setter
     def session(self, value: Session) -> None:
         self.__dict__["_session"] = value
+
+    @property
+    def auth(self) -> Auth | None:
+        """Who is logged in (`mega.auth.login`): an `Auth` (user_id, session_id, user_name), or None.
+        Read from the session without I/O: anonymous at no cost without a session cookie;
+        `auth.not_loaded` when the session was not loaded yet (`require_auth` and
+        `await mega.auth.current_auth(ctx)` load it). A middleware may set it instead."""
+        if "_auth" in self.__dict__:
+            found: Auth | None = self.__dict__["_auth"]
+            return found
+        return auth_of(self)
+
+    @auth.setter
+    def auth(self, value: Auth | None) -> None:
+        self.__dict__["_auth"] = value
+
+    async def flash(self, kind: str, text: str) -> None:
+        """Keep a message ("notice", "Saved") for the next request that reads flashes."""
+        await add_flash(self.session, kind, text)
+
+    async def flashes(self) -> list[dict[str, str]]:
+        """The waiting flash messages as [{"kind", "text"}], taken out of the session (shown once)."""
+        return list(await take_flashes(self))
 
     def csrf_token(self) -> str:
         """A CSRF token for a form on this page (sets the `mega_csrf` cookie when it is missing)."""

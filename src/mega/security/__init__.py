@@ -13,6 +13,7 @@ _EXPORTS = {
     "Passwords": "mega.security.hashing",
     "hash_password": "mega.security.hashing",
     "verify_password": "mega.security.hashing",
+    "verify_password_or_dummy": "mega.security.hashing",
     "password_needs_rehash": "mega.security.hashing",
     "BruteForceGuard": "mega.security.brute_force",
     "Rejection": "mega.security.rejections",

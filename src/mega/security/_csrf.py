@@ -37,9 +37,10 @@ from mega.errors import ForbiddenError
 from mega.http.request import is_json_media_type, not_json
 
 if TYPE_CHECKING:
+    from mega.http.reply import Reply
     from mega.http.request import Request
 
-__all__ = ["COOKIE", "CsrfPolicy", "JsonBodyCsrfPolicy", "mask_token", "new_secret"]
+__all__ = ["COOKIE", "CsrfPolicy", "JsonBodyCsrfPolicy", "mask_token", "new_secret", "renew_secret"]
 
 COOKIE = "mega_csrf"
 FIELD = "_csrf"
@@ -51,6 +52,17 @@ _FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data", b"t
 
 def new_secret() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(_SECRET_BYTES)).rstrip(b"=").decode()
+
+
+def renew_secret(state: dict[str, Any], reply: Reply | None) -> str:
+    """A new CSRF secret for this client (at login: a token seen before the login stops working).
+    Sets the cookie on `reply` and stores the secret in `state` (the ctx's dict), which
+    `ctx.csrf_token()` masks from then on."""
+    secret = new_secret()
+    if reply is not None:
+        reply.cookie(COOKIE, secret, httponly=False, samesite="lax")  # as ctx.csrf_token() sets it
+    state["_csrf_secret"] = secret
+    return secret
 
 
 def _b64(raw: str) -> bytes | None:

@@ -74,8 +74,9 @@ class BruteForceGuard:
     def _subjects(self, account: str, ip: str | None) -> list[tuple[str, str, int]]:
         """(scope, key stem, limit) for the account and, when known, the IP."""
         if not isinstance(account, str) or not account.strip():
-            raise MegaError("auth.invalid_account", "the account for the brute-force guard must be a "
-                            "non-empty string", status=500, hint="pass the login name the user typed")
+            # 400: the account comes from a request body ({"email": ""}, {"email": 5})
+            raise MegaError("auth.invalid_account", "the account (login name) must be a non-empty string",
+                            status=400, hint="send the login name as a non-empty JSON string")
         digest = hashlib.blake2b(account.strip().casefold().encode("utf-8"), digest_size=16).hexdigest()
         out = [("account", f"{self.prefix}a:{digest}", self.max_failures)]
         if ip:

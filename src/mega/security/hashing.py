@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import weakref
 from typing import Any
 
@@ -26,7 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from mega.errors import MegaError
 
-__all__ = ["Passwords", "hash_password", "password_needs_rehash", "passwords", "verify_password"]
+__all__ = ["Passwords", "hash_password", "password_needs_rehash", "passwords", "verify_password",
+           "verify_password_or_dummy"]
 
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 MAX_PASSWORD_BYTES = 4096  # a longer "password" is an attack on the CPU, not a secret
@@ -38,8 +40,10 @@ class PasswordError(MegaError):
 
 def _check_password(password: Any) -> bytes:
     if not isinstance(password, str):
-        raise PasswordError("password.invalid", f"a password must be a str, got {type(password).__name__}",
-                            status=500, hint="pass the text the user typed, not bytes or None")
+        # 400: a password comes from a request body ({"password": 5}); a schema should catch it first
+        raise PasswordError("password.invalid", f"a password must be a string, got {type(password).__name__}",
+                            status=400, hint="send the password as a JSON string (validate it in the route's "
+                                             "body schema: {'type': 'string', 'maxLength': 1024})")
     raw = password.encode("utf-8")
     if len(raw) > MAX_PASSWORD_BYTES:
         raise PasswordError("password.too_long", f"a password is at most {MAX_PASSWORD_BYTES} bytes",
@@ -72,6 +76,7 @@ class Passwords:
             raise PasswordError("password.invalid_option", f"concurrency must be a positive integer, "
                                 f"got {concurrency!r}", details={"option": "concurrency"}, status=500)
         self.concurrency = limit
+        self._dummy: str | None = None  # what an unknown user's password is checked against
         # One semaphore per event loop (a semaphore belongs to the loop it first waited in).
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
             weakref.WeakKeyDictionary()
@@ -125,6 +130,23 @@ class Passwords:
         async with self._gate():
             return await asyncio.to_thread(self.verify_sync, stored, password)
 
+    async def verify_or_dummy(self, stored: str | None, password: str) -> bool:
+        """`verify(stored, password)`; with `stored` None (no such user) the password is checked against
+        a dummy hash of the same parameters and False returned, so an unknown account and a wrong
+        password take the same time. The dummy is made once per hasher, at the first unknown account
+        (or by `await warm()` at startup)."""
+        _check_password(password)
+        if stored is None:
+            await self.verify(await self.warm(), password)
+            return False
+        return await self.verify(stored, password)
+
+    async def warm(self) -> str:
+        """Make the dummy hash now (else the first unknown account pays for it); returns it."""
+        if self._dummy is None:
+            self._dummy = await self.hash(secrets.token_urlsafe(24))
+        return self._dummy
+
 
 def _verify_bcrypt(stored: str, raw: bytes) -> bool:
     try:
@@ -153,6 +175,12 @@ async def hash_password(password: str) -> str:
 async def verify_password(stored: str, password: str) -> bool:
     """Whether `password` matches the hash `stored` (argon2, or bcrypt when installed)."""
     return await passwords.verify(stored, password)
+
+
+async def verify_password_or_dummy(stored: str | None, password: str) -> bool:
+    """`verify_password`, or (`stored` None: no such user) the same work against a dummy hash, then
+    False: an unknown account costs what a wrong password costs."""
+    return await passwords.verify_or_dummy(stored, password)
 
 
 def password_needs_rehash(stored: str) -> bool:

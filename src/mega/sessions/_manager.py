@@ -28,11 +28,13 @@ import hashlib
 import logging
 import math
 import secrets
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from itsdangerous import BadSignature, Signer
 
 from mega.errors import MegaError
@@ -78,6 +80,7 @@ class SessionManager:
         self.app_name = app_name
         # held only while a commit runs: an entry goes when no commit of that session holds it
         self._commit_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._index_seen: dict[str, float] = {}  # user index key -> when this process last kept it
         if secret is None and production:
             raise MegaError("session.no_secret", f"app '{app_name}' has sessions on but no session secret "
                             "in production", status=500,
@@ -138,6 +141,49 @@ class SessionManager:
                          httponly=self.cookie_options["httponly"], samesite=self.cookie_options["samesite"])
             return
         reply.clear_cookie(name, path=self.cookie_options["path"], domain=self.cookie_options["domain"])
+
+    # -- the per-user index of sessions (mega.auth) ------------------------------------------------
+
+    @staticmethod
+    def user_key(user_id: object) -> str:
+        """The index key of a user id (an unkeyed digest: the store never holds the id in a key)."""
+        return hashlib.blake2b(orjson.dumps(user_id), digest_size=16).hexdigest()
+
+    @property
+    def index_ttl(self) -> float:
+        """How long a user's index lives after its last refresh: longer than any session it lists
+        (a session is refreshed at most every ttl/8 here, see keep_user_index)."""
+        return max(self.ttl, self.store.ttl) * 1.25
+
+    async def keep_user_index(self, auth: object, sid: str | None) -> None:
+        """Keep the index of the logged-in user of session `sid` alive as long as the session (called
+        at commit; at most one store call per user every ttl/8 in this process)."""
+        user_id = auth.get("user_id") if isinstance(auth, dict) else None
+        if user_id is None or sid is None:
+            return
+        key = self.user_key(user_id)
+        now = time.monotonic()
+        seen = self._index_seen.get(key)
+        if seen is not None and now - seen < self.ttl / 8:
+            return
+        if len(self._index_seen) >= 10_000:
+            self._index_seen.clear()
+        self._index_seen[key] = now
+        await self.store.keep_user_index(key, sid, self.index_ttl)
+
+    async def index_login(self, user_id: object, sid: str) -> None:
+        """Record `sid` in `user_id`'s index (login)."""
+        key = self.user_key(user_id)
+        await self.store.add_user_session(key, sid, self.index_ttl)
+        self._index_seen[key] = time.monotonic()
+
+    async def index_logout(self, user_id: object, sids: list[str]) -> None:
+        """Forget `sids` from `user_id`'s index (logout)."""
+        await self.store.remove_user_sessions(self.user_key(user_id), sids, self.index_ttl)
+
+    async def user_sessions(self, user_id: object) -> list[str]:
+        """The ids of `user_id`'s live sessions."""
+        return await self.store.user_sessions(self.user_key(user_id))
 
     def commit_lock(self, sid: str) -> asyncio.Lock:
         """The lock that makes a session's merge-on-save (reload, apply, save) one at a time here."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +30,9 @@ T = TypeVar("T")
 
 DEFAULT_PREFIX = "mega:sess:"
 _FOREIGN = "cache.invalid_value"  # what the cache says of a value it did not write
+_USER_KEY = re.compile(r"[0-9a-f]{32}")
+_INDEX_MAX = 1000  # sessions remembered per user: the oldest go first
+_INDEX_GRACE = 120.0  # seconds an indexed id may wait for its first save (the login request's commit)
 
 
 class CacheSessionStore(SessionStore):
@@ -43,9 +49,69 @@ class CacheSessionStore(SessionStore):
         self.prefix = prefix
         self.owns = owns
         self._opening: asyncio.Task[None] | None = None
+        # the index's read-change-write, one at a time per user in this process
+        self._index_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _key(self, sid: str) -> str:
         return self.prefix + check_id(sid)
+
+    # -- the per-user index -----------------------------------------------------------------------
+    # `<prefix>u:<user key>` holds [[sid, added_at], ...]. A session that expired or was destroyed
+    # elsewhere is dropped at the next change (ids still waiting for their first save are kept for
+    # _INDEX_GRACE seconds); the index itself expires later than any session it lists.
+
+    def _index_key(self, user_key: str) -> str:
+        if not isinstance(user_key, str) or not _USER_KEY.fullmatch(user_key):
+            raise MegaError("session.invalid_id", "a user index key is 32 hex digits", status=500,
+                            hint="use SessionManager.user_key(user_id)")
+        return f"{self.prefix}u:{user_key}"
+
+    def _index_lock(self, user_key: str) -> asyncio.Lock:
+        lock = self._index_locks.get(user_key)
+        if lock is None:
+            lock = self._index_locks[user_key] = asyncio.Lock()
+        return lock
+
+    async def _live_entries(self, key: str) -> list[list[Any]]:
+        raw = await self._call(lambda: self.cache.get(key))
+        entries = [e for e in raw if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                   and isinstance(e[1], int | float)] if isinstance(raw, list) else []
+        if not entries:
+            return []
+        keys = [self.prefix + e[0] for e in entries]
+        found = await self._call(lambda: self.cache.get_many(keys))
+        now = time.time()
+        return [e for e in entries if self.prefix + e[0] in found or now - e[1] < _INDEX_GRACE]
+
+    async def _write_index(self, key: str, entries: list[list[Any]], ttl: float) -> None:
+        if entries:
+            await self._call(lambda: self.cache.set(key, entries[-_INDEX_MAX:], ttl=ttl))
+        else:
+            await self._call(lambda: self.cache.delete(key))
+
+    async def add_user_session(self, user_key: str, sid: str, ttl: float) -> None:
+        key = self._index_key(user_key)
+        check_id(sid)
+        async with self._index_lock(user_key):
+            entries = [e for e in await self._live_entries(key) if e[0] != sid]
+            entries.append([sid, time.time()])
+            await self._write_index(key, entries, ttl)
+
+    async def remove_user_sessions(self, user_key: str, sids: list[str], ttl: float) -> None:
+        key = self._index_key(user_key)
+        gone = set(sids)
+        async with self._index_lock(user_key):
+            entries = await self._live_entries(key)
+            await self._write_index(key, [e for e in entries if e[0] not in gone], ttl)
+
+    async def keep_user_index(self, user_key: str, sid: str, ttl: float) -> None:
+        key = self._index_key(user_key)
+        if not await self._call(lambda: self.cache.expire(key, ttl)):
+            await self.add_user_session(user_key, sid, ttl)
+
+    async def user_sessions(self, user_key: str) -> list[str]:
+        key = self._index_key(user_key)
+        return [e[0] for e in await self._live_entries(key)]
 
     # -- contract ---------------------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ trip) can still cross, and then the later one wins those keys.
 
 The creation time is kept in the stored data under `CREATED` (hidden from the view): with an
 `absolute_ttl`, a session older than that is gone, however active.
+
+Keys starting with `_mega_` are the framework's (`AUTH`, the login of `mega.auth`; `FLASH`, the
+flash messages): `items()` leaves them out, `get` still reads them. Set them only through
+`mega.auth` and `ctx.flash`.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ if TYPE_CHECKING:
     from mega.http.reply import Reply
     from mega.sessions._manager import SessionManager
 
-__all__ = ["CREATED", "Session"]
+__all__ = ["AUTH", "CREATED", "FLASH", "RESERVED_PREFIX", "Session"]
 
 _MISSING = object()
+RESERVED_PREFIX = "_mega_"  # the framework's keys: hidden from items()
 CREATED = "_mega_created"  # wall-clock seconds when the session was made
+AUTH = "_mega_auth"  # {"user_id": ..., "user_name": ...} once mega.auth.login() ran
+FLASH = "_mega_flash"  # [[kind, text], ...] waiting for the next request that reads them
 
 
 class Session:
@@ -85,7 +92,22 @@ class Session:
         return key in await self.load()
 
     async def items(self) -> dict[str, Any]:
-        return dict(await self.load())
+        """The session's own data: the framework's `_mega_*` keys (login, flash) are left out."""
+        return {k: v for k, v in (await self.load()).items() if not k.startswith(RESERVED_PREFIX)}
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the data were read this request (then `peek` answers without I/O)."""
+        return self._loaded
+
+    @property
+    def has_cookie(self) -> bool:
+        """Whether the request carried a validly signed session cookie (no I/O)."""
+        return self._cookie_sid is not None
+
+    def peek(self, key: str, default: Any = None) -> Any:
+        """`key` of data already loaded, without I/O; `default` when the session is not loaded."""
+        return self._data.get(key, default) if self._loaded else default
 
     @property
     def id(self) -> str | None:
@@ -118,6 +140,14 @@ class Session:
             raise KeyError(key)
         return default
 
+    def take_loaded(self, key: str, default: Any = None) -> Any:
+        """`pop(key)` of data already loaded, without I/O (`default` when not loaded or missing)."""
+        if not self._loaded or key not in self._data:
+            return default
+        self._dirty = True
+        self._changed.add(key)
+        return self._data.pop(key)
+
     async def clear(self) -> None:
         """Empty the data, keep the session (and its id)."""
         await self.load()
@@ -125,11 +155,12 @@ class Session:
         self._dirty = self._whole = True
 
     async def rotate(self) -> None:
-        """A new session id for the same data (call it when the user logs in or gains rights)."""
+        """A new session id for the same data (call it when the user logs in or gains rights); `id` is
+        the new one at once, saved at the end of the request while the old one is deleted."""
         await self.load()
         if self._sid is not None:
             self._old_ids.append(self._sid)
-        self._sid = None
+        self._sid = secrets.token_urlsafe(32)  # 256 bits
         self._dirty = self._whole = True
         self._destroyed = False
 
@@ -163,17 +194,24 @@ class Session:
             self._dirty = False
             if self._sid is None:
                 self._sid = secrets.token_urlsafe(32)  # 256 bits
+                await self._save(reply)
             elif not self._whole:
                 # Reload, apply this request's keys, save: one at a time per session in this process.
                 async with manager.commit_lock(self._sid):
-                    if await self._merge():
-                        await self._save(reply)
-                return
-            await self._save(reply)
+                    if not await self._merge():
+                        return
+                    await self._save(reply)
+            else:
+                await self._save(reply)
         elif self._sid is not None and manager.rolling \
-                and await manager.store.touch(self._sid, self._left()) and reply is not None:
-            # the browser's copy lives as long as the store's
-            manager.set_cookie(reply, self._sid, self._cookie_name, self._left())
+                and await manager.store.touch(self._sid, self._left()):
+            if reply is not None:  # the browser's copy lives as long as the store's
+                manager.set_cookie(reply, self._sid, self._cookie_name, self._left())
+        else:
+            return
+        auth = self._data.get(AUTH)
+        if auth is not None:  # the user's index of sessions outlives this one (mega.auth)
+            await manager.keep_user_index(auth, self._sid)
 
     async def _save(self, reply: Reply | None) -> None:
         assert self._sid is not None

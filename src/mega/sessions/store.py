@@ -120,6 +120,25 @@ class SessionStore(ABC):
     async def touch(self, sid: str, ttl: float | None = None) -> bool:
         """Restart the expiry; False when the session is gone."""
 
+    # -- the per-user index (mega.auth's logout_other_sessions) ---------------------------------
+    # A store that keeps no index accepts these and forgets (logins still work); `user_sessions`
+    # then refuses, so logout_other_sessions never claims success it did not have.
+
+    async def add_user_session(self, user_key: str, sid: str, ttl: float) -> None:  # noqa: B027
+        """Record `sid` as one of the user's sessions (the index lives `ttl` seconds)."""
+
+    async def remove_user_sessions(self, user_key: str, sids: list[str], ttl: float) -> None:  # noqa: B027
+        """Forget `sids` from the user's index."""
+
+    async def keep_user_index(self, user_key: str, sid: str, ttl: float) -> None:  # noqa: B027
+        """Restart the index's expiry (recreating it with `sid` when it is gone)."""
+
+    async def user_sessions(self, user_key: str) -> list[str]:
+        """The ids of the user's live sessions."""
+        raise MegaError("session.no_user_index", f"the {self.driver} session store keeps no index of a "
+                        "user's sessions", status=500,
+                        hint="store sessions in a cache (file, memory or redis): session.store.cache")
+
     def start(self) -> None:  # noqa: B027 - most stores have no background work
         """Start background work (needs a running loop); idempotent."""
 

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, Template, TemplateNotFound, Te
 
 from mega.errors import MegaError
 from mega.http.response import HTMLResponse
+from mega.sessions.flash import view_flashes
 from mega.views._settings import ViewsSettings
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def template_helpers(ctx: Ctx) -> dict[str, Any]:
         "csrf_token": ctx.csrf_token,
         "url_for": ctx.url_for,
         "static_url": ctx.static_url,
+        "flashes": lambda: view_flashes(ctx),
     }
 
 

@@ -103,6 +103,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
                       "error_pages": True},
             "openapi": OPENAPI_DEFAULTS,
             "asp": False,
+            "auth": {"login_route": None, "login_path": "/login", "next_param": "next"},
         },
         settings=app.settings,
     )
