@@ -80,8 +80,8 @@ class CacheSessionStore(SessionStore):
             return []
         keys = [self.prefix + e[0] for e in entries]
         found = await self._call(lambda: self.cache.get_many(keys))
-        now = time.time()
-        return [e for e in entries if self.prefix + e[0] in found or now - e[1] < _INDEX_GRACE]
+        now, grace = time.time(), min(_INDEX_GRACE, self.ttl)
+        return [e for e in entries if self.prefix + e[0] in found or now - e[1] < grace]
 
     async def _write_index(self, key: str, entries: list[list[Any]], ttl: float) -> None:
         if entries:

@@ -91,10 +91,14 @@ class Views:
             if template is None:
                 template = self._env.get_template(name)  # raises: missing, or broken at boot
             return template.render(context)
+        except MegaError as exc:
+            if exc.code.startswith("view."):
+                raise
+            raise self._failed(name, exc, keep_code=True) from exc  # a helper's own error (flash.not_loaded)
         except Exception as exc:
             raise self._failed(name, exc) from exc
 
-    def _failed(self, name: str, exc: Exception) -> MegaError:
+    def _failed(self, name: str, exc: Exception, *, keep_code: bool = False) -> MegaError:
         file, line = self._where(exc)
         if isinstance(exc, TemplateNotFound):  # Jinja's message lists absolute search paths
             problem = f"template {self._label}/{exc.name} does not exist"
@@ -103,6 +107,9 @@ class Views:
         at = f" at {file}:{line}" if file is not None and line is not None else \
             (f" in {file}" if file is not None else "")
         details: dict[str, Any] = {"view": name, "file": file, "line": line, "error": problem}
+        if keep_code and isinstance(exc, MegaError):
+            return MegaError(exc.code, f"view {name!r} of app '{self.app}'{at}: {exc.message}",
+                             details=details, status=exc.status, hint=exc.hint)
         return MegaError("view.render_failed", f"view {name!r} of app '{self.app}' failed{at}: {problem}",
                          details=details,
                          hint=f"templates live in {self._label}/; fix the template at that line"
