@@ -43,7 +43,7 @@ def safe_next(value: object, default: str | None = None) -> str | None:
     if not isinstance(value, str) or not value or len(value) > MAX_NEXT:
         return default
     probe = value
-    for _ in range(_LAYERS):
+    for _ in range(_LAYERS + 1):  # the last round only checks the fully decoded value
         if not _plain_ok(probe):
             return default
         try:
