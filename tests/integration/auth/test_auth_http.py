@@ -420,3 +420,45 @@ def test_the_rate_limit_contract_key() -> None:
 
     assert AUTH == "_mega_auth"
     assert re.fullmatch(r"_mega_\w+", AUTH)
+
+
+async def test_require_auth_guards_a_websocket_upgrade_from_ctx_and_request_alone(tmp_path: Path) -> None:
+    """The upgrade of a socket has no Accept to redirect and cannot follow a redirect: always 401; with
+    the session cookie of a login it passes."""
+    from mega import Ctx, Request, require_auth
+    from mega.errors import UnauthorizedError
+
+    async with running(project(tmp_path, "redis")) as rt, client(rt) as http:
+        app = rt.apps["web"]
+
+        def upgrade(cookie: str | None) -> Ctx:
+            headers = [(b"host", b"testserver"), (b"accept", b"text/html")]
+            if cookie:
+                headers.append((b"cookie", f"mega_sid={cookie}".encode()))
+            scope = {"type": "websocket", "path": "/ws", "query_string": b"", "headers": headers,
+                     "scheme": "ws", "client": ("127.0.0.1", 5000)}
+            return Ctx(app, Request(scope, None, None, b"rid-ws"), None)
+
+        ctx = upgrade(None)
+        with pytest.raises(UnauthorizedError) as info:
+            await require_auth(ctx.req, None, ctx)
+        assert info.value.code == "auth.required"
+        await register_and_login(http)
+        ctx = upgrade(http.cookies["mega_sid"])
+        assert await require_auth(ctx.req, None, ctx) is None
+        assert ctx.auth is not None and ctx.auth.user_id == 1
+
+
+async def test_require_auth_refusals_reach_the_rejection_hook(tmp_path: Path) -> None:
+    from mega.security import Rejection, on_rejection
+
+    heard: list[Rejection] = []
+    stop = on_rejection(heard.append)
+    try:
+        async with running(project(tmp_path, "memory")) as rt, client(rt) as http:
+            await http.get("/me", headers=JSON)
+            await http.get("/me", headers=HTML)
+            await http.get("/plain")
+    finally:
+        stop()
+    assert [(r.reason, r.status, r.path) for r in heard] == [("auth.required", 401, "/me")] * 2
