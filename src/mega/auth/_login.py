@@ -15,19 +15,20 @@ other session of the user, found through that index (file, memory and redis sess
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from mega.auth._state import Auth, auth_from_session
 from mega.errors import MegaError, UnauthorizedError
 from mega.security._csrf import renew_secret
 from mega.security.hashing import Passwords, passwords
+from mega.sessions._manager import SessionManager
 from mega.sessions.session import AUTH
 
 if TYPE_CHECKING:
     from mega.app.ctx import Ctx
     from mega.security.brute_force import BruteForceGuard
-    from mega.sessions._manager import SessionManager
 
 __all__ = ["authenticate", "current_auth", "login", "logout", "logout_other_sessions"]
 
@@ -41,6 +42,19 @@ def _manager(ctx: Ctx) -> SessionManager:
         ctx.session  # noqa: B018 - raises the app's own error (session.disabled, app.not_initialized)
         raise AssertionError("unreachable")
     return manager
+
+
+@asynccontextmanager
+async def _index_section(ctx: Ctx, user_id: object) -> AsyncIterator[None]:
+    """Changes to one user's index, one at a time across the processes that share the app's lock (a
+    redis lock); the store also serializes them within a process."""
+    try:
+        lock = ctx.app.lock
+    except MegaError:  # no lock (a ctx outside a booted app): the store's per-process lock only
+        yield
+        return
+    async with lock.hold(f"mega:auth:index:{SessionManager.user_key(user_id)}", ttl=10, wait=10):
+        yield
 
 
 def _check_user(user_id: object, user_name: object) -> None:
@@ -84,9 +98,11 @@ async def login(ctx: Ctx, user_id: str | int, user_name: str | None = None) -> A
     await session.rotate()
     await session.set(AUTH, {"user_id": user_id, "user_name": user_name})
     if before is not None and old_sid is not None:
-        await manager.index_logout(before.user_id, [old_sid])
+        async with _index_section(ctx, before.user_id):
+            await manager.index_logout(before.user_id, [old_sid])
     assert session.id is not None
-    await manager.index_login(user_id, session.id)
+    async with _index_section(ctx, user_id):
+        await manager.index_login(user_id, session.id)
     renew_secret(ctx.__dict__, ctx.reply)
     ctx.__dict__.pop("_auth", None)
     return Auth(user_id, session.id, user_name)
@@ -108,7 +124,8 @@ async def logout(ctx: Ctx) -> None:
     if sid is not None:
         await manager.store.destroy(sid)  # now: a request racing this one finds it gone
         if before is not None:
-            await manager.index_logout(before.user_id, [sid])
+            async with _index_section(ctx, before.user_id):
+                await manager.index_logout(before.user_id, [sid])
     ctx.__dict__.pop("_auth", None)
 
 
@@ -120,11 +137,12 @@ async def logout_other_sessions(ctx: Ctx) -> int:
         raise UnauthorizedError("auth.required", "log in first",
                                 hint="guard the route with require_auth")
     manager = _manager(ctx)
-    others = [sid for sid in await manager.user_sessions(auth.user_id) if sid != auth.session_id]
-    for sid in others:
-        await manager.store.destroy(sid)
-    if others:
-        await manager.index_logout(auth.user_id, others)
+    async with _index_section(ctx, auth.user_id):
+        others = [sid for sid in await manager.user_sessions(auth.user_id) if sid != auth.session_id]
+        for sid in others:
+            await manager.store.destroy(sid)
+        if others:
+            await manager.index_logout(auth.user_id, others)
     return len(others)
 
 

@@ -80,7 +80,7 @@ class SessionManager:
         self.app_name = app_name
         # held only while a commit runs: an entry goes when no commit of that session holds it
         self._commit_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._index_seen: dict[str, float] = {}  # user index key -> when this process last kept it
+        self._index_seen: dict[str, float] = {}  # session id -> when this process last kept its index
         if secret is None and production:
             raise MegaError("session.no_secret", f"app '{app_name}' has sessions on but no session secret "
                             "in production", status=500,
@@ -156,26 +156,26 @@ class SessionManager:
         return max(self.ttl, self.store.ttl) * 1.25
 
     async def keep_user_index(self, auth: object, sid: str | None) -> None:
-        """Keep the index of the logged-in user of session `sid` alive as long as the session (called
-        at commit; at most one store call per user every ttl/8 in this process)."""
+        """Keep session `sid` of the logged-in user listed in the user's index, and the index alive as
+        long as the session (called at commit). At a session's first commit in this process and then
+        every ttl/8: one read and one expiry, or the session adds itself back when two processes'
+        writes crossed and dropped it."""
         user_id = auth.get("user_id") if isinstance(auth, dict) else None
         if user_id is None or sid is None:
             return
-        key = self.user_key(user_id)
         now = time.monotonic()
-        seen = self._index_seen.get(key)
+        seen = self._index_seen.get(sid)
         if seen is not None and now - seen < self.ttl / 8:
             return
         if len(self._index_seen) >= 10_000:
             self._index_seen.clear()
-        self._index_seen[key] = now
-        await self.store.keep_user_index(key, sid, self.index_ttl)
+        self._index_seen[sid] = now
+        await self.store.keep_user_index(self.user_key(user_id), sid, self.index_ttl)
 
     async def index_login(self, user_id: object, sid: str) -> None:
         """Record `sid` in `user_id`'s index (login)."""
-        key = self.user_key(user_id)
-        await self.store.add_user_session(key, sid, self.index_ttl)
-        self._index_seen[key] = time.monotonic()
+        await self.store.add_user_session(self.user_key(user_id), sid, self.index_ttl)
+        self._index_seen[sid] = time.monotonic()
 
     async def index_logout(self, user_id: object, sids: list[str]) -> None:
         """Forget `sids` from `user_id`'s index (logout)."""

@@ -106,8 +106,10 @@ class CacheSessionStore(SessionStore):
 
     async def keep_user_index(self, user_key: str, sid: str, ttl: float) -> None:
         key = self._index_key(user_key)
-        if not await self._call(lambda: self.cache.expire(key, ttl)):
-            await self.add_user_session(user_key, sid, ttl)
+        raw = await self._call(lambda: self.cache.get(key))
+        listed = isinstance(raw, list) and any(isinstance(e, list) and e and e[0] == sid for e in raw)
+        if not listed or not await self._call(lambda: self.cache.expire(key, ttl)):
+            await self.add_user_session(user_key, sid, ttl)  # dropped by a crossed write, or expired
 
     async def user_sessions(self, user_key: str) -> list[str]:
         key = self._index_key(user_key)

@@ -131,7 +131,7 @@ class SessionStore(ABC):
         """Forget `sids` from the user's index."""
 
     async def keep_user_index(self, user_key: str, sid: str, ttl: float) -> None:  # noqa: B027
-        """Restart the index's expiry (recreating it with `sid` when it is gone)."""
+        """Restart the index's expiry, adding `sid` back when it is not listed (or the index is gone)."""
 
     async def user_sessions(self, user_key: str) -> list[str]:
         """The ids of the user's live sessions."""

@@ -43,7 +43,8 @@ ROUTES = """
 
     async def sign_in(req, reply, ctx):
         body = await req.json()
-        guard = BruteForceGuard(ctx.cache("mem"), max_failures=3, prefix=body.get("guard", "bf:"))
+        guard = None if body.get("unguarded") else \
+            BruteForceGuard(ctx.cache("mem"), max_failures=3, prefix=body.get("guard", "bf:"))
         user_id = await authenticate(ctx, body.get("email"), body.get("password"), find, guard=guard,
                                      hasher=PASSWORDS)
         if user_id is None:
@@ -462,3 +463,79 @@ async def test_require_auth_refusals_reach_the_rejection_hook(tmp_path: Path) ->
     finally:
         stop()
     assert [(r.reason, r.status, r.path) for r in heard] == [("auth.required", 401, "/me")] * 2
+
+
+def shared_project(root: Path, prefix: str, lock: bool) -> Path:
+    """A project whose sessions (and lock, when `lock`) are on one Redis prefix: two boots of it are two
+    processes of one deployment."""
+    caches = (f'"sessions": {{"driver": "redis", "redis": "main", "prefix": "{prefix}"}}, '
+              '"mem": {"driver": "memory"}')
+    lock_cfg = f'"lock": {{"driver": "redis", "redis": "main", "prefix": "{prefix}lock:"}}, ' if lock else ""
+    services_ = f'"services": {{"redis": {{"main": {{"url": "{REDIS_URL}"}}}}, "caches": {{{caches}}}}}, '
+    session = f"{{'secret': '{SECRET}', 'store': {{'cache': 'sessions', 'prefix': 'sess:'}}}}"
+    return write_project(root, {
+        "mega_config.py": f'config = {{{services_}{lock_cfg}"logger": {{"level": "warning"}}}}\n',
+        "apps/web/app_config.py": f"config = {{'session': {session}}}\n",
+        "apps/web/routes/main.py": ROUTES,
+        "apps/web/views/page.html": PAGE,
+    })
+
+
+LOGINS_SCRIPT = """
+import asyncio, sys, time
+from mega.testing import make_client, running
+
+async def main(root, n, start):
+    async with running(root) as rt:
+        clients = [make_client(rt) for _ in range(n)]
+        await clients[0].post("/register", json={"email": "ann@x.io", "password": "s3cret"})
+        await asyncio.sleep(max(0.0, start - time.time()))  # both processes log in at the same moment
+        answers = await asyncio.gather(*(
+            c.post("/login", json={"email": "ann@x.io", "password": "s3cret", "unguarded": True})
+            for c in clients))
+        print("ok", sum(r.status_code == 200 for r in answers))
+        for c in clients:
+            await c.aclose()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+async def logins_in_two_processes(root: Path, n: int) -> None:
+    import sys
+    import time
+
+    start = str(time.time() + 4.0)
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LOGINS_SCRIPT, str(root), str(n), start,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+    for proc in procs:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0 and f"ok {n}" in out.decode().splitlines(), (out + err).decode()[-2000:]
+
+
+async def test_logins_on_two_processes_at_once_are_all_indexed_with_a_redis_lock(tmp_path: Path) -> None:
+    """Two processes log one user in 10 times each at the same moment: the app's redis lock makes
+    their index changes one at a time, so logout_other_sessions finds all 20."""
+    root = shared_project(tmp_path, f"authtest:{uuid.uuid4().hex[:8]}:", lock=True)
+    await logins_in_two_processes(root, 10)
+    async with running(root) as rt, client(rt) as http:
+        await register_and_login(http)
+        assert (await http.post("/logout-others")).json()["data"] == {"ended": 20}
+
+
+@pytest.mark.parametrize("store", ["file", "redis"])
+async def test_a_session_dropped_from_the_index_adds_itself_back(tmp_path: Path, store: str) -> None:
+    """Without a shared lock, two processes' index writes can cross and drop an id: the session puts
+    itself back at its next request in a process (then every ttl/8), so logout_other_sessions finds it."""
+    async with running(project(tmp_path, store)) as rt, client(rt) as laptop, client(rt) as phone:
+        await register_and_login(laptop)
+        phone_sid = (await register_and_login(phone))["session_id"]
+        manager = rt.apps["web"].sessions
+        await manager.index_logout(1, [phone_sid])  # what a crossed write does
+        assert phone_sid not in await manager.user_sessions(1)
+        manager._index_seen.clear()  # as in another process, or ttl/8 later
+        assert (await phone.get("/me")).status_code == 200
+        assert phone_sid in await manager.user_sessions(1)
+        assert (await laptop.post("/logout-others")).json()["data"] == {"ended": 1}
+        assert (await phone.get("/whoami")).json()["data"] == {"auth": None}
