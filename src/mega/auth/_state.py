@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import mega.auth._settings  # noqa: F401 - registers the `auth` section when mega.app loads, like views'
 from mega.errors import MegaError
 from mega.sessions.session import AUTH
 
