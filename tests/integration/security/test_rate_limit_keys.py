@@ -121,6 +121,7 @@ async def test_a_key_function_that_raises_or_returns_no_string_is_a_500_with_its
             broken = await http.get("/broken")
             number = await http.get("/number")
         assert broken.status_code == 500 and number.status_code == 500
+        assert broken.json()["error"]["code"] == number.json()["error"]["code"] == "rate_limit.key_failed"
         logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
         text = "\n".join(r.getMessage() + str(getattr(r, "exc_info", "")) for r in logged)
         assert "rate_limit.key_failed" in text or any(
