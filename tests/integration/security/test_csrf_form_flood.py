@@ -90,7 +90,9 @@ async def test_a_260k_field_body_is_refused_at_the_field_limit_without_stalling(
             in_query = await http.post(f"/form?_csrf={mask_token(SECRET)}", content=FLOOD, headers=headers)
             assert in_query.status_code == 400 and in_query.json()["error"]["code"] == "form.too_many_fields"
     handling = took["/form"][:9]
-    # Parsing all 260,000 fields took ~200 ms a request; stopping at field 1,001 takes well under 1 ms
-    # of parsing. Generous bounds for a busy 2-core machine, far below the unbounded parse.
+    # Parsing all 260,000 fields took ~200 ms a request on an idle machine (1-3 s on this loaded one,
+    # with GET / stalled up to 11 s while 8 ran); stopping at field 1,001 takes well under 1 ms of
+    # parsing. Generous bounds for a busy 2-core machine (the client side shares the loop here), far
+    # below the unbounded parse.
     assert statistics.median(handling) < 0.020, handling
-    assert statistics.median(latencies) < 0.030 and max(latencies) < 0.150, latencies
+    assert statistics.median(latencies) < 0.030 and max(latencies) < 0.5, latencies
