@@ -20,7 +20,8 @@ from mega.errors import MegaError
 from mega.http._host_field import HOST_VALUE, host_name
 from mega.http._lifespan import run_lifespan
 from mega.http._public_error import shows_detail
-from mega.http._wire import request_id, send_error
+from mega.http._wire import header_block, request_id, send_error
+from mega.security._headers import shared_headers
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 _HOST = b"host"
@@ -86,6 +87,9 @@ class Host:
             app: None if app.config.get("default") else frozenset(self._by_host_names(app)) or None
             for app in apps}
         self._names: dict[bytes, bytes] = {}  # Host value -> its name (lowercased, port dropped)
+        # Answers given before an app is chosen carry the secure headers all apps send (boot-time block).
+        self.secure_headers = shared_headers([app.security.helmet for app in apps])
+        self._secure = (self.secure_headers, header_block(self.secure_headers))
 
     def _by_host_names(self, app: MegaApp) -> list[bytes]:
         return [name for name, owner in self._by_host.items() if owner is app]
@@ -170,7 +174,8 @@ class Host:
         access = self.apps[0].access_log
         started = perf_counter()
         rid = request_id(scope["headers"])
-        status = await send_error(scope, send, err, None, ([], b""), development=self._development, rid=rid)
+        status = await send_error(scope, send, err, None, self._secure, development=self._development,
+                                  rid=rid)
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))

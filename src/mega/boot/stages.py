@@ -118,13 +118,13 @@ def _stage_apps(rt: Runtime) -> None:
     server = rt.config.values["server"]
     use_project_root(rt.root)
     client_ip.configure(client_ip.TrustedProxies(server.get("trusted_proxies") or ()))
-    extra = health_endpoints(rt.health, rt.access_log if rt.config.values["logger"]["access_log_health"]
-                             else None)
+    probe_log = rt.access_log if rt.config.values["logger"]["access_log_health"] else None
     for name, app_cfg in rt.config.apps.items():
         app = MegaApp(name, directory=app_cfg.dir, config=app_cfg.values, env=rt.env,
                       access_log=rt.access_log, body_limit=server["body_limit"],
                       trailing_slash=server["trailing_slash"])
         app.adapters = rt.adapters
+        extra = health_endpoints(rt.health, probe_log, app.constant_headers)  # with the app's headers
         try:
             if app_cfg.settings.get("session") is not None:
                 production = rt.env == "production"

@@ -3,6 +3,7 @@ trailing-slash redirects, 404; and the non-HTTP scopes that reach an app directl
 
 from __future__ import annotations
 
+import logging
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -17,9 +18,20 @@ from mega.http._wire import request_id, send_empty, send_error, send_json
 from mega.http.request import Request
 from mega.http.response import Headers
 from mega.security import rejections
+from mega.security._client_ip import client_ip
+from mega.security._policy import rate_limited
 
 if TYPE_CHECKING:
     from mega.static._serve import StaticFiles
+
+
+_misses = logging.getLogger("mega.http.misses")  # 404 and 405 answers when the access log is off
+
+
+def _printable(path: str) -> str:
+    """A percent-decoded path may hold a newline: never let it start a forged log line."""
+    path = path[:300]
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
 
 
 class Dispatch:
@@ -28,8 +40,8 @@ class Dispatch:
     Every answer it gives itself gets its access line; nothing here lets an exception reach the
     server (which would answer a bare text/plain 500 and log no access line)."""
 
-    __slots__ = ("_access", "_body_limit", "_constant", "_cors", "_development", "_log", "_pages",
-                 "_redirect", "_static", "_static_prefix", "_table")
+    __slots__ = ("_access", "_body_limit", "_constant", "_cors", "_development", "_limit", "_log", "_pages",
+                 "_rate", "_redirect", "_static", "_static_prefix", "_table")
 
     def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None) -> None:
         self._table = table
@@ -44,6 +56,9 @@ class Dispatch:
         self._log = settings.log
         self._pages = settings.pages
         self._body_limit = settings.body_limit
+        # The app's rate limit, per IP, on what is answered here: scans of unknown paths are limited.
+        self._rate = settings.security.rate
+        self._limit = settings.security.unmatched_limit()
 
     async def miss(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """An HTTP request whose path is not a static route with that method."""
@@ -72,7 +87,14 @@ class Dispatch:
         try:
             if isinstance(found, Exception):
                 raise found
-            status = await self._answer(scope, receive, send, rid, found)
+            limit = self._limit
+            retry = limit(scope) if limit is not None else 0.0
+            if retry.__class__ is not float:
+                retry = await retry  # type: ignore[misc]  # counted in Redis
+            if retry:
+                status = await self._limited(scope, send, rid, retry)
+            else:
+                status = await self._answer(scope, receive, send, rid, found)
         except Exception as exc:
             status = 500
             self._log.error("%s %s failed: %s", scope["method"], scope["path"], exc, exc_info=exc,
@@ -81,6 +103,17 @@ class Dispatch:
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
+        elif (status == 404 or status == 405) and _misses.isEnabledFor(logging.INFO):
+            # No access log (production's default): scans must not go unseen. Bounded by the limit.
+            _misses.info("%d %s %s from %s", status, scope["method"], _printable(scope["path"]),
+                         client_ip(scope), extra={"request_id": rid.decode("latin-1")})
+
+    async def _limited(self, scope: dict[str, Any], send: Any, rid: bytes, retry: float) -> int:
+        err = rate_limited(retry, self._rate)
+        if rejections.LISTENERS:
+            rejections.report(err, scope, rid)
+        return await send_error(scope, send, err, err.headers, self._constant, development=self._development,
+                                rid=rid)
 
     async def _answer(self, scope: dict[str, Any], receive: Any, send: Any, rid: bytes,
                       found: tuple[dict[str, Any], dict[str, Any]] | None) -> int:

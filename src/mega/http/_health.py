@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Any
 from mega.http._pipeline import Endpoint
 from mega.http._wire import CL, CT, JSON, RID, request_id
 from mega.http.envelope import dumps
+from mega.http.response import Headers
 
 if TYPE_CHECKING:
     from mega.observe.access import AccessLog
 
 
-def health_endpoints(health: Any, access: AccessLog | None = None) -> dict[tuple[str, str], Endpoint]:
+def health_endpoints(health: Any, access: AccessLog | None = None,
+                     constant: Headers | None = None) -> dict[tuple[str, str], Endpoint]:
     """Static endpoints keyed by (method, path); an app's own route on these paths wins. Probes
     write access lines only when `access` is given (`logger.access_log_health`: frequent probes
-    would drown the requests)."""
+    would drown the requests). `constant`: the app's headers, secure ones included (as every answer)."""
+
+    fixed = list(constant or ())
 
     def make(probe: Any) -> Endpoint:
         async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
@@ -25,7 +29,7 @@ def health_endpoints(health: Any, access: AccessLog | None = None) -> dict[tuple
             status, payload = await probe()
             body = dumps(payload)
             await send({"type": "http.response.start", "status": status, "headers": [
-                (CT, JSON), (CL, b"%d" % len(body)), (b"cache-control", b"no-store"), (RID, rid)]})
+                (CT, JSON), (CL, b"%d" % len(body)), (b"cache-control", b"no-store"), (RID, rid), *fixed]})
             await send({"type": "http.response.body", "body": body})
             if access is not None:
                 access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,

@@ -1,5 +1,6 @@
-"""One compiled pipeline per route: request id, validation, before, handler, transform, envelope,
-send, access log, after. Everything that can be decided at boot is decided in `compile_route`;
+"""One compiled pipeline per route: request id, the guard (rate limit by IP, CSRF, CORS), validation,
+before, the rate limit keyed by user or a callable, handler, transform, envelope, send, access log,
+after. Everything that can be decided at boot is decided in `compile_route`;
 the per-request function only runs what the route actually uses.
 """
 
@@ -133,14 +134,15 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     success_status = int(opts.get("status", 200))
     has_chains = bool(befores or transforms or afters)
     guard, route_cors, guard_needs_req = settings.security.guard_for(route)
+    keyed = settings.security.keyed_limit_for(route)  # rate limit by user or a callable: needs ctx
     own_secure = settings.security.route_helmet(route)
     constant = settings.constant
     if own_secure is not None:  # the route replaces the app's secure headers
         merged = merge_secure_headers(settings.custom_headers, own_secure)
         constant = (merged, header_block(merged))
-    needs_req = arity >= 1 or has_chains or bool(validators) or guard_needs_req
+    needs_req = arity >= 1 or has_chains or bool(validators) or guard_needs_req or keyed is not None
     needs_reply = arity >= 2 or has_chains
-    needs_ctx = arity >= 3 or has_chains
+    needs_ctx = arity >= 3 or has_chains or keyed is not None
     access = settings.access_log
     failure = Failure(settings.log, development=shows_detail(settings.env), constant=constant,
                       cors=route_cors, route=where, handler=route.handler_name, app=settings.name,
@@ -172,6 +174,10 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                 if result is not None:
                     break
             else:
+                if keyed is not None:  # after the `before` middleware: it may have set ctx.auth
+                    counted = await keyed(scope, ctx)  # type: ignore[arg-type]
+                    if counted:
+                        guarded = guarded + counted if guarded else counted
                 if arity == 0:
                     result = await handler()
                 elif arity == 1:

@@ -38,11 +38,16 @@ class CorsOptions(TypedDict):
 
 
 class RateLimitOptions(TypedDict):
-    """`rate_limit=`: `max` requests per `window` (seconds, or a duration such as "1 minute")."""
+    """`rate_limit=`: `max` requests per `window` (seconds, or a duration such as "1 minute"), counted
+    per `key` ("ip", "user" or a function of ctx returning a string); `headers` sends RateLimit-Policy
+    and RateLimit on every response."""
 
     max: int
     window: float | str
-    cache: NotRequired[str | None]
+    redis: NotRequired[str | None]
+    ipv6_prefix: NotRequired[int]
+    key: NotRequired[str | Callable[..., Any]]
+    headers: NotRequired[bool]
 
 
 class FormLimitOptions(TypedDict, total=False):

@@ -5,8 +5,10 @@ text/plain) or a body-less fetch with the user's cookies; anything else (JSON) n
 preflight, which mega refuses unless `cors` allows it. So, for POST, PUT, PATCH and DELETE:
 
 1. When the request says where it comes from (`Origin`, else `Referer`), that must be this app: the
-   request's own `Host`, one of the app's `hosts`, or an origin its CORS policy allows. Otherwise
-   403 `csrf.origin_mismatch`. (`Origin: null`, sent by sandboxed frames and some redirects, fails.)
+   same scheme, host and port as the request itself (its scheme is X-Forwarded-Proto's when the peer
+   is a trusted proxy; a missing port is 80 or 443), or one of the app's `hosts` with that scheme and
+   port, or an origin its CORS policy allows. Otherwise 403 `csrf.origin_mismatch`.
+   (`Origin: null`, sent by sandboxed frames and some redirects, fails.)
 2. A form-encoded body (the kinds a cross-site form can send) must also carry the token: header
    `X-CSRF-Token`, query parameter `_csrf`, or field `_csrf` of a urlencoded or multipart body,
    matching the `mega_csrf` cookie (403 `csrf.token_missing` / `csrf.token_invalid`). The field is
@@ -35,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from mega.errors import ForbiddenError
 from mega.http.request import is_json_media_type, not_json
+from mega.security._client_ip import request_scheme
 
 if TYPE_CHECKING:
     from mega.http.reply import Reply
@@ -135,7 +138,7 @@ class CsrfPolicy:
             elif name == b"cookie":  # HTTP/2 may split it into several headers
                 cookie = value if cookie is None else cookie + b";" + value
         source = origin if origin is not None else referer
-        if source is not None and not self._same_site(source, host, origin is not None):
+        if source is not None and not self._same_site(source, host, origin is not None, scope):
             raise ForbiddenError("csrf.origin_mismatch", "cross-site request refused",
                                  details={"origin": source.decode("latin-1")[:200]},
                                  hint="send the request from the app's own pages, or allow the origin "
@@ -144,19 +147,45 @@ class CsrfPolicy:
             return None
         return _check_token(scope, req, ctype, token, cookie)
 
-    def _same_site(self, source: bytes, host: bytes | None, is_origin: bool) -> bool:
+    def _same_site(self, source: bytes, host: bytes | None, is_origin: bool, scope: dict[str, Any]) -> bool:
+        """The request's own origin is its scheme (X-Forwarded-Proto from a trusted proxy), its Host
+        and that Host's port (80/443 when none): `source` must match all three, or name one of the
+        app's `hosts` with the same scheme and port."""
         if is_origin and self.allowed_origin is not None and self.allowed_origin(source):
             return True
         try:
             parts = urlsplit(source.decode("latin-1"))
+            port = parts.port
         except ValueError:
             return False
-        netloc = parts.netloc.lower()
-        if not netloc or parts.scheme not in ("http", "https"):
+        scheme = parts.scheme.lower()
+        if not parts.netloc or scheme not in _ORIGIN_PORTS or "@" in parts.netloc:
             return False  # "null", opaque origins, garbage
-        if host is not None and netloc == host.decode("latin-1").lower():
-            return True
-        return (parts.hostname or "") in self.hosts
+        own = request_scheme(scope)
+        if scheme != own:
+            return False
+        if port is None:
+            port = _ORIGIN_PORTS[scheme]
+        name = (parts.hostname or "").rstrip(".")
+        own_name, own_port = _host_and_port(host.decode("latin-1") if host is not None else "", own)
+        if port != own_port:
+            return False
+        return name == own_name or name in self.hosts
+
+
+_ORIGIN_PORTS = {"http": 80, "https": 443}
+
+
+def _host_and_port(host: str, scheme: str) -> tuple[str, int]:
+    """A Host value as (lowercase name, port): `[::1]:8000`, `example.com`, `Example.com.:443`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, port = host.partition(":")
+    number = int(port) if port.isascii() and port.isdigit() else _ORIGIN_PORTS[scheme] if not port else -1
+    return name.rstrip("."), number
 
 
 class JsonBodyCsrfPolicy(CsrfPolicy):

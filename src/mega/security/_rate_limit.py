@@ -103,6 +103,15 @@ class MemoryRateLimiter(RateLimiter):
             return 0.0
         return self._check(key, n)
 
+    def hit_count(self, key: str) -> tuple[int, float]:
+        """Count one request for `key`: (requests counted in its window, this one included; seconds
+        until the window ends). For the RateLimit headers: routes without them call `hit`."""
+        retry = self.hit(key)
+        now = self._clock()
+        if retry:
+            return self._counts.get(key, self._max + 1), retry
+        return self._counts.get(key, 1), max((self._window_id(now) + 1) * self._window - now, 0.001)
+
     def _check(self, key: str, n: int) -> float:
         """Without a timer, or over the limit: read the clock, so a late or dead timer may allow a
         request one tick late but never refuses one wrongly."""
@@ -209,20 +218,27 @@ class RedisRateLimiter(RateLimiter):
     async def hit(self, key: str) -> float:
         """Count one request for `key`: 0.0 when allowed (or when Redis fails), else the seconds
         until the window ends."""
+        count, left = await self.hit_count(key)
+        return 0.0 if count <= self._max else left
+
+    async def hit_count(self, key: str) -> tuple[int, float]:
+        """Count one request for `key`: (requests counted in its window, this one included; seconds
+        until the window ends). Redis failing counts as the first request (fail open)."""
         now = self._clock()
         number = int(now // self._window)
-        left = (number + 1) * self._window - now
+        left = max((number + 1) * self._window - now, 0.001)
         try:
-            count = await self._script(keys=[f"{self.prefix}{key}:{number}"],
-                                       args=[max(1, round(left * 1000)) + _GRACE_MS])
+            count = int(await self._script(keys=[f"{self.prefix}{key}:{number}"],
+                                           args=[max(1, round(left * 1000)) + _GRACE_MS]))
         except self._failures as exc:
             self._failed(exc)
-            return 0.0
-        if int(count) <= self._max:
+            return 1, left
+        if count <= self._max:
             self._allowed += 1
-            return 0.0
-        self._limited += 1
-        return max(left, 0.001)
+        else:
+            self._limited += 1
+        return count, left
+
     def _failed(self, exc: BaseException) -> None:
         self._errors += 1
         self._unlogged += 1

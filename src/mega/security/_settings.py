@@ -7,7 +7,7 @@ route (never merged with it); both are checked by the same specs, so they fail t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -246,6 +246,16 @@ def csrf_settings(value: Any, resolve: Resolve) -> bool:
 MAX_WINDOW = 366 * 86400.0  # longer is a typo, and Redis refuses such expiry times
 RATE_REDIS_ALIAS = "rate"  # services.redis.rate, when declared, makes counting shared
 _RATE_EXAMPLE = "e.g. {'max': 100, 'window': '1 minute'} (window: seconds, or '30s', '5m', '1h')"
+RATE_KEYS = ("ip", "user")  # or a callable: key(ctx) -> str (or an awaitable of one)
+RateKey = str | Callable[..., Any]
+
+
+def _rate_key(value: Any) -> RateKey:
+    if value in RATE_KEYS or (callable(value) and not isinstance(value, str | type)):
+        return value  # type: ignore[no-any-return]
+    raise c.Invalid(c.INVALID_VALUE, f"must be 'ip', 'user' or a function of ctx returning a string, "
+                    f"got {value!r}", hint="e.g. 'key': 'user' (the logged-in user, else the IP), or "
+                    "'key': lambda ctx: ctx.req.headers.get('x-api-key', '')")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,11 +268,16 @@ class RateLimitSettings:
     # IPv6 clients are counted per network of this prefix length: one host gets a whole /64, so
     # counting per address would give it 2**64 buckets. 128 counts each address.
     ipv6_prefix: int = 64
+    # Whom a request is counted for: "ip" (the client's address), "user" (the logged-in user's id,
+    # the IP when anonymous) or a callable of ctx returning a string (sync or async).
+    key: RateKey = "ip"
+    # The RateLimit-Policy and RateLimit response headers on every response (always on a 429).
+    headers: bool = False
 
     def __post_init__(self) -> None:
         # Policies built in code get the config's checks (a number of seconds only: no unit strings).
         checks = (("max", c.integer(1)), ("window", _window_seconds), ("redis", c.optional(c.alias)),
-                  ("ipv6_prefix", c.integer(1, 128)))
+                  ("ipv6_prefix", c.integer(1, 128)), ("key", _rate_key), ("headers", c.boolean))
         for name, check in checks:
             try:
                 check(getattr(self, name))
@@ -288,10 +303,13 @@ RATE_LIMIT = Switch(
             "window": Leaf(c.duration(most=MAX_WINDOW), None, required_hint=_REPLACES),
             "redis": Leaf(c.optional(c.alias), const(None)),
             "ipv6_prefix": Leaf(c.integer(1, 128), const(DEFAULT_RATE_LIMIT.ipv6_prefix)),
+            "key": Leaf(_rate_key, const(DEFAULT_RATE_LIMIT.key)),
+            "headers": Leaf(c.boolean, const(DEFAULT_RATE_LIMIT.headers)),
         }
     ),
     const({"max": DEFAULT_RATE_LIMIT.max, "window": DEFAULT_RATE_LIMIT.window, "redis": None,
-           "ipv6_prefix": DEFAULT_RATE_LIMIT.ipv6_prefix}),
+           "ipv6_prefix": DEFAULT_RATE_LIMIT.ipv6_prefix, "key": DEFAULT_RATE_LIMIT.key,
+           "headers": DEFAULT_RATE_LIMIT.headers}),
     "None (the default, 1,000 requests a minute), False (off) or a dict",
     hint=f"use None for the default or a dict: {_RATE_EXAMPLE}",
 )
@@ -307,7 +325,8 @@ def rate_limit_settings(value: Any, resolve: Resolve) -> RateLimitSettings | Non
         alias = None
     if value["max"] is None or value["window"] is None:  # reported as required
         return DEFAULT_RATE_LIMIT
-    return RateLimitSettings(value["max"], value["window"], alias, value["ipv6_prefix"])
+    return RateLimitSettings(value["max"], value["window"], alias, value["ipv6_prefix"], value["key"],
+                             value["headers"])
 
 
 register_section("helmet", HELMET, scope=APP, settings=helmet_settings)

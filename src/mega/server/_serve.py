@@ -15,6 +15,7 @@ import uvicorn
 
 from mega.boot.stages import BootError, Runtime, boot
 from mega.errors import MegaError
+from mega.http._wire import header_block
 from mega.server._listen import bind_socket
 
 log = logging.getLogger("mega.server")
@@ -41,13 +42,14 @@ class _Server(uvicorn.Server):
 def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
     from mega.server._uvicorn_protocol import make_protocol_class
 
+    assert rt.host is not None
     protocol = make_protocol_class(
+        secure_headers=header_block(rt.host.secure_headers),
         header_timeout=float(server["header_timeout"]),
         max_header_bytes=int(server["max_header_bytes"]),
         max_headers=int(server["max_headers"]),
         body_timeout=float(server["body_timeout"]),
     )
-    assert rt.host is not None
     return uvicorn.Config(
         rt.host.asgi,
         http=protocol,

@@ -259,6 +259,8 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     body_timeout: ClassVar[float] = 30.0
     max_header_bytes: ClassVar[int] = 65536
     max_headers: ClassVar[int] = 100
+    # The secure headers of the apps served, as a raw block: the server's own answers carry them too.
+    secure_block: ClassVar[bytes] = b""
     # Derived from the limits by _configure().
     _sweep_interval: ClassVar[float]
     _timeout_body: ClassVar[bytes]
@@ -648,6 +650,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += (name, b": ", value, b"\r\n")
+        head.append(self.secure_block)
         head.append(
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)
         )
@@ -679,6 +682,7 @@ def make_protocol_class(
     max_header_bytes: int = 65536,
     max_headers: int = 100,
     body_timeout: float = 30.0,
+    secure_headers: bytes = b"",
 ) -> type[HardenedHttpProtocol]:
     """A ``HardenedHttpProtocol`` subclass with these limits, for ``uvicorn.Config(http=...)``.
 
@@ -690,6 +694,8 @@ def make_protocol_class(
     max_headers: header lines (and trailer fields); above it 431.
     body_timeout: seconds a request body may go without a byte arriving (while the app is not the one
     holding it back); then 408 (or only the close when the response has begun).
+    secure_headers: a raw header block (`name: value\r\n` lines) added to the answers the protocol gives
+    itself (400/408/414/431), computed once: the secure headers of the apps served.
     """
     if not header_timeout > 0:
         raise ValueError("header_timeout must be > 0")
@@ -710,6 +716,7 @@ def make_protocol_class(
                 "body_timeout": float(body_timeout),
                 "max_header_bytes": max_header_bytes,
                 "max_headers": max_headers,
+                "secure_block": secure_headers,
             },
         ),
     )

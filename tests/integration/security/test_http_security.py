@@ -193,8 +193,10 @@ async def test_a_json_route_refuses_form_bodies_with_415_before_csrf(tmp_path: P
             assert r.json()["error"]["code"] == "body.unsupported_media_type"
         # JSON still goes through CSRF: same-site and non-browser pass, cross-site is refused.
         assert (await http.post("/todos", json={"title": "x"})).status_code == 200
-        same = await http.post("/todos", json={"title": "y"}, headers={"origin": "https://todo.test"})
+        same = await http.post("/todos", json={"title": "y"}, headers={"origin": "http://todo.test"})
         assert same.status_code == 200
+        other_scheme = await http.post("/todos", json={"title": "y"}, headers={"origin": "https://todo.test"})
+        assert other_scheme.status_code == 403  # scheme, host and port must all match
         evil = await http.post("/todos", json={"title": "z"}, headers={"origin": "https://evil.test"})
         assert evil.status_code == 403 and evil.json()["error"]["code"] == "csrf.origin_mismatch"
         # A route that takes forms keeps the token check first.

@@ -58,7 +58,10 @@ async def test_safe_methods_and_non_browser_json_pass() -> None:
 
 async def test_json_from_a_page_must_come_from_this_app() -> None:
     assert await outcome(POLICY, origin="http://app.test:8000", content_type="application/json") == "ok"
-    assert await outcome(POLICY, origin="https://www.app.test", content_type="application/json") == "ok"
+    assert await outcome(POLICY, origin="http://www.app.test:8000", content_type="application/json") == "ok"
+    # Scheme and port count too, for the request's own host and for the app's other hosts.
+    for other in ("https://www.app.test", "https://app.test:8000", "http://app.test", "http://app.test:9999"):
+        assert await outcome(POLICY, origin=other, content_type="application/json") == "csrf.origin_mismatch"
     assert await outcome(POLICY, origin="https://evil.test", content_type="application/json") \
         == "csrf.origin_mismatch"
     assert await outcome(POLICY, origin="null", content_type="application/json") == "csrf.origin_mismatch"
@@ -114,7 +117,7 @@ async def test_a_json_only_route_refuses_other_bodies_before_any_csrf_check() ->
     assert await outcome(policy, "GET", content_type="text/plain") == "ok"  # safe methods: never checked
     assert await outcome(policy, content_type="application/json") == "ok"
     merge_patch = "application/merge-patch+json"
-    assert await outcome(policy, content_type=merge_patch, origin="https://app.test") == "ok"
+    assert await outcome(policy, content_type=merge_patch, origin="http://app.test:8000") == "ok"
     assert await outcome(policy, content_type="application/json", origin="https://evil.test") \
         == "csrf.origin_mismatch"
 

@@ -115,7 +115,7 @@ def test_bad_redis(value: object) -> None:
 def test_unknown_key_says_did_you_mean(key: str, near: str) -> None:
     problem = bad({"max": 5, "window": 60, key: 1})
     assert problem.message == f"unknown key 'rate_limit.{key}' in {WHERE} — did you mean 'rate_limit.{near}'?"
-    assert problem.hint == "valid keys under rate_limit: ipv6_prefix, max, redis, window"
+    assert problem.hint == "valid keys under rate_limit: headers, ipv6_prefix, key, max, redis, window"
 
 
 def test_unknown_key_without_a_near_match() -> None:
