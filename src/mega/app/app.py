@@ -90,7 +90,8 @@ class MegaApp:
             self.add_constant_header(name_, value)
         self.custom_headers = list(self.constant_headers)
         settings = security_settings(self.config, file=f"apps/{name}/app_config.py")  # bad keys: here
-        self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters)
+        self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters,
+                                    asp=bool(self.config.get("asp")))
         self.constant_headers = merge_secure_headers(self.custom_headers, self.security.helmet)
         self.form_limits = app_form_limits(self.config, file=f"apps/{name}/app_config.py",
                                            root=directory.parent.parent if directory is not None else None)
