@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import uvicorn
 
-from mega.security import Rejection, on_rejection
-from mega.security import rejections as hook
+from mega.security import Rejection
 from mega.server._uvicorn_protocol import make_protocol_class
 from mega.testing import make_client, running, write_project
 
@@ -25,15 +22,6 @@ ROUTES = """
     def routes(router):
         router.get("/", hello)
 """
-
-
-@pytest.fixture
-def heard() -> Iterator[list[Rejection]]:
-    seen: list[Rejection] = []
-    remove = on_rejection(seen.append)
-    yield seen
-    remove()
-    assert hook.LISTENERS == []
 
 
 def project(root: Path, config: str) -> Path:
