@@ -129,6 +129,7 @@ def redirect_routes(r):
     ("/search?q=a:b", "/search?q=a:b"),
     ("/café", "/caf%C3%A9"),
     ("/a b", "/a%20b"),
+    ("/search?q=tea ", "/search?q=tea%20"),
     ("/%2F%2Fevil.com", "/%2F%2Fevil.com"),  # still encoded in the Location: a path of this site
     ("/%5Cevil.com", "/%5Cevil.com"),
 ])
