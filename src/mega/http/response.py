@@ -121,10 +121,11 @@ class RedirectResponse(Response):
 
 
 def safe_redirect_target(url: str, *, allow_external: bool = False) -> bytes:
-    """The Location value for `url`: a path of this site (`/a`, `a/b`, `?page=2`), non-ASCII
-    and spaces percent-encoded. Refused with 400: an empty target, a control character, a leading
-    space (browsers strip it: " //evil" is "//evil") (`redirect.invalid`); another host or scheme (`//evil`, `/\\evil`, `https://evil`,
-    `javascript:`) unless `allow_external` (`redirect.external`)."""
+    """The Location value for `url`: a path of this site (`/a`, `a/b`, `?page=2`), non-ASCII and
+    spaces percent-encoded. Refused with 400: an empty target, a control character, a leading space
+    (browsers strip it: " //evil" is "//evil") (`redirect.invalid`); another host or scheme
+    (`//evil`, `/\\evil`, `https://evil`, `javascript:`) unless `allow_external`
+    (`redirect.external`)."""
     if not isinstance(url, str) or not url or url[0] == " " or _REDIRECT_CONTROL.search(url):
         raise MegaError("redirect.invalid", "redirect target is empty, holds a control character or "
                         "starts with a space", status=400, details={"url": str(url)[:200]},
