@@ -79,6 +79,7 @@ class MegaApp:
         self._global_chains: dict[str, list[Any]] = {k: [] for k in _CHAIN_KINDS}
         self._settings: AppSettings | None = None
         self._miss = _not_compiled
+        self._listed_extra: list[tuple[str, str]] = []  # (path, what) of compile()'s extra endpoints
         # Request-independent resources, set by the boot stages that own them.
         self.adapters: AdapterManager | None = None
         self.sessions: SessionManager | None = None
@@ -90,7 +91,8 @@ class MegaApp:
             self.add_constant_header(name_, value)
         self.custom_headers = list(self.constant_headers)
         settings = security_settings(self.config, file=f"apps/{name}/app_config.py")  # bad keys: here
-        self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters)
+        self.security = AppSecurity(settings, app_name=name, hosts=self.hosts, adapters=lambda: self.adapters,
+                                    asp=bool(self.config.get("asp")))
         self.constant_headers = merge_secure_headers(self.custom_headers, self.security.helmet)
         self.form_limits = app_form_limits(self.config, file=f"apps/{name}/app_config.py",
                                            root=directory.parent.parent if directory is not None else None)
@@ -244,8 +246,12 @@ class MegaApp:
         if self.asp is not None:
             self.asp.warn_unused()
             extra = {**(extra or {}), **self.asp.extra_endpoints(settings.constant[0])}
+        self._listed_extra = []
         for (method, path), endpoint in (extra or {}).items():
             self.table.static.setdefault(path, {}).setdefault(method, endpoint)
+            listed = getattr(endpoint, "listed", None)  # endpoints `mega routes` shows (the OpenAPI ones)
+            if listed is not None and listed not in self._listed_extra:
+                self._listed_extra.append(listed)
         for table in [*self.table.static.values(), *self._dynamic_tables()]:
             if "GET" in table and "HEAD" not in table:
                 table["HEAD"] = table["GET"]
@@ -317,6 +323,9 @@ class MegaApp:
                 "handler": route.handler_name,
                 "middleware": {k: [describe(m) for m in v] for k, v in chains.items() if v},
             })
+        for path, what in self._listed_extra:
+            out.append({"app": self.name, "methods": ["GET", "HEAD"], "path": path, "handler": what,
+                        "middleware": {}})
         if self.static_files is not None:  # the folder's mount, so that `mega routes` shows what it covers
             out.append({"app": self.name, "methods": ["GET", "HEAD"],
                         "path": self.static_files.prefix + "{path:path}",

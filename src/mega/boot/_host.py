@@ -21,6 +21,7 @@ from mega.http._host_field import HOST_VALUE, host_name
 from mega.http._lifespan import run_lifespan
 from mega.http._public_error import shows_detail
 from mega.http._wire import header_block, request_id, send_error
+from mega.security import rejections
 from mega.security._headers import shared_headers
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -174,6 +175,8 @@ class Host:
         access = self.apps[0].access_log
         started = perf_counter()
         rid = request_id(scope["headers"])
+        if rejections.LISTENERS:  # refused before any route's error boundary: the hook hears it here
+            rejections.report(err, scope, rid)
         status = await send_error(scope, send, err, None, self._secure, development=self._development,
                                   rid=rid)
         if access is not None:

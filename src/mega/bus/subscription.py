@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mega._signature import positional
 from mega.bus._errors import ERROR_HEADER, BusError, error_reply
 from mega.bus.codec import CodecError, decode, encode
 
@@ -50,23 +51,16 @@ class Message:
 
 def _pass_message(handler: Handler) -> bool:
     """True for `(payload, msg)` handlers; refuses signatures that fit neither form."""
-    try:
-        sig = inspect.signature(handler)
-    except (TypeError, ValueError):  # some builtins: assume (payload)
+    shape = positional(handler)
+    if shape is None:  # some builtins: assume (payload)
         return False
-    positional = required = 0
-    for p in sig.parameters.values():
-        if p.kind is p.VAR_POSITIONAL:
-            positional = 2  # (*args) takes both
-        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional += 1
-            required += p.default is p.empty
-        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
-            required = 99  # a required keyword-only parameter can never be filled
-    if positional == 0 or required > 2:
+    takes = 2 if shape.star else shape.count  # (*args) takes both
+    # A required keyword-only parameter can never be filled.
+    if takes == 0 or shape.required > 2 or shape.keyword_required is not None:
         raise BusError("bus.invalid_handler", f"bus handler {_name(handler)} must take (payload) or "
-                       f"(payload, msg), it takes {sig}", details={"handler": _name(handler)}, status=500)
-    return positional >= 2
+                       f"(payload, msg), it takes {inspect.signature(handler)}",
+                       details={"handler": _name(handler)}, status=500)
+    return takes >= 2
 
 
 def _name(handler: Handler) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from mega._digits import ascii_digits
 from mega.errors import MegaError
 
 _BODY_LIMIT = 1_048_576  # bytes of a request body read before answering (then the connection closes)
@@ -84,8 +85,8 @@ class _ErrorHandler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = self.headers.get("content-length", "")
         # Read what was sent: closing over unread bytes would reset the connection. ASCII digits only
-        # and short, as Request.body() takes them ('²'.isdigit() is true; int() refuses 4,300+ digits).
-        if length.isascii() and length.isdigit() and len(length) <= 18:
+        # and short, as Request.body() takes them.
+        if ascii_digits(length) and len(length) <= 18:
             self.rfile.read(min(int(length), _BODY_LIMIT))
         self.send_response(503)
         self.send_header("content-type", "application/json")

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from mega._digits import ascii_digits
+
 INVALID_TYPE = "config.invalid_type"
 INVALID_VALUE = "config.invalid_value"
 
@@ -45,7 +47,7 @@ def integer(low: int, high: int | None = None) -> Check:
             raise wrong_type(expected, value)
         if isinstance(value, str):
             text = value.strip()
-            if not (text.isascii() and text.isdigit()):
+            if not ascii_digits(text):
                 raise Invalid(INVALID_VALUE, f"must be {expected}, got {value!r}")
             value = int(text)
         if value < low or (high is not None and value > high):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mega.config import scopes
-from mega.config._problems import close_match
+from mega.config._problems import ConfigError, close_match
 from mega.config._specs import Context, Spec
 from mega.config.scopes import Scope
 
@@ -29,10 +29,12 @@ __all__ = [
     "Resolve",
     "SectionDef",
     "allowed_in",
+    "checked",
     "keys_for",
     "register_section",
     "registered",
     "scope_of",
+    "section_settings",
     "unregister_section",
 ]
 
@@ -189,3 +191,32 @@ def scope_of(key: str) -> Scope | None:
     if found is not None and len(found) == 1:
         return next(iter(found))
     return None
+
+
+def checked(spec: Spec, value: Any, key: str, *, file: str) -> Any:
+    """`value` validated by `spec` outside the loader (a route option): its problems raise ConfigError."""
+    ctx = Context(file, "", {})
+    result = spec.validate(value, key, ctx)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return result
+
+
+def section_settings(config: Mapping[str, Any], names: Iterable[str], *, file: str) -> dict[str, Any]:
+    """The settings of the registered sections `names` of one app config dict (raw, or as the loader
+    validated it), built outside the loader as the loader builds them: {name: settings}. A section is
+    built only when its value validated; every problem of every section is raised as one ConfigError.
+    Settings that look at `services` see none (route options cannot)."""
+    ctx = Context(file, "", {})
+    sections = registered()
+    out: dict[str, Any] = {}
+    for name in names:
+        section = sections[name]
+        before = len(ctx.problems)
+        value = section.spec.validate(config.get(name), name, ctx)
+        if len(ctx.problems) == before:
+            resolve = Resolve(ctx, None, name, {}, file)
+            out[name] = section.settings(value, resolve) if section.settings is not None else value
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return out

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import orjson
 
+from mega._digits import ascii_digits
 from mega.app.registry import get_app
 from mega.data._query import Cond, Order, check_columns, parse_filters, parse_order
 from mega.data.records import Record
@@ -136,8 +137,8 @@ def _id(spec: ModelSpec, value: Any) -> Any:
     bounds = _meta(spec).pk_range
     if bounds is None or (isinstance(value, int) and bounds[0] <= value <= bounds[1]):
         return value
-    if isinstance(value, str) and value.isascii() and len(value) <= 20 and \
-            (value.isdigit() or (value[:1] == "-" and value[1:].isdigit())):
+    if isinstance(value, str) and len(value) <= 20 and \
+            (ascii_digits(value) or (value[:1] == "-" and ascii_digits(value[1:]))):
         number = int(value)
         if bounds[0] <= number <= bounds[1]:
             return number

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, QuerystringParser, parse_options_header
 
+from mega._digits import ascii_digits
 from mega.errors import BadRequestError, MegaError
 from mega.forms._files import Spool, UploadedFile, sanitize_filename
 from mega.forms._form import Form, FormValue
@@ -55,7 +56,7 @@ def invalid(message: str) -> BadRequestError:
 
 def _check_declared(req: Request, limit: int) -> None:
     declared = req.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and \
+    if declared is not None and ascii_digits(declared) and \
             (len(declared) > 18 or int(declared) > limit):
         raise _too_large(f"request body of {declared} bytes exceeds the limit of {limit} bytes", limit)
 

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mega.config import _checks as c
-from mega.config._problems import ConfigError
-from mega.config._specs import Context, Leaf, Section, const
-from mega.config.sections import APP, Resolve, register_section
+from mega.config._specs import Leaf, Section, const
+from mega.config.sections import APP, Resolve, checked, register_section
 
 __all__ = ["DEFAULT_LIMITS", "FORMS", "FormLimits", "app_form_limits", "route_form_limits"]
 
@@ -114,9 +113,6 @@ def route_form_limits(given: Any, base: FormLimits, *, route: str) -> FormLimits
 
 
 def _checked(given: Any, base: FormLimits, file: str, key: str) -> FormLimits:
-    ctx = Context(file, "", {})
-    value = FORMS.validate(given, key, ctx)
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
+    value = checked(FORMS, given, key, file=file)
     keys = set(given) if isinstance(given, dict) else set()
     return replace(base, **{name: value[name] for name in keys if name in value})

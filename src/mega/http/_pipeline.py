@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from mega._signature import positional
 from mega.app.ctx import Ctx
 from mega.errors import MegaError
 from mega.forms._schema import compile_form
@@ -53,19 +54,13 @@ _SPECIAL = (Response, Envelope)
 
 def positional_arity(fn: Callable[..., Any], *, most: int, what: str) -> int:
     """How many positional arguments `fn` takes (checked at boot; `*args` counts as `most`)."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
+    shape = positional(fn)
+    if shape is None or shape.star:
         return most
-    count = 0
-    for p in params:
-        if p.kind is p.VAR_POSITIONAL:
-            return most
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            count += 1
-        elif p.kind is p.KEYWORD_ONLY and p.default is p.empty:
-            raise MegaError("route.invalid_handler", f"{what} {describe(fn)} has a required keyword-only "
-                            f"argument '{p.name}'", hint="take (req, reply, ctx) positionally")
+    count = shape.count
+    if shape.keyword_required is not None:
+        raise MegaError("route.invalid_handler", f"{what} {describe(fn)} has a required keyword-only "
+                        f"argument '{shape.keyword_required}'", hint="take (req, reply, ctx) positionally")
     if count > most:
         raise MegaError("route.invalid_handler", f"{what} {describe(fn)} takes {count} arguments, at most "
                         f"{most} are passed", hint="handlers take (req, reply, ctx) or a prefix of it")

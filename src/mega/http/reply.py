@@ -76,8 +76,10 @@ class Reply:
         return self.cookie(name, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path,
                            domain=domain)
 
-    def redirect(self, url: str, status: int = 302) -> Response:
-        self.response = RedirectResponse(url, status)
+    def redirect(self, url: str, status: int = 302, *, allow_external: bool = False) -> Response:
+        """Redirect to a path of this site. Another host or scheme (`//evil`, `https://...`,
+        `javascript:`) is refused with 400 `redirect.external` unless `allow_external=True`."""
+        self.response = RedirectResponse(url, status, allow_external=allow_external)
         return self.response
 
     def send(self, body: bytes | str, *, media_type: str = "text/plain") -> Response:
@@ -90,9 +92,13 @@ class Reply:
         self.response = StreamResponse(chunks, self.status_code, media_type=media_type)
         return self.response
 
-    def file(self, path: str | os.PathLike[str], *, filename: str | None = None,
-             media_type: str | None = None) -> Response:
-        self.response = FileResponse(path, status=self.status_code, filename=filename, media_type=media_type)
+    def file(self, path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
+             filename: str | None = None, media_type: str | None = None) -> Response:
+        """Answer with a file. With `root`, `path` is a name relative to that folder and must stay in it
+        (no "..", absolute path, dotfile, backslash, NUL or symlink out: 404): use it whenever the
+        name comes from the request. `filename` makes it a download saved under that name."""
+        self.response = FileResponse(path, status=self.status_code, filename=filename, media_type=media_type,
+                                     root=root)
         return self.response
 
     def __repr__(self) -> str:

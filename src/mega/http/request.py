@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from mega._digits import ascii_digits
 from mega.errors import BadRequestError, MegaError
 from mega.http._cookies import parse_cookies
 from mega.security._client_ip import client_ip
@@ -184,9 +185,9 @@ class Request:
                             hint="use `await req.form()` (cached) instead of req.body() on this request")
         limit = self.body_limit
         declared = self.headers.get("content-length")
-        # ASCII digits only ('²'.isdigit() is true) and short (int() refuses 4,300+ digits); a bad
-        # value is the server's to refuse, the limit below still holds while reading.
-        if declared is not None and limit and declared.isascii() and declared.isdigit() and \
+        # ASCII digits only, and short (int() refuses 4,300+ digits); a bad value is the server's to
+        # refuse, the limit below still holds while reading.
+        if declared is not None and limit and ascii_digits(declared) and \
                 (len(declared) > 18 or int(declared) > limit):
             raise BodyTooLargeError(message=f"request body of {declared} bytes exceeds the limit of "
                                     f"{limit} bytes", details={"limit": limit})

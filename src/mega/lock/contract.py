@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import FunctionType, MethodType, TracebackType
 from typing import Any, ClassVar, TypeVar, overload
 
+from mega._signature import positional
 from mega.errors import MegaError
 
 __all__ = ["DEFAULT_TTL", "DEFAULT_WAIT", "Held", "Lock", "LockError", "check_ttl", "check_wait"]
@@ -76,12 +77,8 @@ def _takes_held(fn: Callable[..., Any]) -> bool:
     plain = not (hasattr(func, "__wrapped__") or hasattr(func, "__signature__"))
     if type(func) is FunctionType and plain:
         return func.__code__.co_argcount - len(func.__defaults__ or ()) - bound == 1
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):  # no signature to read (some builtins): call it without one
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(p.kind in positional and p.default is p.empty for p in params) == 1
+    shape = positional(fn)  # None: no signature to read (some builtins): call it without one
+    return shape is not None and shape.required == 1
 
 
 class Held:

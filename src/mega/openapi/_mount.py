@@ -54,7 +54,8 @@ def openapi_endpoints(app: MegaApp, settings: OpenApiSettings | None) -> dict[tu
     constant = list(app.constant_headers)
     access = app.access_log
     endpoints: dict[str, Endpoint] = {
-        settings.path: _Resource(dumps(document), b"application/json", _REVALIDATE, constant, access),
+        settings.path: _Resource(dumps(document), b"application/json", _REVALIDATE, constant, access,
+                                 listed=(settings.path, "openapi: the OpenAPI document")),
     }
     if settings.docs_path is not None:
         endpoints.update(_docs(settings.docs_path, settings.path, settings.title or app.name,
@@ -81,18 +82,20 @@ def _docs(docs_path: str, json_path: str, title: str, csp: str, constant: list[t
           access: AccessLog | None) -> dict[str, Endpoint]:
     out: dict[str, Endpoint] = {}
     urls: dict[str, str] = {}
+    assets = (f"{docs_path}/assets/{{asset}}", "openapi: the docs page's scripts and styles")
     for name in _ASSETS:
         body = _asset(name)
         stem, _, ext = name.rpartition("/")[2].rpartition(".")
         url = f"{docs_path}/assets/{stem}.{hashlib.sha256(body).hexdigest()[:12]}.{ext}"
-        out[url] = _Resource(body, _MEDIA[ext], _IMMUTABLE, constant, access)
+        out[url] = _Resource(body, _MEDIA[ext], _IMMUTABLE, constant, access, listed=assets)
         urls[stem] = url
     page = _asset("docs.html").decode().format(
         title=html.escape(f"{title} · API docs"), json=html.escape(json_path), css=urls["swagger-ui"],
         bundle=urls["swagger-ui-bundle"], init=urls["docs"])
     own = [(n, v) for n, v in constant if n != _CSP] + [(_CSP, csp.encode())]
-    out[docs_path] = _Resource(page.encode(), b"text/html; charset=utf-8", _REVALIDATE, own, access)
-    return out
+    page_resource = _Resource(page.encode(), b"text/html; charset=utf-8", _REVALIDATE, own, access,
+                              listed=(docs_path, "openapi: the API docs page"))
+    return {docs_path: page_resource, **out}
 
 
 @functools.cache
@@ -135,7 +138,9 @@ class _Resource:
     """One fixed body: ETag, Cache-Control, 304 on a matching If-None-Match, gzip when asked, HEAD."""
 
     def __init__(self, body: bytes, media_type: bytes, cache_control: bytes,
-                 constant: list[tuple[bytes, bytes]], access: AccessLog | None) -> None:
+                 constant: list[tuple[bytes, bytes]], access: AccessLog | None, *,
+                 listed: tuple[str, str] | None = None) -> None:
+        self.listed = listed  # (path, what) as `mega routes` shows it
         digest = hashlib.sha256(body).hexdigest()[:24].encode()
         self.body = body
         self.etag = b'"' + digest + b'"'

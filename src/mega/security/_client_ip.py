@@ -24,6 +24,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
+from mega._digits import ascii_digits
 from mega.errors import MegaError
 
 __all__ = ["TrustedProxies"]
@@ -172,7 +173,7 @@ def canonical_ip(text: str) -> str | None:
 
 
 def _is_port(text: str) -> bool:
-    return len(text) > 1 and text[0] == ":" and text[1:].isascii() and text[1:].isdigit() and \
+    return len(text) > 1 and text[0] == ":" and ascii_digits(text[1:]) and \
         len(text) <= 6 and int(text[1:]) <= 65535
 
 

@@ -32,6 +32,10 @@ from mega.security._settings import (
 )
 
 __all__ = ["DEFAULT_HEADERS", "DEFAULT_METHODS", "METHODS", "CorsPolicy", "cors_policy"]
+# ASP's headers (mega.asp wire format): a page on another origin sends the request ones and must be able
+# to read the response ones, so an app with ASP on allows and exposes them (when its cors lists headers).
+ASP_REQUEST_HEADERS = ("x-mega-asp", "x-mega-asp-ts", "x-mega-asp-nonce", "x-mega-asp-tag")
+ASP_RESPONSE_HEADERS = ("x-mega-asp", "x-mega-asp-nonce", "x-mega-asp-tag")
 # Browsers may send these without asking; allowing them always avoids refusing an odd Accept-Language.
 SAFELISTED = ("accept", "accept-language", "content-language", "content-type")
 
@@ -178,10 +182,15 @@ def _origin_denied(origin: bytes | None) -> ForbiddenError:
                           hint="add the origin (scheme://host[:port]) to cors.origins in app_config.py")
 
 
-def cors_policy(settings: CorsSettings | None) -> CorsPolicy | None:
-    """The policy of `cors` settings (None: CORS off)."""
+def cors_policy(settings: CorsSettings | None, *, asp: bool = False) -> CorsPolicy | None:
+    """The policy of `cors` settings (None: CORS off). With `asp` (the app turns ASP on), ASP's request
+    headers are allowed and its response headers exposed besides the configured ones."""
     if settings is None:
         return None
-    return CorsPolicy(origins=settings.origins, methods=settings.methods, headers=settings.headers,
-                      expose_headers=settings.expose_headers, credentials=settings.credentials,
-                      max_age=settings.max_age)
+    headers, expose = settings.headers, settings.expose_headers
+    if asp:
+        if headers is not None:
+            headers = tuple(dict.fromkeys((*headers, *ASP_REQUEST_HEADERS)))
+        expose = tuple(dict.fromkeys((*expose, *ASP_RESPONSE_HEADERS)))
+    return CorsPolicy(origins=settings.origins, methods=settings.methods, headers=headers,
+                      expose_headers=expose, credentials=settings.credentials, max_age=settings.max_age)

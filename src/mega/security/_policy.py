@@ -79,13 +79,14 @@ class AppSecurity:
     """
 
     def __init__(self, settings: SecuritySettings, *, app_name: str, hosts: Sequence[str],
-                 adapters: Callable[[], Any] = lambda: None) -> None:
+                 adapters: Callable[[], Any] = lambda: None, asp: bool = False) -> None:
         self.settings = settings
         self.app_name = app_name
         self.hosts = [h.lower() for h in hosts]
         self._adapters = adapters
         self.helmet = helmet_headers(settings.helmet)
-        self.cors = cors_policy(settings.cors)
+        self.asp = asp  # the app turns ASP on: CORS allows and exposes its headers
+        self.cors = cors_policy(settings.cors, asp=asp)
         self.csrf = settings.csrf
         self.rate = settings.rate_limit
         self.limiters: dict[RateLimitPolicy, Limiter] = {}
@@ -103,7 +104,7 @@ class AppSecurity:
         own = self._route(route)
         if own is None:
             return self.cors, self.csrf, self.rate
-        cors = cors_policy(own.cors) if "cors" in route.options else self.cors
+        cors = cors_policy(own.cors, asp=self.asp) if "cors" in route.options else self.cors
         return cors, own.csrf, own.rate_limit
 
     def route_helmet(self, route: RouteDef) -> Headers | None:

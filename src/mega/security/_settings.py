@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from mega.config import _checks as c
-from mega.config._problems import ConfigError
 from mega.config._specs import Context, Entries, Leaf, Section, Switch, const
-from mega.config.sections import APP, Resolve, register_section, registered
+from mega.config.sections import APP, Resolve, register_section, section_settings
 from mega.errors import MegaError
 
 __all__ = [
@@ -365,15 +364,5 @@ def route_security(options: Mapping[str, Any], base: SecuritySettings, *, file: 
 
 def _checked(config: Mapping[str, Any], base: SecuritySettings, file: str,
              keys: tuple[str, ...]) -> SecuritySettings:
-    ctx = Context(file, "", {})
-    sections = registered()
-    values: dict[str, Any] = {}
-    for key in keys:
-        section = sections[key]
-        value = section.spec.validate(config.get(key), key, ctx)
-        # Route options cannot see services, so a redis alias is checked when its limiter is built.
-        resolve = Resolve(ctx, None, key, {}, file)
-        values[key] = section.settings(value, resolve) if section.settings is not None else value
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
-    return replace(base, **values)
+    # Route options cannot see services, so a redis alias is checked when its limiter is built.
+    return replace(base, **section_settings(config, keys, file=file))

@@ -9,9 +9,11 @@ its reason code.
     stop = on_rejection(count)                  # stop() removes it
 
 A security rejection is an error answered with a 4xx status whose code belongs to one of
-REASON_AREAS: CSRF, the rate limit, CORS, ASP and auth (the login guard, `require_auth`). Every such
-answer leaves through a route's error boundary or the dispatcher's CORS preflight, and both report
-here, so a feature that refuses a request needs nothing but its error code. With no listener
+REASON_AREAS: CSRF, the rate limit, CORS, ASP, auth (the login guard, `require_auth`) and the Host
+header (`host.disallowed`, `host.invalid`). Every such answer leaves through a route's error boundary,
+the dispatcher's CORS preflight, the host dispatcher (a Host no app accepts) or the server's own
+check of the request head (two Host fields, a malformed one), and each reports here, so a feature
+that refuses a request needs nothing but its error code. With no listener
 installed a rejection costs one truthiness check of LISTENERS; requests that are not refused cost
 nothing.
 """
@@ -28,7 +30,7 @@ from mega.security._client_ip import client_ip
 
 __all__ = ["LISTENERS", "REASON_AREAS", "Rejection", "on_rejection", "report"]
 
-REASON_AREAS = frozenset({"csrf", "rate_limit", "cors", "asp", "auth"})
+REASON_AREAS = frozenset({"csrf", "rate_limit", "cors", "asp", "auth", "host"})
 
 log = logging.getLogger("mega.security")
 

@@ -26,7 +26,9 @@ import uvicorn
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
+from mega.errors import MegaError
 from mega.http._host_field import HOST_VALUE
+from mega.security import rejections
 from mega.server._uvicorn_cycle import PATHSEND_EXTENSION, RAW_HEADERS_EXTENSION, RawHeaderCycle
 
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
@@ -496,6 +498,8 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             if name == b"host":
                 if host is not None or (value not in _GOOD_HOSTS and not _good_host(value)):
                     self._refuse_head(400, self._bad_host_body)
+                    if rejections.LISTENERS:  # refused before any app: the hook hears it from here
+                        self._report_bad_host()
                     raise _Rejected
                 host = value
 
@@ -591,6 +595,14 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             return
         self.logger.debug("No request body bytes for %.3g s; closing.", self.body_timeout)
         self._refuse_request(408, self._body_timeout_body)  # only the close when a response has begun
+
+    def _report_bad_host(self) -> None:
+        path = self.url.partition(b"?")[0].decode("latin-1")
+        scope = {"method": self.parser.get_method().decode("latin-1"), "path": path, "client": self.client,
+                 "headers": self.headers}
+        err = MegaError("host.invalid", "bad request: two Host header fields, or a Host that is not "
+                        "name[:port]", status=400)
+        rejections.report(err, scope, b"")
 
     def _refuse_head(self, status: int, body: bytes) -> None:
         """Refuse the request whose head is being parsed (it has no cycle): answer after those before it."""

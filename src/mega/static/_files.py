@@ -1,10 +1,10 @@
 """An app's public folder: safe lookups of request paths, one cached `FileVersion` per file version,
 content hashes for `static_url`.
 
-A request path is split on "/" and refused (None, so the caller answers 404) when any segment is
-empty, "." or "..", starts with a dot, or holds a backslash or NUL; the real path (symlinks resolved)
-must stay inside the folder. Nothing is decoded here: the server decoded the URL once, so "%252e"
-arrives as the literal name "%2e" and simply does not exist.
+A request path is confined to the folder by `mega.http._paths.confine` (the same check as
+`reply.file(name, root=...)`): None, so the caller answers 404, for "..", dotfiles, backslashes, NUL
+and symlinks that leave the folder. Nothing is decoded here: the server decoded the URL once, so
+"%252e" arrives as the literal name "%2e" and simply does not exist.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import re
 import stat
 from dataclasses import dataclass
 from email.utils import formatdate
+
+from mega.http._paths import confine, folder
 
 __all__ = ["FileVersion", "PublicFolder", "hashed_name"]
 
@@ -94,7 +96,7 @@ class PublicFolder:
 
     def __init__(self, root: str, *, precompressed: bool = True) -> None:
         self.root = os.path.realpath(root)
-        self._inside = self.root + os.sep
+        self._inside = folder(self.root)
         self._precompressed = precompressed
         self._versions: dict[str, FileVersion] = {}
         self._hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
@@ -169,17 +171,7 @@ class PublicFolder:
         return short
 
     def _resolve(self, rel: str) -> str | None:
-        if not rel or "\\" in rel or "\0" in rel:
-            return None
-        for segment in rel.split("/"):
-            if not segment or segment[0] == ".":  # "", ".", "..", dotfiles, dot-directories, "//"
-                return None
-        real = os.path.realpath(self._inside + rel)
-        if not real.startswith(self._inside):
-            return None  # a symlink that leaves the folder
-        if "/." in "/" + real[len(self._inside):]:
-            return None  # a symlink into a dot-directory
-        return real
+        return confine(self._inside, rel)
 
     def _version(self, real: str, st: os.stat_result, name: str, coding: bytes | None) -> FileVersion:
         size = st.st_size

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mega.config import _checks as c
-from mega.config._problems import ConfigError
-from mega.config._specs import Context, Leaf, Section, Switch, const
-from mega.config.sections import APP, Resolve, register_section, registered
+from mega.config._specs import Leaf, Section, Switch, const
+from mega.config.sections import APP, Resolve, register_section, section_settings
 
 __all__ = ["DEFAULT_PREFIX", "STATIC", "StaticSettings", "static_settings"]
 
@@ -71,12 +70,8 @@ def static_settings(config: Mapping[str, Any], *, file: str) -> StaticSettings:
     """The section of an app config dict (raw, or as the loader validated it)."""
     if config.get("static") is None:
         return DEFAULT
-    ctx = Context(file, "", {})
-    section = registered()["static"]
-    value = section.spec.validate(config["static"], "static", ctx)
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
-    return static_section_settings(value, Resolve(ctx, None, "static", {}, file))
+    settings: StaticSettings = section_settings(config, ("static",), file=file)["static"]
+    return settings
 
 
 register_section("static", STATIC, scope=APP, settings=static_section_settings)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mega.config import _checks as c
-from mega.config._problems import ConfigError
-from mega.config._specs import Context, Leaf, Section, const
-from mega.config.sections import APP, Resolve, register_section, registered
+from mega.config._specs import Leaf, Section, const
+from mega.config.sections import APP, Resolve, register_section, section_settings
 
 __all__ = ["VIEWS", "ViewsSettings", "views_settings"]
 
@@ -75,9 +74,5 @@ def views_settings(config: Mapping[str, Any], *, file: str) -> ViewsSettings:
     """The `views` section of an app config dict (raw, or as the loader validated it)."""
     if config.get("views") is None:
         return DEFAULT
-    ctx = Context(file, "", {})
-    section = registered()["views"]
-    value = section.spec.validate(config["views"], "views", ctx)
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
-    return _settings(value, Resolve(ctx, None, "views", {}, file))
+    settings: ViewsSettings = section_settings(config, ("views",), file=file)["views"]
+    return settings

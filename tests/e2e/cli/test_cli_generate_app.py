@@ -36,9 +36,11 @@ def test_a_generated_app_answers_its_host(fresh_project: Path, start_server: Cal
     assert not [p for p in (fresh_project / "apps").iterdir() if p.name.startswith(".")]
 
     routes = json.loads(mega("routes", "--json", cwd=fresh_project).stdout)
-    # Each app's public/ folder is served under /static/ (a row of its own in `mega routes`).
+    # Each app's public/ folder is served under /static/, and OpenAPI (on in development) serves its
+    # document and docs page: rows of their own in `mega routes`.
+    extra = ("/static/{path:path}", "/openapi.json", "/docs", "/docs/assets/{asset}")
     assert {(r["app"], r["path"]) for r in routes} == {
-        ("admin", "/"), ("main", "/"), ("admin", "/static/{path:path}"), ("main", "/static/{path:path}")}
+        (app, path) for app in ("admin", "main") for path in ("/", *extra)}
 
     port = free_port()
     server = start_server("start", "--port", str(port), cwd=fresh_project)

@@ -19,6 +19,13 @@ def test_routes_json(project: Path) -> None:
             "handler": "apps.main.controllers.home_controller.HomeController.index",
             "middleware": {},
         },
+        # OpenAPI is on in development: its document, docs page and the page's assets
+        {"app": "main", "methods": ["GET", "HEAD"], "path": "/openapi.json",
+         "handler": "openapi: the OpenAPI document", "middleware": {}},
+        {"app": "main", "methods": ["GET", "HEAD"], "path": "/docs", "handler": "openapi: the API docs page",
+         "middleware": {}},
+        {"app": "main", "methods": ["GET", "HEAD"], "path": "/docs/assets/{asset}",
+         "handler": "openapi: the docs page's scripts and styles", "middleware": {}},
         {  # `mega new` makes public/: its files are served under /static/
             "app": "main",
             "methods": ["GET", "HEAD"],
@@ -86,3 +93,10 @@ def test_broken_route_file_exits_1(fresh_project: Path) -> None:
     assert "boot failed at stage 'apps'" in result.stderr
     assert "nothere" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_routes_leave_out_openapi_when_it_is_off(fresh_project: Path) -> None:
+    (fresh_project / "apps/main/app_config.py").write_text("config = {'openapi': False}\n")
+    result = mega("routes", "--json", cwd=fresh_project)
+    assert result.returncode == 0, result.stderr
+    assert [row["path"] for row in json.loads(result.stdout)] == ["/", "/static/{path:path}"]

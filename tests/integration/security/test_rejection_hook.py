@@ -4,14 +4,12 @@ never changes the answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mega.asp import Client
 from mega.security import Rejection, on_rejection
-from mega.security import rejections as hook
 from mega.testing import make_client, running, write_project
 
 SECRET = "hook-asp-secret-0123456789abcdefghijklmnopq"
@@ -41,15 +39,6 @@ ROUTES = """
         router.post("/login", guarded)
         router.get("/missing", missing)
 """
-
-
-@pytest.fixture
-def heard() -> Iterator[list[Rejection]]:
-    seen: list[Rejection] = []
-    remove = on_rejection(seen.append)
-    yield seen
-    remove()
-    assert hook.LISTENERS == []
 
 
 async def test_each_kind_of_rejection_reaches_the_listener_with_its_code(

@@ -68,7 +68,8 @@ def test_missing_and_extra_params_are_named() -> None:
     with pytest.raises(MegaError) as caught:
         app.url_for("users.show", id=1, page=2, sort="x")
     assert caught.value.message == "url_for('users.show'): unexpected page, sort (route /users/{id:int})"
-    assert caught.value.hint == "pass exactly: id"
+    assert caught.value.hint == ("pass exactly: id; url_for builds the path only: add a query string "
+                                 "yourself (+ '?' + urllib.parse.urlencode({...}))")
 
 
 @pytest.mark.parametrize("name, params", [("users.show", {"id": "seven"}), ("key", {"key": "nope"}),

@@ -71,7 +71,9 @@ class RouteNames:
                                                f"unexpected {', '.join(extra)}" if extra else "") if part)
             raise MegaError("route.url_params", f"url_for({name!r}): {said} (route {pattern.path})",
                             details={"name": name, "missing": missing, "unexpected": extra},
-                            hint=f"pass exactly: {', '.join(wanted) or 'no parameters'}")
+                            hint=f"pass exactly: {', '.join(wanted) or 'no parameters'}"
+                                 + ("; url_for builds the path only: add a query string yourself "
+                                    "(+ '?' + urllib.parse.urlencode({...}))" if extra else ""))
         if not wanted:
             return pattern.path
         parts = []
