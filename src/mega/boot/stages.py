@@ -92,7 +92,8 @@ def _stage_runtime(rt: Runtime) -> None:
         # Under a test runner the runner owns the handlers (pytest's capture and caplog).
         logging.getLogger("mega").setLevel(logger_cfg["level"].upper())
     else:
-        configure_logging(level=logger_cfg["level"], fmt=logger_cfg["format"], sinks=logger_cfg["sinks"])
+        configure_logging(level=logger_cfg["level"], fmt=logger_cfg["format"], sinks=logger_cfg["sinks"],
+                          environ=rt.environ)
     health_cfg = rt.config.values["health"]
     rt.health = HealthRegistry(check_timeout=health_cfg["check_timeout"],
                                expose_details=health_cfg["expose_details"])

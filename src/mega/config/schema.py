@@ -10,6 +10,7 @@ from mega.config import _checks as c
 from mega.config._specs import Context, Entries, Leaf, Section, Spec, const
 from mega.config.scopes import Scope
 from mega.config.sections import registered
+from mega.config._sinks import sink
 
 __all__ = ["APP_CORE", "ENVS", "GLOBAL_CORE", "root_for"]
 
@@ -48,7 +49,7 @@ LOGGER = Section(
         "format": Leaf(c.choice("json", "pretty"), lambda ctx: "json" if _is_production(ctx) else "pretty"),
         "access_log": Leaf(c.boolean, lambda ctx: not _is_production(ctx)),
         "access_log_health": Leaf(c.boolean, const(False)),  # /health/* probes: one line per probe
-        "sinks": Leaf(c.list_of(None), const([{"type": "console"}])),
+        "sinks": Leaf(c.list_of(sink, "a list of sinks"), const([{"type": "console"}])),
     }
 )
 
