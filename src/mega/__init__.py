@@ -19,6 +19,7 @@ _LAZY: dict[str, str] = {
     "BootError": "mega.boot.stages",
     "Bus": "mega.bus.contract",
     "Cache": "mega.cache.contract",
+    "CircuitBreaker": "mega.resilience",
     "ConflictError": "mega.errors",
     "Ctx": "mega.app.ctx",
     "Envelope": "mega.http.envelope",
@@ -55,6 +56,8 @@ _LAZY: dict[str, str] = {
     "has_app": "mega.app.registry",
     "register_health_check": "mega.boot.stages",
     "register_shutdown_hook": "mega.boot.stages",
+    "retry": "mega.resilience",
+    "retrying": "mega.resilience",
 }
 _MODULES: dict[str, str] = {"fields": "mega.data.fields", "testing": "mega.testing"}
 
@@ -118,5 +121,8 @@ if TYPE_CHECKING:
     from mega.http.router import RouteOptions as RouteOptions
     from mega.http.router import Router as Router
     from mega.lock.contract import Held as Held
+    from mega.resilience import CircuitBreaker as CircuitBreaker
+    from mega.resilience import retry as retry
+    from mega.resilience import retrying as retrying
     from mega.lock.contract import Lock as Lock
     from mega.sessions.session import Session as Session

@@ -38,6 +38,7 @@ from mega.i18n._stage import i18n_stage
 from mega.lock._stage import locks_stage
 from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
+from mega.resilience._breaker import attach_health, detach_health
 from mega.observe.logging import configure_logging
 from mega.openapi._mount import openapi_endpoints
 from mega.security import _client_ip as client_ip
@@ -162,7 +163,10 @@ def _stage_apps(rt: Runtime) -> None:
 
 
 def _stage_ready(rt: Runtime) -> None:
-    rt.health.mark_ready()
+    health = rt.health
+    attach_health(health)  # circuit breakers show in readiness (best effort: never failing it)
+    rt.shutdown.register("breakers", lambda: detach_health(health))
+    health.mark_ready()
 
 
 STAGES: tuple[Stage, ...] = (
