@@ -121,8 +121,8 @@ if TYPE_CHECKING:
     from mega.http.router import RouteOptions as RouteOptions
     from mega.http.router import Router as Router
     from mega.lock.contract import Held as Held
+    from mega.lock.contract import Lock as Lock
     from mega.resilience import CircuitBreaker as CircuitBreaker
     from mega.resilience import retry as retry
     from mega.resilience import retrying as retrying
-    from mega.lock.contract import Lock as Lock
     from mega.sessions.session import Session as Session

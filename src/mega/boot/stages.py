@@ -38,9 +38,9 @@ from mega.i18n._stage import i18n_stage
 from mega.lock._stage import locks_stage
 from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
-from mega.resilience._breaker import attach_health, detach_health
 from mega.observe.logging import configure_logging
 from mega.openapi._mount import openapi_endpoints
+from mega.resilience._breaker import attach_health, breaker_names, detach_health, forget_breakers
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
 
@@ -98,10 +98,24 @@ def _stage_runtime(rt: Runtime) -> None:
     health_cfg = rt.config.values["health"]
     rt.health = HealthRegistry(check_timeout=health_cfg["check_timeout"],
                                expose_details=health_cfg["expose_details"])
+    _track_breakers(rt)
     if logger_cfg["access_log"]:
         access_log = rt.access_log = AccessLog(sys.stdout, fmt=logger_cfg["format"])
         access_log.start()
         rt.shutdown.register("access-log", access_log.close)
+
+
+def _track_breakers(rt: Runtime) -> None:
+    """Circuit breakers show in readiness (best effort: never failing it); those the project's modules
+    create are forgotten at shutdown, so a next boot in this process can create them again."""
+    health, before = rt.health, breaker_names()
+    attach_health(health)
+
+    def close() -> None:
+        detach_health(health)
+        forget_breakers(breaker_names() - before)
+
+    rt.shutdown.register("breakers", close)
 
 
 def _stage_models(rt: Runtime) -> None:
@@ -163,10 +177,7 @@ def _stage_apps(rt: Runtime) -> None:
 
 
 def _stage_ready(rt: Runtime) -> None:
-    health = rt.health
-    attach_health(health)  # circuit breakers show in readiness (best effort: never failing it)
-    rt.shutdown.register("breakers", lambda: detach_health(health))
-    health.mark_ready()
+    rt.health.mark_ready()
 
 
 STAGES: tuple[Stage, ...] = (

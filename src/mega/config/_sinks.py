@@ -19,7 +19,7 @@ _COMMON: dict[str, tuple[c.Check, Any]] = {"level": (_LEVELS, None), "format": (
 def _chat_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return c.string(value)  # type: ignore[no-any-return]
+    return c.string(value)
 
 
 # Per sink type: key -> (check, default). A default of None means "unset" (inherit or off).
@@ -52,20 +52,30 @@ _EXAMPLE = "{'type': 'console'}, {'type': 'file', 'path': 'var/log/app.log', 'ma
 def sink(value: Any) -> dict[str, Any]:
     """One sink as a dict with every key of its type (defaults filled in); raises `c.Invalid`."""
     if not isinstance(value, dict):
-        raise c.Invalid(c.INVALID_TYPE, f"must be a dict such as {{'type': 'console'}}, got {value!r} "
-                        f"({type(value).__name__})", hint=f"e.g. {_EXAMPLE}")
+        raise c.Invalid(
+            c.INVALID_TYPE,
+            f"must be a dict such as {{'type': 'console'}}, got {value!r} ({type(value).__name__})",
+            hint=f"e.g. {_EXAMPLE}",
+        )
     kind = value.get("type")
     keys = SINK_KEYS.get(kind) if isinstance(kind, str) else None
     if keys is None:
-        raise c.Invalid(c.INVALID_VALUE, f"must be one of {', '.join(SINK_TYPES)}, got {kind!r}",
-                        hint=f"sink types: {', '.join(SINK_TYPES)}; e.g. {_EXAMPLE}", subkey=".type")
+        raise c.Invalid(
+            c.INVALID_VALUE,
+            f"must be one of {', '.join(SINK_TYPES)}, got {kind!r}",
+            hint=f"sink types: {', '.join(SINK_TYPES)}; e.g. {_EXAMPLE}",
+            subkey=".type",
+        )
     out: dict[str, Any] = {"type": kind}
     for key in value:
         if key != "type" and key not in keys:
             guess = close_match(key, keys)
-            raise c.Invalid("config.unknown_key", f"is not a key of a {kind} sink",
-                            hint=(f"did you mean {guess!r}? " if guess else "")
-                            + f"{kind} sinks take: {', '.join(keys)}", subkey=f".{key}")
+            raise c.Invalid(
+                "config.unknown_key",
+                f"is not a key of a {kind} sink",
+                hint=(f"did you mean {guess!r}? " if guess else "") + f"{kind} sinks take: {', '.join(keys)}",
+                subkey=f".{key}",
+            )
     for key, (check, default) in keys.items():
         raw = value.get(key)
         if raw is None:
@@ -83,8 +93,16 @@ def sink(value: Any) -> dict[str, Any]:
 
 def _check_file(out: dict[str, Any]) -> None:
     if out["path"] is None:
-        raise c.Invalid(c.INVALID_VALUE, "is required for a file sink", subkey=".path",
-                        hint="e.g. {'type': 'file', 'path': 'var/log/app.log'}")
+        raise c.Invalid(
+            c.INVALID_VALUE,
+            "is required for a file sink",
+            subkey=".path",
+            hint="e.g. {'type': 'file', 'path': 'var/log/app.log'}",
+        )
     if out["max_bytes"] is not None and out["rotate_every"] is not None:
-        raise c.Invalid(c.INVALID_VALUE, "cannot be set with max_bytes: rotate by size or by time",
-                        subkey=".rotate_every", hint="keep one of max_bytes (size) or rotate_every (seconds)")
+        raise c.Invalid(
+            c.INVALID_VALUE,
+            "cannot be set with max_bytes: rotate by size or by time",
+            subkey=".rotate_every",
+            hint="keep one of max_bytes (size) or rotate_every (seconds)",
+        )

@@ -7,10 +7,10 @@ declares its own section beside itself (`mega.config.sections`).
 from __future__ import annotations
 
 from mega.config import _checks as c
+from mega.config._sinks import sink
 from mega.config._specs import Context, Entries, Leaf, Section, Spec, const
 from mega.config.scopes import Scope
 from mega.config.sections import registered
-from mega.config._sinks import sink
 
 __all__ = ["APP_CORE", "ENVS", "GLOBAL_CORE", "root_for"]
 

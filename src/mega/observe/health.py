@@ -40,7 +40,8 @@ class CheckResult:
         return "ok" if self.ok else "degraded" if self.best_effort else "failed"
 
     def exposed(self) -> dict[str, Any]:
-        out: dict[str, Any] = {**self.details, "status": self.status, "duration_ms": round(self.duration_ms, 3)}
+        out: dict[str, Any] = {**self.details, "status": self.status,
+                               "duration_ms": round(self.duration_ms, 3)}
         if self.reason is not None:
             out["reason"] = self.reason
         return out
@@ -95,7 +96,8 @@ class HealthRegistry:
     def names(self) -> list[str]:
         return list(self._checks)
 
-    def register(self, name: str, fn: CheckFn, *, timeout: float | None = None, best_effort: bool = False) -> None:
+    def register(self, name: str, fn: CheckFn, *, timeout: float | None = None,
+                 best_effort: bool = False) -> None:
         """Add a readiness check; `timeout` (seconds) defaults to the registry's `check_timeout`.
 
         A `best_effort` check runs and is reported like the others, but its failure never fails

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mega.config._checks import Invalid
+from mega.config._sinks import SINK_TYPES, sink
 from mega.errors import MegaError
 from mega.observe._colour import wants_colour
 from mega.observe._formatters import JsonFormatter, PrettyFormatter
-from mega.config._sinks import SINK_TYPES, sink
 from mega.observe.telegram import TelegramHandler
 
 __all__ = ["FORMATS", "LEVELS", "SINK_TYPES", "configure_logging", "get_logger", "request_logger"]
@@ -200,7 +200,8 @@ def _level(level: str) -> int:
     return levelno
 
 
-def _handler(raw: Any, i: int, fmt: str, stream: TextIO | None, environ: Mapping[str, str]) -> logging.Handler:
+def _handler(raw: Any, i: int, fmt: str, stream: TextIO | None,
+             environ: Mapping[str, str]) -> logging.Handler:
     key = f"logger.sinks[{i}]"
     try:
         spec = sink(raw)
@@ -225,7 +226,8 @@ def _handler(raw: Any, i: int, fmt: str, stream: TextIO | None, environ: Mapping
     if (spec["format"] or fmt) == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        colour = kind == "console" and isinstance(handler, logging.StreamHandler) and wants_colour(handler.stream)
+        colour = (kind == "console" and isinstance(handler, logging.StreamHandler)
+                  and wants_colour(handler.stream))
         handler.setFormatter(PrettyFormatter(colour=colour))
     return handler
 
@@ -249,7 +251,8 @@ def _file_handler(spec: dict[str, Any], key: str) -> logging.FileHandler:
 
 
 def _telegram_handler(spec: dict[str, Any], key: str, environ: Mapping[str, str]) -> TelegramHandler:
-    token = _required(spec["token"] or environ.get("MEGA_TELEGRAM_TOKEN"), f"{key}.token", "MEGA_TELEGRAM_TOKEN")
+    token = _required(spec["token"] or environ.get("MEGA_TELEGRAM_TOKEN"), f"{key}.token",
+                      "MEGA_TELEGRAM_TOKEN")
     chat_id = _required(spec["chat_id"] or environ.get("MEGA_TELEGRAM_CHAT_ID"), f"{key}.chat_id",
                         "MEGA_TELEGRAM_CHAT_ID")
     return TelegramHandler(token, chat_id, api_url=spec["api_url"], level=LEVELS[spec["level"]],
@@ -261,6 +264,7 @@ def _telegram_handler(spec: dict[str, Any], key: str, environ: Mapping[str, str]
 def _required(value: str | None, key: str, var: str) -> str:
     if not value:
         name = key.rpartition(".")[2]
-        raise MegaError("config.invalid_value", f"{key} is required for a telegram sink", details={"key": key},
+        raise MegaError("config.invalid_value", f"{key} is required for a telegram sink",
+                        details={"key": key},
                         hint=f"set {var} in the environment (or .env), or {name!r} in the sink")
     return value

@@ -9,6 +9,7 @@ at warning level (never seen by this handler), and again only after a post has s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -27,10 +28,20 @@ log = logging.getLogger("mega.observe.telegram")
 class TelegramHandler(logging.Handler):
     """Posts batches of formatted records to `{api_url}/bot{token}/sendMessage` for `chat_id`."""
 
-    def __init__(self, token: str, chat_id: str, *, api_url: str = "https://api.telegram.org",
-                 level: int = logging.ERROR, title: str | None = None, batch_size: int = 20,
-                 flush_interval: float = 2.0, min_interval: float = 3.0, queue_size: int = 1000,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        token: str,
+        chat_id: str,
+        *,
+        api_url: str = "https://api.telegram.org",
+        level: int = logging.ERROR,
+        title: str | None = None,
+        batch_size: int = 20,
+        flush_interval: float = 2.0,
+        min_interval: float = 3.0,
+        queue_size: int = 1000,
+        timeout: float = 10.0,
+    ) -> None:
         super().__init__(level)
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.chat_id = chat_id
@@ -62,16 +73,18 @@ class TelegramHandler(logging.Handler):
             self.dropped += 1
 
     def stats(self) -> dict[str, int]:
-        return {"queued": self._queue.qsize(), "sent": self.sent, "failed": self.failed,
-                "dropped": self.dropped}
+        return {
+            "queued": self._queue.qsize(),
+            "sent": self.sent,
+            "failed": self.failed,
+            "dropped": self.dropped,
+        }
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (within `timeout` seconds), then stop the thread."""
         if self._thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                pass
             self._thread.join(timeout)
         super().close()
 
@@ -95,7 +108,11 @@ class TelegramHandler(logging.Handler):
         while len(lines) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=max(remaining, 0.0)) if remaining > 0 else self._queue.get_nowait()
+                item = (
+                    self._queue.get(timeout=max(remaining, 0.0))
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if item is _STOP:
@@ -109,10 +126,12 @@ class TelegramHandler(logging.Handler):
         return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
     def _post(self, lines: list[str]) -> None:
-        body = json.dumps({"chat_id": self.chat_id, "text": self._text(lines),
-                           "disable_web_page_preview": True}).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {"chat_id": self.chat_id, "text": self._text(lines), "disable_web_page_preview": True}
+        ).encode()
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         self._last_post = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -122,8 +141,12 @@ class TelegramHandler(logging.Handler):
             self._retry_after(exc)
             if not self._failing:
                 self._failing = True
-                log.warning("telegram sink: post failed, %d line(s) lost: %s (further failures are "
-                            "not logged until a post succeeds)", len(lines), _describe(exc, self.url))
+                log.warning(
+                    "telegram sink: post failed, %d line(s) lost: %s (further failures are "
+                    "not logged until a post succeeds)",
+                    len(lines),
+                    _describe(exc, self.url),
+                )
             return
         self.sent += 1
         if self._failing:
@@ -144,4 +167,3 @@ def _describe(exc: Exception, url: str) -> str:
     text = f"HTTP {exc.code}" if isinstance(exc, urllib.error.HTTPError) else f"{type(exc).__name__}: {exc}"
     token_part = url.split("/bot", 1)[-1].split("/", 1)[0]
     return text.replace(token_part, "<token>") if token_part else text
-

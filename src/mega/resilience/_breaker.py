@@ -30,8 +30,20 @@ from mega.errors import MegaError
 if TYPE_CHECKING:
     from mega.observe.health import HealthRegistry
 
-__all__ = ["EVENTS", "STATES", "BreakerEvent", "BreakerOpenError", "CircuitBreaker", "attach_health",
-           "detach_health", "get_breaker", "observe_breakers", "reset_breakers"]
+__all__ = [
+    "EVENTS",
+    "STATES",
+    "BreakerEvent",
+    "BreakerOpenError",
+    "CircuitBreaker",
+    "attach_health",
+    "breaker_names",
+    "detach_health",
+    "forget_breakers",
+    "get_breaker",
+    "observe_breakers",
+    "reset_breakers",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -62,21 +74,26 @@ class BreakerOpenError(MegaError):
 
     def __init__(self, name: str, retry_after: float) -> None:
         seconds = max(1, round(retry_after + 0.499))  # whole seconds, rounded up, at least 1
-        super().__init__("breaker.open", f"circuit breaker {name!r} is open: calls are rejected for now",
-                         details={"breaker": name, "retry_after": seconds},
-                         hint="the dependency behind it failed repeatedly; retry after retry_after seconds")
+        super().__init__(
+            "breaker.open",
+            f"circuit breaker {name!r} is open: calls are rejected for now",
+            details={"breaker": name, "retry_after": seconds},
+            hint="the dependency behind it failed repeatedly; retry after retry_after seconds",
+        )
         self.retry_after = retry_after
         self.headers = [(b"retry-after", str(seconds).encode())]
 
 
 Observer = Callable[[BreakerEvent], Any]
 _registry: dict[str, CircuitBreaker] = {}
+_pending: set[asyncio.Future[Any]] = set()  # async event handlers still running
 _observers: list[Observer] = []
 _health: list[HealthRegistry] = []  # the booted project's registry, when one is attached
 
 
 class CircuitBreaker:
-    """A named breaker: `await breaker.call(fn, *args)`, `@breaker` on an async function, or `async with breaker:`.
+    """A named breaker: `await breaker.call(fn, *args)`, `@breaker` on an async function, or
+    `async with breaker:`.
 
     `is_failure(exc)` decides whether an exception counts (default: every `Exception`; an exception it
     rejects is re-raised and counts as a success). `fallback(error)` (sync or async) answers rejected
@@ -99,8 +116,12 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise _invalid(f"breaker name must be 1-91 letters, digits or '_.:/-', starting with a letter or "
-                           f"digit, got {name!r}", "name", "e.g. CircuitBreaker('payments')")
+            raise _invalid(
+                f"breaker name must be 1-91 letters, digits or '_.:/-', starting with a letter or "
+                f"digit, got {name!r}",
+                "name",
+                "e.g. CircuitBreaker('payments')",
+            )
         self.name = name
         self.failure_threshold = _count(failure_threshold, "failure_threshold")
         self.window = _seconds(window, "window")
@@ -110,14 +131,19 @@ class CircuitBreaker:
         self.call_timeout = None if call_timeout is None else _seconds(call_timeout, "call_timeout")
         for option, fn in (("is_failure", is_failure), ("fallback", fallback), ("clock", clock)):
             if fn is not None and not callable(fn):
-                raise _invalid(f"{option} must be a function, got {fn!r}", option, f"pass a function as {option}")
+                raise _invalid(
+                    f"{option} must be a function, got {fn!r}", option, f"pass a function as {option}"
+                )
         self.is_failure = is_failure
         self.fallback = fallback
         self._clock = clock
         if name in _registry:
-            raise MegaError("breaker.duplicate_name", f"a circuit breaker named {name!r} already exists",
-                            details={"name": name},
-                            hint="share that breaker (mega.resilience.get_breaker(name)) or pick another name")
+            raise MegaError(
+                "breaker.duplicate_name",
+                f"a circuit breaker named {name!r} already exists",
+                details={"name": name},
+                hint="share that breaker (mega.resilience.get_breaker(name)) or pick another name",
+            )
         self._state = "closed"
         self._failures: deque[float] = deque()  # when each failure within the window happened
         self._opened_at = 0.0
@@ -133,7 +159,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
-        """"closed", "open" or "half_open" (an open breaker past its reset_timeout reads half_open)."""
+        """ "closed", "open" or "half_open" (an open breaker past its reset_timeout reads half_open)."""
         self._tick()
         return self._state
 
@@ -147,18 +173,29 @@ class CircuitBreaker:
     def stats(self) -> dict[str, Any]:
         self._tick()
         self._prune(self._clock())
-        return {"name": self.name, "state": self._state, "failures": len(self._failures),
-                "retry_after": round(self.retry_after(), 3), "probes": self._probes}
+        return {
+            "name": self.name,
+            "state": self._state,
+            "failures": len(self._failures),
+            "retry_after": round(self.retry_after(), 3),
+            "probes": self._probes,
+        }
 
     def on(self, event: str, handler: Observer) -> Callable[[], None]:
         """Call `handler(BreakerEvent)` on each `event`; returns a function that removes it."""
         if event not in self._handlers:
-            raise MegaError("breaker.unknown_event", f"circuit breakers have no event {event!r}",
-                            details={"event": event, "valid": list(EVENTS)},
-                            hint=f"events: {', '.join(EVENTS)}")
+            raise MegaError(
+                "breaker.unknown_event",
+                f"circuit breakers have no event {event!r}",
+                details={"event": event, "valid": list(EVENTS)},
+                hint=f"events: {', '.join(EVENTS)}",
+            )
         if not callable(handler):
-            raise _invalid(f"an event handler must be a function, got {handler!r}", "handler",
-                           "it receives a BreakerEvent")
+            raise _invalid(
+                f"an event handler must be a function, got {handler!r}",
+                "handler",
+                "it receives a BreakerEvent",
+            )
         self._handlers[event].append(handler)
         return lambda: self._handlers[event].remove(handler) if handler in self._handlers[event] else None
 
@@ -182,13 +219,16 @@ class CircuitBreaker:
             self._record(generation, exc, started)
             raise
         self._record(generation, None, started)
-        return result  # type: ignore[return-value]
+        return result
 
     def __call__(self, func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         """`@breaker` on an async function: every call goes through `call`."""
         if not inspect.iscoroutinefunction(func):
-            raise _invalid(f"@{self.name} decorates async functions, got {func!r}", "func",
-                           "use `await breaker.call(fn, ...)` for a sync function")
+            raise _invalid(
+                f"@{self.name} decorates async functions, got {func!r}",
+                "func",
+                "use `await breaker.call(fn, ...)` for a sync function",
+            )
 
         @functools.wraps(func)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -202,13 +242,14 @@ class CircuitBreaker:
         _entered.set((*_entered.get(), (self, generation, self._clock())))
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         stack = _entered.get()
         for i in range(len(stack) - 1, -1, -1):
             if stack[i][0] is self:
                 _, generation, started = stack[i]
-                _entered.set(stack[:i] + stack[i + 1:])
+                _entered.set(stack[:i] + stack[i + 1 :])
                 break
         else:  # pragma: no cover - __aexit__ without __aenter__
             return
@@ -225,11 +266,13 @@ class CircuitBreaker:
         except TimeoutError as exc:
             if not box.expired():
                 raise
-            raise MegaError("breaker.timeout", f"call through circuit breaker {self.name!r} took longer than "
-                            f"{self.call_timeout:g}s", status=504,
-                            details={"breaker": self.name, "timeout": self.call_timeout},
-                            hint="the call counts as a failure; raise call_timeout if it is legitimately slow"
-                            ) from exc
+            raise MegaError(
+                "breaker.timeout",
+                f"call through circuit breaker {self.name!r} took longer than {self.call_timeout:g}s",
+                status=504,
+                details={"breaker": self.name, "timeout": self.call_timeout},
+                hint="the call counts as a failure; raise call_timeout if it is legitimately slow",
+            ) from exc
 
     # -- transitions ------------------------------------------------------------------------
 
@@ -300,8 +343,14 @@ class CircuitBreaker:
         if state == "closed":
             self._failures.clear()
         level = logging.WARNING if state == "open" else logging.INFO
-        log.log(level, "circuit breaker %s: %s -> %s", self.name, previous, state,
-                extra={"breaker": self.name, "breaker_state": state})
+        log.log(
+            level,
+            "circuit breaker %s: %s -> %s",
+            self.name,
+            previous,
+            state,
+            extra={"breaker": self.name, "breaker_state": state},
+        )
         self._emit(BreakerEvent(self.name, "state_change", state, previous=previous))
 
     async def _reject(self, error: BreakerOpenError) -> Any:
@@ -319,7 +368,9 @@ class CircuitBreaker:
             try:
                 result = handler(event)
                 if inspect.isawaitable(result):  # a coroutine handler: run it, never wait for it
-                    asyncio.ensure_future(result)
+                    task = asyncio.ensure_future(result)
+                    _pending.add(task)
+                    task.add_done_callback(_pending.discard)
             except Exception:
                 log.exception("circuit breaker %s: %s handler raised", self.name, event.kind)
 
@@ -339,9 +390,12 @@ def get_breaker(name: str) -> CircuitBreaker:
     try:
         return _registry[name]
     except KeyError:
-        raise MegaError("breaker.not_found", f"no circuit breaker named {name!r}",
-                        details={"name": name, "known": sorted(_registry)},
-                        hint="create it first: CircuitBreaker(name, ...)") from None
+        raise MegaError(
+            "breaker.not_found",
+            f"no circuit breaker named {name!r}",
+            details={"name": name, "known": sorted(_registry)},
+            hint="create it first: CircuitBreaker(name, ...)",
+        ) from None
 
 
 def observe_breakers(observer: Observer) -> Callable[[], None]:
@@ -357,6 +411,19 @@ def reset_breakers() -> None:
             health.unregister(f"breaker:{name}")
     _registry.clear()
     _observers.clear()
+
+
+def breaker_names() -> set[str]:
+    return set(_registry)
+
+
+def forget_breakers(names: set[str]) -> None:
+    """Drop the breakers named (a project's shutdown drops those its modules created: a next boot
+    in this process imports them again)."""
+    for name in names:
+        if _registry.pop(name, None) is not None:
+            for health in _health:
+                health.unregister(f"breaker:{name}")
 
 
 def attach_health(health: HealthRegistry) -> None:
@@ -377,7 +444,11 @@ def _register_check(health: HealthRegistry, breaker: CircuitBreaker) -> None:
     def check() -> dict[str, Any]:
         state = breaker.state
         if state == "open":
-            return {"ok": False, "reason": f"open, probing again in {breaker.retry_after():.0f}s", "state": state}
+            return {
+                "ok": False,
+                "reason": f"open, probing again in {breaker.retry_after():.0f}s",
+                "state": state,
+            }
         return {"ok": True, "state": state}
 
     health.register(f"breaker:{breaker.name}", check, best_effort=True)
@@ -392,8 +463,11 @@ def _count(value: Any, option: str) -> int:
 def _seconds(value: Any, option: str) -> float:
     seconds = parse_duration(value)
     if seconds is None or not seconds > 0 or seconds == float("inf"):
-        raise _invalid(f"{option} must be a duration > 0 (seconds, or a string like '30s'), got {value!r}",
-                       option, f"e.g. {option}=30 or '30s'")
+        raise _invalid(
+            f"{option} must be a duration > 0 (seconds, or a string like '30s'), got {value!r}",
+            option,
+            f"e.g. {option}=30 or '30s'",
+        )
     return seconds
 
 

@@ -87,8 +87,11 @@ def retrying(
 
     def decorate(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         if not inspect.iscoroutinefunction(func):
-            raise _invalid(f"@retrying decorates async functions, got {func!r}", "func",
-                           "use `await mega.retry(lambda: f(...))` for a sync function")
+            raise _invalid(
+                f"@retrying decorates async functions, got {func!r}",
+                "func",
+                "use `await mega.retry(lambda: f(...))` for a sync function",
+            )
 
         @functools.wraps(func)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -128,7 +131,7 @@ async def _run(options: _Options, fn: Callable[[], Awaitable[T] | T]) -> T:
                 result = fn()
                 if inspect.isawaitable(result):
                     result = await result
-                return result  # type: ignore[no-any-return]
+                return result
     except Exception as exc:
         # A retryable error escapes only from the last try (tenacity stopped): report it too.
         if tries == options.retries + 1 and options.retryable(exc):
@@ -137,34 +140,57 @@ async def _run(options: _Options, fn: Callable[[], Awaitable[T] | T]) -> T:
     raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
 
-def _options(retries: Any, min_timeout: Any, max_timeout: Any, factor: Any, jitter: Any, retry_on: Any,
-             on_failed_attempt: Any) -> _Options:
+def _options(
+    retries: Any,
+    min_timeout: Any,
+    max_timeout: Any,
+    factor: Any,
+    jitter: Any,
+    retry_on: Any,
+    on_failed_attempt: Any,
+) -> _Options:
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise _invalid(f"retries must be an integer >= 0, got {retries!r}", "retries", "e.g. retries=3")
     low, high = parse_duration(min_timeout), parse_duration(max_timeout)
     if low is None or low < 0 or low != low:
-        raise _invalid(f"min_timeout must be a duration >= 0 (seconds), got {min_timeout!r}", "min_timeout",
-                       "e.g. min_timeout=1 or '250ms'")
+        raise _invalid(
+            f"min_timeout must be a duration >= 0 (seconds), got {min_timeout!r}",
+            "min_timeout",
+            "e.g. min_timeout=1 or '250ms'",
+        )
     if high is None or high < 0 or high != high:
-        raise _invalid(f"max_timeout must be a duration >= 0 (seconds), got {max_timeout!r}", "max_timeout",
-                       "e.g. max_timeout=30 or '1m'")
+        raise _invalid(
+            f"max_timeout must be a duration >= 0 (seconds), got {max_timeout!r}",
+            "max_timeout",
+            "e.g. max_timeout=30 or '1m'",
+        )
     if low > high:
-        raise _invalid(f"min_timeout ({low:g}s) must not exceed max_timeout ({high:g}s)", "min_timeout",
-                       "lower min_timeout or raise max_timeout")
+        raise _invalid(
+            f"min_timeout ({low:g}s) must not exceed max_timeout ({high:g}s)",
+            "min_timeout",
+            "lower min_timeout or raise max_timeout",
+        )
     if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor >= 1:
         raise _invalid(f"factor must be a number >= 1, got {factor!r}", "factor", "e.g. factor=2 (doubling)")
     if not isinstance(jitter, bool):
-        raise _invalid(f"jitter must be True or False, got {jitter!r}", "jitter", "jitter=True spreads the retries")
+        raise _invalid(
+            f"jitter must be True or False, got {jitter!r}", "jitter", "jitter=True spreads the retries"
+        )
     classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
     if not classes or not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
-        raise _invalid(f"retry_on must be an exception class or a tuple of them, got {retry_on!r}", "retry_on",
-                       "e.g. retry_on=(ConnectionError, TimeoutError)")
+        raise _invalid(
+            f"retry_on must be an exception class or a tuple of them, got {retry_on!r}",
+            "retry_on",
+            "e.g. retry_on=(ConnectionError, TimeoutError)",
+        )
     if on_failed_attempt is not None and not callable(on_failed_attempt):
-        raise _invalid(f"on_failed_attempt must be a function, got {on_failed_attempt!r}", "on_failed_attempt",
-                       "it receives a FailedAttempt (attempt, retries_left, error, delay)")
+        raise _invalid(
+            f"on_failed_attempt must be a function, got {on_failed_attempt!r}",
+            "on_failed_attempt",
+            "it receives a FailedAttempt (attempt, retries_left, error, delay)",
+        )
     return _Options(retries, low, high, float(factor), jitter, classes, on_failed_attempt)
 
 
 def _invalid(message: str, option: str, hint: str) -> MegaError:
     return MegaError("retry.invalid_option", message, details={"option": option}, hint=hint)
-

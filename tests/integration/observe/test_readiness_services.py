@@ -17,11 +17,14 @@ pytestmark = pytest.mark.integration
 
 
 def project(root: Path, services_cfg: str) -> Path:
-    config = ('config = {"logger": {"level": "warning"}, '
-              '"health": {"expose_details": True, "check_timeout": 1}, '
-              f'"services": {services_cfg}}}\n')
-    return write_project(root, {"mega_config.py": config,
-                                "apps/main/routes/r.py": "def routes(router):\n    pass\n"})
+    config = (
+        'config = {"logger": {"level": "warning"}, '
+        '"health": {"expose_details": True, "check_timeout": 1}, '
+        f'"services": {services_cfg}}}\n'
+    )
+    return write_project(
+        root, {"mega_config.py": config, "apps/main/routes/r.py": "def routes(router):\n    pass\n"}
+    )
 
 
 async def ready_within(http: httpx.AsyncClient, status: int, seconds: float = 10.0) -> httpx.Response:
@@ -65,8 +68,11 @@ async def test_readiness_is_503_while_postgres_is_unreachable_and_200_once_it_is
 async def test_declared_redis_and_nats_adapters_register_their_checks(tmp_path: Path) -> None:
     redis_url = services.require("redis")
     nats_url = services.require("nats")
-    root = project(tmp_path, f'{{"redis": {{"main": {{"url": {redis_url!r}}}}}, '
-                             f'"buses": {{"events": {{"driver": "nats", "url": {nats_url!r}}}}}}}')
+    root = project(
+        tmp_path,
+        f'{{"redis": {{"main": {{"url": {redis_url!r}}}}}, '
+        f'"buses": {{"events": {{"driver": "nats", "url": {nats_url!r}}}}}}}',
+    )
     async with running(root) as rt, make_client(rt) as http:
         assert {"redis:main", "bus:events", "db:default"} <= set(rt.health.names)
         r = await http.get("/health/ready")

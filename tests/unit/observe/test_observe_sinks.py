@@ -1,8 +1,9 @@
-"""Logging sinks: per-sink level and format, rotating files, and the Telegram sink against a loopback server."""
+"""Logging sinks: per-sink level and format, rotating files, the Telegram sink against a loopback server."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import threading
@@ -70,8 +71,15 @@ def bot() -> Iterator[BotApi]:
 
 
 def telegram_sink(bot: BotApi, **options: Any) -> dict[str, Any]:
-    return {"type": "telegram", "token": "123:secret", "chat_id": -1001, "api_url": bot.url,
-            "flush_interval": 0.2, "min_interval": 0, **options}
+    return {
+        "type": "telegram",
+        "token": "123:secret",
+        "chat_id": -1001,
+        "api_url": bot.url,
+        "flush_interval": 0.2,
+        "min_interval": 0,
+        **options,
+    }
 
 
 def telegram_handler() -> TelegramHandler:
@@ -106,7 +114,7 @@ def test_posts_are_rate_limited_and_lines_between_them_are_batched(bot: BotApi) 
         log.error("boom %d", i)
     bot.wait_for(3)
     times = [t for _, _, t in bot.posts]
-    assert all(later - earlier >= 0.55 for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later - earlier >= 0.55 for earlier, later in itertools.pairwise(times))
     texts = [body["text"] for _, body, _ in bot.posts]
     assert "boom 0" in texts[0] and "boom 1" in texts[0] and "boom 5" in texts[2]
 
@@ -129,8 +137,13 @@ def test_a_failing_api_is_logged_locally_once_then_again_when_it_recovers(
     bot: BotApi, records: list[logging.LogRecord]
 ) -> None:
     bot.status = 500
-    configure_logging(level="debug", sinks=[telegram_sink(bot, batch_size=1, flush_interval=0.01),
-                                             {"type": "console", "stream": "stderr"}])
+    configure_logging(
+        level="debug",
+        sinks=[
+            telegram_sink(bot, batch_size=1, flush_interval=0.01),
+            {"type": "console", "stream": "stderr"},
+        ],
+    )
     log = get_logger("mega.app")
     for i in range(4):
         log.error("down %d", i)
@@ -157,8 +170,10 @@ def test_close_sends_what_is_queued(bot: BotApi) -> None:
 
 
 def test_token_and_chat_id_come_from_the_environment(bot: BotApi) -> None:
-    configure_logging(sinks=[{"type": "telegram", "api_url": bot.url, "min_interval": 0, "flush_interval": 0.01}],
-                      environ={"MEGA_TELEGRAM_TOKEN": "9:env", "MEGA_TELEGRAM_CHAT_ID": "42"})
+    configure_logging(
+        sinks=[{"type": "telegram", "api_url": bot.url, "min_interval": 0, "flush_interval": 0.01}],
+        environ={"MEGA_TELEGRAM_TOKEN": "9:env", "MEGA_TELEGRAM_CHAT_ID": "42"},
+    )
     get_logger("mega.app").critical("from env")
     bot.wait_for(1)
     assert bot.posts[0][0] == "/bot9:env/sendMessage" and bot.posts[0][1]["chat_id"] == "42"
@@ -174,7 +189,9 @@ def test_a_telegram_sink_without_a_token_names_the_variable_to_set() -> None:
 
 def test_size_rotation_keeps_the_configured_backups(tmp_path: Path) -> None:
     path = tmp_path / "log" / "app.log"
-    configure_logging(fmt="json", sinks=[{"type": "file", "path": str(path), "max_bytes": 2048, "backups": 2}])
+    configure_logging(
+        fmt="json", sinks=[{"type": "file", "path": str(path), "max_bytes": 2048, "backups": 2}]
+    )
     log = get_logger("mega.app")
     for i in range(200):
         log.info("line %03d %s", i, "x" * 40)
@@ -199,9 +216,12 @@ def test_time_rotation_rolls_the_file_over_after_its_interval(tmp_path: Path) ->
 def test_each_sink_can_have_its_own_level_and_format(tmp_path: Path) -> None:
     path = tmp_path / "errors.log"
     stream = io.StringIO()
-    configure_logging(level="info", fmt="pretty", stream=stream,
-                      sinks=[{"type": "console"}, {"type": "file", "path": str(path), "level": "error",
-                                                   "format": "json"}])
+    configure_logging(
+        level="info",
+        fmt="pretty",
+        stream=stream,
+        sinks=[{"type": "console"}, {"type": "file", "path": str(path), "level": "error", "format": "json"}],
+    )
     log = get_logger("mega.app")
     log.info("routine")
     log.error("bad")
@@ -210,20 +230,40 @@ def test_each_sink_can_have_its_own_level_and_format(tmp_path: Path) -> None:
     assert len(lines) == 1 and json.loads(lines[0])["msg"] == "bad"
 
 
-@pytest.mark.parametrize(("sink", "key", "code", "hint"), [
-    ({"type": "file", "path": "a.log", "max_byte": 10_000}, "logger.sinks[0].max_byte", "config.unknown_key",
-     "did you mean 'max_bytes'"),
-    ({"type": "file", "path": "a.log", "max_bytes": 10_000, "rotate_every": 60}, "logger.sinks[0].rotate_every",
-     "config.invalid_value", "keep one of"),
-    ({"type": "file", "path": "a.log", "rotate_every": "soon"}, "logger.sinks[0].rotate_every",
-     "config.invalid_value", "'5m'"),
-    ({"type": "telegram", "batch_size": 0}, "logger.sinks[0].batch_size", "config.invalid_value", None),
-])
+@pytest.mark.parametrize(
+    ("sink", "key", "code", "hint"),
+    [
+        (
+            {"type": "file", "path": "a.log", "max_byte": 10_000},
+            "logger.sinks[0].max_byte",
+            "config.unknown_key",
+            "did you mean 'max_bytes'",
+        ),
+        (
+            {"type": "file", "path": "a.log", "max_bytes": 10_000, "rotate_every": 60},
+            "logger.sinks[0].rotate_every",
+            "config.invalid_value",
+            "keep one of",
+        ),
+        (
+            {"type": "file", "path": "a.log", "rotate_every": "soon"},
+            "logger.sinks[0].rotate_every",
+            "config.invalid_value",
+            "'5m'",
+        ),
+        ({"type": "telegram", "batch_size": 0}, "logger.sinks[0].batch_size", "config.invalid_value", None),
+    ],
+)
 def test_bad_sink_options_are_config_problems_with_the_key(
     tmp_path: Path, sink: dict[str, Any], key: str, code: str, hint: str | None
 ) -> None:
-    root = write_project(tmp_path, {"mega_config.py": f"config = {{'logger': {{'sinks': [{sink!r}]}}}}\n",
-                                    "apps/main/routes/r.py": "def routes(router):\n    pass\n"})
+    root = write_project(
+        tmp_path,
+        {
+            "mega_config.py": f"config = {{'logger': {{'sinks': [{sink!r}]}}}}\n",
+            "apps/main/routes/r.py": "def routes(router):\n    pass\n",
+        },
+    )
     with pytest.raises(MegaError) as info:
         load_project_config(root, environ={})
     problems = info.value.details["problems"]

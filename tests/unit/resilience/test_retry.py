@@ -37,7 +37,10 @@ async def test_the_first_try_runs_at_once_and_a_success_ends_the_retries() -> No
 async def test_failures_are_retried_and_reported_with_attempt_and_retries_left() -> None:
     fn = Flaky(ConnectionError("a"), ConnectionError("b"))
     seen: list[FailedAttempt] = []
-    assert await mega.retry(fn, retries=3, min_timeout=0.01, max_timeout=0.02, on_failed_attempt=seen.append) == "done"
+    assert (
+        await mega.retry(fn, retries=3, min_timeout=0.01, max_timeout=0.02, on_failed_attempt=seen.append)
+        == "done"
+    )
     assert fn.calls == 3
     assert [(s.attempt, s.retries_left, str(s.error)) for s in seen] == [(1, 3, "a"), (2, 2, "b")]
 
@@ -59,7 +62,9 @@ async def test_errors_outside_retry_on_are_raised_at_once() -> None:
     fn = Flaky(error)
     seen: list[FailedAttempt] = []
     with pytest.raises(KeyError) as info:
-        await mega.retry(fn, retry_on=(ConnectionError, TimeoutError), min_timeout=0.01, on_failed_attempt=seen.append)
+        await mega.retry(
+            fn, retry_on=(ConnectionError, TimeoutError), min_timeout=0.01, on_failed_attempt=seen.append
+        )
     assert info.value is error and fn.calls == 1 and seen == []
 
 
@@ -86,7 +91,9 @@ async def test_delays_grow_by_factor_and_stay_within_min_and_max_timeout() -> No
     fn = Flaky(*(OSError() for _ in range(6)))
     started = time.monotonic()
     with pytest.raises(OSError):
-        await mega.retry(fn, retries=5, min_timeout=0.01, max_timeout=0.06, factor=2, on_failed_attempt=seen.append)
+        await mega.retry(
+            fn, retries=5, min_timeout=0.01, max_timeout=0.06, factor=2, on_failed_attempt=seen.append
+        )
     delays = [s.delay for s in seen[:-1]]
     for n, delay in enumerate(delays, start=1):
         base = min(0.06, 0.01 * 2 ** (n - 1))
@@ -97,8 +104,15 @@ async def test_delays_grow_by_factor_and_stay_within_min_and_max_timeout() -> No
 async def test_without_jitter_the_delays_are_exact() -> None:
     seen: list[FailedAttempt] = []
     with pytest.raises(OSError):
-        await mega.retry(Flaky(*(OSError() for _ in range(5))), retries=4, min_timeout="10ms", max_timeout=0.05,
-                         factor=3, jitter=False, on_failed_attempt=seen.append)
+        await mega.retry(
+            Flaky(*(OSError() for _ in range(5))),
+            retries=4,
+            min_timeout="10ms",
+            max_timeout=0.05,
+            factor=3,
+            jitter=False,
+            on_failed_attempt=seen.append,
+        )
     assert [s.delay for s in seen] == [pytest.approx(0.01), pytest.approx(0.03), 0.05, 0.05, None]
 
 
@@ -148,19 +162,22 @@ async def test_the_decorator_retries_each_call_with_its_arguments() -> None:
     assert fetch.__name__ == "fetch"
 
 
-@pytest.mark.parametrize(("options", "option"), [
-    ({"retries": -1}, "retries"),
-    ({"retries": 1.5}, "retries"),
-    ({"retries": True}, "retries"),
-    ({"min_timeout": 5, "max_timeout": 1}, "min_timeout"),
-    ({"min_timeout": -1}, "min_timeout"),
-    ({"max_timeout": "soon"}, "max_timeout"),
-    ({"factor": 0.5}, "factor"),
-    ({"jitter": "yes"}, "jitter"),
-    ({"retry_on": ValueError("x")}, "retry_on"),
-    ({"retry_on": ()}, "retry_on"),
-    ({"on_failed_attempt": 3}, "on_failed_attempt"),
-])
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"retries": -1}, "retries"),
+        ({"retries": 1.5}, "retries"),
+        ({"retries": True}, "retries"),
+        ({"min_timeout": 5, "max_timeout": 1}, "min_timeout"),
+        ({"min_timeout": -1}, "min_timeout"),
+        ({"max_timeout": "soon"}, "max_timeout"),
+        ({"factor": 0.5}, "factor"),
+        ({"jitter": "yes"}, "jitter"),
+        ({"retry_on": ValueError("x")}, "retry_on"),
+        ({"retry_on": ()}, "retry_on"),
+        ({"on_failed_attempt": 3}, "on_failed_attempt"),
+    ],
+)
 async def test_bad_options_are_refused_before_any_try(options: dict[str, Any], option: str) -> None:
     fn = Flaky()
     with pytest.raises(MegaError) as info:
