@@ -213,9 +213,7 @@ def _handler(raw: Any, i: int, fmt: str, stream: TextIO | None,
     kind = spec["type"]
     handler: logging.Handler
     if kind == "telegram":
-        handler = _telegram_handler(spec, key, environ)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        return handler
+        return _telegram_handler(spec, key, environ)
     if kind == "console":
         out = stream if stream is not None else sys.stdout if spec["stream"] == "stdout" else sys.stderr
         handler = logging.StreamHandler(out)

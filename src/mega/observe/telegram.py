@@ -18,11 +18,23 @@ import time
 import urllib.error
 import urllib.request
 
-__all__ = ["TelegramHandler"]
+__all__ = ["AlertFormatter", "TelegramHandler"]
 
 _MAX_TEXT = 4096  # Telegram's limit for one message, in characters
 _STOP = object()
 log = logging.getLogger("mega.observe.telegram")
+
+
+class AlertFormatter(logging.Formatter):
+    """`ERROR mega.app.billing: message (request <id>)`, then the traceback if any."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} (request {request_id})" if request_id else line
 
 
 class TelegramHandler(logging.Handler):
@@ -43,6 +55,7 @@ class TelegramHandler(logging.Handler):
         timeout: float = 10.0,
     ) -> None:
         super().__init__(level)
+        self.setFormatter(AlertFormatter())
         self.url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
         self.chat_id = chat_id
         self.title = title

@@ -301,13 +301,13 @@ class CircuitBreaker:
         self._release(generation)
         stale = generation != self._generation  # it started in an earlier state: it only reports
         if not failed:
-            self._emit(BreakerEvent(self.name, "success", self._state, duration=now - started))
+            self._emit("success", self._state, duration=now - started)
             if not stale and self._state == "half_open":
                 self._successes += 1
                 if self._successes >= self.success_threshold:
                     self._move("closed")
             return
-        self._emit(BreakerEvent(self.name, "failure", self._state, error=exc, duration=now - started))
+        self._emit("failure", self._state, error=exc, duration=now - started)
         if stale or self._state == "open":
             return
         if self._state == "half_open":
@@ -351,20 +351,24 @@ class CircuitBreaker:
             state,
             extra={"breaker": self.name, "breaker_state": state},
         )
-        self._emit(BreakerEvent(self.name, "state_change", state, previous=previous))
+        self._emit("state_change", state, previous=previous)
 
     async def _reject(self, error: BreakerOpenError) -> Any:
-        self._emit(BreakerEvent(self.name, "reject", self._state, error=error))
+        self._emit("reject", self._state, error=error)
         if self.fallback is None:
             raise error
         result = self.fallback(error)
         if inspect.isawaitable(result):
             result = await result
-        self._emit(BreakerEvent(self.name, "fallback", self._state, error=error))
+        self._emit("fallback", self._state, error=error)
         return result
 
-    def _emit(self, event: BreakerEvent) -> None:
-        for handler in (*self._handlers[event.kind], *_observers):
+    def _emit(self, kind: str, state: str, **fields: Any) -> None:
+        handlers = self._handlers[kind]
+        if not handlers and not _observers:
+            return  # nobody listens: no event object is built
+        event = BreakerEvent(self.name, kind, state, **fields)
+        for handler in (*handlers, *_observers):
             try:
                 result = handler(event)
                 if inspect.isawaitable(result):  # a coroutine handler: run it, never wait for it
@@ -372,7 +376,7 @@ class CircuitBreaker:
                     _pending.add(task)
                     task.add_done_callback(_pending.discard)
             except Exception:
-                log.exception("circuit breaker %s: %s handler raised", self.name, event.kind)
+                log.exception("circuit breaker %s: %s handler raised", self.name, kind)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.name!r}, state={self.state!r})"

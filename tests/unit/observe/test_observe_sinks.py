@@ -17,7 +17,7 @@ import pytest
 
 from mega.config import load_project_config
 from mega.errors import MegaError
-from mega.observe.logging import configure_logging, get_logger
+from mega.observe.logging import configure_logging, get_logger, request_logger
 from mega.observe.telegram import TelegramHandler
 from mega.testing import write_project
 
@@ -105,6 +105,18 @@ def test_error_lines_reach_the_chat_in_one_batched_message(bot: BotApi) -> None:
     assert [f"payment {i} failed" in text for i in range(5)] == [True] * 5
     assert "ERROR mega.app" in text and "not an alert" not in text
     assert telegram_handler().stats() == {"queued": 0, "sent": 1, "failed": 0, "dropped": 0}
+
+
+def test_alerts_carry_the_request_id_and_the_traceback(bot: BotApi) -> None:
+    configure_logging(sinks=[telegram_sink(bot, flush_interval=0.01, title="shop (production)")])
+    try:
+        raise ValueError("card declined")
+    except ValueError:
+        request_logger(get_logger("mega.app.billing"), "rid-42").exception("charge failed")
+    bot.wait_for(1)
+    text = bot.posts[0][1]["text"]
+    assert text.startswith("shop (production)\nERROR mega.app.billing: charge failed (request rid-42)\n")
+    assert "Traceback" in text and "ValueError: card declined" in text
 
 
 def test_posts_are_rate_limited_and_lines_between_them_are_batched(bot: BotApi) -> None:
