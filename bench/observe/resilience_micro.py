@@ -14,8 +14,8 @@ bench/results/resilience.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import logging
 import os
