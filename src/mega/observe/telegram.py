@@ -72,9 +72,15 @@ class TelegramHandler(logging.Handler):
         self._thread = threading.Thread(target=self._run, name="mega-telegram-sink", daemon=True)
         self._thread.start()
 
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Its own failures stay local (no loop through Telegram). A filter, so the check runs before
+        # `handle` takes the handler's lock: the sender thread logging while `close` holds it and
+        # waits for that thread would otherwise deadlock.
+        if record.name == log.name:
+            return False
+        return bool(super().filter(record))
+
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == log.name:  # its own failures stay local: no loop through Telegram
-            return
         try:
             line = self.format(record)
         except Exception:

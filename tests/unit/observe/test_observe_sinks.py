@@ -174,6 +174,18 @@ def test_a_failing_api_is_logged_locally_once_then_again_when_it_recovers(
     assert telegram_handler().stats()["sent"] == 1
 
 
+def test_a_warning_level_sink_never_posts_its_own_failure_and_closes_without_hanging(bot: BotApi) -> None:
+    bot.status = 500
+    configure_logging(sinks=[telegram_sink(bot, level="warning", batch_size=1, flush_interval=0.01)])
+    get_logger("mega.app").warning("disk almost full")
+    bot.wait_for(1)
+    get_logger("mega.app").warning("disk full")  # queued while the failure is being logged
+    started = time.monotonic()
+    configure_logging(sinks=[])
+    assert time.monotonic() - started < 5
+    assert all("telegram sink" not in body["text"] for _, body, _ in bot.posts)
+
+
 def test_close_sends_what_is_queued(bot: BotApi) -> None:
     configure_logging(sinks=[telegram_sink(bot, flush_interval=30)])
     get_logger("mega.app").error("last words")
