@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mega._suggest import close_match
@@ -22,12 +23,18 @@ def _chat_id(value: Any) -> str:
     return c.string(value)
 
 
+def _path(value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return c.string(value)
+
+
 # Per sink type: key -> (check, default). A default of None means "unset" (inherit or off).
 SINK_KEYS: dict[str, dict[str, tuple[c.Check, Any]]] = {
     "console": {**_COMMON, "stream": (c.choice("stderr", "stdout"), "stderr")},
     "file": {
         **_COMMON,
-        "path": (c.string, None),
+        "path": (_path, None),
         "max_bytes": (c.integer(1024), None),  # size-based rotation
         "rotate_every": (_DURATION, None),  # time-based rotation, seconds
         "backups": (c.integer(0, 10_000), 5),
