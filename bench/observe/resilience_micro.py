@@ -99,10 +99,22 @@ async def main() -> None:
     with open(os.devnull, "w") as devnull:
         configure_logging(level="info", fmt="json", sinks=[{"type": "file", "path": devnull.name}])
         figures["log.error, file sink"] = await best_us(_log(log), calls, rounds)
-        configure_logging(level="info", fmt="json", sinks=[
-            {"type": "file", "path": devnull.name},
-            {"type": "telegram", "token": "1:bench", "chat_id": 1, "api_url": url, "min_interval": 0,
-             "flush_interval": 0.01, "queue_size": 1_000_000}])
+        configure_logging(
+            level="info",
+            fmt="json",
+            sinks=[
+                {"type": "file", "path": devnull.name},
+                {
+                    "type": "telegram",
+                    "token": "1:bench",
+                    "chat_id": 1,
+                    "api_url": url,
+                    "min_interval": 0,
+                    "flush_interval": 0.01,
+                    "queue_size": 1_000_000,
+                },
+            ],
+        )
         figures["log.error, file + telegram sinks"] = await best_us(_log(log), calls, rounds)
     configure_logging(sinks=[])
     server.shutdown()
@@ -119,8 +131,18 @@ async def main() -> None:
         print(f"{name:40s} {ratio:8.2f}x")
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"python": platform.python_version(), "cpus": os.cpu_count(),
-                                       "us": figures, "ratios": ratios}, indent=2) + "\n")
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "us": figures,
+                    "ratios": ratios,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 async def _fail() -> None:
