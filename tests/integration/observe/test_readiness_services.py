@@ -65,6 +65,49 @@ async def test_readiness_is_503_while_postgres_is_unreachable_and_200_once_it_is
         await proxy.cut()
 
 
+class StallingProxy(TcpProxy):
+    """A TcpProxy that can hold every byte (`stall()`): the database hangs instead of refusing."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self.flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        writer.close()
+
+
+async def test_a_hanging_postgres_fails_readiness_within_its_check_timeout(tmp_path: Path) -> None:
+    pg = urlsplit(services.require("postgres"))
+    proxy = await StallingProxy(pg.hostname or "127.0.0.1", pg.port or 5432).start()
+    url = f"postgresql://{pg.username or 'postgres'}@127.0.0.1:{proxy.port}{pg.path or '/test'}"
+    root = project(tmp_path, f'{{"dbs": {{"main": {{"driver": "postgres", "url": {url!r}}}}}}}')
+    try:
+        async with running(root) as rt, make_client(rt) as http:
+            assert (await http.get("/health/ready")).status_code == 200
+            proxy.flowing.clear()
+            started = asyncio.get_running_loop().time()
+            r = await http.get("/health/ready")
+            elapsed = asyncio.get_running_loop().time() - started
+            assert r.status_code == 503, r.text
+            details = r.json()["error"]["details"]["check_details"]["db:main"]
+            assert details["reason"] == "timed out after 1s"
+            assert elapsed < 5  # the 1 s time box, not the driver's own timeouts
+            proxy.flowing.set()
+            r = await ready_within(http, 200)
+            assert r.status_code == 200, r.text
+    finally:
+        proxy.flowing.set()
+        await proxy.cut()
+
+
 async def test_declared_redis_and_nats_adapters_register_their_checks(tmp_path: Path) -> None:
     redis_url = services.require("redis")
     nats_url = services.require("nats")
