@@ -19,6 +19,7 @@ _LAZY: dict[str, str] = {
     "BootError": "mega.boot.stages",
     "Bus": "mega.bus.contract",
     "Cache": "mega.cache.contract",
+    "CircuitBreaker": "mega.resilience",
     "ConflictError": "mega.errors",
     "Ctx": "mega.app.ctx",
     "Envelope": "mega.http.envelope",
@@ -59,6 +60,8 @@ _LAZY: dict[str, str] = {
     "logout": "mega.auth._login",
     "logout_other_sessions": "mega.auth._login",
     "require_auth": "mega.auth._middleware",
+    "retry": "mega.resilience",
+    "retrying": "mega.resilience",
 }
 _MODULES: dict[str, str] = {"fields": "mega.data.fields", "testing": "mega.testing"}
 
@@ -127,4 +130,7 @@ if TYPE_CHECKING:
     from mega.http.router import Router as Router
     from mega.lock.contract import Held as Held
     from mega.lock.contract import Lock as Lock
+    from mega.resilience import CircuitBreaker as CircuitBreaker
+    from mega.resilience import retry as retry
+    from mega.resilience import retrying as retrying
     from mega.sessions.session import Session as Session

@@ -109,9 +109,11 @@ def current_runtime() -> Runtime:
     return _current
 
 
-def register_health_check(name: str, fn: Callable[[], Any], *, timeout: float | None = None) -> None:
-    """Add a readiness check to the booted project (`/health/ready` fails while it fails)."""
-    current_runtime().health.register(name, fn, timeout=timeout)
+def register_health_check(name: str, fn: Callable[[], Any], *, timeout: float | None = None,
+                          best_effort: bool = False) -> None:
+    """Add a readiness check to the booted project (`/health/ready` fails while it fails, unless
+    `best_effort`: then it is only reported, as "degraded")."""
+    current_runtime().health.register(name, fn, timeout=timeout, best_effort=best_effort)
 
 
 def register_shutdown_hook(name: str, fn: Callable[[], Any], *, timeout: float | None = None) -> None:

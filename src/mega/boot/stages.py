@@ -40,6 +40,7 @@ from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
 from mega.openapi._mount import openapi_endpoints
+from mega.resilience._breaker import attach_health, breaker_names, detach_health, forget_breakers
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
 
@@ -92,14 +93,29 @@ def _stage_runtime(rt: Runtime) -> None:
         # Under a test runner the runner owns the handlers (pytest's capture and caplog).
         logging.getLogger("mega").setLevel(logger_cfg["level"].upper())
     else:
-        configure_logging(level=logger_cfg["level"], fmt=logger_cfg["format"], sinks=logger_cfg["sinks"])
+        configure_logging(level=logger_cfg["level"], fmt=logger_cfg["format"], sinks=logger_cfg["sinks"],
+                          environ=rt.environ)
     health_cfg = rt.config.values["health"]
     rt.health = HealthRegistry(check_timeout=health_cfg["check_timeout"],
                                expose_details=health_cfg["expose_details"])
+    _track_breakers(rt)
     if logger_cfg["access_log"]:
         access_log = rt.access_log = AccessLog(sys.stdout, fmt=logger_cfg["format"])
         access_log.start()
         rt.shutdown.register("access-log", access_log.close)
+
+
+def _track_breakers(rt: Runtime) -> None:
+    """Circuit breakers show in readiness (best effort: never failing it); those the project's modules
+    create are forgotten at shutdown, so a next boot in this process can create them again."""
+    health, before = rt.health, breaker_names()
+    attach_health(health)
+
+    def close() -> None:
+        detach_health(health)
+        forget_breakers(breaker_names() - before)
+
+    rt.shutdown.register("breakers", close)
 
 
 def _stage_models(rt: Runtime) -> None:

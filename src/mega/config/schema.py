@@ -7,6 +7,7 @@ declares its own section beside itself (`mega.config.sections`).
 from __future__ import annotations
 
 from mega.config import _checks as c
+from mega.config._sinks import sink
 from mega.config._specs import Context, Entries, Leaf, Section, Spec, const
 from mega.config.scopes import Scope
 from mega.config.sections import registered
@@ -48,7 +49,7 @@ LOGGER = Section(
         "format": Leaf(c.choice("json", "pretty"), lambda ctx: "json" if _is_production(ctx) else "pretty"),
         "access_log": Leaf(c.boolean, lambda ctx: not _is_production(ctx)),
         "access_log_health": Leaf(c.boolean, const(False)),  # /health/* probes: one line per probe
-        "sinks": Leaf(c.list_of(None), const([{"type": "console"}])),
+        "sinks": Leaf(c.list_of(sink, "a list of sinks"), const([{"type": "console"}])),
     }
 )
 

@@ -32,9 +32,16 @@ class CheckResult:
     details: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
     error: BaseException | None = field(default=None, repr=False, compare=False)  # what the check raised
+    best_effort: bool = False  # a failure is reported ("degraded") but never fails readiness
+
+    @property
+    def status(self) -> str:
+        """"ok", "failed", or "degraded" (a best-effort check that fails)."""
+        return "ok" if self.ok else "degraded" if self.best_effort else "failed"
 
     def exposed(self) -> dict[str, Any]:
-        out: dict[str, Any] = {**self.details, "duration_ms": round(self.duration_ms, 3)}
+        out: dict[str, Any] = {**self.details, "status": self.status,
+                               "duration_ms": round(self.duration_ms, 3)}
         if self.reason is not None:
             out["reason"] = self.reason
         return out
@@ -44,6 +51,7 @@ class CheckResult:
 class _Check:
     fn: CheckFn
     timeout: float | None
+    best_effort: bool = False
 
 
 class HealthRegistry:
@@ -88,8 +96,13 @@ class HealthRegistry:
     def names(self) -> list[str]:
         return list(self._checks)
 
-    def register(self, name: str, fn: CheckFn, *, timeout: float | None = None) -> None:
-        """Add a readiness check; `timeout` (seconds) defaults to the registry's `check_timeout`."""
+    def register(self, name: str, fn: CheckFn, *, timeout: float | None = None,
+                 best_effort: bool = False) -> None:
+        """Add a readiness check; `timeout` (seconds) defaults to the registry's `check_timeout`.
+
+        A `best_effort` check runs and is reported like the others, but its failure never fails
+        readiness: it shows as "degraded" (for a component the app works without, such as a breaker).
+        """
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise MegaError("health.invalid_check", f"health check name must be 1-100 letters, digits or "
                             f"'_.:/-', starting with a letter or digit, got {name!r}",
@@ -104,7 +117,7 @@ class HealthRegistry:
         if name in self._checks:
             raise MegaError("health.duplicate_check", f"a health check named {name!r} is already registered",
                             details={"name": name}, hint=f"unregister({name!r}) first to replace it")
-        self._checks[name] = _Check(fn, timeout)
+        self._checks[name] = _Check(fn, timeout, bool(best_effort))
 
     def unregister(self, name: str) -> bool:
         """Remove a check; False when there was none by that name."""
@@ -134,6 +147,13 @@ class HealthRegistry:
                      extra={"check": result.name, "check_state": "passing"})
 
     async def _run(self, name: str, check: _Check) -> CheckResult:
+        result = await self._time_boxed(name, check)
+        if check.best_effort:
+            return CheckResult(result.name, result.ok, result.reason, result.details, result.duration_ms,
+                               result.error, best_effort=True)
+        return result
+
+    async def _time_boxed(self, name: str, check: _Check) -> CheckResult:
         timeout = self.check_timeout if check.timeout is None else check.timeout
         box = asyncio.timeout(timeout)
         started = perf_counter()
@@ -176,8 +196,8 @@ class HealthRegistry:
             return 503, _error("health.not_ready", f"not ready: the server is {self._state}",
                                {"state": self._state})
         results = await self.run_checks()
-        checks = {r.name: "ok" if r.ok else "failed" for r in results}
-        failed = [r.name for r in results if not r.ok]
+        checks = {r.name: r.status for r in results}
+        failed = [r.name for r in results if r.status == "failed"]
         if failed:
             details: dict[str, Any] = {"failed": failed, "checks": checks}
             if self.expose_details:

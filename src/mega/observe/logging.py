@@ -7,15 +7,20 @@ and other libraries' loggers are left as they are.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from logging import CRITICAL, DEBUG, ERROR, INFO, WARNING
+from logging.handlers import RotatingFileHandler, TimedRotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
+from mega.config._checks import Invalid
+from mega.config._sinks import SINK_TYPES, sink
 from mega.errors import MegaError
 from mega.observe._colour import wants_colour
 from mega.observe._formatters import JsonFormatter, PrettyFormatter
+from mega.observe.telegram import TelegramHandler
 
 __all__ = ["FORMATS", "LEVELS", "SINK_TYPES", "configure_logging", "get_logger", "request_logger"]
 
@@ -24,8 +29,6 @@ LEVELS = {
     "error": logging.ERROR, "critical": logging.CRITICAL,
 }  # fmt: skip
 FORMATS = ("json", "pretty")
-SINK_TYPES = ("console", "file")
-_CONSOLE_STREAMS = ("stderr", "stdout")
 
 # uvicorn's own handlers (from its default dictConfig) are replaced: its lines go through mega's.
 _UVICORN = ("uvicorn", "uvicorn.error")
@@ -126,11 +129,13 @@ def configure_logging(
     fmt: str = "pretty",
     sinks: list[dict[str, Any]] | None = None,
     stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     """Send the `mega` and uvicorn loggers to `sinks` in `fmt` at `level`; calling again replaces it all.
 
     `stream` replaces the console sink's stream (stderr by default), e.g. to capture lines in tests.
-    An empty `sinks` list discards mega's lines.
+    An empty `sinks` list discards mega's lines. `environ` (default `os.environ`) supplies a telegram
+    sink's `MEGA_TELEGRAM_TOKEN` and `MEGA_TELEGRAM_CHAT_ID` when the sink does not set them.
     """
     levelno = _level(level)
     if fmt not in FORMATS:
@@ -138,11 +143,12 @@ def configure_logging(
                         f"got {fmt!r}", details={"key": "logger.format", "value": fmt},
                         hint="use 'pretty' in development and 'json' in production")
     specs = [{"type": "console"}] if sinks is None else sinks
+    env = os.environ if environ is None else environ
     # Build every handler before touching the live config: a bad sink leaves the old one working.
     handlers: list[logging.Handler] = []
     try:
         for i, spec in enumerate(specs):
-            handlers.append(_handler(spec, i, fmt, stream))
+            handlers.append(_handler(spec, i, fmt, stream, env))
     except MegaError:
         for handler in handlers:  # files opened for the sinks before the bad one
             handler.close()
@@ -194,48 +200,69 @@ def _level(level: str) -> int:
     return levelno
 
 
-def _handler(spec: Any, i: int, fmt: str, stream: TextIO | None) -> logging.Handler:
+def _handler(raw: Any, i: int, fmt: str, stream: TextIO | None,
+             environ: Mapping[str, str]) -> logging.Handler:
     key = f"logger.sinks[{i}]"
-    kind = spec.get("type") if isinstance(spec, dict) else None
-    handler: logging.StreamHandler[Any]
+    try:
+        spec = sink(raw)
+    except Invalid as exc:
+        details: dict[str, Any] = {"key": f"{key}{exc.subkey}"}
+        if exc.subkey == ".type":
+            details["valid"] = list(SINK_TYPES)
+        raise MegaError(exc.code, f"{key}{exc.subkey} {exc.text}", details=details, hint=exc.hint) from None
+    kind = spec["type"]
+    handler: logging.Handler
+    if kind == "telegram":
+        return _telegram_handler(spec, key, environ)
     if kind == "console":
-        handler = logging.StreamHandler(stream if stream is not None else _console_stream(spec, key))
-    elif kind == "file":
-        handler = _file_handler(spec, key)
-    elif not isinstance(spec, dict):
-        raise MegaError("config.invalid_value", f"{key} must be a dict such as {{'type': 'console'}}, "
-                        f"got {type(spec).__name__}", details={"key": key},
-                        hint=f"sink types: {', '.join(SINK_TYPES)}")
+        out = stream if stream is not None else sys.stdout if spec["stream"] == "stdout" else sys.stderr
+        handler = logging.StreamHandler(out)
     else:
-        raise MegaError("config.invalid_value", f"{key}.type must be one of {', '.join(SINK_TYPES)}, "
-                        f"got {kind!r}", details={"key": f"{key}.type", "value": kind,
-                                                  "valid": list(SINK_TYPES)},
-                        hint="use {'type': 'console'} or {'type': 'file', 'path': 'var/log/app.log'}")
-    if fmt == "json":
+        handler = _file_handler(spec, key)
+    if spec["level"] is not None:
+        handler.setLevel(LEVELS[spec["level"]])
+    if (spec["format"] or fmt) == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(PrettyFormatter(colour=kind == "console" and wants_colour(handler.stream)))
+        colour = (kind == "console" and isinstance(handler, logging.StreamHandler)
+                  and wants_colour(handler.stream))
+        handler.setFormatter(PrettyFormatter(colour=colour))
     return handler
 
 
-def _console_stream(spec: dict[str, Any], key: str) -> TextIO:
-    name = spec.get("stream", "stderr")
-    if name not in _CONSOLE_STREAMS:
-        raise MegaError("config.invalid_value", f"{key}.stream must be 'stderr' or 'stdout', got {name!r}",
-                        details={"key": f"{key}.stream", "value": name})
-    return sys.stdout if name == "stdout" else sys.stderr
-
-
 def _file_handler(spec: dict[str, Any], key: str) -> logging.FileHandler:
-    path = spec.get("path")
-    if not isinstance(path, str | Path) or not str(path):
-        raise MegaError("config.invalid_value", f"{key}.path is required for a file sink",
-                        details={"key": f"{key}.path"},
-                        hint="e.g. {'type': 'file', 'path': 'var/log/app.log'}")
+    path = Path(spec["path"])
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if spec["max_bytes"] is not None:
+            return RotatingFileHandler(path, maxBytes=spec["max_bytes"], backupCount=spec["backups"],
+                                       encoding="utf-8")
+        if spec["rotate_every"] is not None:
+            seconds = max(1, round(spec["rotate_every"]))
+            return TimedRotatingFileHandler(path, when="S", interval=seconds, backupCount=spec["backups"],
+                                            encoding="utf-8")
         return logging.FileHandler(path, mode="a", encoding="utf-8")
     except OSError as exc:
         raise MegaError("config.invalid_value", f"{key}.path {str(path)!r} cannot be opened: {exc}",
                         details={"key": f"{key}.path", "value": str(path)},
                         hint="point it at a writable file", cause=exc) from exc
+
+
+def _telegram_handler(spec: dict[str, Any], key: str, environ: Mapping[str, str]) -> TelegramHandler:
+    token = _required(spec["token"] or environ.get("MEGA_TELEGRAM_TOKEN"), f"{key}.token",
+                      "MEGA_TELEGRAM_TOKEN")
+    chat_id = _required(spec["chat_id"] or environ.get("MEGA_TELEGRAM_CHAT_ID"), f"{key}.chat_id",
+                        "MEGA_TELEGRAM_CHAT_ID")
+    return TelegramHandler(token, chat_id, api_url=spec["api_url"], level=LEVELS[spec["level"]],
+                           title=spec["title"], batch_size=spec["batch_size"],
+                           flush_interval=spec["flush_interval"], min_interval=spec["min_interval"],
+                           queue_size=spec["queue_size"], timeout=spec["timeout"])
+
+
+def _required(value: str | None, key: str, var: str) -> str:
+    if not value:
+        name = key.rpartition(".")[2]
+        raise MegaError("config.invalid_value", f"{key} is required for a telegram sink",
+                        details={"key": key},
+                        hint=f"set {var} in the environment (or .env), or {name!r} in the sink")
+    return value

@@ -308,3 +308,64 @@ def test_invalid_checks_are_refused(name: Any, fn: Any, timeout: Any) -> None:
     with pytest.raises(MegaError) as info:
         HealthRegistry().register(name, fn, timeout=timeout)
     assert info.value.code == "health.invalid_check"
+
+
+# -- best-effort checks and concurrency ---------------------------------------------------------
+
+
+async def test_a_failing_best_effort_check_is_degraded_and_never_fails_readiness() -> None:
+    health = ready_registry()
+    health.register("db", lambda: True)
+    health.register("breaker:payments", lambda: {"ok": False, "reason": "open", "state": "open"},
+                    best_effort=True)
+    status, body = await health.ready()
+    assert status == 200
+    assert body["data"]["checks"] == {"db": "ok", "breaker:payments": "degraded"}
+    assert "check_details" not in body["data"]  # no reason or detail value unless opted in
+
+
+async def test_a_best_effort_check_does_not_hide_a_real_failure() -> None:
+    health = ready_registry()
+    health.register("db", lambda: False)
+    health.register("hub:main", lambda: False, best_effort=True)
+    status, body = await health.ready()
+    assert status == 503
+    assert body["error"]["details"]["failed"] == ["db"]
+    assert body["error"]["details"]["checks"] == {"db": "failed", "hub:main": "degraded"}
+
+
+async def test_exposed_details_carry_each_checks_status_and_latency() -> None:
+    health = ready_registry(expose_details=True)
+
+    async def slow() -> bool:
+        await asyncio.sleep(0.05)
+        return True
+
+    health.register("db", slow)
+    health.register("hub:main", lambda: {"ok": False, "reason": "no peers"}, best_effort=True)
+    status, body = await health.ready()
+    details = body["data"]["check_details"]
+    assert status == 200
+    assert details["db"]["status"] == "ok" and details["db"]["duration_ms"] >= 40
+    assert details["hub:main"] == {"status": "degraded", "reason": "no peers",
+                                   "duration_ms": details["hub:main"]["duration_ms"]}
+
+
+async def test_checks_run_concurrently_each_in_its_own_time_box() -> None:
+    health = ready_registry(check_timeout=5)
+
+    async def hangs() -> None:
+        await asyncio.sleep(60)
+
+    async def takes(seconds: float) -> bool:
+        await asyncio.sleep(seconds)
+        return True
+
+    health.register("hangs", hangs, timeout=0.3)
+    for i in range(5):
+        health.register(f"slow{i}", lambda: takes(0.3))
+    started = time.monotonic()
+    status, body = await health.ready()
+    elapsed = time.monotonic() - started
+    assert status == 503 and body["error"]["details"]["failed"] == ["hangs"]
+    assert elapsed < 1.2  # six 0.3 s checks side by side, not 1.8 s one after another

@@ -228,7 +228,7 @@ def test_unknown_sink_type_names_the_key_and_the_valid_types() -> None:
     assert "logger.sinks[1].type" in err.message
     assert "console" in err.message and "file" in err.message
     assert err.details["key"] == "logger.sinks[1].type"
-    assert err.details["valid"] == ["console", "file"]
+    assert err.details["valid"] == ["console", "file", "telegram"]
 
 
 def test_bad_sink_leaves_the_previous_configuration_working() -> None:
