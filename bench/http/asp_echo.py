@@ -142,6 +142,7 @@ def main() -> None:
     (project / "apps/bench/app_config.py").write_text(APP_CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEGA_")}
     env.update(MEGA_ENV="production", ASP_MASTER_SECRET=SECRET)
+    env.setdefault("SESSION_SECRET", "bench-session-secret-" + "x" * 32)  # production refuses to boot without
     wait_port_free(args.port)
     log = (work / "server.log").open("wb")
     command = ["taskset", "-c", SERVER_CPU, str(BIN / "mega"), "start", "--port", str(args.port)]
@@ -176,7 +177,8 @@ def main() -> None:
                         print(f"round {round_no + 1} {name:5} {result['rps']:10.0f} req/s  "
                               f"p99 {result['p99_ms']} ms  valid={result['valid']}", flush=True)
     finally:
-        os.killpg(proc.pid, 15)
+        if proc.poll() is None:  # it may have failed to boot: server.log says why
+            os.killpg(proc.pid, 15)
         proc.wait(10)
         log.close()
         lock.close()
