@@ -505,6 +505,9 @@ def _text(data: str | bytes | None) -> str:
 
 
 def _save_globals() -> dict[str, Any]:
+    # Load the built-in config sections first: one first imported during a page would be dropped by
+    # the restore, and later boots would refuse its key.
+    importlib.import_module("mega.config.sections").registered()
     saved: dict[str, Any] = {}
     for module, attr in _GLOBALS:
         value = getattr(importlib.import_module(module), attr)
