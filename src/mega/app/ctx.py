@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mega.app._services import Services
 from mega.auth._state import Auth, auth_of
 from mega.errors import MegaError
-from mega.security._csrf import COOKIE, mask_token, new_secret, valid_secret
+from mega.security._csrf import COOKIE, mask_token, new_secret, set_cookie, valid_secret
 from mega.sessions.flash import add_flash, take_flashes
 
 if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports none of them
@@ -126,7 +126,7 @@ class Ctx:
             if not valid_secret(secret):
                 secret = new_secret()
                 if self.reply is not None:
-                    self.reply.cookie(COOKIE, secret, httponly=False, samesite="lax")
+                    set_cookie(self.reply, secret, production=self.app.env == "production")
             self.__dict__["_csrf_secret"] = secret
         return mask_token(secret)  # type: ignore[arg-type]
 

@@ -103,7 +103,7 @@ async def login(ctx: Ctx, user_id: str | int, user_name: str | None = None) -> A
     assert session.id is not None
     async with _index_section(ctx, user_id):
         await manager.index_login(user_id, session.id)
-    renew_secret(ctx.__dict__, ctx.reply)
+    renew_secret(ctx.__dict__, ctx.reply, production=ctx.app.env == "production")
     ctx.__dict__.pop("_auth", None)
     return Auth(user_id, session.id, user_name)
 

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from mega.http.reply import Reply
     from mega.http.request import Request
 
-__all__ = ["COOKIE", "CsrfPolicy", "JsonBodyCsrfPolicy", "mask_token", "new_secret", "renew_secret"]
+__all__ = ["COOKIE", "CsrfPolicy", "JsonBodyCsrfPolicy", "mask_token", "new_secret", "renew_secret",
+           "set_cookie"]
 
 COOKIE = "mega_csrf"
 FIELD = "_csrf"
@@ -57,13 +58,19 @@ def new_secret() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(_SECRET_BYTES)).rstrip(b"=").decode()
 
 
-def renew_secret(state: dict[str, Any], reply: Reply | None) -> str:
+def set_cookie(reply: Reply, secret: str, *, production: bool) -> None:
+    """The `mega_csrf` cookie: readable by the page's scripts (they echo it in a header), `Secure` in
+    production like the session cookie (development and test clients speak plain http)."""
+    reply.cookie(COOKIE, secret, httponly=False, samesite="lax", secure=production)
+
+
+def renew_secret(state: dict[str, Any], reply: Reply | None, *, production: bool) -> str:
     """A new CSRF secret for this client (at login: a token seen before the login stops working).
     Sets the cookie on `reply` and stores the secret in `state` (the ctx's dict), which
     `ctx.csrf_token()` masks from then on."""
     secret = new_secret()
     if reply is not None:
-        reply.cookie(COOKIE, secret, httponly=False, samesite="lax")  # as ctx.csrf_token() sets it
+        set_cookie(reply, secret, production=production)
     state["_csrf_secret"] = secret
     return secret
 

@@ -3,6 +3,7 @@ disagree are refused."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,13 @@ async def test_two_csrf_cookies_that_disagree_are_refused(project: Path) -> None
         same = await http.post("/form", data={"_csrf": token},
                                headers={"cookie": f"mega_csrf={csrf}; mega_csrf={csrf}"})
         assert same.status_code == 200
+
+
+@pytest.mark.parametrize(("env", "secure"), [("development", False), ("production", True)])
+async def test_the_csrf_cookie_is_secure_in_production(project: Path, env: str, secure: bool) -> None:
+    environ = {**os.environ, "MEGA_ENV": env, "SESSION_SECRET": "s" * 32}
+    async with running(project, environ=environ) as rt, make_client(rt) as http:
+        r = await http.post("/login")
+        csrf = next(c for c in r.headers.get_list("set-cookie") if c.startswith("mega_csrf="))
+        assert ("Secure" in csrf) is secure, csrf
+        assert "HttpOnly" not in csrf  # the page's scripts echo it in X-CSRF-Token
