@@ -204,7 +204,11 @@ async def test_a_json_route_refuses_form_bodies_with_415_before_csrf(tmp_path: P
         assert missing.status_code == 403 and missing.json()["error"]["code"] == "csrf.token_missing"
         plain = await http.post("/todos/form", content=b"x", headers={"content-type": "text/plain"})
         assert plain.status_code == 403 and plain.json()["error"]["code"] == "csrf.token_missing"
-        token = (await http.get("/todos/new")).json()["data"]["token"]
-        posted = await http.post("/todos/form", data={"title": "x", "_csrf": token})
+        new = await http.get("/todos/new")
+        token = new.json()["data"]["token"]
+        # Production's mega_csrf cookie is Secure: this plain-http client would not send it back.
+        secret = new.cookies["mega_csrf"]
+        posted = await http.post("/todos/form", data={"title": "x", "_csrf": token},
+                                 headers={"cookie": f"mega_csrf={secret}"})
         assert posted.status_code == 200
         assert (await http.get("/ran")).json()["data"] == 3  # two JSON creates and one form
