@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .apps import ENDPOINTS, App
+from .apps import App
+from .shapes import Shape
 from .common import BIN, HOST, HTTP, PEERS_DIR, SERVER_CPU, BenchError
 from .project import BASE_PROJECT
 
@@ -86,31 +87,45 @@ def wait_port_free(port: int, timeout: float = 15.0) -> None:
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, list[tuple[str, str]], bytes]:
+    return http_request(port, "GET", path, None, timeout)
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None,
+                 timeout: float = 5.0) -> tuple[int, list[tuple[str, str]], bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        headers = {"content-type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.getheaders(), resp.read()
     finally:
         conn.close()
 
 
-def verify(port: int, app: App) -> dict[str, Any]:
-    """Both endpoints must answer 200 with the exact JSON body; returns what they answered."""
-    seen = {}
-    for endpoint, path in ENDPOINTS.items():
-        status, headers, body = http_get(port, path)
-        ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "")
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-        if status != 200 or not ctype.startswith("application/json") or parsed != app.bodies[endpoint]:
-            raise BenchError(f"{app.name} GET {path}: status {status}, content-type {ctype!r}, "
-                             f"body {body[:300]!r}; expected 200 application/json "
-                             f"{json.dumps(app.bodies[endpoint])}")
-        seen[endpoint] = {"status": status, "headers": headers, "body": body.decode()}
+def check_shape(port: int, app: App, shape: Shape) -> dict[str, Any]:
+    """One shape must answer its status, and a 200 exactly the expected JSON; returns what it answered."""
+    status, headers, body = http_request(port, shape.method, shape.path, shape.body)
+    ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+    seen = {"status": status, "headers": headers, "body": body.decode(errors="replace")}
+    if shape.status != 200:
+        if status != shape.status:
+            raise BenchError(f"{app.name} {shape.method} {shape.path}: status {status}, expected {shape.status}; "
+                             f"body {body[:300]!r}")
+        return seen
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    expected = app.bodies[shape.name]
+    if status != 200 or not ctype.startswith("application/json") or parsed != expected:
+        raise BenchError(f"{app.name} {shape.method} {shape.path}: status {status}, content-type {ctype!r}, "
+                         f"body {body[:300]!r}; expected 200 application/json {json.dumps(expected)}")
     return seen
+
+
+def verify(port: int, app: App) -> dict[str, Any]:
+    """Every shape the app is measured on answers correctly; returns what they answered."""
+    return {shape.name: check_shape(port, app, shape) for shape in app.shapes}
 
 
 class Server:
