@@ -111,7 +111,7 @@ def time_start(project: Path, env: dict[str, str], path: str, timeout: float = 3
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise RuntimeError(f"mega start exited with {proc.returncode} in {project}:\n{err[-2000:]}")
             if time.perf_counter() - started > timeout:
-                raise RuntimeError(f"mega start in {project} answered no 200 on {path} within {timeout:.0f} s")
+                raise RuntimeError(f"mega start in {project}: no 200 on {path} within {timeout:.0f} s")
             time.sleep(0.005)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -158,7 +158,8 @@ def measure(name: str, project: Path, env: dict[str, str], path: str, runs: int)
     time_start(project, env, path)
     routes = [time_routes(project, env) for _ in range(runs)]
     start = [time_start(project, env, path) for _ in range(runs)]
-    res = {"routes_s": round(statistics.median(routes), 4), "start_to_200_s": round(statistics.median(start), 4),
+    res = {"routes_s": round(statistics.median(routes), 4),
+           "start_to_200_s": round(statistics.median(start), 4),
            "routes_runs": [round(x, 4) for x in routes], "start_runs": [round(x, 4) for x in start],
            "path": path}
     log(f"{name:14} mega routes {res['routes_s']:.3f} s   start -> first 200 {res['start_to_200_s']:.3f} s"

@@ -81,7 +81,8 @@ async def test_every_peer_answers_every_shape_in_process(name: str, monkeypatch:
     monkeypatch.syspath_prepend(str(PEERS_DIR))  # the peers import their shared _shapes module
     for cached in [m for m in sys.modules if m == "_shapes"]:
         monkeypatch.delitem(sys.modules, cached)
-    spec = importlib.util.spec_from_file_location(f"bench_peer_{peer.target}", PEERS_DIR / f"{peer.target}.py")
+    path = PEERS_DIR / f"{peer.target}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_peer_{peer.target}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # frameworks resolve annotations through it

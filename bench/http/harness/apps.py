@@ -42,7 +42,8 @@ class App:
 
 def _mega(variant: Variant) -> App:
     shapes = ALL_SHAPES if variant.name == BASE else VARIANT_SHAPES
-    return App(variant.name, "mega", variant.note, servers=variant.servers, variant=variant, shape_names=shapes)
+    return App(variant.name, "mega", variant.note, servers=variant.servers, variant=variant,
+               shape_names=shapes)
 
 
 PEER_APPS = [
@@ -56,7 +57,8 @@ PEER_APPS = [
     App("litestar", "peer", "Litestar, msgspec (built-in default)", "litestar_app"),
 ]
 PEERS = [a.name for a in PEER_APPS]  # mega_10 ÷ each of these
-FRAMEWORKS = ("blacksheep", "starlette", "fastapi", "litestar")  # the peers whose best deployment mega must beat
+# the peers whose best deployment (framework x server) mega must beat, per shape
+FRAMEWORKS = ("blacksheep", "starlette", "fastapi", "litestar")
 _MEGA = [_mega(v) for v in VARIANTS]
 
 # Order matters: raw and mega_10 are adjacent; round 2 runs the list backwards.

@@ -37,14 +37,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3; --quick: 1)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per endpoint (default 2)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1.5 s per cell, 0.5 s warm-up, 1 round, no quiet-machine wait or retry")
+                   help="smoke run: 2 s per cell, 1 s warm-up, 1 round, no quiet-machine wait or retry")
     p.add_argument("--servers", default="uvicorn,granian")
     p.add_argument("--only", default="", help="comma-separated app names (default: all)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--noise", type=float, default=0.05,
                    help="max share of a core other processes may take (idle gate and per run; default 0.05)")
     p.add_argument("--quiet-wait", type=float, default=None,
-                   help="max seconds to wait for a quiet machine before each measurement (default 600; --quick 0)")
+                   help="max seconds to wait for a quiet machine before each measurement "
+                        "(default 600; --quick: 0)")
     p.add_argument("--retries", type=int, default=None,
                    help="re-measure a run disturbed by another job up to this many times (default 5)")
     p.add_argument("--launcher", choices=("auto", "cli", "python"), default="auto",
@@ -54,9 +55,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     p.add_argument("--out", type=Path, default=None, help="results json (default bench/results/http.json; "
                    "--quick: bench/results/http-quick.json)")
     args = p.parse_args(argv)
-    args.duration = args.duration or (1.5 if args.quick else 10.0)
+    args.duration = args.duration or (2.0 if args.quick else 10.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
-    args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0)
+    args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     if args.quiet_wait is None:
         args.quiet_wait = 0.0 if args.quick else 600.0
     if args.retries is None:

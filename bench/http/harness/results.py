@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from .apps import ENDPOINTS, App
-from .shapes import SHAPES
 from .common import REPO, SERVER_CPU, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS, cmd_out
 from .project import BASE_PROJECT
 from .server import server_command
+from .shapes import SHAPES
 
 PACKAGES = ("mega", "uvicorn", "uvloop", "httptools", "granian", "blacksheep", "starlette", "fastapi",
             "litestar", "pydantic", "pydantic-core", "msgspec", "orjson")
@@ -95,7 +95,8 @@ def build_meta(args: argparse.Namespace, servers: list[str], apps: list[App], wo
             "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU,
             "wrk": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency",
             "duration_s": args.duration, "warmup_s_per_endpoint": args.warmup, "rounds": args.rounds,
-            "order": "per round, every server: round 1 forward (servers and apps), round 2 reversed, ... (ABBA)",
+            "order": "per round, every server: round 1 forward (servers and apps), round 2 "
+                     "reversed, ... (ABBA)",
             "stat": "req/s and p99: median over rounds; ratios: median over rounds of the same-round ratio",
             "endpoints": ENDPOINTS, "mega_launcher_uvicorn": args.launcher,
             "shapes": {s.name: {"method": s.method, "path": s.path, "status": s.status, "note": s.note,

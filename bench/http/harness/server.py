@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .apps import App
-from .shapes import Shape
 from .common import BIN, HOST, HTTP, PEERS_DIR, SERVER_CPU, BenchError
 from .project import BASE_PROJECT
+from .shapes import Shape
 
 SERVE_MEGA_PROTOCOL = HTTP / "serve_mega_protocol.py"
 
@@ -109,7 +109,8 @@ def check_shape(port: int, app: App, shape: Shape) -> dict[str, Any]:
     seen = {"status": status, "headers": headers, "body": body.decode(errors="replace")}
     if shape.status != 200:
         if status != shape.status:
-            raise BenchError(f"{app.name} {shape.method} {shape.path}: status {status}, expected {shape.status}; "
+            raise BenchError(f"{app.name} {shape.method} {shape.path}: status {status}, "
+                             f"expected {shape.status}; "
                              f"body {body[:300]!r}")
         return seen
     try:

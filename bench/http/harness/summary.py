@@ -66,7 +66,8 @@ def best_peer(valid: list[dict[str, Any]]) -> dict[str, Any]:
             if r["endpoint"] == shape.name:
                 runs.setdefault((r["server"], r["app"]), []).append(r)
 
-        def stats(key: tuple[str, str], runs: dict[tuple[str, str], list[dict[str, Any]]] = runs) -> dict[str, Any]:
+        def stats(key: tuple[str, str],
+                  runs: dict[tuple[str, str], list[dict[str, Any]]] = runs) -> dict[str, Any]:
             got = runs[key]
             return {"deployment": f"{key[1]}@{key[0]}", "rps": median([r["rps"] for r in got]),
                     "p99_ms": median([r["p99_ms"] for r in got if r["p99_ms"] is not None])}

@@ -45,8 +45,8 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         click.echo("no routes")
         return
     header = ("app", "methods", "path", "handler", "middleware")
-    lines = [(row["app"], ",".join(row["methods"]), row["path"], row["handler"], _middleware(row["middleware"]))
-             for row in rows]
+    lines = [(row["app"], ",".join(row["methods"]), row["path"], row["handler"],
+              _middleware(row["middleware"])) for row in rows]
     widths = [max(len(str(cells[i])) for cells in (header, *lines)) for i in range(len(header))]
 
     def fmt(cells: tuple[str, ...]) -> str:
