@@ -42,8 +42,8 @@ def parse_wrk(out: str) -> dict[str, Any]:
 
 def run_wrk(port: int, path: str, seconds: float, script: str | None = None) -> str:
     """wrk on `path`; `script` (Lua) sets the method, body and headers of a request other than a GET."""
-    cmd = ["taskset", "-c", WRK_CPU, "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{max(1, round(seconds))}s",
-           "--latency"]  # wrk takes whole seconds
+    cmd = ["taskset", "-c", WRK_CPU, "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}",
+           f"-d{max(1, round(seconds))}s", "--latency"]  # wrk takes whole seconds
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script or "")
     try:
