@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def build_meta(args: argparse.Namespace, servers: list[str], apps: list[App], wo
         "machine": machine_info(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "method": {
-            "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU,
+            "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU, "pinned": shutil.which("taskset") is not None,
             "wrk": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency",
             "duration_s": args.duration, "warmup_s_per_endpoint": args.warmup, "rounds": args.rounds,
             "order": "per round, every server: round 1 forward (servers and apps), round 2 "

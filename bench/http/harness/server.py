@@ -16,6 +16,7 @@ from typing import Any
 
 from .apps import App
 from .common import BIN, HOST, HTTP, PEERS_DIR, SERVER_CPU, BenchError
+from .common import pin as pin_to
 from .project import BASE_PROJECT
 from .shapes import Shape
 
@@ -35,7 +36,7 @@ def server_command(server: str, app: App, port: int, launcher: str,
                    projects: Path) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of `app` on `server`; mega variants run from `projects`/<name>."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEGA_")}
-    pin = ["taskset", "-c", SERVER_CPU]
+    pin = pin_to(SERVER_CPU)
     if app.variant is None:
         cwd = PEERS_DIR
         target = f"{app.target}:app"

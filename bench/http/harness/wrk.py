@@ -9,7 +9,7 @@ import tempfile
 import time
 from typing import Any
 
-from .common import HOST, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS, BenchError
+from .common import HOST, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS, BenchError, pin
 from .cpu import CLK_TCK, children_cpu, core_ticks, group_ticks
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -42,7 +42,7 @@ def parse_wrk(out: str) -> dict[str, Any]:
 
 def run_wrk(port: int, path: str, seconds: float, script: str | None = None) -> str:
     """wrk on `path`; `script` (Lua) sets the method, body and headers of a request other than a GET."""
-    cmd = ["taskset", "-c", WRK_CPU, "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}",
+    cmd = [*pin(WRK_CPU), "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}",
            f"-d{max(1, round(seconds))}s", "--latency"]  # wrk takes whole seconds
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script or "")
