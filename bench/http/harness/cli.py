@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3; --quick: 1)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per endpoint (default 2)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 2 s per cell, 1 s warm-up, 1 round, no quiet-machine wait or retry")
+                   help="smoke run: 1 s warm-up + 1 s of wrk per cell, 1 round, no quiet-machine wait or retry")
     p.add_argument("--servers", default="uvicorn,granian")
     p.add_argument("--only", default="", help="comma-separated app names (default: all)")
     p.add_argument("--port", type=int, default=8765)
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     p.add_argument("--out", type=Path, default=None, help="results json (default bench/results/http.json; "
                    "--quick: bench/results/http-quick.json)")
     args = p.parse_args(argv)
-    args.duration = args.duration or (2.0 if args.quick else 10.0)
+    args.duration = args.duration or (1.0 if args.quick else 10.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     if args.quiet_wait is None:
