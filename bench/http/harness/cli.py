@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], l
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3; --quick: 1)")
     p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per endpoint (default 2)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1 s warm-up + 1 s of wrk per cell, 1 round, no quiet-machine wait or retry")
+                   help="smoke run: 1 s warm-up + 1 s of wrk per cell, 1 round, no quiet wait or retry")
     p.add_argument("--servers", default="uvicorn,granian")
     p.add_argument("--only", default="", help="comma-separated app names (default: all)")
     p.add_argument("--port", type=int, default=8765)
