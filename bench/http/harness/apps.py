@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .shapes import SHAPES, VARIANT_SHAPES, Shape
 from .variants import BASE, VARIANTS, Variant
 
-ENDPOINTS = {"hello": "/", "params": "/users/42"}
-PEER_BODIES = {"hello": {"hello": "world"}, "params": {"id": 42}}
+ENDPOINTS = {s.name: s.path for s in SHAPES}
+PEER_BODIES = {s.name: s.answer for s in SHAPES if s.answer is not None}
 MEGA_BODIES = {k: {"ok": True, "data": v} for k, v in PEER_BODIES.items()}
+ALL_SHAPES = tuple(s.name for s in SHAPES)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class App:
     target: str = ""  # the peer's module
     servers: tuple[str, ...] = ("uvicorn", "granian")
     variant: Variant | None = None
+    shape_names: tuple[str, ...] = ALL_SHAPES  # the route shapes it is measured on
+
+    @property
+    def shapes(self) -> list[Shape]:
+        return [s for s in SHAPES if s.name in self.shape_names]
 
     @property
     def bodies(self) -> dict[str, Any]:
@@ -34,19 +41,24 @@ class App:
 
 
 def _mega(variant: Variant) -> App:
-    return App(variant.name, "mega", variant.note, servers=variant.servers, variant=variant)
+    shapes = ALL_SHAPES if variant.name == BASE else VARIANT_SHAPES
+    return App(variant.name, "mega", variant.note, servers=variant.servers, variant=variant,
+               shape_names=shapes)
 
 
 PEER_APPS = [
     App("raw", "peer", "raw ASGI, precomputed body + content-type/length (ceiling)", "raw_asgi"),
     App("raw_megaproto", "peer_megaproto", "raw ASGI on mega's own uvicorn protocol, one precomputed "
-        "header block (ceiling of `mega start`)", "raw_asgi_megaproto", servers=("uvicorn",)),
+        "header block (ceiling of `mega start`)", "raw_asgi_megaproto", servers=("uvicorn",),
+        shape_names=VARIANT_SHAPES),
     App("blacksheep", "peer", "BlackSheep, json() with orjson via json_settings", "blacksheep_app"),
     App("starlette", "peer", "Starlette, JSONResponse subclass rendering with orjson", "starlette_app"),
     App("fastapi", "peer", "FastAPI, return annotation -> pydantic-core dump_json", "fastapi_app"),
     App("litestar", "peer", "Litestar, msgspec (built-in default)", "litestar_app"),
 ]
 PEERS = [a.name for a in PEER_APPS]  # mega_10 ÷ each of these
+# the peers whose best deployment (framework x server) mega must beat, per shape
+FRAMEWORKS = ("blacksheep", "starlette", "fastapi", "litestar")
 _MEGA = [_mega(v) for v in VARIANTS]
 
 # Order matters: raw and mega_10 are adjacent; round 2 runs the list backwards.

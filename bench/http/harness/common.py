@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ WRK_CONNECTIONS = 64
 
 class BenchError(Exception):
     pass
+
+
+def pin(cpu: str) -> list[str]:
+    """`taskset -c <cpu>` when taskset is there; unpinned otherwise (the run's meta says which)."""
+    return ["taskset", "-c", cpu] if shutil.which("taskset") else []
 
 
 def log(msg: str) -> None:

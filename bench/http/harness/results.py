@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from .apps import ENDPOINTS, App
 from .common import REPO, SERVER_CPU, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS, cmd_out
 from .project import BASE_PROJECT
 from .server import server_command
+from .shapes import SHAPES
 
 PACKAGES = ("mega", "uvicorn", "uvloop", "httptools", "granian", "blacksheep", "starlette", "fastapi",
             "litestar", "pydantic", "pydantic-core", "msgspec", "orjson")
@@ -91,16 +93,20 @@ def build_meta(args: argparse.Namespace, servers: list[str], apps: list[App], wo
         "machine": machine_info(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "method": {
-            "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU,
+            "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU, "pinned": shutil.which("taskset") is not None,
             "wrk": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency",
             "duration_s": args.duration, "warmup_s_per_endpoint": args.warmup, "rounds": args.rounds,
-            "order": "per server: round 1 forward, round 2 reversed, ... (ABBA)",
+            "order": "per round, every server: round 1 forward (servers and apps), round 2 "
+                     "reversed, ... (ABBA)",
             "stat": "req/s and p99: median over rounds; ratios: median over rounds of the same-round ratio",
             "endpoints": ENDPOINTS, "mega_launcher_uvicorn": args.launcher,
+            "shapes": {s.name: {"method": s.method, "path": s.path, "status": s.status, "note": s.note,
+                                "body_bytes": len(s.body or b"")} for s in SHAPES},
             "quick": args.quick, "noise_threshold": args.noise, "quiet_wait_s": args.quiet_wait,
             "retries": args.retries,
         },
-        "apps": {a.name: {"note": a.note, "servers": list(a.servers)} for a in apps},
+        "apps": {a.name: {"note": a.note, "servers": list(a.servers), "shapes": list(a.shape_names)}
+                 for a in apps},
         "base_project": _relative(str(BASE_PROJECT), rel),
         "variants": variants,
         "commands": commands,

@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .apps import ENDPOINTS, App
+from .apps import App
 from .cli import parse_args
 from .common import BenchError, log
 from .machine import snapshot_mega, take_lock
 from .project import materialise
 from .quiet import interference, wait_quiet
 from .results import Results, build_meta
-from .server import Server, mega_cli_usable, verify
+from .server import Server, check_shape, mega_cli_usable, verify
+from .shapes import Shape, wrk_script
 from .summary import print_tables, summarise
 from .wrk import measure, parse_wrk, run_wrk
 
@@ -28,36 +29,39 @@ def count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
-def _errors(r: dict[str, Any]) -> list[str]:
+def _errors(r: dict[str, Any], shape: Shape) -> list[str]:
     errors = []
-    if r["non_2xx"]:
+    if shape.status == 200 and r["non_2xx"]:
         errors.append(f"{r['non_2xx']} non-2xx responses")
     if any(r["socket_errors"].values()):
         errors.append(f"socket errors {r['socket_errors']}")
     return errors
 
 
-def measure_endpoint(res: Results, srv: Server, endpoint: str, path: str, rnd: int,
-                     args: argparse.Namespace) -> int:
+def measure_endpoint(res: Results, srv: Server, shape: Shape, rnd: int, args: argparse.Namespace) -> int:
     """Warm up and measure one endpoint; re-measure (up to --retries) when another job shared a core.
     Returns the number of requests sent."""
     server, app = srv.server, srv.app
+    endpoint, path, script = shape.name, shape.path, wrk_script(shape)
     sent = 0
     for attempt in range(1, args.retries + 2):
-        gate = wait_quiet(args.quiet_wait, args.noise, srv.pgid)
-        warm = parse_wrk(run_wrk(args.port, path, args.warmup))
+        gate = wait_quiet(args.quiet_wait, args.noise, srv.pgid) if args.quiet_wait > 0 else {"skipped": True}
+        warm = parse_wrk(run_wrk(args.port, path, args.warmup, script))
         sent += warm["requests"] or 0
-        r = measure(args.port, srv.pgid, path, args.duration)
+        r = measure(args.port, srv.pgid, path, args.duration, script)
         sent += r["requests"] or 0
-        verify(args.port, app)  # still correct after the load
+        check_shape(args.port, app, shape)  # still correct after the load
         run = {"server": server, "app": app.name, "endpoint": endpoint, "path": path, "round": rnd,
                "attempt": attempt, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "quiet_gate": gate, **r}
-        noisy = interference(r, args.noise)
-        bad = _errors(r) + noisy
+        shared = interference(r, args.noise)
+        if shared:
+            run["shared_cores"] = "; ".join(shared)
+        noisy = [] if args.quick else shared  # a smoke run checks that everything runs, not the figures
+        bad = _errors(r, shape) + noisy
         if bad:
             run["invalid"] = "; ".join(bad)
         res.runs.append(run)
-        log(f"  {server:8} {app.name:20} {endpoint:7} r{rnd}  {r['rps']:>10,.0f} req/s  p99 "
+        log(f"  {server:8} {app.name:20} {endpoint:13} r{rnd}  {r['rps']:>10,.0f} req/s  p99 "
             f"{r['p99_ms']:6.2f} ms  srv {r['server_cpu_us_per_req'] or 0:5.1f} µs/req  core0 "
             f"{r['core0_busy']:.0%} (other {r['core0_other']:.0%})  core1 {r['core1_busy']:.0%} (other "
             f"{r['core1_other']:.0%})" + (f"  !! {run['invalid']}" if bad else ""))
@@ -88,8 +92,8 @@ def bench_app(res: Results, server: str, app: App, rnd: int, args: argparse.Name
         srv.start()
         checked = verify(args.port, app)
         res.responses.setdefault(server, {}).setdefault(app.name, checked)
-        for endpoint, path in ENDPOINTS.items():
-            sent += measure_endpoint(res, srv, endpoint, path, rnd, args)
+        for shape in app.shapes:
+            sent += measure_endpoint(res, srv, shape, rnd, args)
         if app.access_log:
             _check_access_log(res, srv, rnd, sent)
     except (BenchError, OSError, subprocess.SubprocessError) as exc:
@@ -141,11 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     lock = take_lock()
     complete = False
     try:
-        for server in servers:
-            for rnd in range(1, args.rounds + 1):
-                order = apps if rnd % 2 == 1 else list(reversed(apps))
-                log(f"{server}: round {rnd}/{args.rounds}")
-                for app in order:
+        # Rounds outside, servers inside: every deployment of a round (uvicorn and granian alike) is
+        # measured close in time, so a ratio across servers can be taken within the round.
+        for rnd in range(1, args.rounds + 1):
+            forward = rnd % 2 == 1
+            for server in servers if forward else list(reversed(servers)):
+                log(f"round {rnd}/{args.rounds}: {server}")
+                for app in apps if forward else list(reversed(apps)):
                     if server in app.servers:
                         bench_app(res, server, app, rnd, args, workdir)
         complete = True

@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .apps import ENDPOINTS, App
+from .apps import App
 from .common import BIN, HOST, HTTP, PEERS_DIR, SERVER_CPU, BenchError
+from .common import pin as pin_to
 from .project import BASE_PROJECT
+from .shapes import Shape
 
 SERVE_MEGA_PROTOCOL = HTTP / "serve_mega_protocol.py"
 
@@ -34,7 +36,7 @@ def server_command(server: str, app: App, port: int, launcher: str,
                    projects: Path) -> tuple[list[str], Path, dict[str, str]]:
     """(argv, cwd, env) of `app` on `server`; mega variants run from `projects`/<name>."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEGA_")}
-    pin = ["taskset", "-c", SERVER_CPU]
+    pin = pin_to(SERVER_CPU)
     if app.variant is None:
         cwd = PEERS_DIR
         target = f"{app.target}:app"
@@ -86,31 +88,46 @@ def wait_port_free(port: int, timeout: float = 15.0) -> None:
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, list[tuple[str, str]], bytes]:
+    return http_request(port, "GET", path, None, timeout)
+
+
+def http_request(port: int, method: str, path: str, body: bytes | None,
+                 timeout: float = 5.0) -> tuple[int, list[tuple[str, str]], bytes]:
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        headers = {"content-type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.getheaders(), resp.read()
     finally:
         conn.close()
 
 
-def verify(port: int, app: App) -> dict[str, Any]:
-    """Both endpoints must answer 200 with the exact JSON body; returns what they answered."""
-    seen = {}
-    for endpoint, path in ENDPOINTS.items():
-        status, headers, body = http_get(port, path)
-        ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "")
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            parsed = None
-        if status != 200 or not ctype.startswith("application/json") or parsed != app.bodies[endpoint]:
-            raise BenchError(f"{app.name} GET {path}: status {status}, content-type {ctype!r}, "
-                             f"body {body[:300]!r}; expected 200 application/json "
-                             f"{json.dumps(app.bodies[endpoint])}")
-        seen[endpoint] = {"status": status, "headers": headers, "body": body.decode()}
+def check_shape(port: int, app: App, shape: Shape) -> dict[str, Any]:
+    """One shape must answer its status, and a 200 exactly the expected JSON; returns what it answered."""
+    status, headers, body = http_request(port, shape.method, shape.path, shape.body)
+    ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+    seen = {"status": status, "headers": headers, "body": body.decode(errors="replace")}
+    if shape.status != 200:
+        if status != shape.status:
+            raise BenchError(f"{app.name} {shape.method} {shape.path}: status {status}, "
+                             f"expected {shape.status}; "
+                             f"body {body[:300]!r}")
+        return seen
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    expected = app.bodies[shape.name]
+    if status != 200 or not ctype.startswith("application/json") or parsed != expected:
+        raise BenchError(f"{app.name} {shape.method} {shape.path}: status {status}, content-type {ctype!r}, "
+                         f"body {body[:300]!r}; expected 200 application/json {json.dumps(expected)}")
     return seen
+
+
+def verify(port: int, app: App) -> dict[str, Any]:
+    """Every shape the app is measured on answers correctly; returns what they answered."""
+    return {shape.name: check_shape(port, app, shape) for shape in app.shapes}
 
 
 class Server:

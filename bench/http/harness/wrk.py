@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tempfile
 import time
 from typing import Any
 
-from .common import HOST, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS, BenchError
+from .common import HOST, WRK_CONNECTIONS, WRK_CPU, WRK_THREADS, BenchError, pin
 from .cpu import CLK_TCK, children_cpu, core_ticks, group_ticks
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -38,19 +40,28 @@ def parse_wrk(out: str) -> dict[str, Any]:
     return res
 
 
-def run_wrk(port: int, path: str, seconds: float) -> str:
-    cmd = ["taskset", "-c", WRK_CPU, "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s",
-           "--latency", f"http://{HOST}:{port}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+def run_wrk(port: int, path: str, seconds: float, script: str | None = None) -> str:
+    """wrk on `path`; `script` (Lua) sets the method, body and headers of a request other than a GET."""
+    cmd = [*pin(WRK_CPU), "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}",
+           f"-d{max(1, round(seconds))}s", "--latency"]  # wrk takes whole seconds
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script or "")
+    try:
+        if script:
+            cmd += ["-s", fh.name]
+        cmd.append(f"http://{HOST}:{port}{path}")
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    finally:
+        os.unlink(fh.name)
     if out.returncode != 0:
         raise BenchError(f"wrk failed ({out.returncode}): {out.stderr.strip()}")
     return out.stdout
 
 
-def measure(port: int, pgid: int, path: str, seconds: float) -> dict[str, Any]:
+def measure(port: int, pgid: int, path: str, seconds: float, script: str | None = None) -> dict[str, Any]:
     """One wrk run against the server whose process group is `pgid`, with where the CPU time went."""
     cores0, ticks0, wrk0, t0 = core_ticks(), group_ticks(pgid), children_cpu(), time.monotonic()
-    out = run_wrk(port, path, seconds)
+    out = run_wrk(port, path, seconds, script)
     cores1, ticks1, wrk1, t1 = core_ticks(), group_ticks(pgid), children_cpu(), time.monotonic()
     res = parse_wrk(out)
     srv_ticks = ticks1 - ticks0

@@ -2,7 +2,10 @@
 
 Defaults: with no alias, a group's default is `primary` if declared, else `default`, else the
 first declared. With no database declared the project gets an embedded SQLite database
-(`default`, `<project>/var/mega.sqlite3`); with no cache, a `memory` cache (`default`).
+(`default`, `<project>/var/mega.sqlite3`); with no cache, a `memory` cache (`default`). With
+`defer_embedded_db` (a project without models or migrations), the embedded database costs nothing at
+boot: its driver (and SQLAlchemy) is imported when the project first asks for it, and it connects on
+its first statement or readiness check.
 Redis connections (`services.redis`) connect first and close last: caches and others take their
 client by alias.
 """
@@ -38,7 +41,8 @@ EMBEDDED_DB = Path("var") / "mega.sqlite3"
 class AdapterManager:
     """Builds every declared adapter (no IO), connects and disconnects them together."""
 
-    def __init__(self, services: Mapping[str, Any] | None = None, *, root: str | Path | None = None) -> None:
+    def __init__(self, services: Mapping[str, Any] | None = None, *, root: str | Path | None = None,
+                 defer_embedded_db: bool = False) -> None:
         self.root = Path(root if root is not None else ".").resolve()
         self._adapters: dict[str, dict[str, Adapter]] = {family: {} for family in GROUPS}
         self._embedded_db: Adapter | None = None
@@ -49,7 +53,10 @@ class AdapterManager:
                 options = {k: v for k, v in entry.items() if k != "driver"}
                 self._add(family, alias, _ONE_DRIVER.get(family) or entry["driver"], options)
         if not self._adapters["db"]:
-            self._add_embedded_db()
+            if defer_embedded_db:
+                self._adapters["db"][DEFAULT_ALIAS] = _DeferredDb(self)
+            else:
+                self._add_embedded_db()
         if not self._adapters["cache"]:
             self._add("cache", DEFAULT_ALIAS, "memory", {})
         for adapter in self.all():
@@ -113,6 +120,8 @@ class AdapterManager:
         adapter = adapters.get(alias)
         if adapter is None:
             raise self._not_found(family, alias, app)
+        if type(adapter) is _DeferredDb:
+            return adapter.resolve()
         return adapter
 
     def default_alias(self, family: str) -> str | None:
@@ -186,3 +195,58 @@ class AdapterManager:
     def __repr__(self) -> str:
         counts = ", ".join(f"{g}={len(self._adapters[f])}" for f, g in GROUPS.items())
         return f"<AdapterManager {counts}>"
+
+
+class _DeferredDb(Adapter):
+    """Stands in for the embedded database until the project first asks for it (`resolve`): no driver
+    import and no file at boot. The database it becomes connects on its first statement."""
+
+    family = "db"
+    driver = "sqlite"
+
+    def __init__(self, manager: AdapterManager) -> None:
+        super().__init__(DEFAULT_ALIAS, {})
+        self._manager = manager
+        self._real: Adapter | None = None
+
+    def resolve(self) -> Adapter:
+        """The embedded database itself (imported and built on the first call, connected on first use)."""
+        if self._real is None:
+            manager = self._manager
+            del manager._adapters["db"][DEFAULT_ALIAS]  # the slot keeps its place for _add
+            manager._add_embedded_db()
+            real = manager._adapters["db"].get(DEFAULT_ALIAS)
+            if real is None:  # the SQL stack is missing: say why on every later call
+                manager._adapters["db"][DEFAULT_ALIAS] = self
+                raise manager._not_found("db", None, None)
+            real.connect_on_use = True  # type: ignore[attr-defined]
+            real.bind(manager)
+            self._real = real
+        return self._real
+
+    async def connect(self) -> None:
+        """Nothing at boot: the database connects when it is first used."""
+
+    async def _connect(self) -> Any:  # pragma: no cover - connect() never calls it
+        return None
+
+    async def _disconnect(self, native: Any) -> None:  # pragma: no cover - never connected
+        return None
+
+    async def disconnect(self) -> None:
+        if self._real is not None:
+            await self._real.disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self._real is not None and self._real.connected
+
+    async def health(self) -> Any:
+        """Readiness asks the database itself: the first probe opens it."""
+        return await self.resolve().health()
+
+    def stats(self) -> dict[str, Any]:
+        return self._real.stats() if self._real is not None else super().stats()
+
+    def target(self) -> str:
+        return str(self._manager.root / EMBEDDED_DB)

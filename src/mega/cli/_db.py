@@ -128,6 +128,7 @@ async def _run(root: Path, alias: str | None, lock_timeout: float,
                 adapter = adapters.db(alias)
             except MegaError as exc:
                 raise MegaError("migration.unknown_database", exc.message, hint=exc.hint) from exc
+            await adapter.connect()  # a no-op, but for an embedded database the boot left for first use
             native, name, default = adapter.native, adapter.alias, adapters.default_alias("db")
         else:
             name, options = database_options(dbs, alias)

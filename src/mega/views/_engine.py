@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
-
 from mega.errors import MegaError
 from mega.http.response import HTMLResponse
 from mega.sessions.flash import view_flashes
 from mega.views._settings import ViewsSettings
 
 if TYPE_CHECKING:
+    from jinja2 import Environment, Template
+
     from mega.app.ctx import Ctx
 
 __all__ = ["Views", "load_views", "no_views", "template_helpers"]
@@ -52,18 +52,32 @@ class Views:
         self._folder = folder = folder.resolve()  # Jinja names template frames by this path: see _where
         self._label = label  # the folder as messages show it: apps/<name>/views
         self._reload = reload
-        self._env = Environment(loader=FileSystemLoader(folder), autoescape=True, auto_reload=reload,
-                                cache_size=-1)
+        self._env: Environment | None = None
         self._compiled: dict[str, Template] = {}
-        self._names: frozenset[str] = frozenset(self._env.list_templates())
+        self._names: frozenset[str] = frozenset()
+        if not any(p.is_file() and not p.name.startswith(".") for p in folder.rglob("*")):
+            return  # an empty views folder (a new project's .gitkeep) imports Jinja on its first render only
+        from jinja2 import TemplateSyntaxError
+
+        env = self._environment()
+        self._names = frozenset(env.list_templates())
         for name in sorted(self._names):
             try:
-                self._compiled[name] = self._env.get_template(name)
+                self._compiled[name] = env.get_template(name)
             except TemplateSyntaxError as exc:  # rendering it answers 500 with the same place
                 log.error("template %s has an error at line %s: %s", self._file(exc.name or name),
                           exc.lineno, exc.message)
             except UnicodeDecodeError as exc:
                 log.error("template %s is not UTF-8: %s", self._file(name), exc)
+
+    def _environment(self) -> Environment:
+        env = self._env
+        if env is None:
+            from jinja2 import Environment, FileSystemLoader
+
+            env = self._env = Environment(loader=FileSystemLoader(self._folder), autoescape=True,
+                                          auto_reload=self._reload, cache_size=-1)
+        return env
 
     def has(self, name: str) -> bool:
         """Whether template `name` exists (looked up on disk only when reloading)."""
@@ -87,9 +101,9 @@ class Views:
     def render(self, name: str, context: dict[str, Any]) -> str:
         """Template `name` rendered with `context`; any failure is `view.render_failed`."""
         try:
-            template = self._env.get_template(name) if self._reload else self._compiled.get(name)
+            template = self._environment().get_template(name) if self._reload else self._compiled.get(name)
             if template is None:
-                template = self._env.get_template(name)  # raises: missing, or broken at boot
+                template = self._environment().get_template(name)  # raises: missing, or broken at boot
             return template.render(context)
         except MegaError as exc:
             if exc.code.startswith("view."):
@@ -99,6 +113,8 @@ class Views:
             raise self._failed(name, exc) from exc
 
     def _failed(self, name: str, exc: Exception, *, keep_code: bool = False) -> MegaError:
+        from jinja2 import TemplateNotFound
+
         file, line = self._where(exc)
         if isinstance(exc, TemplateNotFound):  # Jinja's message lists absolute search paths
             problem = f"template {self._label}/{exc.name} does not exist"
@@ -117,6 +133,8 @@ class Views:
 
     def _where(self, exc: Exception) -> tuple[str | None, int | None]:
         """The template file and line an error comes from (Jinja maps its frames to template lines)."""
+        from jinja2 import TemplateSyntaxError
+
         if isinstance(exc, TemplateSyntaxError) and exc.name is not None:
             return self._file(exc.name), exc.lineno
         folder = str(self._folder) + os.sep

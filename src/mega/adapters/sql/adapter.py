@@ -13,6 +13,7 @@ anything this class does not wrap); it has its own small pool and opens connecti
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextvars import ContextVar, Token
@@ -66,6 +67,7 @@ class SqlAdapter(Adapter):
     options_allowed: ClassVar[frozenset[str]] = _COMMON_OPTIONS
     pool_defaults: ClassVar[dict[str, Any]] = {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30.0,
                                                 "pool_recycle": None}
+    connect_on_use = False  # set by the manager on the embedded database: connected by its first use
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
@@ -75,6 +77,7 @@ class SqlAdapter(Adapter):
         self._pinned: tuple[PinnedTransaction, ContextVar[Transaction | None]] | None = None
         self._stores: dict[type, ModelStore] = {}
         self._text_plans: dict[str, tuple[Plan, list[str]]] = {}
+        self._first_use: asyncio.Lock | None = None
 
     # -- subclass hooks ----------------------------------------------------------------------
 
@@ -148,6 +151,16 @@ class SqlAdapter(Adapter):
         self._pool = pool
         return engine
 
+    async def _connect_on_use(self) -> None:
+        """Connect a database left unconnected at boot (the embedded default) on its first use."""
+        if self._pool is not None or not self.connect_on_use:
+            return
+        lock = self._first_use
+        if lock is None:
+            lock = self._first_use = asyncio.Lock()
+        async with lock:
+            await self.connect()
+
     async def _disconnect(self, native: Any) -> None:
         await self.end_test_transaction()  # after the app's shutdown hooks: their writes go too
         pool, self._pool = self._pool, None
@@ -184,6 +197,8 @@ class SqlAdapter(Adapter):
                   table: str | None = None) -> T:
         """Run `work(conn)` on the transaction's connection or a pooled one, instrumented, with
         driver errors mapped (the single place they are)."""
+        if self._pool is None:
+            await self._connect_on_use()
         result: T = await self.instrumented(op, partial(self._call, work, table))
         return result
 
@@ -245,6 +260,8 @@ class SqlAdapter(Adapter):
         self._tx.reset(token)
 
     async def begin_connection(self) -> DriverConnection:
+        if self._pool is None:
+            await self._connect_on_use()
         pool = self._live_pool()
         conn = await self._acquire(pool)
         try:
@@ -345,6 +362,8 @@ class SqlAdapter(Adapter):
     async def query(self, sql: str | sa.ClauseElement,
                     params: Mapping[str, Any] | None = None) -> list[Record]:
         """Rows as Records. Typed statements (select(table), text().columns()) convert values."""
+        if self._pool is None:
+            await self._connect_on_use()
         text, args, plan = self._statement(sql, params)
 
         async def work(conn: DriverConnection) -> tuple[list[str], list[Any]]:
@@ -364,6 +383,8 @@ class SqlAdapter(Adapter):
 
     async def execute(self, sql: str | sa.ClauseElement, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement; returns the number of rows it matched."""
+        if self._pool is None:
+            await self._connect_on_use()
         text, args, _ = self._statement(sql, params)
 
         async def work(conn: DriverConnection) -> int:
