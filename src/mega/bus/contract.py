@@ -55,6 +55,8 @@ class Bus(ABC):
         self.closed = False
         self._subs: dict[Subscription, None] = {}  # insertion-ordered set
         self._by_alias: Any = None  # set by the BusManager: alias -> this app's bus over it
+        # Set when tracing is on (mega.observe.tracing): trace headers out, consumer spans in.
+        self.tracer: Any = None
         # Counters (plain ints: they cost nothing on the hot path).
         self.published = 0
         self.received = 0
@@ -86,14 +88,15 @@ class Bus(ABC):
         subject = wire_subject(self.prefix, event)
         data = encode(payload)
         self._check_open(subject)
-        await self._publish(subject, data, None, None)
+        await self._publish(subject, data, None, self.tracer.outgoing() if self.tracer is not None else None)
         self.published += 1
 
     async def emit_raw(self, event: str, data: bytes) -> None:
         """Publish bytes as they are (already-encoded JSON, or to test how subscribers take garbage)."""
         subject = wire_subject(self.prefix, event)
         self._check_open(subject)
-        await self._publish(subject, bytes(data), None, None)
+        await self._publish(subject, bytes(data), None,
+                            self.tracer.outgoing() if self.tracer is not None else None)
         self.published += 1
 
     async def on(self, event: str, handler: Handler, queue: str | None = None, *,

@@ -3,6 +3,7 @@ trailing-slash redirects, 404; and the non-HTTP scopes that reach an app directl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -21,6 +22,9 @@ from mega.security import rejections
 if TYPE_CHECKING:
     from mega.static._serve import StaticFiles
 
+Respond = Callable[[dict[str, Any], Any, Any, Any], Awaitable[int]]
+"""(scope, receive, send, found) -> the status sent, for a request no route answers."""
+
 
 class Dispatch:
     """The slow half of an app's dispatch (the app's `__call__` answers static paths itself).
@@ -29,10 +33,14 @@ class Dispatch:
     server (which would answer a bare text/plain 500 and log no access line)."""
 
     __slots__ = ("_access", "_body_limit", "_constant", "_cors", "_development", "_log", "_pages",
-                 "_redirect", "_static", "_static_prefix", "_table")
+                 "_redirect", "_respond", "_static", "_static_prefix", "_table")
 
-    def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None) -> None:
+    def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None,
+                 wrap_unmatched: Callable[[Respond], Respond] | None = None) -> None:
         self._table = table
+        # Metrics/tracing wrap the answers no route gives (404, 405, ...); None when both are off.
+        self._respond: Respond = self._answer_unmatched if wrap_unmatched is None else \
+            wrap_unmatched(self._answer_unmatched)
         # Static files answer first under their prefix (routes cannot live there: a boot error).
         self._static = static
         self._static_prefix = static.prefix if static is not None else ""
@@ -63,8 +71,8 @@ class Dispatch:
                 return
         await self._respond(scope, receive, send, found)
 
-    async def _respond(self, scope: dict[str, Any], receive: Any, send: Any,
-                       found: tuple[dict[str, Any], dict[str, Any]] | Exception | None) -> None:
+    async def _answer_unmatched(self, scope: dict[str, Any], receive: Any, send: Any,
+                                found: tuple[dict[str, Any], dict[str, Any]] | Exception | None) -> int:
         """Answer a request no endpoint takes, and log its access line."""
         access = self._access
         started = perf_counter() if access is not None else 0.0
@@ -81,6 +89,7 @@ class Dispatch:
         if access is not None:
             access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                           rid.decode("latin-1"))
+        return status
 
     async def _answer(self, scope: dict[str, Any], receive: Any, send: Any, rid: bytes,
                       found: tuple[dict[str, Any], dict[str, Any]] | None) -> int:

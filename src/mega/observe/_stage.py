@@ -1,0 +1,93 @@
+"""Boot stages "observe" (after "adapters", before "apps") and "observe-wire" (after "bus").
+
+"observe" builds the instrument registry from the `metrics` and `tracing` sections, so that the apps
+are compiled with their hooks; with both off it leaves `rt.instruments` None and nothing is wrapped.
+"observe-wire" reaches what exists only after the apps: every app's lock and bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mega.observe._metrics_settings import MetricsSettings
+from mega.observe._tracing_settings import TracingSettings
+from mega.observe.instruments import Instruments
+
+if TYPE_CHECKING:
+    from mega.boot.runtime import Runtime
+    from mega.http._pipeline import Endpoint
+    from mega.observe.metrics import Metrics
+
+log = logging.getLogger("mega.observe")
+
+
+def observe_stage(rt: Runtime) -> None:
+    metrics_cfg: MetricsSettings | None = rt.config.settings.get("metrics")
+    tracing_cfg: TracingSettings | None = rt.config.settings.get("tracing")
+    metrics_on = metrics_cfg is not None and metrics_cfg.enabled
+    tracing_on = tracing_cfg is not None and tracing_cfg.enabled
+    if not metrics_on and not tracing_on:
+        return
+    instruments = Instruments()
+    rt.shutdown.register("observe", instruments.close)
+    if metrics_on:
+        assert metrics_cfg is not None
+        from mega.observe.metrics import Metrics
+
+        rt.metrics = metrics = Metrics(metrics_cfg)
+        metrics.install(instruments)
+        if metrics_cfg.port is not None:
+            _serve_apart(rt, metrics)
+    if tracing_on:  # installed last: its span is outermost, so the metrics' time is inside it
+        assert tracing_cfg is not None
+        from mega.observe.tracing import Tracing
+
+        rt.tracing = tracing = Tracing(tracing_cfg, project=rt.root.name, env=rt.env)
+        tracing.install(instruments)
+    if rt.adapters is not None:
+        for adapter in rt.adapters.all():
+            instruments.attach(adapter)
+    rt.instruments = instruments
+
+
+def metrics_endpoints(rt: Runtime) -> dict[tuple[str, str], Endpoint]:
+    """`GET /metrics` (the configured path) for every app, unless it is served on its own port."""
+    metrics = rt.metrics
+    if metrics is None or metrics.settings.port is not None:
+        return {}
+    return {("GET", metrics.settings.path): metrics.endpoint()}
+
+
+def observe_wire_stage(rt: Runtime) -> None:
+    if rt.instruments is None:
+        return
+    apps = dict(rt.apps)
+    metrics = rt.metrics
+    if metrics is not None:
+        from mega.observe.metrics import bus_source, lock_source
+
+        metrics.sources.append(lock_source(lambda: {n: a._lock for n, a in apps.items() if a._lock is not None}))
+        metrics.sources.append(bus_source(lambda: {n: a._bus for n, a in apps.items() if a._bus is not None}))
+        metrics.start()
+    tracing = rt.tracing
+    if tracing is not None:
+        for app in apps.values():
+            if app._bus is not None:
+                app._bus.tracer = tracing
+
+
+def _serve_apart(rt: Runtime, metrics: Metrics) -> None:
+    from prometheus_client import start_http_server
+
+    settings = metrics.settings
+    server, thread = start_http_server(settings.port or 0, addr=settings.host, registry=metrics.registry)
+    log.info("metrics served on http://%s:%s%s", settings.host, settings.port, "/metrics")
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    rt.shutdown.register("metrics-server", stop)
+
