@@ -8,7 +8,7 @@ are compiled with their hooks; with both off it leaves `rt.instruments` None and
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mega.observe._metrics_settings import MetricsSettings
 from mega.observe._tracing_settings import TracingSettings
@@ -67,8 +67,8 @@ def observe_wire_stage(rt: Runtime) -> None:
     if metrics is not None:
         from mega.observe.metrics import bus_source, lock_source
 
-        metrics.sources.append(lock_source(lambda: {n: a._lock for n, a in apps.items() if a._lock is not None}))
-        metrics.sources.append(bus_source(lambda: {n: a._bus for n, a in apps.items() if a._bus is not None}))
+        metrics.sources.append(lock_source(lambda: {n: a._lock for n, a in apps.items() if a._lock}))
+        metrics.sources.append(bus_source(lambda: {n: a._bus for n, a in apps.items() if a._bus}))
         metrics.start()
     tracing = rt.tracing
     if tracing is not None:

@@ -71,7 +71,8 @@ def sample_ratio(value: Any) -> float:
         except ValueError:
             number = None
     if isinstance(number, bool) or not isinstance(number, int | float) or math.isnan(number):
-        raise c.Invalid(c.INVALID_TYPE, f"must be a number from 0 to 1, got {value!r} ({type(value).__name__})",
+        raise c.Invalid(c.INVALID_TYPE,
+                        f"must be a number from 0 to 1, got {value!r} ({type(value).__name__})",
                         hint="e.g. 0.1 samples one trace in ten; 1 samples every trace, 0 none")
     if not 0.0 <= number <= 1.0:
         raise c.Invalid(RATIO_CODE, f"must be from 0 to 1, got {value!r}",

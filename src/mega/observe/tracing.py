@@ -137,7 +137,8 @@ class Tracing:
 
     def observe_adapter(self, adapter: Adapter, op: str, seconds: float, error: BaseException | None) -> None:
         end = time.time_ns()
-        attributes: dict[str, Any] = {"mega.adapter.alias": adapter.alias, "mega.adapter.family": adapter.family}
+        attributes: dict[str, Any] = {"mega.adapter.alias": adapter.alias,
+                                      "mega.adapter.family": adapter.family}
         if adapter.family == "db":
             attributes["db.system.name"] = adapter.driver
             attributes["db.operation.name"] = op
@@ -173,7 +174,7 @@ def _parent(headers: list[tuple[bytes, bytes]]) -> otel_context.Context | None:
     """The caller's context from `traceparent`/`tracestate` (None when absent; invalid gives a new root)."""
     carrier: dict[str, str] | None = None
     for name, value in headers:
-        if name == _TRACEPARENT or name == _TRACESTATE:
+        if name in (_TRACEPARENT, _TRACESTATE):
             if carrier is None:
                 carrier = {}
             carrier[name.decode()] = value.decode("latin-1")

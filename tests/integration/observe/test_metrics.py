@@ -141,7 +141,8 @@ async def test_adapter_calls_are_timed_with_a_real_database(tmp_path: Path, driv
     table = f"metrics_items_{uuid.uuid4().hex[:10]}"
     entry = {"driver": "sqlite", "path": str(tmp_path / "m.db")} if driver == "sqlite" else \
         {"driver": "postgres", "url": services.require("postgres")}
-    config = f'config = {{"logger": {{"level": "critical"}}, "metrics": True, "services": {{"dbs": {{"main": {entry!r}}}}}}}\n'
+    config = (f'config = {{"logger": {{"level": "critical"}}, "metrics": True,'
+              f' "services": {{"dbs": {{"main": {entry!r}}}}}}}\n')
     async with running(project(tmp_path, config, ROUTES.replace("metrics_items", table))) as rt, \
             client(rt) as http:
         try:

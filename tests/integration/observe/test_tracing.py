@@ -17,10 +17,10 @@ from mega.testing import running, write_project
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry import trace  # noqa: E402
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -113,7 +113,8 @@ async def test_database_and_bus_spans_join_the_request_trace(tmp_path: Path) -> 
 
 
 async def test_sampling_zero_records_no_root_span(tmp_path: Path) -> None:
-    async with running(project(tmp_path, "{'exporter': 'none', 'sample_ratio': 0}")) as rt, client(rt) as http:
+    root = project(tmp_path, "{'exporter': 'none', 'sample_ratio': 0}")
+    async with running(root) as rt, client(rt) as http:
         exporter = memory(rt)
         for n in range(5):
             await http.get(f"/users/{n}")
@@ -125,7 +126,7 @@ async def test_sampling_zero_records_no_root_span(tmp_path: Path) -> None:
 class _Receiver(BaseHTTPRequestHandler):
     bodies: list[tuple[str, bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).bodies.append((self.path, body))
         self.send_response(200)
