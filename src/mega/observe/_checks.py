@@ -46,8 +46,8 @@ def observability_findings(config: ProjectConfig, *, connect_timeout: float = 1.
         problem = _unreachable(url, connect_timeout)
         if problem is not None:
             out.append(Finding("warning", "tracing.endpoint_unreachable",
-                               f"the {tracing.exporter} exporter's endpoint {url} does not answer ({problem}): "
-                               "spans will be dropped until it does",
+                               f"the {tracing.exporter} exporter's endpoint {url} does not answer "
+                               f"({problem}): spans will be dropped until it does",
                                "start the collector, or set tracing.endpoint (or MEGA_OTEL_ENDPOINT)"))
     return out
 

@@ -32,6 +32,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from mega.observe._metrics_settings import MetricsSettings
 from mega.observe.instruments import Instruments
+from mega.security._client_ip import client_ip
+from mega.security.rejections import on_rejection
 
 if TYPE_CHECKING:
     from mega.adapters.base import Adapter
@@ -99,8 +101,6 @@ class Metrics:
     # -- hooks ---------------------------------------------------------------------------------
 
     def install(self, instruments: Instruments) -> None:
-        from mega.security.rejections import on_rejection
-
         instruments.add_http(self.http_hook)
         instruments.add_adapter(self.observe_adapter)
         stop = on_rejection(self.count_rejection)
@@ -224,8 +224,6 @@ class Metrics:
 
     def endpoint(self) -> Endpoint:
         """`GET <path>`: the text format, behind the configured token and address list."""
-        from mega.security._client_ip import client_ip
-
         token = f"Bearer {self.settings.token}".encode() if self.settings.token else None
         allow = self.settings.allow
         headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"cache-control", b"no-store")]

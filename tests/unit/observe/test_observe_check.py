@@ -92,4 +92,5 @@ def test_check_reports_config_errors_and_exits_1(tmp_path: Path, capsys: pytest.
     root = project(tmp_path, "config = {'tracing': {'sample_ratio': 3}}\n")
     assert main(["--root", str(root), "check"]) == 1
     err = capsys.readouterr().err
-    assert "[tracing.invalid_sample_ratio]" in err and "tracing.sample_ratio must be from 0 to 1, got 3" in err
+    assert "[tracing.invalid_sample_ratio]" in err
+    assert "tracing.sample_ratio must be from 0 to 1, got 3" in err
