@@ -85,6 +85,7 @@ class Tracing:
             processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
             self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("mega", __version__)
+        self._never = settings.sample_ratio == 0.0
 
     def install(self, instruments: Instruments) -> None:
         instruments.add_http(self.http_hook)
@@ -109,12 +110,15 @@ class Tracing:
             fixed["http.request.method"] = method
         name = f"{method} {pattern}"
 
+        never = self._never
+
         async def traced(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
             parent = _parent(scope["headers"])
+            if parent is None and never:  # the sampler would drop it: make no span at all
+                return int(await endpoint(scope, receive, send, params))
+            attributes = _request_attributes(scope, fixed, unmatched)
             span = tracer.start_span(scope["method"] if unmatched else name, context=parent,
-                                     kind=SpanKind.SERVER, attributes=fixed)
-            if span.is_recording():
-                _request_attributes(span, scope, unmatched)
+                                     kind=SpanKind.SERVER, attributes=attributes)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
             status = 500
             try:
@@ -136,6 +140,8 @@ class Tracing:
     # -- adapters: a client span per call, made when the call ends ---------------------------
 
     def observe_adapter(self, adapter: Adapter, op: str, seconds: float, error: BaseException | None) -> None:
+        if self._never and not trace.get_current_span().get_span_context().is_valid:
+            return  # sampling 0 outside any trace: the sampler would drop it
         end = time.time_ns()
         attributes: dict[str, Any] = {"mega.adapter.alias": adapter.alias,
                                       "mega.adapter.family": adapter.family}
@@ -181,16 +187,17 @@ def _parent(headers: list[tuple[bytes, bytes]]) -> otel_context.Context | None:
     return _PROPAGATOR.extract(carrier) if carrier else None
 
 
-def _request_attributes(span: Any, scope: dict[str, Any], unmatched: bool) -> None:
-    span.set_attribute("url.path", scope["path"])
-    span.set_attribute("url.scheme", scope.get("scheme", "http"))
+def _request_attributes(scope: dict[str, Any], fixed: dict[str, Any], unmatched: bool) -> dict[str, Any]:
+    """The span's attributes, in one dict (each `set_attribute` on a live span takes its lock)."""
+    attributes = dict(fixed)
+    attributes["url.path"] = scope["path"]
+    attributes["url.scheme"] = scope.get("scheme", "http")
     if unmatched:
-        span.set_attribute("http.request.method", scope["method"])
+        attributes["http.request.method"] = scope["method"]
     for name, value in scope["headers"]:
         if name == b"host":
-            span.set_attribute("server.address", value.decode("latin-1").rsplit(":", 1)[0]
-                               if not value.startswith(b"[") else value.decode("latin-1").split("]")[0] + "]")
+            host = value.decode("latin-1")
+            attributes["server.address"] = host.split("]")[0] + "]" if host.startswith("[") else \
+                host.rsplit(":", 1)[0]
             break
-    client = scope.get("client")
-    if client:
-        span.set_attribute("client.address", client[0])
+    return attributes
