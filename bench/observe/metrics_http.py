@@ -114,7 +114,7 @@ class Receiver(BaseHTTPRequestHandler):
 
     posts = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", "0")))
         type(self).posts += 1
         self.send_response(200)
@@ -165,12 +165,14 @@ class Server:
     def __init__(self, name: str, root: Path) -> None:
         self.name, self.port = name, free_port()
         argv, cwd, env = command(name, root, self.port)
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; a pipe could fill
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=self.log,
                                      start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                self.log.seek(0)
+                raise RuntimeError(f"{name} exited: {self.log.read().decode()[-2000:]}")
             try:
                 socket.create_connection((HOST, self.port), timeout=0.2).close()
                 return
@@ -193,6 +195,7 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
 
 
 def wrk(port: int, path: str, seconds: float) -> float:
@@ -229,7 +232,8 @@ def report(rps: dict[str, list[float]]) -> dict[str, Any]:
     print("\nbuild                   rps (median)   ÷ own off build")
     for name, (family, off) in BUILDS.items():
         ratios = [on / base for on, base in zip(rps[name], rps[off], strict=True)]
-        out[name] = {"family": family, "rps": statistics.median(rps[name]), "ratio": statistics.median(ratios)}
+        out[name] = {"family": family, "rps": statistics.median(rps[name]),
+                     "ratio": statistics.median(ratios)}
         print(f"{name:22s} {out[name]['rps']:12.0f}   {out[name]['ratio']:.3f}")
     best = max(("mega_metrics", "litestar_prometheus", "starlette_exporter"), key=lambda n: out[n]["ratio"])
     print(f"\nmetrics on, best ratio: {best}")
@@ -329,7 +333,8 @@ async def hook_micro(calls: int, rounds: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="1 s per build, one round: does everything run?")
     parser.add_argument("--micro", action="store_true", help="in-process µs per request only")
     parser.add_argument("--duration", type=float, default=10.0)

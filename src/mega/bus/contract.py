@@ -21,8 +21,9 @@ move bytes: `_publish`, `_subscribe`, `_unsubscribe`, `_request`. Whatever the d
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from mega.bus._errors import ERROR_HEADER, BusError, raise_error_reply, unavailable
@@ -57,6 +58,8 @@ class Bus(ABC):
         self._by_alias: Any = None  # set by the BusManager: alias -> this app's bus over it
         # Set when tracing is on (mega.observe.tracing): trace headers out, consumer spans in.
         self.tracer: Any = None
+        # Set when metrics are on: observe(seconds, "ok" | "timeout" | "no_responders" | "error").
+        self.observe: Callable[[float, str], None] | None = None
         # Counters (plain ints: they cost nothing on the hot path).
         self.published = 0
         self.received = 0
@@ -122,6 +125,8 @@ class Bus(ABC):
         data = encode(payload)
         self._check_open(subject)
         self.requests += 1
+        observe = self.observe
+        started = time.perf_counter() if observe is not None else 0.0
         try:
             body, headers = await self._request(subject, data, wait)
         except BusError as exc:
@@ -129,7 +134,11 @@ class Bus(ABC):
                 self.timeouts += 1
             elif exc.code == "bus.no_responders":
                 self.no_responders += 1
+            if observe is not None:
+                observe(time.perf_counter() - started, exc.code.partition(".")[2].removeprefix("request_"))
             raise
+        if observe is not None:
+            observe(time.perf_counter() - started, "ok")
         if headers is not None and ERROR_HEADER in headers:
             raise_error_reply(body, subject)
         return decode(body)

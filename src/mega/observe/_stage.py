@@ -69,6 +69,11 @@ def observe_wire_stage(rt: Runtime) -> None:
 
         metrics.sources.append(lock_source(lambda: {n: a._lock for n, a in apps.items() if a._lock}))
         metrics.sources.append(bus_source(lambda: {n: a._bus for n, a in apps.items() if a._bus}))
+        for name, app in apps.items():
+            if app._lock is not None:
+                app._lock.observe = metrics.timer(metrics.lock_waits, name, app._lock.driver)
+            if app._bus is not None:
+                app._bus.observe = metrics.timer(metrics.bus_requests, name, app._bus.driver)
         metrics.start()
     tracing = rt.tracing
     if tracing is not None:

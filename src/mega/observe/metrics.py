@@ -86,6 +86,8 @@ class Metrics:
         self.settings = settings
         self.http = Histograms(settings.buckets)
         self.adapters = Histograms(settings.buckets)
+        self.lock_waits = Histograms(settings.buckets)
+        self.bus_requests = Histograms(settings.buckets)
         self.rejections: dict[str, int] = {}
         self.loop_lag = 0.0
         self.loop_lag_max = 0.0
@@ -157,6 +159,14 @@ class Metrics:
         labels = (adapter.family, adapter.driver, adapter.alias, op, outcome)
         self.adapters.observe(self.adapters.row(labels), seconds)
 
+    def timer(self, histograms: Histograms, app: str, driver: str) -> Callable[[float, str], None]:
+        """An `observe(seconds, outcome)` for a lock's waits or a bus's requests (rows per outcome)."""
+
+        def observe(seconds: float, outcome: str) -> None:
+            histograms.observe(histograms.row((app, driver, outcome)), seconds)
+
+        return observe
+
     def count_rejection(self, rejection: Rejection) -> None:
         self.rejections[rejection.reason] = self.rejections.get(rejection.reason, 0) + 1
 
@@ -192,6 +202,8 @@ class Metrics:
         """This process's recorded numbers as plain data (what a cluster primary merges)."""
         return {"http": {k: list(v) for k, v in self.http.rows.items()},
                 "adapters": {k: list(v) for k, v in self.adapters.rows.items()},
+                "lock_waits": {k: list(v) for k, v in self.lock_waits.rows.items()},
+                "bus_requests": {k: list(v) for k, v in self.bus_requests.rows.items()},
                 "rejections": dict(self.rejections)}
 
     def collect(self) -> Iterator[Metric]:
@@ -207,6 +219,10 @@ class Metrics:
         yield self.adapters.family("mega_adapter_call_duration_seconds",
                                    "Calls to databases, caches and other adapters",
                                    ["family", "driver", "alias", "op", "outcome"])
+        yield self.lock_waits.family("mega_lock_wait_seconds", "Time spent acquiring a lock, by outcome",
+                                     ["app", "driver", "outcome"])
+        yield self.bus_requests.family("mega_bus_request_duration_seconds",
+                                       "Bus request/reply latency, by outcome", ["app", "driver", "outcome"])
         rejected = CounterMetricFamily("mega_security_rejections", "Requests refused by a security check",
                                        labels=["reason"])
         for reason, count in sorted(self.rejections.items()):
@@ -293,10 +309,12 @@ def bus_source(buses: Callable[[], dict[str, Any]]) -> Callable[[], Iterable[Met
 
 def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The sum of several processes' `snapshot()`s (a cluster primary serves one text from it)."""
-    out: dict[str, Any] = {"http": {}, "adapters": {}, "rejections": {}}
+    parts = ("http", "adapters", "lock_waits", "bus_requests")
+    out: dict[str, Any] = {part: {} for part in parts}
+    out["rejections"] = {}
     for snap in snapshots:
-        for part in ("http", "adapters"):
-            for labels, row in snap[part].items():
+        for part in parts:
+            for labels, row in snap.get(part, {}).items():
                 mine = out[part].setdefault(labels, [0.0] * len(row))
                 for i, value in enumerate(row):
                     mine[i] += value

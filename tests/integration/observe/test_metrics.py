@@ -188,3 +188,42 @@ async def test_off_means_no_hook_in_the_compiled_pipeline(tmp_path: Path) -> Non
     async with running(project(tmp_path / "on", CONFIG)) as rt:
         endpoint = rt.apps["web"].table.static["/"]["GET"]
         assert endpoint.__qualname__.endswith("measured")
+
+
+LOCK_BUS_ROUTES = """
+    async def locked(req, reply, ctx):
+        async with ctx.lock.hold("metrics-test-key", wait=1):
+            pass
+        try:
+            await ctx.lock.acquire("metrics-test-held", wait=0)
+            await ctx.lock.acquire("metrics-test-held", wait=0)
+        except Exception as exc:
+            return {"second": exc.code}
+        return {"second": "granted"}
+
+    async def ask(req, reply, ctx):
+        return {"answer": await ctx.bus.request("double", 21)}
+
+    def routes(router):
+        router.get("/locked", locked)
+        router.get("/ask", ask)
+"""
+
+
+async def test_lock_waits_and_bus_requests_are_timed_and_counted(tmp_path: Path) -> None:
+    async with running(project(tmp_path, CONFIG, LOCK_BUS_ROUTES)) as rt, client(rt) as http:
+        await rt.apps["web"].bus.on("double", lambda n: n * 2)
+        assert (await http.get("/locked")).json()["data"] == {"second": "lock.timeout"}
+        assert (await http.get("/ask")).json()["data"] == {"answer": 42}
+        text = (await http.get("/metrics")).text
+    waits = samples(text, "mega_lock_wait_seconds_count")
+    assert waits == {'{app="web",driver="memory",outcome="acquired"}': 2.0,
+                     '{app="web",driver="memory",outcome="timeout"}': 1.0}
+    events = samples(text, "mega_lock_events_total")
+    assert events['{app="web",driver="memory",event="timeout"}'] == 1.0
+    assert events['{app="web",driver="memory",event="acquired"}'] == 2.0
+    asked = samples(text, "mega_bus_request_duration_seconds_count")
+    assert asked == {'{app="web",driver="memory",outcome="ok"}': 1.0}
+    bus = samples(text, "mega_bus_messages_total")
+    assert bus['{app="web",driver="memory",kind="requests"}'] == 1.0
+    assert bus['{app="web",driver="memory",kind="received"}'] == 1.0
