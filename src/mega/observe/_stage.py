@@ -8,6 +8,7 @@ are compiled with their hooks; with both off it leaves `rt.instruments` None and
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mega.observe._metrics_settings import MetricsSettings
@@ -60,26 +61,41 @@ def metrics_endpoints(rt: Runtime) -> dict[tuple[str, str], Endpoint]:
 
 
 def observe_wire_stage(rt: Runtime) -> None:
+    """Hook every app's lock (wait times) and bus (request latency, trace headers) once they exist."""
     if rt.instruments is None:
         return
     apps = dict(rt.apps)
-    metrics = rt.metrics
+    metrics, tracing = rt.metrics, rt.tracing
     if metrics is not None:
         from mega.observe.metrics import bus_source, lock_source
 
         metrics.sources.append(lock_source(lambda: {n: a._lock for n, a in apps.items() if a._lock}))
         metrics.sources.append(bus_source(lambda: {n: a._bus for n, a in apps.items() if a._bus}))
-        for name, app in apps.items():
-            if app._lock is not None:
-                app._lock.observe = metrics.timer(metrics.lock_waits, name, app._lock.driver)
-            if app._bus is not None:
-                app._bus.observe = metrics.timer(metrics.bus_requests, name, app._bus.driver)
         metrics.start()
-    tracing = rt.tracing
-    if tracing is not None:
-        for app in apps.values():
-            if app._bus is not None:
-                app._bus.tracer = tracing
+    for name, app in apps.items():
+        lock, bus = app._lock, app._bus
+        if lock is not None:
+            lock.observe = _both(metrics.timer(metrics.lock_waits, name, lock.driver) if metrics else None,
+                                 tracing.timer("lock acquire", name, lock.driver) if tracing else None)
+        if bus is not None:
+            bus.observe = _both(metrics.timer(metrics.bus_requests, name, bus.driver) if metrics else None,
+                                tracing.timer("bus request", name, bus.driver) if tracing else None)
+            if tracing is not None:
+                bus.tracer = tracing
+
+
+Timer = Callable[[float, str], None]
+
+
+def _both(first: Timer | None, second: Timer | None) -> Timer | None:
+    if first is None or second is None:
+        return first or second
+
+    def observe(seconds: float, outcome: str) -> None:
+        first(seconds, outcome)
+        second(seconds, outcome)
+
+    return observe
 
 
 def _serve_apart(rt: Runtime, metrics: Metrics) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -158,6 +158,23 @@ class Tracing:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end(end_time=end)
+
+    def timer(self, name: str, app: str, driver: str) -> Callable[[float, str], None]:
+        """An `observe(seconds, outcome)` for a lock's waits ("lock acquire") or a bus's requests
+        ("bus request"): a span per call, made when it ends, in the caller's trace."""
+        kind = SpanKind.CLIENT if name.startswith("bus") else SpanKind.INTERNAL
+
+        def observe(seconds: float, outcome: str) -> None:
+            if self._never and not trace.get_current_span().get_span_context().is_valid:
+                return
+            end = time.time_ns()
+            span = self.tracer.start_span(name, kind=kind, start_time=end - int(seconds * 1e9), attributes={
+                "mega.app": app, "mega.driver": driver, "mega.outcome": outcome})
+            if outcome not in ("ok", "acquired"):
+                span.set_status(Status(StatusCode.ERROR, outcome))
+            span.end(end_time=end)
+
+        return observe
 
     # -- bus: traceparent out in message headers, continued by receivers ----------------------
 

@@ -40,7 +40,16 @@ ROUTES = """
         await ctx.bus.emit("ping", {"from": "http"})
         return {"sent": True}
 
+    async def locked(req, reply, ctx):
+        async with ctx.lock.hold("tracing-test-key"):
+            return {"locked": True}
+
+    async def ask(req, reply, ctx):
+        return {"answer": await ctx.bus.request("double", 21)}
+
     def routes(router):
+        router.get("/locked", locked)
+        router.get("/ask", ask)
         router.get("/users/{id}", user)
         router.get("/items", items)
         router.get("/emit", emit)
@@ -110,6 +119,19 @@ async def test_database_and_bus_spans_join_the_request_trace(tmp_path: Path) -> 
     assert not any("hunter2" in str(v) for s in db for v in s.attributes.values())  # never parameters
     consumer = [s for s in spans if s.kind is trace.SpanKind.CONSUMER]
     assert len(consumer) == 1 and format(consumer[0].context.trace_id, "032x") == TRACE_ID
+
+
+async def test_lock_and_bus_request_spans_join_the_request_trace(tmp_path: Path) -> None:
+    async with running(project(tmp_path, "{'exporter': 'none'}")) as rt, client(rt) as http:
+        exporter = memory(rt)
+        await rt.apps["web"].bus.on("double", lambda n: n * 2)
+        assert (await http.get("/locked", headers={"traceparent": PARENT})).json()["data"] == {"locked": True}
+        assert (await http.get("/ask", headers={"traceparent": PARENT})).json()["data"] == {"answer": 42}
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    lock, request = spans["lock acquire"], spans["bus request"]
+    assert lock.attributes["mega.outcome"] == "acquired" and request.attributes["mega.outcome"] == "ok"
+    assert format(lock.context.trace_id, "032x") == TRACE_ID == format(request.context.trace_id, "032x")
+    assert lock.parent.span_id == spans["GET /locked"].context.span_id
 
 
 async def test_sampling_zero_records_no_root_span(tmp_path: Path) -> None:

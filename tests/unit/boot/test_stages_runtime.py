@@ -31,7 +31,8 @@ def restore_stages(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_stage_list_cannot_be_edited_in_place() -> None:
     assert isinstance(stages.STAGES, tuple)
     assert [s.name for s in stages.STAGES] == ["env", "config", "runtime", "adapters", "models", "migrations",
-                                               "apps", "locks", "bus", "i18n", "ready"]
+                                               "observe", "apps", "locks", "bus", "observe-wire", "i18n",
+                                               "ready"]
     with pytest.raises(TypeError):
         stages.STAGES[0] = Stage("x", lambda rt: None)  # type: ignore[index]
 
