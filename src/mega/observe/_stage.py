@@ -40,6 +40,9 @@ def observe_stage(rt: Runtime) -> None:
         metrics.install(instruments)
         if metrics_cfg.port is not None:
             _serve_apart(rt, metrics)
+        elif rt.env == "production" and not metrics_cfg.protected:
+            log.warning("metrics.unprotected: %s is served on the public port with no metrics.token and no "
+                        "metrics.allow: anyone can read it", metrics_cfg.path)
     if tracing_on:  # installed last: its span is outermost, so the metrics' time is inside it
         assert tracing_cfg is not None
         from mega.observe.tracing import Tracing

@@ -36,6 +36,7 @@ __all__ = ["Tracing", "build_resource"]
 log = logging.getLogger("mega.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACEPARENT, _TRACESTATE = b"traceparent", b"tracestate"
+EXPORT_TIMEOUT = 5.0  # seconds per export: a dead collector must not hold shutdown for long
 
 
 def build_resource(settings: TracingSettings, *, project: str, env: str) -> Resource:
@@ -57,11 +58,12 @@ def build_exporter(settings: TracingSettings) -> SpanExporter | None:
     if settings.exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=settings.export_url, headers=dict(settings.headers) or None)
+        return OTLPSpanExporter(endpoint=settings.export_url, headers=dict(settings.headers) or None,
+                                timeout=EXPORT_TIMEOUT)
     if settings.exporter == "zipkin":
         from opentelemetry.exporter.zipkin.json import ZipkinExporter
 
-        return ZipkinExporter(endpoint=settings.export_url)
+        return ZipkinExporter(endpoint=settings.export_url, timeout=int(EXPORT_TIMEOUT))
     if settings.exporter == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
