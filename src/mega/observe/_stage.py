@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mega.errors import MegaError
 from mega.observe._metrics_settings import MetricsSettings
 from mega.observe._tracing_settings import TracingSettings
 from mega.observe.instruments import Instruments
@@ -34,7 +35,10 @@ def observe_stage(rt: Runtime) -> None:
     rt.shutdown.register("observe", instruments.close)
     if metrics_on:
         assert metrics_cfg is not None
-        from mega.observe.metrics import Metrics
+        try:
+            from mega.observe.metrics import Metrics
+        except ImportError as exc:
+            raise _missing("metrics", "prometheus-client", exc) from exc
 
         rt.metrics = metrics = Metrics(metrics_cfg)
         metrics.install(instruments)
@@ -45,7 +49,10 @@ def observe_stage(rt: Runtime) -> None:
                         "metrics.allow: anyone can read it", metrics_cfg.path)
     if tracing_on:  # installed last: its span is outermost, so the metrics' time is inside it
         assert tracing_cfg is not None
-        from mega.observe.tracing import Tracing
+        try:
+            from mega.observe.tracing import Tracing
+        except ImportError as exc:
+            raise _missing("tracing", "opentelemetry-sdk and its exporters", exc) from exc
 
         rt.tracing = tracing = Tracing(tracing_cfg, project=rt.root.name, env=rt.env)
         tracing.install(instruments)
@@ -85,6 +92,11 @@ def observe_wire_stage(rt: Runtime) -> None:
                                 tracing.timer("bus request", name, bus.driver) if tracing else None)
             if tracing is not None:
                 bus.tracer = tracing
+
+
+def _missing(extra: str, what: str, exc: ImportError) -> MegaError:
+    return MegaError(f"{extra}.not_installed", f"{extra} is on in mega_config.py but {what} is not installed "
+                     f"({exc.name or exc})", hint=f"pip install 'mega[{extra}]', or turn {extra} off")
 
 
 Timer = Callable[[float, str], None]

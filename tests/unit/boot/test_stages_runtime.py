@@ -58,7 +58,8 @@ def test_adding_after_an_unknown_stage_names_the_stages() -> None:
         add_stage(Stage("probe", lambda rt: None), after="aps")
     assert info.value.code == "boot.unknown_stage"
     assert "no boot stage named 'aps'" in info.value.message
-    stage_list = "env, config, runtime, adapters, models, migrations, apps, locks, bus, i18n, ready"
+    stage_list = ("env, config, runtime, adapters, models, migrations, observe, apps, locks, bus, "
+                  "observe-wire, i18n, ready")
     assert stage_list in (info.value.hint or "")
 
 

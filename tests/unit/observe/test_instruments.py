@@ -94,3 +94,21 @@ async def test_metrics_on_a_port_of_their_own(tmp_path: Path) -> None:
     except OSError:
         still_listening = False
     assert not still_listening  # closed at shutdown
+
+
+async def test_metrics_on_without_prometheus_client_fails_boot_with_what_to_install(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    import sys
+
+    import pytest
+
+    from mega.boot.stages import BootError
+
+    monkeypatch.setitem(sys.modules, "mega.observe.metrics", None)  # as if prometheus_client were missing
+    root = write_project(tmp_path, {"mega_config.py": 'config = {"metrics": True}\n',
+                                    "apps/web/app_config.py": "config = {}\n"})
+    with pytest.raises(BootError) as info:
+        async with running(root):
+            pass
+    assert info.value.stage == "observe" and info.value.original.code == "metrics.not_installed"
+    assert info.value.hint == "pip install 'mega[metrics]', or turn metrics off"
