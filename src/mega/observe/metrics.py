@@ -120,9 +120,9 @@ class Metrics:
 
         async def measured(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
             started = clock()
-            status = 500
+            status: int = 500
             try:
-                status = int(await endpoint(scope, receive, send, params))
+                status = await endpoint(scope, receive, send, params)
                 return status
             finally:
                 seconds = clock() - started
@@ -142,9 +142,9 @@ class Metrics:
 
         async def measured(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
             started = time.perf_counter()
-            status = 500
+            status: int = 500
             try:
-                status = int(await endpoint(scope, receive, send, params))
+                status = await endpoint(scope, receive, send, params)
                 return status
             finally:
                 rows = known.get(scope["method"], other)

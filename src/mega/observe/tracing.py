@@ -117,14 +117,15 @@ class Tracing:
         async def traced(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
             parent = _parent(scope["headers"])
             if parent is None and never:  # the sampler would drop it: make no span at all
-                return int(await endpoint(scope, receive, send, params))
+                answered: int = await endpoint(scope, receive, send, params)
+                return answered
             attributes = _request_attributes(scope, fixed, unmatched)
             span = tracer.start_span(scope["method"] if unmatched else name, context=parent,
                                      kind=SpanKind.SERVER, attributes=attributes)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
-            status = 500
+            status: int = 500
             try:
-                status = int(await endpoint(scope, receive, send, params))
+                status = await endpoint(scope, receive, send, params)
                 return status
             except BaseException as exc:
                 span.record_exception(exc)
