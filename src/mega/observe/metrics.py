@@ -21,6 +21,8 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import os
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -99,6 +101,7 @@ class Metrics:
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
         self._lag_task: asyncio.Task[None] | None = None
+        self.started = time.time()
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -228,6 +231,7 @@ class Metrics:
         for reason, count in sorted(self.rejections.items()):
             rejected.add_metric([reason], count)
         yield rejected
+        yield from _process_memory(self.started)
         lag = GaugeMetricFamily("mega_event_loop_lag_seconds", "How late the last event-loop tick ran",
                                 labels=["kind"])
         lag.add_metric(["last"], self.loop_lag)
@@ -321,6 +325,28 @@ def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
         for reason, count in snap["rejections"].items():
             out["rejections"][reason] = out["rejections"].get(reason, 0) + count
     return out
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+MEMORY_KINDS = ("rss", "vms")  # a fixed set: never grows with anything
+
+
+def _process_memory(started: float) -> Iterator[Metric]:
+    """`mega_process_memory_bytes{kind}` (rss and vms, from /proc where there is one), the
+    interpreter's allocated blocks, and the uptime."""
+    memory = GaugeMetricFamily("mega_process_memory_bytes", "Process memory by kind", labels=["kind"])
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            vms_pages, rss_pages = (int(x) for x in statm.read().split()[:2])
+        memory.add_metric(["rss"], rss_pages * _PAGE)
+        memory.add_metric(["vms"], vms_pages * _PAGE)
+    except (OSError, ValueError):
+        pass
+    yield memory
+    yield GaugeMetricFamily("mega_python_allocated_blocks", "Memory blocks the interpreter holds",
+                            value=sys.getallocatedblocks())
+    yield GaugeMetricFamily("mega_process_uptime_seconds", "Seconds since metrics started",
+                            value=time.time() - started)
 
 
 def _allowed(address: str | None, allow: tuple[Any, ...]) -> bool:

@@ -93,6 +93,8 @@ async def test_metrics_count_requests_by_route_pattern_method_and_status_class(t
     assert inf['{app="web",le="10.0",method="GET",route="/",status="2xx"}'] == 3.0
     assert "process_resident_memory_bytes" in r.text and "python_gc_objects_collected_total" in r.text
     assert "mega_event_loop_lag_seconds" in r.text
+    memory = samples(r.text, "mega_process_memory_bytes")
+    assert set(memory) == {'{kind="rss"}', '{kind="vms"}'} and memory['{kind="rss"}'] > 1_000_000
     assert 'mega_lock_events_total{app="web",driver="memory",event="acquired"} 0.0' in r.text
     assert 'mega_bus_messages_total{app="web",driver="memory",kind="published"} 0.0' in r.text
 
