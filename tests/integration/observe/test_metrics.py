@@ -229,3 +229,21 @@ async def test_lock_waits_and_bus_requests_are_timed_and_counted(tmp_path: Path)
     bus = samples(text, "mega_bus_messages_total")
     assert bus['{app="web",driver="memory",kind="requests"}'] == 1.0
     assert bus['{app="web",driver="memory",kind="received"}'] == 1.0
+
+
+async def test_event_loop_lag_shows_a_blocked_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    config = 'config = {"logger": {"level": "critical"}, "metrics": {"loop_lag_interval": "10ms"}}\n'
+    blocking = ("import time\n\n"
+                "def routes(router):\n"
+                "    async def block(req):\n"
+                "        time.sleep(0.3)  # a handler that blocks the event loop\n"
+                "        return {}\n"
+                "    router.get('/block', block)\n")
+    async with running(project(tmp_path, config, blocking)) as rt, client(rt) as http:
+        await asyncio.sleep(0.05)  # the sampler has ticked
+        await http.get("/block")
+        await asyncio.sleep(0.05)
+        lag = samples((await http.get("/metrics")).text, "mega_event_loop_lag_seconds")
+    assert lag['{kind="max"}'] >= 0.2
