@@ -128,7 +128,10 @@ class Bus(ABC):
         observe = self.observe
         started = time.perf_counter() if observe is not None else 0.0
         try:
-            body, headers = await self._request(subject, data, wait)
+            if self.tracer is None:
+                body, headers = await self._request(subject, data, wait)
+            else:
+                body, headers = await self._request(subject, data, wait, self.tracer.outgoing())
         except BusError as exc:
             if exc.code == "bus.request_timeout":
                 self.timeouts += 1
@@ -196,9 +199,10 @@ class Bus(ABC):
         """Stop feeding `sub`; with `wait`, return after its handler call in progress finished."""
 
     @abstractmethod
-    async def _request(self, subject: str, data: bytes, timeout: float) -> Reply:
-        """Publish with a reply subject; return the first reply (body, headers), or raise
-        `bus.no_responders` / `bus.request_timeout`."""
+    async def _request(self, subject: str, data: bytes, timeout: float,
+                       headers: Mapping[str, str] | None = None) -> Reply:
+        """Publish with a reply subject (and `headers`: trace context, when tracing is on); return the
+        first reply (body, headers), or raise `bus.no_responders` / `bus.request_timeout`."""
 
     def _driver_stats(self) -> dict[str, Any]:
         return {}

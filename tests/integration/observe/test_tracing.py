@@ -129,6 +129,8 @@ async def test_lock_and_bus_request_spans_join_the_request_trace(tmp_path: Path)
         assert (await http.get("/ask", headers={"traceparent": PARENT})).json()["data"] == {"answer": 42}
     spans = {s.name: s for s in exporter.get_finished_spans()}
     lock, request = spans["lock acquire"], spans["bus request"]
+    responder = spans[next(name for name in spans if name.startswith("receive "))]
+    assert format(responder.context.trace_id, "032x") == TRACE_ID  # the responder continued the trace
     assert lock.attributes["mega.outcome"] == "acquired" and request.attributes["mega.outcome"] == "ok"
     assert format(lock.context.trace_id, "032x") == TRACE_ID == format(request.context.trace_id, "032x")
     assert lock.parent.span_id == spans["GET /locked"].context.span_id
