@@ -16,8 +16,6 @@ from mega.observe.instruments import UNMATCHED
 from mega.testing import running, write_project
 from tests import services
 
-pytest.importorskip("prometheus_client")
-
 ROUTES = """
     async def hello(req):
         return {"hi": True}
