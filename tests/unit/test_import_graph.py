@@ -35,6 +35,8 @@ LAZY: dict[tuple[str, str], str] = {
                                                         "boots a project",
     ("mega.testing.plugin", "mega.testing._isolation"): "SQLAlchemy, only when a test boots a project",
     ("mega.http.request", "mega.forms._parse"): "python-multipart, only for requests that parse a form",
+    ("mega.observe._stage", "mega.observe.metrics"): "prometheus_client, only with metrics on",
+    ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from mega.http.response import Response
     from mega.lock.contract import Lock
     from mega.observe.access import AccessLog
+    from mega.observe.instruments import Instruments
     from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
 
@@ -84,6 +85,7 @@ class MegaApp:
         self.adapters: AdapterManager | None = None
         self.sessions: SessionManager | None = None
         self.asp: HttpAsp | None = None  # set by the apps stage when app_config.py turns ASP on
+        self.instruments: Instruments | None = None  # set by the apps stage when metrics or tracing is on
         self._lock: Lock | None = None
         self._bus: Bus | None = None
         self.i18n: I18n = OFF  # the i18n stage gives an app with catalogs its Translator
@@ -242,6 +244,8 @@ class MegaApp:
             endpoint = compile_route(route, settings, chains, self)
             if self.asp is not None and self.asp.covers(route):  # decided here: other routes pay nothing
                 endpoint = self.asp.wrap(endpoint, int(route.options.get("body_limit", self.body_limit)))
+            if self.instruments is not None:  # metrics/tracing on: decided here, per route, at boot
+                endpoint = self.instruments.wrap_route(self.name, route.method, route.path, endpoint)
             self.table.add(pattern)[route.method] = endpoint
         if self.asp is not None:
             self.asp.warn_unused()
@@ -256,7 +260,8 @@ class MegaApp:
             if "GET" in table and "HEAD" not in table:
                 table["HEAD"] = table["GET"]
         self.static_files = self._static_files(settings)
-        self._miss = Dispatch(self.table, settings, self.static_files).miss
+        unmatched = None if self.instruments is None else self.instruments.unmatched_wrapper(self.name)
+        self._miss = Dispatch(self.table, settings, self.static_files, unmatched).miss
         self._settings = settings
 
     def _static_files(self, settings: AppSettings) -> StaticFiles | None:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from mega.data.model import Model
     from mega.observe.access import AccessLog
     from mega.observe.health import HealthRegistry
+    from mega.observe.instruments import Instruments
+    from mega.observe.metrics import Metrics
+    from mega.observe.tracing import Tracing
 
 __all__ = ["Runtime", "current_runtime", "register_health_check", "register_shutdown_hook"]
 
@@ -37,6 +40,10 @@ class Runtime:
         self.host: Host | None = None
         self.adapters: AdapterManager | None = None
         self.access_log: AccessLog | None = None
+        # Set by the "observe" stage when metrics or tracing is on (None: nothing is instrumented).
+        self.instruments: Instruments | None = None
+        self.metrics: Metrics | None = None
+        self.tracing: Tracing | None = None
         self.shutdown = ShutdownRegistry()
         self.closed = False
         self._config: ProjectConfig | None = None

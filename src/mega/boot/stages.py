@@ -36,6 +36,7 @@ from mega.errors import MegaError
 from mega.http._health import health_endpoints
 from mega.i18n._stage import i18n_stage
 from mega.lock._stage import locks_stage
+from mega.observe._stage import metrics_endpoints, observe_stage, observe_wire_stage
 from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
@@ -135,12 +136,15 @@ def _stage_apps(rt: Runtime) -> None:
     use_project_root(rt.root)
     client_ip.configure(client_ip.TrustedProxies(server.get("trusted_proxies") or ()))
     probe_log = rt.access_log if rt.config.values["logger"]["access_log_health"] else None
+    scrape = metrics_endpoints(rt)
     for name, app_cfg in rt.config.apps.items():
         app = MegaApp(name, directory=app_cfg.dir, config=app_cfg.values, env=rt.env,
                       access_log=rt.access_log, body_limit=server["body_limit"],
                       trailing_slash=server["trailing_slash"])
         app.adapters = rt.adapters
+        app.instruments = rt.instruments
         extra = health_endpoints(rt.health, probe_log, app.constant_headers)  # with the app's headers
+        extra.update(scrape)
         try:
             if app_cfg.settings.get("session") is not None:
                 production = rt.env == "production"
@@ -187,9 +191,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("adapters", adapters_stage),
     Stage("models", _stage_models),
     Stage("migrations", migrations_stage),
+    Stage("observe", observe_stage),
     Stage("apps", _stage_apps),
     Stage("locks", locks_stage),
     Stage("bus", bus_stage),
+    Stage("observe-wire", observe_wire_stage),
     Stage("i18n", i18n_stage),
     Stage("ready", _stage_ready),
 )

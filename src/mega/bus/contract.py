@@ -21,8 +21,9 @@ move bytes: `_publish`, `_subscribe`, `_unsubscribe`, `_request`. Whatever the d
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from mega.bus._errors import ERROR_HEADER, BusError, raise_error_reply, unavailable
@@ -55,6 +56,10 @@ class Bus(ABC):
         self.closed = False
         self._subs: dict[Subscription, None] = {}  # insertion-ordered set
         self._by_alias: Any = None  # set by the BusManager: alias -> this app's bus over it
+        # Set when tracing is on (mega.observe.tracing): trace headers out, consumer spans in.
+        self.tracer: Any = None
+        # Set when metrics are on: observe(seconds, "ok" | "timeout" | "no_responders" | "error").
+        self.observe: Callable[[float, str], None] | None = None
         # Counters (plain ints: they cost nothing on the hot path).
         self.published = 0
         self.received = 0
@@ -86,14 +91,15 @@ class Bus(ABC):
         subject = wire_subject(self.prefix, event)
         data = encode(payload)
         self._check_open(subject)
-        await self._publish(subject, data, None, None)
+        await self._publish(subject, data, None, self.tracer.outgoing() if self.tracer is not None else None)
         self.published += 1
 
     async def emit_raw(self, event: str, data: bytes) -> None:
         """Publish bytes as they are (already-encoded JSON, or to test how subscribers take garbage)."""
         subject = wire_subject(self.prefix, event)
         self._check_open(subject)
-        await self._publish(subject, bytes(data), None, None)
+        await self._publish(subject, bytes(data), None,
+                            self.tracer.outgoing() if self.tracer is not None else None)
         self.published += 1
 
     async def on(self, event: str, handler: Handler, queue: str | None = None, *,
@@ -119,14 +125,23 @@ class Bus(ABC):
         data = encode(payload)
         self._check_open(subject)
         self.requests += 1
+        observe = self.observe
+        started = time.perf_counter() if observe is not None else 0.0
         try:
-            body, headers = await self._request(subject, data, wait)
+            if self.tracer is None:
+                body, headers = await self._request(subject, data, wait)
+            else:
+                body, headers = await self._request(subject, data, wait, self.tracer.outgoing())
         except BusError as exc:
             if exc.code == "bus.request_timeout":
                 self.timeouts += 1
             elif exc.code == "bus.no_responders":
                 self.no_responders += 1
+            if observe is not None:
+                observe(time.perf_counter() - started, exc.code.partition(".")[2].removeprefix("request_"))
             raise
+        if observe is not None:
+            observe(time.perf_counter() - started, "ok")
         if headers is not None and ERROR_HEADER in headers:
             raise_error_reply(body, subject)
         return decode(body)
@@ -184,9 +199,10 @@ class Bus(ABC):
         """Stop feeding `sub`; with `wait`, return after its handler call in progress finished."""
 
     @abstractmethod
-    async def _request(self, subject: str, data: bytes, timeout: float) -> Reply:
-        """Publish with a reply subject; return the first reply (body, headers), or raise
-        `bus.no_responders` / `bus.request_timeout`."""
+    async def _request(self, subject: str, data: bytes, timeout: float,
+                       headers: Mapping[str, str] | None = None) -> Reply:
+        """Publish with a reply subject (and `headers`: trace context, when tracing is on); return the
+        first reply (body, headers), or raise `bus.no_responders` / `bus.request_timeout`."""
 
     def _driver_stats(self) -> dict[str, Any]:
         return {}

@@ -92,12 +92,13 @@ class MemoryBroker:
             sub.handle.push((subject, reply, data, headers))
         return len(targets)
 
-    async def request(self, subject: str, data: bytes, timeout: float) -> Reply:
+    async def request(self, subject: str, data: bytes, timeout: float,
+                      headers: Mapping[str, str] | None = None) -> Reply:
         inbox = f"_INBOX.{next(self._inbox_ids)}"
         waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._inboxes[inbox] = waiter
         try:
-            if self.publish(subject, data, inbox, None) == 0:
+            if self.publish(subject, data, inbox, headers) == 0:
                 raise no_responders(subject)
             try:
                 return await asyncio.wait_for(waiter, timeout)
@@ -168,8 +169,9 @@ class MemoryBus(Bus):
         self.broker.remove(sub)
         await sub.handle.stop(wait=wait)
 
-    async def _request(self, subject: str, data: bytes, timeout: float) -> Reply:
-        return await self.broker.request(subject, data, timeout)
+    async def _request(self, subject: str, data: bytes, timeout: float,
+                       headers: Mapping[str, str] | None = None) -> Reply:
+        return await self.broker.request(subject, data, timeout, headers)
 
     def _driver_stats(self) -> dict[str, Any]:
         return {"broker_subscriptions": self.broker.subscriptions, "broker_messages": self.broker.messages}

@@ -39,8 +39,9 @@ class NatsBus(Bus):
     async def _unsubscribe(self, sub: Subscription, *, wait: bool) -> None:
         await self.adapter.unsubscribe(sub.handle, wait=wait)
 
-    async def _request(self, subject: str, data: bytes, timeout: float) -> Reply:
-        msg = await self.adapter.request(subject, data, timeout=timeout)
+    async def _request(self, subject: str, data: bytes, timeout: float,
+                       headers: Mapping[str, str] | None = None) -> Reply:
+        msg = await self.adapter.request(subject, data, timeout=timeout, headers=headers)
         return msg.data, msg.headers
 
     def _driver_stats(self) -> dict[str, Any]:

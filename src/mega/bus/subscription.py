@@ -126,6 +126,14 @@ class Subscription:
 
     async def _call(self, payload: Any, subject: str, reply: str | None,
                     headers: Mapping[str, str] | None, data: bytes) -> None:
+        tracer = self.bus.tracer
+        if tracer is None:
+            await self._handle(payload, subject, reply, headers, data)
+        else:  # tracing on: the handler runs in a span that continues the sender's trace
+            await tracer.consume(subject, headers, self._handle(payload, subject, reply, headers, data))
+
+    async def _handle(self, payload: Any, subject: str, reply: str | None,
+                      headers: Mapping[str, str] | None, data: bytes) -> None:
         answer_headers = None
         try:
             if self.pass_message:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "new": "mega.cli._new:new",
     "start": "mega.cli._start:start",
     "routes": "mega.cli._routes:routes",
+    "check": "mega.cli._check:check",
     "console": "mega.cli._console:console",
     "test": "mega.cli._test:test",
     "db:generate": "mega.cli._db:db_generate",

@@ -46,7 +46,7 @@ BOTH = frozenset({Scope.GLOBAL, Scope.APP})
 BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings", "mega.security._settings",
            "mega.data.migrations._settings", "mega.i18n._settings", "mega.forms._settings",
            "mega.static._settings", "mega.views._settings", "mega.openapi._settings", "mega.asp._settings",
-           "mega.auth._settings")
+           "mega.auth._settings", "mega.observe._metrics_settings", "mega.observe._tracing_settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.
 NOT_BUILT: dict[str, str] = {
@@ -55,8 +55,6 @@ NOT_BUILT: dict[str, str] = {
     "workers": "worker processes",
     "plugins": "plugins",
     "cluster": "cluster mode",
-    "metrics": "metrics",
-    "tracing": "tracing",
     "ws_cluster": "the WebSocket cluster",
     "ws_hub": "the WebSocket hub",
     "bridge_hub": "the WebSocket hub bridge",

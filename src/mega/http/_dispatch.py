@@ -4,6 +4,7 @@ trailing-slash redirects, 404; and the non-HTTP scopes that reach an app directl
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -24,6 +25,9 @@ from mega.security._policy import rate_limited
 if TYPE_CHECKING:
     from mega.static._serve import StaticFiles
 
+Respond = Callable[[dict[str, Any], Any, Any, Any], Awaitable[int]]
+"""(scope, receive, send, found) -> the status sent, for a request no route answers."""
+
 
 _misses = logging.getLogger("mega.http.misses")  # 404 and 405 answers when the access log is off
 
@@ -41,10 +45,14 @@ class Dispatch:
     server (which would answer a bare text/plain 500 and log no access line)."""
 
     __slots__ = ("_access", "_body_limit", "_constant", "_cors", "_development", "_limit", "_log", "_pages",
-                 "_rate", "_redirect", "_static", "_static_prefix", "_table")
+                 "_rate", "_redirect", "_respond", "_static", "_static_prefix", "_table")
 
-    def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None) -> None:
+    def __init__(self, table: RouteTable, settings: AppSettings, static: StaticFiles | None = None,
+                 wrap_unmatched: Callable[[Respond], Respond] | None = None) -> None:
         self._table = table
+        # Metrics/tracing wrap the answers no route gives (404, 405, ...); None when both are off.
+        self._respond: Respond = self._answer_unmatched if wrap_unmatched is None else \
+            wrap_unmatched(self._answer_unmatched)
         # Static files answer first under their prefix (routes cannot live there: a boot error).
         self._static = static
         self._static_prefix = static.prefix if static is not None else ""
@@ -78,8 +86,8 @@ class Dispatch:
                 return
         await self._respond(scope, receive, send, found)
 
-    async def _respond(self, scope: dict[str, Any], receive: Any, send: Any,
-                       found: tuple[dict[str, Any], dict[str, Any]] | Exception | None) -> None:
+    async def _answer_unmatched(self, scope: dict[str, Any], receive: Any, send: Any,
+                                found: tuple[dict[str, Any], dict[str, Any]] | Exception | None) -> int:
         """Answer a request no endpoint takes, and log its access line."""
         access = self._access
         started = perf_counter() if access is not None else 0.0
@@ -107,6 +115,7 @@ class Dispatch:
             # No access log (production's default): scans must not go unseen. Bounded by the limit.
             _misses.info("%d %s %s from %s", status, scope["method"], _printable(scope["path"]),
                          client_ip(scope), extra={"request_id": rid.decode("latin-1")})
+        return status
 
     async def _limited(self, scope: dict[str, Any], send: Any, rid: bytes, retry: float) -> int:
         err = rate_limited(retry, self._rate)

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RAW_HEADERS", "Endpoint", "as_async", "chain", "compile_route", "positional_arity", "request_id"]
 
-Endpoint = Callable[[dict[str, Any], Any, Any, "dict[str, Any] | None"], Awaitable[None]]
+Endpoint = Callable[[dict[str, Any], Any, Any, "dict[str, Any] | None"], Awaitable[Any]]
+"""(scope, receive, send, params); a compiled route's endpoint returns the status it sent."""
 
 log = logging.getLogger("mega.http")
 _SPECIAL = (Response, Envelope)
@@ -147,7 +148,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     # The hot path, kept in one function: each helper call would cost a frame per request.
     async def endpoint(  # noqa: C901
         scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None
-    ) -> None:
+    ) -> int:
         rid = request_id(scope["headers"])
         started = perf_counter() if access is not None else 0.0
         req = Request(scope, receive, params, rid, body_limit, form_limits) if needs_req else None
@@ -254,10 +255,12 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                 except Exception:
                     log.exception("after middleware %s failed", describe(after),
                                   extra={"request_id": req.request_id})
+        return status
 
     endpoint.__qualname__ = f"endpoint[{where}]"
     endpoint.cors = route_cors  # type: ignore[attr-defined]  # read by the CORS preflight
     endpoint.failure = failure  # type: ignore[attr-defined]  # how a wrapper (ASP) answers its refusals
+    endpoint.returns_status = True  # type: ignore[attr-defined]  # read by mega.observe's wrappers
     return endpoint
 
 

@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from types import FunctionType, MethodType, TracebackType
@@ -159,6 +160,8 @@ class Lock(ABC):
         self._closed = False
         self._waiting = 0
         self.acquired = self.released = self.extended = self.timeouts = self.lost = self.errors = 0
+        # Set when metrics are on: observe(seconds waited, "acquired" | "timeout").
+        self.observe: Callable[[float, str], None] | None = None
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -174,10 +177,14 @@ class Lock(ABC):
         if self._closed:
             raise self._closed_error(key)
         self._waiting += 1
+        observe = self.observe
+        started = time.perf_counter() if observe is not None else 0.0
         try:
             held = await self._do_acquire(key, ttl, wait)
         finally:
             self._waiting -= 1
+        if observe is not None:
+            observe(time.perf_counter() - started, "timeout" if held is None else "acquired")
         if held is None:
             self.timeouts += 1
             raise self._timeout_error(key, ttl, wait)

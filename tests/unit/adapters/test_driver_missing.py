@@ -137,7 +137,8 @@ def test_the_extras_in_pyproject_match_the_registry() -> None:
     names = {extra for _modules, extra in registry.EXTRAS.values()}
     assert names <= set(extras)
     (everything,) = extras["all"]
-    assert set(everything.removeprefix("mega[").removesuffix("]").split(",")) == names
+    observability = {"metrics", "tracing"}  # not drivers, but in `all` too
+    assert set(everything.removeprefix("mega[").removesuffix("]").split(",")) == names | observability
     for package in ("asyncpg", "aiomysql", "pymysql", "redis", "nats-py", "pytest", "httpx"):
         assert package not in base, f"{package} is a base dependency"
     assert {"pytest>=8", "pytest-asyncio>=0.23", "httpx>=0.27"} <= set(extras["test"])

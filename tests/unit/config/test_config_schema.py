@@ -57,6 +57,8 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "openapi": {Scope.GLOBAL, Scope.APP},
         "asp": {Scope.APP},
         "auth": {Scope.APP},
+        "metrics": {Scope.GLOBAL},
+        "tracing": {Scope.GLOBAL},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

@@ -1,0 +1,363 @@
+"""Prometheus metrics: what mega records, kept in plain Python numbers and turned into the text format
+only when scraped.
+
+Recording is a list-slot increment and a `bisect` per request (no lock, no label lookup: requests run
+on one event loop thread, and every label value of a route is fixed when the route is compiled). The
+collector below reads those numbers, the adapters', locks' and buses' own counters, and
+prometheus_client's process, platform and GC collectors, at scrape time.
+
+Series are bounded by construction: HTTP series are per (app, method, route pattern, status class),
+requests no route answers fold into `__unmatched__`; adapter series per declared alias and operation;
+rejections per error code. A later family (jobs, websockets) adds its own `Family` of series the same
+way (`Metrics.family(...)`).
+
+Cluster mode: every worker process has its own numbers; `snapshot()` returns them as plain data so
+the primary can merge the workers' snapshots (`merge`) and serve one text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import os
+import sys
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from mega.observe._metrics_settings import MetricsSettings
+from mega.observe.instruments import Instruments
+from mega.security._client_ip import client_ip
+from mega.security.rejections import on_rejection
+
+if TYPE_CHECKING:
+    from mega.adapters.base import Adapter
+    from mega.http._pipeline import Endpoint
+    from mega.security.rejections import Rejection
+
+__all__ = ["Metrics", "merge"]
+
+log = logging.getLogger("mega.metrics")
+_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+Series = dict[tuple[str, ...], list[float]]  # label values -> [count, sum, bucket counts...]
+
+
+class Histograms:
+    """Histograms of one metric, one row per label values: [count, sum, bucket_0 .. bucket_n]."""
+
+    def __init__(self, buckets: Iterable[float]) -> None:
+        self.bounds = tuple(buckets)
+        self.rows: Series = {}
+
+    def row(self, labels: tuple[str, ...]) -> list[float]:
+        """The row of `labels`, made once (callers keep it: recording then needs no lookup)."""
+        row = self.rows.get(labels)
+        if row is None:
+            row = self.rows[labels] = [0.0] * (len(self.bounds) + 3)
+        return row
+
+    def observe(self, row: list[float], seconds: float) -> None:
+        row[0] += 1
+        row[1] += seconds
+        row[2 + bisect_left(self.bounds, seconds)] += 1
+
+    def family(self, name: str, doc: str, labels: list[str]) -> HistogramMetricFamily:
+        out = HistogramMetricFamily(name, doc, labels=labels)
+        for values, row in self.rows.items():
+            if not row[0]:  # made at boot, never hit: not exported
+                continue
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*self.bounds, float("inf")), row[2:], strict=True):
+                cumulative += count
+                buckets.append((_bound(bound), cumulative))
+            out.add_metric(list(values), buckets, row[1])
+        return out
+
+
+class Metrics:
+    """One process's metrics: the registry served on `/metrics` and the hooks that feed it."""
+
+    def __init__(self, settings: MetricsSettings) -> None:
+        self.settings = settings
+        self.http = Histograms(settings.buckets)
+        self.adapters = Histograms(settings.buckets)
+        self.lock_waits = Histograms(settings.buckets)
+        self.bus_requests = Histograms(settings.buckets)
+        self.rejections: dict[str, int] = {}
+        self.loop_lag = 0.0
+        self.loop_lag_max = 0.0
+        self.sources: list[Callable[[], Iterable[Metric]]] = []  # more families (locks, buses, jobs, ...)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+        if settings.process:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+        self._lag_task: asyncio.Task[None] | None = None
+        self.started = time.time()
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def install(self, instruments: Instruments) -> None:
+        instruments.add_http(self.http_hook)
+        instruments.add_adapter(self.observe_adapter)
+        stop = on_rejection(self.count_rejection)
+        instruments.closers.append(stop)
+        instruments.closers.append(self.stop)
+
+    def http_hook(self, app: str, method: str, pattern: str, endpoint: Endpoint) -> Endpoint:
+        """`endpoint`, counted and timed; its rows are made here, at boot."""
+        http = self.http
+        if method == "*":  # the app's unmatched answers: the request's method, a fixed set of names
+            return self._unmatched(app, pattern, endpoint)
+        rows = [http.row((app, method, pattern, cls)) for cls in _CLASSES]
+        bounds = http.bounds
+        clock = time.perf_counter
+
+        async def measured(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
+            started = clock()
+            status: int = 500
+            try:
+                status = await endpoint(scope, receive, send, params)
+                return status
+            finally:
+                seconds = clock() - started
+                row = rows[status // 100 - 1] if 100 <= status < 600 else rows[4]
+                row[0] += 1
+                row[1] += seconds
+                row[2 + bisect_left(bounds, seconds)] += 1
+
+        measured.returns_status = True  # type: ignore[attr-defined]
+        return measured
+
+    def _unmatched(self, app: str, pattern: str, endpoint: Endpoint) -> Endpoint:
+        http = self.http
+        known = {m: [http.row((app, m, pattern, cls)) for cls in _CLASSES]
+                 for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+        other = [http.row((app, "OTHER", pattern, cls)) for cls in _CLASSES]
+
+        async def measured(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
+            started = time.perf_counter()
+            status: int = 500
+            try:
+                status = await endpoint(scope, receive, send, params)
+                return status
+            finally:
+                rows = known.get(scope["method"], other)
+                http.observe(rows[status // 100 - 1] if 100 <= status < 600 else rows[4],
+                             time.perf_counter() - started)
+
+        measured.returns_status = True  # type: ignore[attr-defined]
+        return measured
+
+    def observe_adapter(self, adapter: Adapter, op: str, seconds: float, error: BaseException | None) -> None:
+        outcome = "ok" if error is None else "error"
+        labels = (adapter.family, adapter.driver, adapter.alias, op, outcome)
+        self.adapters.observe(self.adapters.row(labels), seconds)
+
+    def timer(self, histograms: Histograms, app: str, driver: str) -> Callable[[float, str], None]:
+        """An `observe(seconds, outcome)` for a lock's waits or a bus's requests (rows per outcome)."""
+
+        def observe(seconds: float, outcome: str) -> None:
+            histograms.observe(histograms.row((app, driver, outcome)), seconds)
+
+        return observe
+
+    def count_rejection(self, rejection: Rejection) -> None:
+        self.rejections[rejection.reason] = self.rejections.get(rejection.reason, 0) + 1
+
+    # -- event-loop lag ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start sampling the event-loop lag (on the running loop), when configured."""
+        interval = self.settings.loop_lag_interval
+        if interval > 0 and self._lag_task is None:
+            self._lag_task = asyncio.get_running_loop().create_task(self._sample_lag(interval))
+
+    async def _sample_lag(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            planned = loop.time() + interval
+            await asyncio.sleep(interval)
+            self.loop_lag = max(0.0, loop.time() - planned)
+            self.loop_lag_max = max(self.loop_lag_max, self.loop_lag)
+
+    async def stop(self) -> None:
+        task, self._lag_task = self._lag_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # -- exposition ----------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The Prometheus text format of every metric."""
+        return generate_latest(self.registry)
+
+    def snapshot(self) -> dict[str, Any]:
+        """This process's recorded numbers as plain data (what a cluster primary merges)."""
+        return {"http": {k: list(v) for k, v in self.http.rows.items()},
+                "adapters": {k: list(v) for k, v in self.adapters.rows.items()},
+                "lock_waits": {k: list(v) for k, v in self.lock_waits.rows.items()},
+                "bus_requests": {k: list(v) for k, v in self.bus_requests.rows.items()},
+                "rejections": dict(self.rejections)}
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.http.family("mega_http_request_duration_seconds",
+                               "HTTP request duration by app, method, matched route pattern and status class",
+                               ["app", "method", "route", "status"])
+        total = CounterMetricFamily("mega_http_requests", "HTTP requests answered",
+                                    labels=["app", "method", "route", "status"])
+        for labels, row in self.http.rows.items():
+            if row[0]:
+                total.add_metric(list(labels), row[0])
+        yield total
+        yield self.adapters.family("mega_adapter_call_duration_seconds",
+                                   "Calls to databases, caches and other adapters",
+                                   ["family", "driver", "alias", "op", "outcome"])
+        yield self.lock_waits.family("mega_lock_wait_seconds", "Time spent acquiring a lock, by outcome",
+                                     ["app", "driver", "outcome"])
+        yield self.bus_requests.family("mega_bus_request_duration_seconds",
+                                       "Bus request/reply latency, by outcome", ["app", "driver", "outcome"])
+        rejected = CounterMetricFamily("mega_security_rejections", "Requests refused by a security check",
+                                       labels=["reason"])
+        for reason, count in sorted(self.rejections.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        yield from _process_memory(self.started)
+        lag = GaugeMetricFamily("mega_event_loop_lag_seconds", "How late the last event-loop tick ran",
+                                labels=["kind"])
+        lag.add_metric(["last"], self.loop_lag)
+        lag.add_metric(["max"], self.loop_lag_max)
+        yield lag
+        for source in self.sources:
+            yield from source()
+
+    # -- the /metrics endpoint -----------------------------------------------------------------
+
+    def endpoint(self) -> Endpoint:
+        """`GET <path>`: the text format, behind the configured token and address list."""
+        token = f"Bearer {self.settings.token}".encode() if self.settings.token else None
+        allow = self.settings.allow
+        headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"cache-control", b"no-store")]
+
+        async def scrape(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
+            status, body = 200, b""
+            if allow and not _allowed(client_ip(scope), allow):
+                status, body = 403, b"forbidden\n"
+            elif token is not None:
+                given = next((v for n, v in scope["headers"] if n == b"authorization"), b"")
+                if not hmac.compare_digest(given, token):
+                    status, body = 401, b"unauthorized\n"
+            if status == 200:
+                body = self.render()
+            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [*headers, (b"content-length", b"%d" % len(body)), *extra]})
+            await send({"type": "http.response.body", "body": body})
+            return status
+
+        scrape.returns_status = True  # type: ignore[attr-defined]
+        return scrape
+
+
+class _Collector:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self.metrics.collect()
+
+
+def lock_source(locks: Callable[[], dict[str, Any]]) -> Callable[[], Iterable[Metric]]:
+    """The locks' own counters (acquired, timeouts, lost, waiting now), per app, read at scrape time."""
+
+    def collect() -> Iterator[Metric]:
+        counts = CounterMetricFamily("mega_lock_events", "Lock acquisitions, timeouts and losses",
+                                     labels=["app", "driver", "event"])
+        waiting = GaugeMetricFamily("mega_lock_waiting", "Callers waiting for a lock now",
+                                    labels=["app", "driver"])
+        for app, lock in locks().items():
+            for event, attr in (("acquired", "acquired"), ("timeout", "timeouts"), ("lost", "lost"),
+                                ("error", "errors")):
+                counts.add_metric([app, lock.driver, event], getattr(lock, attr, 0))
+            waiting.add_metric([app, lock.driver], getattr(lock, "_waiting", 0))
+        yield counts
+        yield waiting
+
+    return collect
+
+
+def bus_source(buses: Callable[[], dict[str, Any]]) -> Callable[[], Iterable[Metric]]:
+    """The buses' own counters per app (published, received, requests, timeouts, errors)."""
+    kinds = ("published", "received", "requests", "timeouts", "no_responders", "handler_errors",
+             "decode_errors", "reply_errors", "dropped")
+
+    def collect() -> Iterator[Metric]:
+        counts = CounterMetricFamily("mega_bus_messages", "Bus messages and requests by kind",
+                                     labels=["app", "driver", "kind"])
+        for app, bus in buses().items():
+            for kind in kinds:
+                counts.add_metric([app, bus.driver, kind], getattr(bus, kind, 0))
+        yield counts
+
+    return collect
+
+
+def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The sum of several processes' `snapshot()`s (a cluster primary serves one text from it)."""
+    parts = ("http", "adapters", "lock_waits", "bus_requests")
+    out: dict[str, Any] = {part: {} for part in parts}
+    out["rejections"] = {}
+    for snap in snapshots:
+        for part in parts:
+            for labels, row in snap.get(part, {}).items():
+                mine = out[part].setdefault(labels, [0.0] * len(row))
+                for i, value in enumerate(row):
+                    mine[i] += value
+        for reason, count in snap["rejections"].items():
+            out["rejections"][reason] = out["rejections"].get(reason, 0) + count
+    return out
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+MEMORY_KINDS = ("rss", "vms")  # a fixed set: never grows with anything
+
+
+def _process_memory(started: float) -> Iterator[Metric]:
+    """`mega_process_memory_bytes{kind}` (rss and vms, from /proc where there is one), the
+    interpreter's allocated blocks, and the uptime."""
+    memory = GaugeMetricFamily("mega_process_memory_bytes", "Process memory by kind", labels=["kind"])
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            vms_pages, rss_pages = (int(x) for x in statm.read().split()[:2])
+        memory.add_metric(["rss"], rss_pages * _PAGE)
+        memory.add_metric(["vms"], vms_pages * _PAGE)
+    except (OSError, ValueError):
+        pass
+    yield memory
+    yield GaugeMetricFamily("mega_python_allocated_blocks", "Memory blocks the interpreter holds",
+                            value=sys.getallocatedblocks())
+    yield GaugeMetricFamily("mega_process_uptime_seconds", "Seconds since metrics started",
+                            value=time.time() - started)
+
+
+def _allowed(address: str | None, allow: tuple[Any, ...]) -> bool:
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in allow)
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(value)

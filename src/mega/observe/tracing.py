@@ -1,0 +1,223 @@
+"""OpenTelemetry tracing: one tracer provider per process, spans for HTTP, adapters (databases, caches)
+and the bus, W3C `traceparent`/`tracestate` in and out.
+
+The provider is mega's own (the global one is left to the application): mega's spans use it, and the
+current span travels in OpenTelemetry's context as usual, so a span an application starts inside a
+handler becomes a child of the request's span.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from mega import __version__
+from mega.errors import MegaError
+from mega.observe._tracing_settings import TracingSettings
+from mega.observe.instruments import UNMATCHED, Instruments
+
+if TYPE_CHECKING:
+    from mega.adapters.base import Adapter
+    from mega.http._pipeline import Endpoint
+
+__all__ = ["Tracing", "build_resource"]
+
+log = logging.getLogger("mega.tracing")
+_PROPAGATOR = TraceContextTextMapPropagator()
+_TRACEPARENT, _TRACESTATE = b"traceparent", b"tracestate"
+EXPORT_TIMEOUT = 5.0  # seconds per export: a dead collector must not hold shutdown for long
+
+
+def build_resource(settings: TracingSettings, *, project: str, env: str) -> Resource:
+    """The resource every span (and, later, every OpenTelemetry metric) carries: built here only."""
+    attributes: dict[str, str] = dict(settings.attributes)
+    attributes.update({
+        "service.name": settings.service_name or project,
+        "deployment.environment.name": settings.environment or env,
+        "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python",
+        "mega.version": __version__,
+    })
+    if settings.service_version:
+        attributes["service.version"] = settings.service_version
+    return Resource.create(attributes)
+
+
+def build_exporter(settings: TracingSettings) -> SpanExporter | None:
+    """The exporter `tracing.exporter` names (None for 'none')."""
+    if settings.exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=settings.export_url, headers=dict(settings.headers) or None,
+                                timeout=EXPORT_TIMEOUT)
+    if settings.exporter == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        return ZipkinExporter(endpoint=settings.export_url, timeout=int(EXPORT_TIMEOUT))
+    if settings.exporter == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    return None
+
+
+class Tracing:
+    """The process's tracer and the hooks that make spans."""
+
+    def __init__(self, settings: TracingSettings, *, project: str = "mega", env: str = "development",
+                 exporter: SpanExporter | None = None, batch: bool = True) -> None:
+        if not 0.0 <= settings.sample_ratio <= 1.0:  # the config refuses it; a direct caller too
+            raise MegaError("tracing.invalid_sample_ratio", f"tracing sample_ratio must be from 0 to 1, got "
+                            f"{settings.sample_ratio!r}", hint="0.1 samples one trace in ten, 1 all, 0 none")
+        self.settings = settings
+        self.provider = TracerProvider(resource=build_resource(settings, project=project, env=env),
+                                       sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)))
+        exporter = exporter if exporter is not None else build_exporter(settings)
+        if exporter is not None:
+            processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+            self.provider.add_span_processor(processor)
+        self.tracer = self.provider.get_tracer("mega", __version__)
+        self._never = settings.sample_ratio == 0.0
+
+    def install(self, instruments: Instruments) -> None:
+        instruments.add_http(self.http_hook)
+        instruments.add_adapter(self.observe_adapter)
+        instruments.closers.append(self.close)
+
+    def close(self) -> None:
+        self.provider.shutdown()  # flushes what the batch processor holds
+
+    def flush(self, timeout_millis: int = 5000) -> bool:
+        return self.provider.force_flush(timeout_millis)
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def http_hook(self, app: str, method: str, pattern: str, endpoint: Endpoint) -> Endpoint:
+        """`endpoint` inside a server span named "<method> <route pattern>", the caller's trace continued."""
+        tracer = self.tracer
+        unmatched = pattern == UNMATCHED
+        fixed: dict[str, Any] = {"mega.app": app}
+        if not unmatched:
+            fixed["http.route"] = pattern
+            fixed["http.request.method"] = method
+        name = f"{method} {pattern}"
+
+        never = self._never
+
+        async def traced(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
+            parent = _parent(scope["headers"])
+            if parent is None and never:  # the sampler would drop it: make no span at all
+                answered: int = await endpoint(scope, receive, send, params)
+                return answered
+            attributes = _request_attributes(scope, fixed, unmatched)
+            span = tracer.start_span(scope["method"] if unmatched else name, context=parent,
+                                     kind=SpanKind.SERVER, attributes=attributes)
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
+            status: int = 500
+            try:
+                status = await endpoint(scope, receive, send, params)
+                return status
+            except BaseException as exc:
+                span.record_exception(exc)
+                raise
+            finally:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                otel_context.detach(token)
+                span.end()
+
+        traced.returns_status = True  # type: ignore[attr-defined]
+        return traced
+
+    # -- adapters: a client span per call, made when the call ends ---------------------------
+
+    def observe_adapter(self, adapter: Adapter, op: str, seconds: float, error: BaseException | None) -> None:
+        if self._never and not trace.get_current_span().get_span_context().is_valid:
+            return  # sampling 0 outside any trace: the sampler would drop it
+        end = time.time_ns()
+        attributes: dict[str, Any] = {"mega.adapter.alias": adapter.alias,
+                                      "mega.adapter.family": adapter.family}
+        if adapter.family == "db":
+            attributes["db.system.name"] = adapter.driver
+            attributes["db.operation.name"] = op
+            name = f"{op} {adapter.alias}"
+        else:
+            attributes["mega.operation"] = op
+            name = f"{adapter.family} {op}"
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes,
+                                      start_time=end - int(seconds * 1e9))
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        span.end(end_time=end)
+
+    def timer(self, name: str, app: str, driver: str) -> Callable[[float, str], None]:
+        """An `observe(seconds, outcome)` for a lock's waits ("lock acquire") or a bus's requests
+        ("bus request"): a span per call, made when it ends, in the caller's trace."""
+        kind = SpanKind.CLIENT if name.startswith("bus") else SpanKind.INTERNAL
+
+        def observe(seconds: float, outcome: str) -> None:
+            if self._never and not trace.get_current_span().get_span_context().is_valid:
+                return
+            end = time.time_ns()
+            span = self.tracer.start_span(name, kind=kind, start_time=end - int(seconds * 1e9), attributes={
+                "mega.app": app, "mega.driver": driver, "mega.outcome": outcome})
+            if outcome not in ("ok", "acquired"):
+                span.set_status(Status(StatusCode.ERROR, outcome))
+            span.end(end_time=end)
+
+        return observe
+
+    # -- bus: traceparent out in message headers, continued by receivers ----------------------
+
+    def outgoing(self) -> dict[str, str] | None:
+        """Headers carrying the current trace (None outside a trace)."""
+        carrier: dict[str, str] = {}
+        _PROPAGATOR.inject(carrier)
+        return carrier or None
+
+    async def consume(self, subject: str, headers: Mapping[str, str] | None, call: Awaitable[None]) -> None:
+        """Run a subscriber's handler call inside a consumer span continuing the sender's trace."""
+        parent = _PROPAGATOR.extract(dict(headers)) if headers else None
+        with self.tracer.start_as_current_span(f"receive {subject}", context=parent, kind=SpanKind.CONSUMER,
+                                               attributes={"messaging.system": "mega.bus",
+                                                           "messaging.destination.name": subject}):
+            await call
+
+
+def _parent(headers: list[tuple[bytes, bytes]]) -> otel_context.Context | None:
+    """The caller's context from `traceparent`/`tracestate` (None when absent; invalid gives a new root)."""
+    carrier: dict[str, str] | None = None
+    for name, value in headers:
+        if name in (_TRACEPARENT, _TRACESTATE):
+            if carrier is None:
+                carrier = {}
+            carrier[name.decode()] = value.decode("latin-1")
+    return _PROPAGATOR.extract(carrier) if carrier else None
+
+
+def _request_attributes(scope: dict[str, Any], fixed: dict[str, Any], unmatched: bool) -> dict[str, Any]:
+    """The span's attributes, in one dict (each `set_attribute` on a live span takes its lock)."""
+    attributes = dict(fixed)
+    attributes["url.path"] = scope["path"]
+    attributes["url.scheme"] = scope.get("scheme", "http")
+    if unmatched:
+        attributes["http.request.method"] = scope["method"]
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+            attributes["server.address"] = host.split("]")[0] + "]" if host.startswith("[") else \
+                host.rsplit(":", 1)[0]
+            break
+    return attributes
