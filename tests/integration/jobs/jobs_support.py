@@ -65,10 +65,10 @@ class Work(Job):
                 await conn.close()
             return payload["id"]
         p = await pool()
-        await p.execute(
-            f"INSERT INTO {os.environ['JOBS_TABLE']} (msg_id, delivery_count, pid, start_ns, end_ns) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (msg_id) DO NOTHING",
-            payload["id"], ctx.job.delivery, os.getpid(), start, time.time_ns())
+        table = os.environ["JOBS_TABLE"]
+        await p.execute(INSERT.format(table), payload["id"], ctx.job.delivery, os.getpid(), start, time.time_ns())
+        await p.execute(f"INSERT INTO {table}_runs (msg_id, delivery_count) VALUES ($1, $2)", payload["id"],
+                        ctx.job.delivery)
         return payload["id"]
 '''
 
@@ -76,7 +76,7 @@ class Work(Job):
 class Case:
     """One test's names: subject, stream prefix, table; and its project on disk."""
 
-    def __init__(self, tmp: Path, *, ack_wait: float = 2.0, max_deliver: int = 5, extra: str = "",
+    def __init__(self, tmp: Path, *, ack_wait: float = 2.0, max_deliver: int = 5, shutdown: float = 10,
                  nats_url: str = NATS_URL) -> None:
         tag = uuid.uuid4().hex[:10]
         self.subject = f"it.jobs.{tag}"
@@ -89,17 +89,19 @@ class Case:
                     "logger": {{"level": "warning"}},
                     "services": {{"buses": {{"q": {{"driver": "nats", "url": "{nats_url}"}}}}}},
                     "jobs": {{"ack_wait": {ack_wait}, "heartbeat": {ack_wait / 3}, "max_deliver": {max_deliver},
-                             "stream_prefix": "{self.prefix}", "shutdown_timeout": 10 {extra}}},
+                             "stream_prefix": "{self.prefix}", "shutdown_timeout": {shutdown}}},
                 }}
             """,
             "apps/main/app_config.py": "config = {}\n",
             "apps/main/jobs/work.py": JOB_SOURCE,
         })
+        self.log = (tmp / "workers.log").open("ab")
         self.stream = f"{self.prefix}_{self.subject.replace('.', '_')}"
         self.dlq = self.stream + "_DLQ"
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "JOBS_SUBJECT": self.subject, "JOBS_TABLE": self.table, "JOBS_PG_URL": PG_URL,
+        base = {k: v for k, v in os.environ.items() if k != "JOBS_NO_POOL"}
+        return {**base, "JOBS_SUBJECT": self.subject, "JOBS_TABLE": self.table, "JOBS_PG_URL": PG_URL,
                 "MEGA_ENV": "test", **extra}
 
     def apply_env(self, **extra: str) -> None:
@@ -111,6 +113,7 @@ class Case:
         try:
             await conn.execute(f"CREATE TABLE {self.table} (msg_id text PRIMARY KEY, delivery_count int, "
                                "pid int, start_ns bigint, end_ns bigint)")
+            await conn.execute(f"CREATE TABLE {self.table}_runs (msg_id text, delivery_count int)")
         finally:
             await conn.close()
 
@@ -122,10 +125,21 @@ class Case:
             await conn.close()
         return {r["msg_id"]: (r["delivery_count"], r["pid"]) for r in found}
 
+    async def runs(self) -> list[tuple[str, int]]:
+        """Every finished run of the pooled (subprocess) job: (msg_id, delivery_count)."""
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            found = await conn.fetch(f"SELECT msg_id, delivery_count FROM {self.table}_runs")
+        finally:
+            await conn.close()
+        return [(r["msg_id"], r["delivery_count"]) for r in found]
+
     async def cleanup(self) -> None:
+        self.log.close()
         conn = await asyncpg.connect(PG_URL)
         try:
             await conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+            await conn.execute(f"DROP TABLE IF EXISTS {self.table}_runs")
         finally:
             await conn.close()
         nc = await nats.connect(self.nats_url)
@@ -142,7 +156,7 @@ class Case:
     def worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "mega", "--root", str(self.root), "worker", *args],
                                 env=self.env(**env), cwd=str(ROOT), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+                                stderr=self.log)
 
 
 async def close_pool() -> None:
