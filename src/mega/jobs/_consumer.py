@@ -43,6 +43,7 @@ DLQ_MAX_STACK = 4000
 DLQ_RETRY_WAITS = (0.25, 1.0)
 NAK_DELAY_MAX = 30.0
 FETCH_WAIT = 1.0
+READY_WAIT = 0.05
 
 
 class _Lease:
@@ -129,15 +130,15 @@ class Consumer:
 
     async def _fetch_once(self) -> None:
         await self._slots.acquire()
+        if self.stopping:
+            self._slots.release()
+            return
         free = 1
         while free < self.job.concurrency and not self._slots.locked():
             await self._slots.acquire()
             free += 1
         try:
-            assert self.sub is not None
-            msgs = await self.sub.fetch(free, timeout=FETCH_WAIT)
-        except (TimeoutError, nerr.TimeoutError):
-            msgs = []
+            msgs = await self._fetch(free)
         except BaseException:
             for _ in range(free):
                 self._slots.release()
@@ -153,6 +154,19 @@ class Consumer:
             task = asyncio.get_running_loop().create_task(self._handle(msg))
             self.inflight[task] = msg
             task.add_done_callback(self._finished)
+
+    async def _fetch(self, free: int) -> list[Msg]:
+        """Wait (long poll) for one message, then take what else is ready at once: nats-py's batch long
+        poll would hold the first message until the whole batch arrived or the wait ran out."""
+        assert self.sub is not None
+        try:
+            msgs = await self.sub.fetch(1, timeout=FETCH_WAIT)
+        except (TimeoutError, nerr.TimeoutError):
+            return []
+        if free > 1 and not self.stopping:
+            with contextlib.suppress(TimeoutError, nerr.TimeoutError):
+                msgs += await self.sub.fetch(free - 1, timeout=READY_WAIT)
+        return msgs
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.inflight.pop(task, None)
