@@ -9,7 +9,7 @@ from mega.errors import MegaError
 
 class JobError(MegaError):
     status = 500
-    default_code = "job.failed"
+    default_code = "job.enqueue_failed"
 
 
 def invalid_option(owner: str, option: str, value: Any, why: str, hint: str | None = None) -> JobError:

@@ -56,12 +56,8 @@ def nats_connection(adapters: AdapterManager | None, settings: JobsSettings) -> 
     """`alias -> NatsAdapter` for this project (alias None: jobs.bus, else the only NATS bus)."""
 
     def connection(alias: str | None) -> NatsAdapter:
-        from mega.adapters.nats import NatsAdapter
-
         declared = [] if adapters is None else adapters.aliases("bus")
-        nats = [
-            a for a in declared if adapters is not None and isinstance(adapters.get("bus", a), NatsAdapter)
-        ]
+        nats = [a for a in declared if adapters is not None and adapters.get("bus", a).driver == "nats"]
         chosen = alias or settings.bus or (nats[0] if len(nats) == 1 else None)
         if chosen is None or chosen not in nats:
             why = (

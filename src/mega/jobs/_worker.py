@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mega.boot.stages import boot
+from mega.http.envelope import dumps
 from mega.jobs._consumer import FETCH_WAIT, Consumer
 from mega.jobs._errors import JobError
 from mega.jobs._metrics import JobMetrics
@@ -112,7 +114,6 @@ class Worker:
 async def serve_http(rt: Runtime, metrics: JobMetrics, port: int) -> asyncio.Server:
     """`/health/live`, `/health/ready` and `/metrics` on every interface (plain HTTP/1.1, one request per
     connection)."""
-    from mega.http.envelope import dumps
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -148,8 +149,6 @@ async def serve_http(rt: Runtime, metrics: JobMetrics, port: int) -> asyncio.Ser
 async def run_worker(
     root: Path, subjects: Sequence[str], *, http_port: int | None = None, burst: bool = False
 ) -> int:
-    from mega.boot.stages import boot
-
     rt = await boot(root)
     server = None
     try:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mega.jobs._errors import JobError, invalid_option
+from mega.jobs._errors import invalid_option
 
 if TYPE_CHECKING:
     from mega.app.ctx import Ctx
@@ -126,7 +126,3 @@ def _check_backoff(name: str, backoff: Any) -> None:
     initial, most = backoff.get("initial", 1), backoff.get("max", 30)
     if not _number(initial) or initial < 0 or not _number(most) or most < initial:
         raise invalid_option(name, "backoff", backoff, "needs 0 <= initial <= max (seconds)")
-
-
-def job_error(code: str, message: str, **details: Any) -> JobError:
-    return JobError(code, message, details=details)
