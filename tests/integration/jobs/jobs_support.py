@@ -4,6 +4,7 @@ the counts every heavy test prints (lost, unexpected, duplicated, recovered)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,16 +14,16 @@ from typing import Any
 
 import asyncpg
 import nats
+from tests import services
 
 from mega.testing import write_project
-from tests import services
 
 NATS_URL = services.url("nats")
 PG_URL = services.url("postgres")
 ROOT = Path(__file__).resolve().parents[3]
 
 # The job: one row per delivery that finished, (msg_id, delivery_count, pid, start_ns, end_ns).
-JOB_SOURCE = '''
+JOB_SOURCE = """
 import asyncio, os, time
 import asyncpg
 from mega import Job
@@ -66,53 +67,80 @@ class Work(Job):
             return payload["id"]
         p = await pool()
         table = os.environ["JOBS_TABLE"]
-        await p.execute(INSERT.format(table), payload["id"], ctx.job.delivery, os.getpid(), start, time.time_ns())
+        await p.execute(INSERT.format(table), payload["id"], ctx.job.delivery, os.getpid(), start,
+                        time.time_ns())
         await p.execute(f"INSERT INTO {table}_runs (msg_id, delivery_count) VALUES ($1, $2)", payload["id"],
                         ctx.job.delivery)
         return payload["id"]
-'''
+"""
 
 
 class Case:
     """One test's names: subject, stream prefix, table; and its project on disk."""
 
-    def __init__(self, tmp: Path, *, ack_wait: float = 2.0, max_deliver: int = 5, shutdown: float = 10,
-                 nats_url: str = NATS_URL) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        ack_wait: float = 2.0,
+        max_deliver: int = 5,
+        shutdown: float = 10,
+        nats_url: str = NATS_URL,
+    ) -> None:
         tag = uuid.uuid4().hex[:10]
         self.subject = f"it.jobs.{tag}"
         self.prefix = f"IT_{tag}"
         self.table = f"jobs_{tag}"
         self.nats_url = nats_url
-        self.root = write_project(tmp / "proj", {
-            "mega_config.py": f"""
+        self.root = write_project(
+            tmp / "proj",
+            {
+                "mega_config.py": f"""
                 config = {{
                     "logger": {{"level": "warning"}},
                     "services": {{"buses": {{"q": {{"driver": "nats", "url": "{nats_url}"}}}}}},
-                    "jobs": {{"ack_wait": {ack_wait}, "heartbeat": {ack_wait / 3}, "max_deliver": {max_deliver},
+                    "jobs": {{"ack_wait": {ack_wait}, "heartbeat": {ack_wait / 3},
+                             "max_deliver": {max_deliver},
                              "stream_prefix": "{self.prefix}", "shutdown_timeout": {shutdown}}},
                 }}
             """,
-            "apps/main/app_config.py": "config = {}\n",
-            "apps/main/jobs/work.py": JOB_SOURCE,
-        })
+                "apps/main/app_config.py": "config = {}\n",
+                "apps/main/jobs/work.py": JOB_SOURCE,
+            },
+        )
         self.log = (tmp / "workers.log").open("ab")
         self.stream = f"{self.prefix}_{self.subject.replace('.', '_')}"
         self.dlq = self.stream + "_DLQ"
 
     def env(self, **extra: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if k != "JOBS_NO_POOL"}
-        return {**base, "JOBS_SUBJECT": self.subject, "JOBS_TABLE": self.table, "JOBS_PG_URL": PG_URL,
-                "MEGA_ENV": "test", **extra}
+        return {
+            **base,
+            "JOBS_SUBJECT": self.subject,
+            "JOBS_TABLE": self.table,
+            "JOBS_PG_URL": PG_URL,
+            "MEGA_ENV": "test",
+            **extra,
+        }
 
     def apply_env(self, **extra: str) -> None:
-        os.environ.update({"JOBS_NO_POOL": "1", "JOBS_SUBJECT": self.subject, "JOBS_TABLE": self.table, "JOBS_PG_URL": PG_URL,
-                           **extra})
+        os.environ.update(
+            {
+                "JOBS_NO_POOL": "1",
+                "JOBS_SUBJECT": self.subject,
+                "JOBS_TABLE": self.table,
+                "JOBS_PG_URL": PG_URL,
+                **extra,
+            }
+        )
 
     async def create_table(self) -> None:
         conn = await asyncpg.connect(PG_URL)
         try:
-            await conn.execute(f"CREATE TABLE {self.table} (msg_id text PRIMARY KEY, delivery_count int, "
-                               "pid int, start_ns bigint, end_ns bigint)")
+            await conn.execute(
+                f"CREATE TABLE {self.table} (msg_id text PRIMARY KEY, delivery_count int, "
+                "pid int, start_ns bigint, end_ns bigint)"
+            )
             await conn.execute(f"CREATE TABLE {self.table}_runs (msg_id text, delivery_count int)")
         finally:
             await conn.close()
@@ -146,17 +174,19 @@ class Case:
         try:
             js = nc.jetstream()
             for name in (self.stream, self.dlq):
-                try:
+                with contextlib.suppress(Exception):
                     await js.delete_stream(name)
-                except Exception:
-                    pass
         finally:
             await nc.close()
 
     def worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "mega", "--root", str(self.root), "worker", *args],
-                                env=self.env(**env), cwd=str(ROOT), stdout=subprocess.DEVNULL,
-                                stderr=self.log)
+        return subprocess.Popen(
+            [sys.executable, "-m", "mega", "--root", str(self.root), "worker", *args],
+            env=self.env(**env),
+            cwd=str(ROOT),
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
 
 
 async def close_pool() -> None:
@@ -182,13 +212,20 @@ async def stream_state(url: str, stream: str) -> dict[str, Any]:
         await nc.close()
 
 
-def report(name: str, expected: set[str], rows: dict[str, tuple[int, int]], deliveries_gt1: int) -> dict[str, int]:
+def report(
+    name: str, expected: set[str], rows: dict[str, tuple[int, int]], deliveries_gt1: int
+) -> dict[str, int]:
     """Print (and return) lost, unexpected, duplicated and recovered counts."""
     lost = len(expected - rows.keys())
     unexpected = len(rows.keys() - expected)
     recovered = sum(1 for d, _ in rows.values() if d >= 2)
-    counts = {"lost": lost, "unexpected": unexpected, "duplicated": deliveries_gt1, "recovered": recovered,
-              "rows": len(rows)}
+    counts = {
+        "lost": lost,
+        "unexpected": unexpected,
+        "duplicated": deliveries_gt1,
+        "recovered": recovered,
+        "rows": len(rows),
+    }
     print(f"\n[{name}] " + " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 

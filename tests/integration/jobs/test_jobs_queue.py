@@ -87,7 +87,9 @@ async def _consume(rt: Any, case: Case) -> tuple[Consumer, asyncio.Task[None]]:
     return consumer, asyncio.get_running_loop().create_task(consumer.run())
 
 
-async def test_good_and_poison_jobs_fire_their_events_and_poison_lands_in_the_dlq_once(tmp_path: Path) -> None:
+async def test_good_and_poison_jobs_fire_their_events_and_poison_lands_in_the_dlq_once(
+    tmp_path: Path,
+) -> None:
     case = Case(tmp_path)
     case.apply_env(JOBS_RETRIES="3")
     await case.create_table()
@@ -97,8 +99,12 @@ async def test_good_and_poison_jobs_fire_their_events_and_poison_lands_in_the_dl
             work = app.jobs.jobs[case.subject]
             events: dict[int, list[str]] = {}
             for name in ("dispatch", "start", "done", "retry", "fail", "dlq"):
-                app.jobs.on(name, lambda e, n=name: events.setdefault(e["seq"], []).append(
-                    n if n != "fail" else f"fail:{e['phase']}"))
+                app.jobs.on(
+                    name,
+                    lambda e, n=name: events.setdefault(e["seq"], []).append(
+                        n if n != "fail" else f"fail:{e['phase']}"
+                    ),
+                )
             good = [await app.jobs.enqueue(work, {"id": f"g{i}"}) for i in range(20)]
             bad = [await app.jobs.enqueue(work, {"id": f"p{i}", "fail": True}) for i in range(5)]
             nc = app.jobs.connection(work).native
@@ -120,8 +126,14 @@ async def test_good_and_poison_jobs_fire_their_events_and_poison_lands_in_the_dl
             run_failed = sorted(e["payload"]["id"] for e in entries if e["error"]["name"] == "RuntimeError")
             assert run_failed == sorted(f"p{i}" for i in range(5))
             one = next(e for e in entries if e["error"]["name"] == "RuntimeError")
-            assert set(one) == {"original_subject", "original_seq", "failed_at", "delivery_count", "error",
-                                "payload"}
+            assert set(one) == {
+                "original_subject",
+                "original_seq",
+                "failed_at",
+                "delivery_count",
+                "error",
+                "payload",
+            }
             assert one["original_subject"] == case.subject and one["delivery_count"] == 1
             assert "poison" in one["error"]["stack"] and len(one["error"]["stack"]) <= 4000
             assert len(await case.rows()) == 20

@@ -9,6 +9,7 @@ exactly either way, and every test prints lost, unexpected, duplicated and recov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -80,10 +81,8 @@ async def test_a_kill_9_storm_loses_nothing_and_duplicates_only_what_was_in_flig
 
         async def sample() -> None:
             while sampling:
-                try:
+                with contextlib.suppress(Exception):
                     samples.append((await js.consumer_info(case.stream, "worker")).num_ack_pending)
-                except Exception:
-                    pass
                 await asyncio.sleep(0.1)
 
         sampler = asyncio.get_running_loop().create_task(sample())
@@ -110,8 +109,10 @@ async def test_a_kill_9_storm_loses_nothing_and_duplicates_only_what_was_in_flig
         per_job = Counter(m for m, _ in runs)
         duplicated = [m for m, n in per_job.items() if n > 1]
         counts = report("crash storm", {f"j{i}" for i in range(jobs)}, rows, len(duplicated))
-        print(f"[crash storm] jobs={jobs} kills={kills} drained_after_last_kill={took:.1f}s "
-              f"max_ack_pending_sample={max(samples, default=0)} samples={len(samples)}")
+        print(
+            f"[crash storm] jobs={jobs} kills={kills} drained_after_last_kill={took:.1f}s "
+            f"max_ack_pending_sample={max(samples, default=0)} samples={len(samples)}"
+        )
         assert done, f"not drained {took:.0f}s after the last kill"
         assert counts["lost"] == 0 and counts["unexpected"] == 0 and len(rows) == jobs
         assert len(duplicated) <= kills * concurrency
@@ -161,8 +162,7 @@ async def test_sigterm_past_the_shutdown_timeout_naks_the_rest_for_another_worke
     try:
         assert await wait_until(lambda: _ready(port), 30)
         await _enqueue(case, [{"id": f"n{i}", "sleep": 30} for i in range(4)])
-        assert await wait_until(
-            lambda: _state_is(case, lambda s: s["num_ack_pending"] == 4), 10)
+        assert await wait_until(lambda: _state_is(case, lambda s: s["num_ack_pending"] == 4), 10)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 15)
         assert code == 0
@@ -223,6 +223,7 @@ async def test_msg_ids_stay_unique_across_producers_and_a_nats_kill_9(tmp_path: 
     case.apply_env()
     ids = [f"m{i}" for i in range(5_000 if FULL else 2_000)]
     try:
+
         async def produce_all() -> Counter[bool]:
             async with running(case.root) as rt:
                 app = rt.apps["main"]
@@ -246,8 +247,10 @@ async def test_msg_ids_stay_unique_across_producers_and_a_nats_kill_9(tmp_path: 
         server.start()
         again = await produce_all()
         state = await stream_state(server.url, case.stream)
-        print(f"\n[idempotency] stored={state['messages'] - 1} duplicates_first={first[True]} "
-              f"duplicates_after_restart={again[True]}")
+        print(
+            f"\n[idempotency] stored={state['messages'] - 1} duplicates_first={first[True]} "
+            f"duplicates_after_restart={again[True]}"
+        )
         assert state["messages"] == len(ids) + 1  # + the warm-up
         assert again[True] == 3 * len(ids)
     finally:
