@@ -56,7 +56,15 @@ class Work(Job):
         start = time.time_ns()
         if payload.get("fail"):
             raise RuntimeError("poison")
+        if payload.get("stubborn"):  # ignores cancellation, then fails late
+            try:
+                await asyncio.sleep(payload["stubborn"])
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.3)
+            raise RuntimeError("late failure")
         await asyncio.sleep(payload.get("sleep", 0))
+        if payload.get("nodb"):
+            return payload["id"]
         if os.environ.get("JOBS_NO_POOL"):
             conn = await asyncpg.connect(os.environ["JOBS_PG_URL"])
             try:

@@ -169,3 +169,46 @@ async def test_a_run_past_its_timeout_is_cancelled_and_dead_lettered_as_run_time
             assert fails == ["run"] and await case.rows() == {}  # cancelled: it never wrote its row
     finally:
         await case.cleanup()
+
+
+async def test_a_run_three_times_ack_wait_long_is_not_redelivered(tmp_path: Path) -> None:
+    case = Case(tmp_path, ack_wait=2.0)
+    case.apply_env(JOBS_RETRIES="0")
+    await case.create_table()
+    try:
+        async with running(case.root) as rt:
+            app = rt.apps["main"]
+            starts: list[int] = []
+            app.jobs.on("start", lambda e: starts.append(e["delivery"]))
+            await app.jobs.enqueue(app.jobs.jobs[case.subject], {"id": "long", "sleep": 6})
+            consumer, task = await _consume(rt, case)
+            assert await wait_until(lambda: _drained(case), 20)
+            consumer.stopping = True
+            await consumer.stop(1)
+            task.cancel()
+            rows = await case.rows()
+            print(f"\n[long run] starts={starts} rows={rows}")
+            assert starts == [1] and rows["long"][0] == 1
+    finally:
+        await case.cleanup()
+
+
+async def test_a_timed_out_run_that_fails_later_reports_abandoned_run_once(tmp_path: Path) -> None:
+    case = Case(tmp_path)
+    case.apply_env(JOBS_TIMEOUT="0.3", JOBS_RETRIES="0")
+    try:
+        async with running(case.root) as rt:
+            app = rt.apps["main"]
+            phases: list[str] = []
+            app.jobs.on("fail", lambda e: phases.append(e["phase"]))
+            await app.jobs.enqueue(app.jobs.jobs[case.subject], {"id": "s", "stubborn": 5})
+            consumer, task = await _consume(rt, case)
+            assert await wait_until(lambda: _drained(case), 10)
+            await asyncio.sleep(1.0)
+            consumer.stopping = True
+            await consumer.stop(1)
+            task.cancel()
+            assert phases == ["run", "abandoned-run"]
+            assert [e["error"]["code"] for e in await _dlq_entries(case)] == ["job.run_timeout"]
+    finally:
+        await case.cleanup()
