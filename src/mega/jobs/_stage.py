@@ -2,7 +2,9 @@
 give every app its queue (`app.jobs`, `ctx.jobs`).
 
 Checked here, so a bad class fails boot: its options (`job.invalid_option`), two classes on one subject
-(`job.duplicate_subject`), and the bus they name (`job.no_jetstream` when it is missing or not NATS).
+(`job.duplicate_subject`), and a bus named by `jobs.bus` or a Job's `bus` that is missing or not NATS
+(`job.no_jetstream`). A project with no NATS bus at all still boots (its web tests need none): enqueue
+and `mega worker` then fail with `job.no_jetstream`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ async def jobs_stage(rt: Runtime) -> None:
                     hint="one class per subject: rename one subject",
                 )
             owners[cls.subject] = cls
-            queue.connection(cls)  # the bus it names exists and is NATS
+            if queue.alias_of(cls) is not None:
+                queue.connection(cls)  # a bus named in code or config must exist and be NATS
             queue.jobs[cls.subject] = cls
         app.jobs = queue

@@ -172,9 +172,23 @@ async def test_two_classes_on_one_subject_fail_boot(tmp_path: Path) -> None:
     assert "apps.main.jobs.a.A" in caught.value.original.message  # type: ignore[attr-defined]
 
 
-async def test_jobs_without_a_nats_bus_fail_boot_with_no_jetstream(tmp_path: Path) -> None:
-    root = _project(tmp_path, "{}", {"a": JOB.format(name="A")})
+async def test_a_job_bus_that_is_not_declared_fails_boot_with_no_jetstream(tmp_path: Path) -> None:
+    job = JOB.format(name="A").replace('subject = "mail.send"', 'subject = "mail.send"\n    bus = "nope"')
+    root = _project(tmp_path, "{}", {"a": job})
     with pytest.raises(BootError) as caught:
         await boot_for_test(root)
     assert caught.value.stage == "jobs"
     assert caught.value.original.code == "job.no_jetstream"  # type: ignore[attr-defined]
+    assert "'nope'" in caught.value.original.message  # type: ignore[attr-defined]
+
+
+async def test_without_any_nats_bus_boot_works_and_enqueue_says_no_jetstream(tmp_path: Path) -> None:
+    root = _project(tmp_path, "{}", {"a": JOB.format(name="A")})
+    rt = await boot_for_test(root)
+    try:
+        app = rt.apps["main"]
+        with pytest.raises(MegaError) as caught:
+            await app.jobs.enqueue(app.jobs.jobs["mail.send"], {"to": "x"})
+        assert caught.value.code == "job.no_jetstream" and caught.value.status == 503
+    finally:
+        await rt.close()
