@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -256,3 +257,69 @@ async def test_msg_ids_stay_unique_across_producers_and_a_nats_kill_9(tmp_path: 
     finally:
         await case.cleanup()
         server.stop()
+
+
+async def test_worker_refuses_an_unknown_job_with_exit_2(tmp_path: Path) -> None:
+    case = Case(tmp_path)
+    proc = case.worker("--job", "no.such.job")
+    try:
+        code = await asyncio.to_thread(proc.wait, 60)
+        case.log.flush()
+        text = (tmp_path / "workers.log").read_text()
+        assert code == 2 and "code: job.unknown_job" in text and case.subject in text
+    finally:
+        _stop([proc])
+        await case.cleanup()
+
+
+async def test_burst_runs_what_is_queued_then_exits_0_and_serves_metrics(tmp_path: Path) -> None:
+    case = Case(tmp_path)
+    await case.create_table()
+    try:
+        await _enqueue(case, [{"id": f"b{i}"} for i in range(20)])
+        port = _free_port()
+        proc = case.worker("--burst", "--http-port", str(port), "--job", case.subject, JOBS_CONCURRENCY="4")
+        metrics = ""
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+                    metrics = r.read().decode()
+                if 'outcome="done"} 20' in metrics:
+                    break
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+        code = await asyncio.to_thread(proc.wait, 60)
+        assert code == 0
+        assert len(await case.rows()) == 20
+        assert f'mega_jobs_total{{subject="{case.subject}",outcome="done"}} 20' in metrics
+        assert "mega_job_run_seconds_count" in metrics and "mega_jobs_in_flight" in metrics
+    finally:
+        await case.cleanup()
+
+
+async def test_readiness_is_503_while_draining(tmp_path: Path) -> None:
+    case = Case(tmp_path, shutdown=5)
+    await case.create_table()
+    port = _free_port()
+    proc = case.worker("--http-port", str(port), JOBS_CONCURRENCY="1")
+    try:
+        assert await wait_until(lambda: _ready(port), 30)
+        await _enqueue(case, [{"id": "d", "sleep": 3}])
+        assert await wait_until(lambda: _state_is(case, lambda s: s["num_ack_pending"] == 1), 10)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+
+        def status() -> int:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as r:
+                    return int(r.status)
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert await asyncio.to_thread(status) == 503
+        assert await asyncio.to_thread(proc.wait, 15) == 0
+        assert "d" in await case.rows()
+    finally:
+        _stop([proc])
+        await case.cleanup()
