@@ -56,6 +56,7 @@ class JobQueue:
         self.streams = streams or Streams(settings)
         self.events = Events()
         self.jobs: dict[str, type[Job]] = {}  # subject -> class, the jobs this app declares
+        self._contexts: dict[str, tuple[Any, JetStreamContext]] = {}
 
     def on(self, name: str, fn: Listener) -> Callable[[], None]:
         """Listen to `dispatch`, `start`, `done`, `retry`, `fail` or `dlq` (else `job.unknown_event`)."""
@@ -73,7 +74,10 @@ class JobQueue:
             nc = adapter.client(job.subject)
         except Exception as exc:
             raise _publish_failed(job.subject, exc) from exc
-        return adapter.alias, nc.jetstream(timeout=PUBLISH_TIMEOUT)
+        cached = self._contexts.get(adapter.alias)
+        if cached is None or cached[0] is not nc:  # a new connection after a reconnect or a restart
+            cached = self._contexts[adapter.alias] = (nc, nc.jetstream(timeout=PUBLISH_TIMEOUT))
+        return adapter.alias, cached[1]
 
     async def enqueue(
         self, job: type[Job], payload: Any = None, *, msg_id: str | None = None

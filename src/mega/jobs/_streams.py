@@ -61,6 +61,8 @@ class Streams:
     async def ensure(self, js: JetStreamContext, alias: str, subject: str) -> str:
         key = (id(js._nc), subject)
         future = self._checked.get(key)
+        if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+            return future.result()  # the hot path: checked before
         if future is None:
             future = self._checked[key] = asyncio.ensure_future(self._create(js, alias, subject))
         try:
