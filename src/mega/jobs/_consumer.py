@@ -43,7 +43,7 @@ DLQ_MAX_STACK = 4000
 DLQ_RETRY_WAITS = (0.25, 1.0)
 NAK_DELAY_MAX = 30.0
 FETCH_WAIT = 1.0
-READY_WAIT = 0.05
+MAX_FETCHERS = 64  # fetch loops per process; a higher concurrency needs more processes to fill it
 
 
 class _Lease:
@@ -87,7 +87,6 @@ class Consumer:
         self.stopping = False
         self.draining = False
         self.bound = False
-        self._slots = asyncio.Semaphore(job.concurrency)
 
     # -- binding and the fetch loop ----------------------------------------------------------
 
@@ -110,67 +109,58 @@ class Consumer:
         self.bound = True
 
     async def run(self) -> None:
-        """Fetch and run until `stop()`; loop errors fire `fail` phase `consume-loop` and are retried."""
+        """Fetch and run until `stop()`: one fetch loop per slot (at most MAX_FETCHERS per process)."""
+        while self.sub is None and not self.stopping:
+            try:
+                await self.bind()
+            except Exception as exc:
+                await self._loop_error(exc)
+        fetchers = min(self.job.concurrency, MAX_FETCHERS)
+        await asyncio.gather(*(self._fetcher() for _ in range(fetchers)))
+
+    async def _fetcher(self) -> None:
+        """One slot: its own pull subscription, one message at a time. (nats-py's batch fetch long-polls
+        until the whole batch is there, holding the first message: one long poll per slot instead.)"""
+        assert self.js is not None
+        sub: JetStreamContext.PullSubscription | None = None
         while not self.stopping:
             try:
-                if self.sub is None:
-                    await self.bind()
-                await self._fetch_once()
+                if sub is None:
+                    sub = await self.js.pull_subscribe_bind(DURABLE, stream=self.stream)
+                try:
+                    msgs = await sub.fetch(1, timeout=FETCH_WAIT)
+                except (TimeoutError, nerr.TimeoutError):
+                    continue
+                for msg in msgs:
+                    await self._dispatch(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if self.stopping:
                     break
-                log.warning("job %s: consume loop error: %s: %s", self.subject, type(exc).__name__, exc)
-                self.metrics.count(self.subject, "loop_error")
-                await self.queue.events.emit(
-                    "fail", {"subject": self.subject, "phase": "consume-loop", "error": exc}
-                )
-                await asyncio.sleep(1.0)
+                await self._loop_error(exc)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
-    async def _fetch_once(self) -> None:
-        await self._slots.acquire()
-        if self.stopping:
-            self._slots.release()
+    async def _dispatch(self, msg: Msg) -> None:
+        if self.stopping:  # arrived after SIGTERM: give it back at once
+            with contextlib.suppress(nerr.Error, OSError):
+                await msg.nak()
             return
-        free = 1
-        while free < self.job.concurrency and not self._slots.locked():
-            await self._slots.acquire()
-            free += 1
-        try:
-            msgs = await self._fetch(free)
-        except BaseException:
-            for _ in range(free):
-                self._slots.release()
-            raise
-        for _ in range(free - len(msgs)):
-            self._slots.release()
-        for msg in msgs:
-            if self.stopping:  # arrived after SIGTERM: give it back at once
-                with contextlib.suppress(nerr.Error, OSError):
-                    await msg.nak()
-                self._slots.release()
-                continue
-            task = asyncio.get_running_loop().create_task(self._handle(msg))
-            self.inflight[task] = msg
-            task.add_done_callback(self._finished)
+        task = asyncio.get_running_loop().create_task(self._handle(msg))
+        self.inflight[task] = msg
+        task.add_done_callback(self._finished)
+        await asyncio.wait({task})  # a cancelled fetch loop leaves the run to stop()
 
-    async def _fetch(self, free: int) -> list[Msg]:
-        """Wait (long poll) for one message, then take what else is ready at once: nats-py's batch long
-        poll would hold the first message until the whole batch arrived or the wait ran out."""
-        assert self.sub is not None
-        try:
-            msgs = await self.sub.fetch(1, timeout=FETCH_WAIT)
-        except (TimeoutError, nerr.TimeoutError):
-            return []
-        if free > 1 and not self.stopping:
-            with contextlib.suppress(TimeoutError, nerr.TimeoutError):
-                msgs += await self.sub.fetch(free - 1, timeout=READY_WAIT)
-        return msgs
+    async def _loop_error(self, exc: Exception) -> None:
+        log.warning("job %s: consume loop error: %s: %s", self.subject, type(exc).__name__, exc)
+        self.metrics.count(self.subject, "loop_error")
+        await self.queue.events.emit("fail", {"subject": self.subject, "phase": "consume-loop", "error": exc})
+        await asyncio.sleep(1.0)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.inflight.pop(task, None)
-        self._slots.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("job %s: handler crashed", self.subject, exc_info=task.exception())
 

@@ -132,6 +132,9 @@ class Case:
         }
 
     def apply_env(self, **extra: str) -> None:
+        """Set this case's JOBS_* variables in this process (an earlier test's are removed first)."""
+        for key in [k for k in os.environ if k.startswith("JOBS_")]:
+            del os.environ[key]
         os.environ.update(
             {
                 "JOBS_NO_POOL": "1",

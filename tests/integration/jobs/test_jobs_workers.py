@@ -73,7 +73,7 @@ async def test_a_kill_9_storm_loses_nothing_and_duplicates_only_what_was_in_flig
     procs: list[subprocess.Popen[bytes]] = []
     samples: list[int] = []
     try:
-        await _enqueue(case, [{"id": f"j{i}", "sleep": 0.01} for i in range(jobs)])
+        await _enqueue(case, [{"id": f"j{i}", "sleep": 0.002} for i in range(jobs)])
         env = {"JOBS_CONCURRENCY": str(concurrency)}
         procs = [case.worker(**env) for _ in range(workers)]
         nc = await nats.connect(NATS_URL)
@@ -100,7 +100,7 @@ async def test_a_kill_9_storm_loses_nothing_and_duplicates_only_what_was_in_flig
             state = await stream_state(NATS_URL, case.stream)
             return state["messages"] == 0 and state["num_ack_pending"] == 0
 
-        done = await wait_until(drained, 2.0 + 30 + (60 if FULL else 30))
+        done = await wait_until(drained, 2.0 + 30)  # ack_wait + 30 s
         took = time.monotonic() - last_kill
         sampling = False
         await sampler
@@ -222,7 +222,7 @@ async def test_msg_ids_stay_unique_across_producers_and_a_nats_kill_9(tmp_path: 
     server.start()
     case = Case(tmp_path, nats_url=server.url)
     case.apply_env()
-    ids = [f"m{i}" for i in range(5_000 if FULL else 2_000)]
+    ids = [f"m{i}" for i in range(5_000)]
     try:
 
         async def produce_all() -> Counter[bool]:
