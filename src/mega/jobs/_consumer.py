@@ -47,30 +47,50 @@ MAX_FETCHERS = 64  # fetch loops per process; a higher concurrency needs more pr
 
 
 class _Lease:
-    """The in-progress signal of one delivery, and whether its lease is still ours."""
+    """One delivery's lease: when it was last renewed, and whether it is still ours."""
 
-    def __init__(self, msg: Msg, heartbeat: float, ack_wait: float) -> None:
-        self.msg, self.heartbeat, self.ack_wait = msg, heartbeat, ack_wait
+    __slots__ = ("ack_wait", "msg", "renewed")
+
+    def __init__(self, msg: Msg, ack_wait: float) -> None:
+        self.msg, self.ack_wait = msg, ack_wait
         self.renewed = time.monotonic()
-        self.task = asyncio.get_running_loop().create_task(self._beat())
 
     @property
     def lapsed(self) -> bool:
         return time.monotonic() - self.renewed > self.ack_wait
 
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat)
-            if self.lapsed:
-                return  # paused past ack_wait: the server redelivered it; renewing now would steal it back
-            try:
-                await self.msg.in_progress()
-                self.renewed = time.monotonic()
-            except (nerr.Error, OSError) as exc:
-                log.warning("job %s: in-progress signal failed: %s", self.msg.subject, exc)
 
-    def stop(self) -> None:
-        self.task.cancel()
+class _Heartbeat:
+    """One task per consumer sends the in-progress signal of every delivery in flight each `heartbeat`
+    (not a task per message). A lease that lapsed (the process was paused past ack_wait) is not renewed:
+    the server has redelivered it, and renewing now would take it back from the redelivery."""
+
+    def __init__(self, heartbeat: float, ack_wait: float) -> None:
+        self.heartbeat, self.ack_wait = heartbeat, ack_wait
+        self.leases: set[_Lease] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def hold(self, msg: Msg) -> _Lease:
+        lease = _Lease(msg, self.ack_wait)
+        self.leases.add(lease)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._beat())
+        return lease
+
+    def release(self, lease: _Lease) -> None:
+        self.leases.discard(lease)
+
+    async def _beat(self) -> None:
+        while self.leases:
+            await asyncio.sleep(self.heartbeat)
+            for lease in list(self.leases):
+                if lease not in self.leases or lease.lapsed:
+                    continue
+                try:
+                    await lease.msg.in_progress()
+                    lease.renewed = time.monotonic()
+                except (nerr.Error, OSError) as exc:
+                    log.warning("job %s: in-progress signal failed: %s", lease.msg.subject, exc)
 
 
 class Consumer:
@@ -87,6 +107,7 @@ class Consumer:
         self.stopping = False
         self.draining = False
         self.bound = False
+        self._heartbeat = _Heartbeat(self.settings.heartbeat, self.settings.ack_wait)
 
     # -- binding and the fetch loop ----------------------------------------------------------
 
@@ -190,7 +211,7 @@ class Consumer:
             "delivery": delivery,
             "msg_id": msg_id,
         }
-        lease = _Lease(msg, self.settings.heartbeat, self.settings.ack_wait)
+        lease = self._heartbeat.hold(msg)
         settled = False
         try:
             try:
@@ -209,7 +230,7 @@ class Consumer:
                 self.metrics.count(self.subject, "nak")
             raise
         finally:
-            lease.stop()
+            self._heartbeat.release(lease)
 
     async def _run(self, msg: Msg, info: JobInfo, base: dict[str, Any], payload: Any, lease: _Lease) -> bool:
         await self.queue.events.emit("start", {**base, "payload": payload})

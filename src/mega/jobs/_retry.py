@@ -1,11 +1,12 @@
-"""In-process retries of a job run: tenacity, with the Job's `retries` and `backoff`."""
+"""In-process retries of a job run: the Job's `retries`, waits from tenacity's backoff strategies."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState
 from tenacity.wait import wait_base, wait_exponential_jitter, wait_fixed
 
 
@@ -25,21 +26,19 @@ async def run_with_retries(
     on_retry: Callable[[int, int, BaseException], Awaitable[None]],
 ) -> Any:
     """`fn(attempt)` until it succeeds or has failed `retries + 1` times (the last error is raised).
-    The first attempt runs at once; `on_retry(attempt, retries_left, error)` runs before each wait."""
-
-    async def before_sleep(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        assert error is not None
-        await on_retry(state.attempt_number, retries + 1 - state.attempt_number, error)
-
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(retries + 1),
-        wait=backoff_wait(backoff),
-        retry=retry_if_exception_type(Exception),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    async for attempt in retrying:
-        with attempt:
-            return await fn(attempt.retry_state.attempt_number)
-    raise AssertionError("unreachable: tenacity reraises the last error")
+    The first attempt runs at once; `on_retry(attempt, retries_left, error)` runs before each wait.
+    A run that succeeds first time builds nothing (the common case stays cheap)."""
+    wait: wait_base | None = None
+    attempt = 1
+    while True:
+        try:
+            return await fn(attempt)
+        except Exception as error:
+            if attempt > retries:
+                raise
+            await on_retry(attempt, retries + 1 - attempt, error)
+            wait = wait or backoff_wait(backoff)
+            state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+            state.attempt_number = attempt
+            await asyncio.sleep(wait(state))
+            attempt += 1
