@@ -323,3 +323,38 @@ async def test_readiness_is_503_while_draining(tmp_path: Path) -> None:
     finally:
         _stop([proc])
         await case.cleanup()
+
+
+async def test_a_nats_outage_turns_readiness_503_and_the_worker_resumes_after(tmp_path: Path) -> None:
+    from nats_server import OwnJetStream
+
+    server = OwnJetStream(tmp_path / "js")
+    server.start()
+    case = Case(tmp_path, nats_url=server.url)
+    await case.create_table()
+    port = _free_port()
+    proc = case.worker("--http-port", str(port), JOBS_CONCURRENCY="2")
+    try:
+        assert await wait_until(lambda: _ready(port), 30)
+        await _enqueue(case, [{"id": "before"}])
+        assert await wait_until(lambda: _has_row(case, "before"), 15)
+        server.kill9()
+
+        async def not_ready() -> bool:
+            return not await _ready(port)
+
+        assert await wait_until(not_ready, 15)
+        server.start()
+        assert await wait_until(lambda: _ready(port), 30)
+        await _enqueue(case, [{"id": "after"}])
+        assert await wait_until(lambda: _has_row(case, "after"), 30)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 20) == 0
+    finally:
+        _stop([proc])
+        await case.cleanup()
+        server.stop()
+
+
+async def _has_row(case: Case, msg_id: str) -> bool:
+    return msg_id in await case.rows()
