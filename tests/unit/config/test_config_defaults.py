@@ -61,7 +61,8 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "migrations": {"allow_pending": False, "check": True},
         "i18n": I18N_DEFAULTS,
         "openapi": OPENAPI_DEFAULTS,
-        "jobs": {"bus": None, "ack_wait": 30.0, "max_deliver": 5, "heartbeat": None, "stream_prefix": "MEGA_JOBS",
+        "jobs": {"bus": None, "ack_wait": 30.0, "max_deliver": 5, "heartbeat": None,
+                 "stream_prefix": "MEGA_JOBS",
                  "duplicate_window": 120.0, "dlq_max_age": 7 * 86400.0, "dlq_max_bytes": None,
                  "run_timeout": 1800.0, "shutdown_timeout": 10.0},
     }
