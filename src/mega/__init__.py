@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     "CircuitBreaker": "mega.resilience",
     "ConflictError": "mega.errors",
     "Ctx": "mega.app.ctx",
+    "EnqueueResult": "mega.jobs._queue",
     "Envelope": "mega.http.envelope",
     "FileResponse": "mega.http.response",
     "ForbiddenError": "mega.errors",
@@ -29,6 +30,8 @@ _LAZY: dict[str, str] = {
     "Held": "mega.lock.contract",
     "InternalError": "mega.errors",
     "JSONResponse": "mega.http.response",
+    "Job": "mega.jobs.job",
+    "JobInfo": "mega.jobs.job",
     "Lock": "mega.lock.contract",
     "MegaApp": "mega.app.app",
     "MegaError": "mega.errors",
@@ -128,6 +131,9 @@ if TYPE_CHECKING:
     from mega.http.response import TextResponse as TextResponse
     from mega.http.router import RouteOptions as RouteOptions
     from mega.http.router import Router as Router
+    from mega.jobs._queue import EnqueueResult as EnqueueResult
+    from mega.jobs.job import Job as Job
+    from mega.jobs.job import JobInfo as JobInfo
     from mega.lock.contract import Held as Held
     from mega.lock.contract import Lock as Lock
     from mega.resilience import CircuitBreaker as CircuitBreaker

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mega.bus.contract import Bus
     from mega.cache.contract import Cache
     from mega.http.response import Response
+    from mega.jobs._queue import JobQueue
     from mega.lock.contract import Lock
     from mega.observe.access import AccessLog
     from mega.observe.instruments import Instruments
@@ -88,6 +89,7 @@ class MegaApp:
         self.instruments: Instruments | None = None  # set by the apps stage when metrics or tracing is on
         self._lock: Lock | None = None
         self._bus: Bus | None = None
+        self._jobs: JobQueue | None = None
         self.i18n: I18n = OFF  # the i18n stage gives an app with catalogs its Translator
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)
@@ -138,6 +140,17 @@ class MegaApp:
     @bus.setter
     def bus(self, value: Bus) -> None:
         self._bus = value
+
+    @property
+    def jobs(self) -> JobQueue:
+        """This app's job queue (enqueue, events); set by the jobs stage."""
+        if self._jobs is None:
+            raise self._not_booted("jobs")
+        return self._jobs
+
+    @jobs.setter
+    def jobs(self, value: JobQueue) -> None:
+        self._jobs = value
 
     def session_for(self, req: Request | None) -> Session:
         """A request's Session (what `ctx.session` returns)."""

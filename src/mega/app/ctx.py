@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports
     from mega.http.reply import Reply
     from mega.http.request import Request
     from mega.http.response import Response
+    from mega.jobs._queue import JobQueue
     from mega.lock.contract import Lock
     from mega.sessions.session import Session
 
@@ -82,6 +83,12 @@ class Ctx:
         """This app's bus; `ctx.bus("alias")` is the same bus over another `services.buses` alias."""
         bus: Bus = self.app.bus
         return bus
+
+    @property
+    def jobs(self) -> JobQueue:
+        """This app's job queue: `await ctx.jobs.enqueue(SendMail, payload, msg_id=...)`."""
+        jobs: JobQueue = self.app.jobs
+        return jobs
 
     @property
     def session(self) -> Session:

@@ -35,6 +35,7 @@ from mega.data.migrations._stage import migrations_stage
 from mega.errors import MegaError
 from mega.http._health import health_endpoints
 from mega.i18n._stage import i18n_stage
+from mega.jobs._stage import jobs_stage
 from mega.lock._stage import locks_stage
 from mega.observe._stage import metrics_endpoints, observe_stage, observe_wire_stage
 from mega.observe.access import AccessLog
@@ -196,6 +197,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("locks", locks_stage),
     Stage("bus", bus_stage),
     Stage("observe-wire", observe_wire_stage),
+    Stage("jobs", jobs_stage),
     Stage("i18n", i18n_stage),
     Stage("ready", _stage_ready),
 )

@@ -33,7 +33,6 @@ ADR_FILE = re.compile(r"(\d{4})-.*\.md")
 # Kinds that come with features not built yet: asking for one says so instead of "unknown".
 LATER = {
     "channel": "WebSocket channels",
-    "job": "background jobs",
     "schedule": "schedules",
     "worker": "CPU workers",
     "adapter": "plugins",
@@ -171,6 +170,22 @@ def middleware(ctx: click.Context, name: str, app: str | None, force: bool, dry_
     if _generate(root, ["middleware"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
         click.echo(f"next: name it in a route's before=[\"{parsed.snake}\"], or in app_config.py's "
                    "\"middleware\" for every route of the app")
+    return 0
+
+
+@g.command("job", short_help="A background job class (mega worker runs it), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def job(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A Job class in apps/<app>/jobs/<name>.py (subject <app>.<name>), and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "job", suffix="job", example="send_mail")
+    tokens = _name_tokens(root, parsed, app)
+    if _generate(root, ["job"], tokens, force=force, dry_run=dry_run):
+        click.echo(f"next: await ctx.jobs.enqueue({parsed.pascal}, payload) from a handler, and run "
+                   "`mega worker` (jobs need a NATS bus with JetStream in services.buses)")
     return 0
 
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "db:rollback": "mega.cli._db:db_rollback",
     "db:status": "mega.cli._db:db_status",
     "g": "mega.cli._generate:g",
+    "worker": "mega.cli._worker:worker",
 }
 
 

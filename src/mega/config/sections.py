@@ -46,11 +46,11 @@ BOTH = frozenset({Scope.GLOBAL, Scope.APP})
 BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings", "mega.security._settings",
            "mega.data.migrations._settings", "mega.i18n._settings", "mega.forms._settings",
            "mega.static._settings", "mega.views._settings", "mega.openapi._settings", "mega.asp._settings",
-           "mega.auth._settings", "mega.observe._metrics_settings", "mega.observe._tracing_settings")
+           "mega.auth._settings", "mega.observe._metrics_settings", "mega.observe._tracing_settings",
+           "mega.jobs._settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.
 NOT_BUILT: dict[str, str] = {
-    "jobs": "background jobs",
     "schedules": "scheduled jobs",
     "workers": "worker processes",
     "plugins": "plugins",

@@ -29,6 +29,7 @@ KINDS = {
     "locale": ("ko", ["apps/main/locales/server/en.json", "tests/test_main_locale_en.py",
                       "apps/main/locales/server/ko.json", "tests/test_main_locale_ko.py"], 2),
     "adr": ("Use PostgreSQL", ["docs/adr/0001-use-postgresql.md"], 0),
+    "job": ("SendMailJob", ["apps/main/jobs/send_mail.py", "tests/test_main_send_mail_job.py"], 1),
 }
 
 
@@ -191,8 +192,9 @@ def test_dry_run_writes_nothing(project: Path) -> None:
 def test_an_unknown_kind_lists_the_kinds(project: Path) -> None:
     result = mega("g", "widget", "X", cwd=project)
     assert result.returncode == 2
-    assert result.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, controller, locale, "
-                             "middleware, migration, model, route, service.\ncode: generate.unknown_kind\n")
+    assert result.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, controller, job, "
+                             "locale, middleware, migration, model, route, service.\n"
+                             "code: generate.unknown_kind\n")
     later = mega("g", "channel", "chat", cwd=project)
     assert later.returncode == 2
     assert later.stderr.startswith("error: mega g channel is not built yet: it comes with WebSocket "
@@ -255,3 +257,16 @@ def test_adrs_are_numbered_after_the_highest(project: Path) -> None:
     assert text.startswith("# 0008. Use nats for the bus\n")
     for section in ("## Status", "## Context", "## Decision", "## Consequences"):
         assert section in text
+
+
+def test_a_job_name_is_checked_and_an_existing_job_refused_unless_forced(project: Path) -> None:
+    bad = mega("g", "job", "send mail", cwd=project)
+    assert bad.returncode == 2 and bad.stderr.endswith("code: generate.invalid_name\n")
+    assert not (project / "apps/main/jobs").exists()
+    made = mega("g", "job", "send_mail", cwd=project)
+    assert made.returncode == 0 and "mega worker" in made.stdout
+    assert 'subject = "main.send_mail"' in (project / "apps/main/jobs/send_mail.py").read_text()
+    again = mega("g", "job", "send_mail", cwd=project)
+    assert again.returncode == 2 and again.stderr.endswith("code: generate.file_exists\n")
+    forced = mega("g", "job", "send_mail", "--force", cwd=project)
+    assert forced.returncode == 0

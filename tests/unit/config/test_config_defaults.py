@@ -63,6 +63,10 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "openapi": OPENAPI_DEFAULTS,
         "metrics": False,  # off unless configured (or MEGA_METRICS_ENABLED)
         "tracing": False,  # off unless configured (or MEGA_OTEL_ENABLED)
+        "jobs": {"bus": None, "ack_wait": 30.0, "max_deliver": 5, "heartbeat": None,
+                 "stream_prefix": "MEGA_JOBS",
+                 "duplicate_window": 120.0, "dlq_max_age": 7 * 86400.0, "dlq_max_bytes": None,
+                 "run_timeout": 1800.0, "shutdown_timeout": 10.0},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 

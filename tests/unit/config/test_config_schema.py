@@ -59,6 +59,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "auth": {Scope.APP},
         "metrics": {Scope.GLOBAL},
         "tracing": {Scope.GLOBAL},
+        "jobs": {Scope.GLOBAL},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

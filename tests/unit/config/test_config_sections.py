@@ -18,7 +18,7 @@ MakeProject = Callable[..., Path]
 Problems = Callable[..., list[ConfigProblem]]
 
 WEB = "apps/web/app_config.py"
-GLOBAL_KEYS = ("jobs", "schedules", "workers", "plugins", "cluster", "ws_cluster",
+GLOBAL_KEYS = ("schedules", "workers", "plugins", "cluster", "ws_cluster",
                "ws_hub")
 APP_KEYS = ("bridge_hub", "security")
 
@@ -48,11 +48,11 @@ def test_a_key_of_an_unbuilt_feature_is_refused_naming_the_feature(
 
 def test_not_supported_is_collected_with_every_other_problem(make_project: MakeProject,
                                                              problems_of: Problems) -> None:
-    root = make_project("config = {'jobs': {'queues': ['mail']}, 'server': {'port': 0}}",
+    root = make_project("config = {'schedules': {'queues': ['mail']}, 'server': {'port': 0}}",
                         {"web": "config = {'bridge_hub': True, 'hostz': []}"})
 
     assert [(p.code, p.key, p.file) for p in problems_of(root)] == [
-        ("config.not_supported", "jobs", "mega_config.py"),
+        ("config.not_supported", "schedules", "mega_config.py"),
         ("config.invalid_value", "server.port", "mega_config.py"),
         ("config.not_supported", "bridge_hub", WEB),
         ("config.unknown_key", "hostz", WEB),
