@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from mega.http.response import Response
     from mega.lock.contract import Lock
     from mega.observe.access import AccessLog
+    from mega.schedules._schedule import Schedules
     from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
+    from mega.workers._pool import Workers
 
 _CHAIN_KINDS = ("before", "transform", "after")
 
@@ -85,6 +87,8 @@ class MegaApp:
         self.asp: HttpAsp | None = None  # set by the apps stage when app_config.py turns ASP on
         self._lock: Lock | None = None
         self._bus: Bus | None = None
+        self.schedules: Schedules | None = None  # set by the schedules stage
+        self.workers: Workers | None = None  # the project's CPU pools (`workers`), set by the workers stage
         self.i18n: I18n = OFF  # the i18n stage gives an app with catalogs its Translator
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)

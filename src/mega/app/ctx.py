@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports
     from mega.http.response import Response
     from mega.lock.contract import Lock
     from mega.sessions.session import Session
+    from mega.workers._pool import Workers
 
 
 class Ctx:
@@ -81,6 +82,14 @@ class Ctx:
         """This app's bus; `ctx.bus("alias")` is the same bus over another `services.buses` alias."""
         bus: Bus = self.app.bus
         return bus
+
+    @property
+    def workers(self) -> Workers:
+        """The project's CPU pools: `await ctx.workers.resize.run(payload)`."""
+        workers = self.app.workers
+        if workers is None:
+            raise MegaError("app.not_initialized", "ctx.workers is read before the workers boot stage ran")
+        return workers
 
     @property
     def session(self) -> Session:

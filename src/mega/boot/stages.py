@@ -40,8 +40,10 @@ from mega.observe.access import AccessLog
 from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
 from mega.openapi._mount import openapi_endpoints
+from mega.schedules._stage import schedules_stage
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
+from mega.workers._stage import workers_stage
 
 __all__ = ["STAGES", "BootError", "Runtime", "Stage", "add_stage", "boot", "boot_project",
            "current_runtime", "index_of", "register_health_check", "register_shutdown_hook"]
@@ -173,6 +175,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("migrations", migrations_stage),
     Stage("apps", _stage_apps),
     Stage("locks", locks_stage),
+    Stage("workers", workers_stage),
+    Stage("schedules", schedules_stage),
     Stage("bus", bus_stage),
     Stage("i18n", i18n_stage),
     Stage("ready", _stage_ready),

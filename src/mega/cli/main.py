@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "db:rollback": "mega.cli._db:db_rollback",
     "db:status": "mega.cli._db:db_status",
     "g": "mega.cli._generate:g",
+    "scheduler": "mega.cli._scheduler:scheduler",
 }
 
 

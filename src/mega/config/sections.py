@@ -43,13 +43,12 @@ BOTH = frozenset({Scope.GLOBAL, Scope.APP})
 # The modules that declare the built-in sections; imported before the first validation.
 BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings", "mega.security._settings",
            "mega.data.migrations._settings", "mega.i18n._settings", "mega.forms._settings",
-           "mega.static._settings", "mega.views._settings", "mega.openapi._settings", "mega.asp._settings")
+           "mega.static._settings", "mega.views._settings", "mega.openapi._settings", "mega.asp._settings",
+           "mega.schedules._settings", "mega.workers._settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.
 NOT_BUILT: dict[str, str] = {
     "jobs": "background jobs",
-    "schedules": "scheduled jobs",
-    "workers": "worker processes",
     "plugins": "plugins",
     "cluster": "cluster mode",
     "metrics": "metrics",
