@@ -232,7 +232,9 @@ async def fire(schedules: Schedules, sdef: ScheduleDef, fire_time: datetime) -> 
 
         lost_task = asyncio.get_running_loop().create_task(on_lost())
     try:
-        out.result = await sdef.cls().run(Ctx(app, None, None))
+        ctx = Ctx(app, None, None)
+        ctx.fire_time = fire_time  # which fire this run is (aware UTC): a key for idempotent writes
+        out.result = await sdef.cls().run(ctx)
         out.ok = True
     except Exception as exc:
         out.error = exc
