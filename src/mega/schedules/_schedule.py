@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mega.app.ctx import Ctx
 from mega.config._checks import parse_duration
+from mega.lock.contract import LockError
 from mega.errors import MegaError
-from mega.schedules._cron import Cron, parse_cron
 from mega.schedules._settings import DEFAULT, ScheduleSettings, zone
 
 if TYPE_CHECKING:
     from mega.app.app import MegaApp
+    from mega.schedules._cron import Cron
 
 __all__ = ["EVENTS", "FireResult", "Schedule", "ScheduleDef", "Schedules", "check_schedule"]
 
@@ -93,6 +95,8 @@ def _invalid(code: str, cls: type, source: str, text: str, hint: str) -> MegaErr
 
 def check_schedule(cls: type[Schedule], settings: ScheduleSettings = DEFAULT, *, source: str = "") -> ScheduleDef:
     """The checked definition of a schedule class, or `schedule.invalid_*`."""
+    from mega.schedules._cron import parse_cron  # croniter: only for projects that have schedules
+
     tz_name = cls.timezone if cls.timezone is not None else settings.timezone
     try:
         tz = zone(tz_name)
@@ -181,9 +185,6 @@ def _iso(t: datetime) -> str:
 
 async def fire(schedules: Schedules, sdef: ScheduleDef, fire_time: datetime) -> FireResult:
     """One fire of `sdef`: lock, claim, run, release; events at each step. Never raises (but cancellation)."""
-    from mega.app.ctx import Ctx
-    from mega.lock.contract import LockError
-
     app = schedules.app
     out = FireResult(sdef.name, fire_time)
     base = {"name": sdef.name, "app": app.name, "fire_time": fire_time, "key": sdef.lock_key}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
+from mega.boot._loader import _files, _import, _rel
 from mega.errors import MegaError
 from mega.schedules._schedule import Schedule, ScheduleDef, Schedules, check_schedule
 from mega.schedules._settings import DEFAULT
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 
 async def schedules_stage(rt: Runtime) -> None:
-    from mega.boot._loader import _files, _import, _rel
-
     settings = rt.config.settings.get("schedules", DEFAULT)
     for app in rt.apps.values():
         defs: dict[str, ScheduleDef] = {}

@@ -61,6 +61,8 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "migrations": {"allow_pending": False, "check": True},
         "i18n": I18N_DEFAULTS,
         "openapi": OPENAPI_DEFAULTS,
+        "schedules": {"timezone": "UTC", "misfire_grace": 60.0, "shutdown_timeout": 10.0},
+        "workers": {},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 

@@ -56,6 +56,8 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "views": {Scope.APP},
         "openapi": {Scope.GLOBAL, Scope.APP},
         "asp": {Scope.APP},
+        "schedules": {Scope.GLOBAL},
+        "workers": {Scope.GLOBAL},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

@@ -18,7 +18,7 @@ MakeProject = Callable[..., Path]
 Problems = Callable[..., list[ConfigProblem]]
 
 WEB = "apps/web/app_config.py"
-GLOBAL_KEYS = ("jobs", "schedules", "workers", "plugins", "cluster", "metrics", "tracing", "ws_cluster",
+GLOBAL_KEYS = ("jobs", "plugins", "cluster", "metrics", "tracing", "ws_cluster",
                "ws_hub")
 APP_KEYS = ("bridge_hub", "security")
 
