@@ -38,6 +38,10 @@ def main(conn: Connection, module: str, attr: str, paths: list[str]) -> None:
         if path not in sys.path:
             sys.path.insert(0, path)
     fn = load(module, attr)
+    try:
+        conn.send_bytes(pickle.dumps(("ready",)))
+    except (EOFError, OSError):  # the pool closed while this process started
+        return
     while True:
         try:
             data = conn.recv_bytes()

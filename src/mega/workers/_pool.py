@@ -38,6 +38,8 @@ __all__ = ["WorkerError", "WorkerPool", "Workers", "resolve_handler"]
 
 log = logging.getLogger("mega.workers")
 
+START_TIMEOUT = 60.0  # seconds a new process may take to start and import the handler
+
 
 class WorkerError(MegaError):
     default_code = "worker.task_failed"
@@ -91,12 +93,35 @@ def _no_main() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
+async def _receive(proc: _Proc) -> bytes | None:
+    """The next message from the process; None when it died (EOF)."""
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[bytes | None] = loop.create_future()
+    fd = proc.conn.fileno()
+
+    def readable() -> None:
+        loop.remove_reader(fd)
+        if reply.done():
+            return
+        try:
+            reply.set_result(proc.conn.recv_bytes())
+        except (EOFError, OSError):
+            reply.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        return await reply
+    finally:
+        loop.remove_reader(fd)
+
+
 class _Proc:
-    __slots__ = ("conn", "process")
+    __slots__ = ("conn", "process", "ready")
 
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process = process
         self.conn = conn
+        self.ready = False  # True once it said it loaded the handler
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -229,30 +254,27 @@ class WorkerPool:
         self._idle.append(slot)
 
     async def _run_process(self, proc: _Proc, data: bytes) -> Any:
-        loop = asyncio.get_running_loop()
-        reply: asyncio.Future[bytes | None] = loop.create_future()
-        fd = proc.conn.fileno()
-
-        def readable() -> None:
-            loop.remove_reader(fd)
-            if reply.done():
-                return
+        if not proc.ready:  # a new process: its start and imports do not count against the call's timeout
             try:
-                reply.set_result(proc.conn.recv_bytes())
-            except (EOFError, OSError):
-                reply.set_result(None)
-
+                async with asyncio.timeout(START_TIMEOUT):
+                    ready = await _receive(proc)
+            except TimeoutError:
+                ready = None
+            except asyncio.CancelledError:
+                self._replace(proc)
+                raise
+            if ready is None:
+                return await self._crashed(proc)
+            proc.ready = True
         try:
             proc.conn.send_bytes(data)
         except (OSError, ValueError):
             return await self._crashed(proc)
-        loop.add_reader(fd, readable)
         timeout = self.settings.timeout or None
         try:
             async with asyncio.timeout(timeout):
-                raw = await reply
+                raw = await _receive(proc)
         except TimeoutError:
-            loop.remove_reader(fd)
             self.counts["timeouts"] += 1
             self._replace(proc)
             raise WorkerError("worker.timeout", f"worker '{self.name}': the call ran past its timeout of "
@@ -260,7 +282,6 @@ class WorkerPool:
                               details={"worker": self.name, "timeout": self.settings.timeout}, status=504,
                               hint="raise workers.<name>.timeout, or split the work") from None
         except asyncio.CancelledError:
-            loop.remove_reader(fd)
             self._replace(proc)  # the process is mid-call: a fresh one serves the next caller
             raise
         if raw is None:
