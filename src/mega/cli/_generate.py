@@ -34,8 +34,6 @@ ADR_FILE = re.compile(r"(\d{4})-.*\.md")
 LATER = {
     "channel": "WebSocket channels",
     "job": "background jobs",
-    "schedule": "schedules",
-    "worker": "CPU workers",
     "adapter": "plugins",
 }
 
@@ -171,6 +169,36 @@ def middleware(ctx: click.Context, name: str, app: str | None, force: bool, dry_
     if _generate(root, ["middleware"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
         click.echo(f"next: name it in a route's before=[\"{parsed.snake}\"], or in app_config.py's "
                    "\"middleware\" for every route of the app")
+    return 0
+
+
+@g.command("schedule", short_help="A schedule class (run by mega scheduler), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def schedule(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A Schedule class in apps/<app>/schedules/<name>.py, and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "schedule", example="NightlyReport")
+    if _generate(root, ["schedule"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
+        click.echo(f"next: set its cron, then run `mega scheduler` (or `mega scheduler --once {parsed.pascal}`)")
+    return 0
+
+
+@g.command("worker", short_help="A CPU worker handler (ctx.workers.NAME), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def worker(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A worker handler in apps/<app>/workers/<name>.py (ctx.workers.<name>), and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "worker", example="resize")
+    tokens = _name_tokens(root, parsed, app)
+    if _generate(root, ["worker"], tokens, force=force, dry_run=dry_run):
+        click.echo(f"next: declare the pool in mega_config.py: workers = {{\"{parsed.snake}\": "
+                   f"{{\"handler\": \"{tokens['app']}.workers.{parsed.snake}:run\"}}}}")
     return 0
 
 

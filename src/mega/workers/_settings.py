@@ -22,6 +22,7 @@ __all__ = ["WORKERS", "PoolSettings", "parse_pools"]
 
 KINDS = ("process", "thread")
 _HANDLER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED = ("stats", "close", "names")  # methods of ctx.workers
 _KEYS = ("handler", "kind", "size", "max_queue", "timeout")
 EXAMPLE = "{'resize': {'handler': 'main.workers.resize:run', 'kind': 'process', 'size': 2}}"
 
@@ -57,6 +58,9 @@ def parse_pools(value: Any) -> dict[str, PoolSettings]:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise c.Invalid("worker.invalid_config", f"has a pool named {name!r}: a pool name is a Python "
                             "identifier (it is read as ctx.workers.<name>)", hint=f"e.g. workers = {EXAMPLE}")
+        if name in _RESERVED:
+            raise c.Invalid("worker.invalid_config", f"has a pool named {name!r}, which is taken by "
+                            f"ctx.workers.{name}", hint="pick another name")
         if not isinstance(entry, dict):
             raise _bad(name, f"must be a dict with 'handler', got {entry!r}")
         unknown = sorted(str(k) for k in entry if k not in _KEYS)
