@@ -35,6 +35,7 @@ class Ctx:
     # Defaults for the attributes auth middleware fills in.
     user: Any = None
     auth: Any = None
+    fire_time: Any = None  # in a schedule's run: the fire it belongs to (an aware UTC datetime)
 
     def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
         self.app = app

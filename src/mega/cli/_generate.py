@@ -182,7 +182,8 @@ def schedule(ctx: click.Context, name: str, app: str | None, force: bool, dry_ru
     root = project_root(ctx)
     parsed = parse_name(name, "schedule", example="NightlyReport")
     if _generate(root, ["schedule"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
-        click.echo(f"next: set its cron, then run `mega scheduler` (or `mega scheduler --once {parsed.pascal}`)")
+        click.echo(f"next: set its cron, then run `mega scheduler` "
+                   f"(or `mega scheduler --once {parsed.pascal}`)")
     return 0
 
 

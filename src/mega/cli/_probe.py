@@ -27,9 +27,9 @@ async def serve_probes(host: str, port: int, routes: dict[str, Probe]) -> asynci
                 status, body = await probe()
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             kind = b"text/plain; version=0.0.4" if isinstance(body, str) else b"application/json"
-            writer.write(b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\ncache-control: no-store"
-                         b"\r\nconnection: close\r\n\r\n" % (status, _REASONS.get(status, "").encode(), kind,
-                                                             len(data)) + data)
+            head = (b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+                    b"cache-control: no-store\r\nconnection: close\r\n\r\n")
+            writer.write(head % (status, _REASONS.get(status, "").encode(), kind, len(data)) + data)
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
             pass

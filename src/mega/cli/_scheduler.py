@@ -29,7 +29,8 @@ log = logging.getLogger("mega.schedules")
 @click.command("scheduler")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this schedule (repeatable).")
 @click.option("--once", metavar="NAME", help="Fire this schedule once now, through its lock, and exit.")
-@click.option("--http-port", type=click.IntRange(1, 65535), help="Serve /health/live, /health/ready, /metrics.")
+@click.option("--http-port", type=click.IntRange(1, 65535),
+              help="Serve /health/live, /health/ready, /metrics.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface for --http-port.")
 @click.pass_context
 def scheduler(ctx: click.Context, only: tuple[str, ...], once: str | None, http_port: int | None,
@@ -51,32 +52,20 @@ def scheduler(ctx: click.Context, only: tuple[str, ...], once: str | None, http_
 
 async def _main(root: Path, only: list[str], once: str | None, http_port: int | None, host: str) -> int:
     from mega.boot.stages import boot
-    from mega.errors import MegaError
     from mega.schedules._scheduler import Scheduler, entries_of
 
     rt = await boot(root)
     try:
         apps = list(rt.apps.values())
-        known = entries_of(apps)
-        names = [*only, *([once] if once else [])]
-        for name in names:
-            if not any(name in (d.name, f"{s.app.name}:{d.name}") for s, d in known):
-                listed = ", ".join(sorted({d.name for _, d in known})) or "(none)"
-                raise MegaError("schedule.unknown", f"no schedule named {name!r}", details={"name": name},
-                                hint=f"schedules: {listed}")
+        _check_names(entries_of(apps), [*only, *([once] if once else [])])
         if once:
-            schedules, sdef = entries_of(apps, [once])[0]
-            result = await schedules.fire(sdef.name)
-            click.echo(json.dumps({"name": result.name, "fire_time": result.fire_time.isoformat(),
-                                   "ran": result.ran, "skipped": result.skipped, "ok": result.ok,
-                                   "reason": result.reason, "error": None if result.error is None
-                                   else str(result.error)}, default=str))
-            return 0 if result.ok or result.skipped else 1
+            return await _once(apps, once)
         entries = entries_of(apps, only or None)
         for schedules, sdef in entries:
             if not sdef.locked:
                 log.warning("schedule %s (app %s) has no lock: every scheduler instance runs it; give it "
-                            "lock = {'ttl': ...} to run it once across instances", sdef.name, schedules.app.name)
+                            "lock = {'ttl': ...} to run it once across instances", sdef.name,
+                            schedules.app.name)
         settings = entries[0][0].settings if entries else None
         timer = Scheduler(entries)
         server = None
@@ -115,6 +104,27 @@ async def _main(root: Path, only: list[str], once: str | None, http_port: int | 
         return 0
     finally:
         await rt.close()
+
+
+def _check_names(known: list[Any], names: list[str]) -> None:
+    from mega.errors import MegaError
+
+    for name in names:
+        if not any(name in (d.name, f"{s.app.name}:{d.name}") for s, d in known):
+            listed = ", ".join(sorted({d.name for _, d in known})) or "(none)"
+            raise MegaError("schedule.unknown", f"no schedule named {name!r}", details={"name": name},
+                            hint=f"schedules: {listed}")
+
+
+async def _once(apps: list[Any], name: str) -> int:
+    from mega.schedules._scheduler import entries_of
+
+    schedules, sdef = entries_of(apps, [name])[0]
+    result = await schedules.fire(sdef.name)
+    click.echo(json.dumps({"name": result.name, "fire_time": result.fire_time.isoformat(), "ran": result.ran,
+                           "skipped": result.skipped, "ok": result.ok, "reason": result.reason,
+                           "error": None if result.error is None else str(result.error)}, default=str))
+    return 0 if result.ok or result.skipped else 1
 
 
 def _metrics(timer: Any) -> str:

@@ -30,7 +30,7 @@ _WINDOW = timedelta(hours=3)  # longer than any DST shift: the candidates whose 
 class Cron:
     """A parsed expression: `next_after(instant)` is the first fire strictly after it (aware, UTC)."""
 
-    __slots__ = ("expr", "seconds", "step", "zone", "_fields")
+    __slots__ = ("_fields", "expr", "seconds", "step", "zone")
 
     def __init__(self, expr: str, zone: ZoneInfo) -> None:
         self.expr = expr

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mega.app.ctx import Ctx
 from mega.config._checks import parse_duration
-from mega.lock.contract import LockError
 from mega.errors import MegaError
+from mega.lock.contract import Held, LockError
 from mega.schedules._settings import DEFAULT, ScheduleSettings, zone
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ def _invalid(code: str, cls: type, source: str, text: str, hint: str) -> MegaErr
                      details={"schedule": cls.__name__}, hint=hint)
 
 
-def check_schedule(cls: type[Schedule], settings: ScheduleSettings = DEFAULT, *, source: str = "") -> ScheduleDef:
+def check_schedule(cls: type[Schedule], settings: ScheduleSettings = DEFAULT, *,
+                   source: str = "") -> ScheduleDef:
     """The checked definition of a schedule class, or `schedule.invalid_*`."""
     from mega.schedules._cron import parse_cron  # croniter: only for projects that have schedules
 
@@ -108,7 +109,8 @@ def check_schedule(cls: type[Schedule], settings: ScheduleSettings = DEFAULT, *,
     except ValueError as exc:
         raise _invalid("schedule.invalid_cron", cls, source, f"cron {cls.cron!r} {exc}",
                        "5 fields 'minute hour day month weekday' ('0 3 * * *'), 6 with leading seconds "
-                       "('*/10 * * * * *'), or an alias: @hourly, @daily, @weekly, @monthly, @yearly") from None
+                       "('*/10 * * * * *'), or an alias: @hourly, @daily, @weekly, @monthly, "
+                       "@yearly") from None
     ttl: float | None = None
     key = f"mega:schedule:{cls.__name__}"
     if cls.lock is not None:
@@ -179,81 +181,95 @@ class Schedules:
         return await fire(self, self.get(name), fire_time or datetime.now(UTC).replace(microsecond=0))
 
 
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}" if t.microsecond else "") + "Z"
+def iso(t: datetime) -> str:
+    fraction = f".{t.microsecond:06d}" if t.microsecond else ""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
 async def fire(schedules: Schedules, sdef: ScheduleDef, fire_time: datetime) -> FireResult:
     """One fire of `sdef`: lock, claim, run, release; events at each step. Never raises (but cancellation)."""
-    app = schedules.app
-    out = FireResult(sdef.name, fire_time)
-    base = {"name": sdef.name, "app": app.name, "fire_time": fire_time, "key": sdef.lock_key}
+    return await _Fire(schedules, sdef, fire_time).go()
 
-    async def skip(reason: str, error: BaseException | None = None, **extra: Any) -> FireResult:
-        out.skipped, out.reason, out.error = True, reason, error
-        log.info("schedule %s: fire %s skipped: %s%s", sdef.name, _iso(fire_time), reason,
+
+class _Fire:
+    def __init__(self, schedules: Schedules, sdef: ScheduleDef, fire_time: datetime) -> None:
+        self.schedules, self.sdef, self.fire_time = schedules, sdef, fire_time
+        self.app = schedules.app
+        self.out = FireResult(sdef.name, fire_time)
+        self.base = {"name": sdef.name, "app": self.app.name, "fire_time": fire_time, "key": sdef.lock_key}
+
+    async def skip(self, reason: str, error: BaseException | None = None, **extra: Any) -> FireResult:
+        self.out.skipped, self.out.reason, self.out.error = True, reason, error
+        log.info("schedule %s: fire %s skipped: %s%s", self.sdef.name, iso(self.fire_time), reason,
                  f" ({error})" if error else "")
-        await schedules.emit("skip", {**base, "reason": reason, "error": error, **extra})
-        return out
+        await self.schedules.emit("skip", {**self.base, "reason": reason, "error": error, **extra})
+        return self.out
 
-    async def fail(phase: str, error: BaseException) -> None:
-        out.phases.append(phase)
-        log.warning("schedule %s: fire %s failed (%s): %s", sdef.name, _iso(fire_time), phase, error)
-        await schedules.emit("fail", {**base, "phase": phase, "error": error})
+    async def fail(self, phase: str, error: BaseException) -> None:
+        self.out.phases.append(phase)
+        log.warning("schedule %s: fire %s failed (%s): %s", self.sdef.name, iso(self.fire_time), phase,
+                    error)
+        await self.schedules.emit("fail", {**self.base, "phase": phase, "error": error})
 
-    held = None
-    if sdef.lock_ttl is not None:
-        lock = app.lock
+    async def take(self, ttl: float) -> Held | FireResult:
+        """The schedule's lock, this fire claimed; else the skip."""
+        lock, sdef = self.app.lock, self.sdef
         try:
-            held = await lock.acquire(sdef.lock_key, sdef.lock_ttl, 0, auto_extend=True)
+            held = await lock.acquire(sdef.lock_key, ttl, 0, auto_extend=True)
         except LockError as exc:
-            if exc.code == "lock.timeout":
-                return await skip("lock-held", exc)
-            return await skip("lock-unavailable", exc)
-        claim_key = f"{sdef.lock_key}:{_iso(fire_time)}"
+            return await self.skip("lock-held" if exc.code == "lock.timeout" else "lock-unavailable", exc)
         try:
             # Outlives every peer that could still fire this time (within misfire_grace of it).
-            claimed = await lock.claim(claim_key, ttl=schedules.settings.misfire_grace + sdef.lock_ttl)
+            claimed = await lock.claim(f"{sdef.lock_key}:{iso(self.fire_time)}",
+                                       ttl=self.schedules.settings.misfire_grace + ttl)
         except LockError as exc:
             await _release(lock, held)
-            return await skip("lock-unavailable", exc)
+            return await self.skip("lock-unavailable", exc)
         if not claimed:
             await _release(lock, held)
-            return await skip("lock-held", None, claimed=True)
-    await schedules.emit("fire", dict(base))
-    out.ran = True
-    lost_task: asyncio.Task[Any] | None = None
-    if held is not None:
-        event = held.lost_event
+            return await self.skip("lock-held", None, claimed=True)
+        return held
 
-        async def on_lost() -> None:
-            await event.wait()
-            await fail("lock-extend", MegaError("lock.lost", f"the lock {sdef.lock_key!r} was lost while "
-                                                f"{sdef.name} ran: {held.lost_reason}"))
+    async def watch(self, held: Held) -> None:
+        await held.lost_event.wait()
+        await self.fail("lock-extend", MegaError("lock.lost", f"the lock {self.sdef.lock_key!r} was lost "
+                                                 f"while {self.sdef.name} ran: {held.lost_reason}"))
 
-        lost_task = asyncio.get_running_loop().create_task(on_lost())
-    try:
-        ctx = Ctx(app, None, None)
-        ctx.fire_time = fire_time  # which fire this run is (aware UTC): a key for idempotent writes
-        out.result = await sdef.cls().run(ctx)
-        out.ok = True
-    except Exception as exc:
-        out.error = exc
-        await fail("run", exc)
-    finally:
-        if held is not None:
-            if lost_task is not None:
-                if not lost_task.done():
-                    lost_task.cancel()
-                await asyncio.gather(lost_task, return_exceptions=True)
-            try:
-                await app.lock.release(held)
-            except LockError as exc:
-                if exc.code != "lock.lost":  # a loss was reported as lock-extend when it happened
-                    await fail("release", exc)
-                elif "lock-extend" not in out.phases:
-                    await fail("lock-extend", exc)
-    return out  # with its result even when a lock phase failed around the run
+    async def release(self, held: Held, watcher: asyncio.Task[None]) -> None:
+        if not watcher.done():
+            watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        try:
+            await self.app.lock.release(held)
+        except LockError as exc:
+            if exc.code != "lock.lost":
+                await self.fail("release", exc)
+            elif "lock-extend" not in self.out.phases:  # else reported when it happened
+                await self.fail("lock-extend", exc)
+
+    async def go(self) -> FireResult:
+        held: Held | None = None
+        watcher: asyncio.Task[None] | None = None
+        if self.sdef.lock_ttl is not None:
+            taken = await self.take(self.sdef.lock_ttl)
+            if isinstance(taken, FireResult):
+                return taken
+            held = taken
+            watcher = asyncio.get_running_loop().create_task(self.watch(held))
+        await self.schedules.emit("fire", dict(self.base))
+        self.out.ran = True
+        try:
+            ctx = Ctx(self.app, None, None)
+            ctx.fire_time = self.fire_time  # which fire this run is (aware UTC): a key for idempotent writes
+            self.out.result = await self.sdef.cls().run(ctx)
+            self.out.ok = True
+        except Exception as exc:
+            self.out.error = exc
+            await self.fail("run", exc)
+        finally:
+            if held is not None and watcher is not None:
+                await self.release(held, watcher)
+        return self.out  # with its result even when a lock phase failed around the run
 
 
 async def _release(lock: Any, held: Any) -> None:

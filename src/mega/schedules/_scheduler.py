@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from mega.schedules._schedule import FireResult, ScheduleDef, Schedules, fire
+from mega.schedules._schedule import FireResult, ScheduleDef, Schedules, fire, iso
 
 __all__ = ["Scheduler"]
 
@@ -90,17 +90,17 @@ class Scheduler:
             late = (now - latest).total_seconds()
             runs = late <= grace
             missed = count - 1 if runs else count
+            base = {"name": sdef.name, "app": schedules.app.name, "fire_time": latest, "key": sdef.lock_key,
+                    "error": None}
             if missed:
                 log.warning("schedule %s: %d fire(s) missed (the process stalled or the clock jumped)",
                             sdef.name, missed)
-                await schedules.emit("skip", {"name": sdef.name, "app": schedules.app.name,
-                                              "fire_time": latest, "key": sdef.lock_key, "reason": "missed",
-                                              "count": missed, "error": None})
+                await schedules.emit("skip", {**base, "reason": "missed", "count": missed})
             if not runs:
                 continue
             if current is not None and not current.done():
-                await schedules.emit("skip", {"name": sdef.name, "app": schedules.app.name, "fire_time": latest,
-                                              "key": sdef.lock_key, "reason": "still-running", "error": None})
+                log.info("schedule %s: fire %s skipped: still-running", sdef.name, iso(latest))
+                await schedules.emit("skip", {**base, "reason": "still-running"})
                 continue
             current = asyncio.get_running_loop().create_task(fire(schedules, sdef, latest))
             self._runs.add(current)

@@ -157,7 +157,8 @@ class WorkerPool:
     def start(self) -> None:
         if self.kind == "thread":
             self._fn = _child.load(self._module, self._attr)
-            self._executor = ThreadPoolExecutor(self.settings.size, thread_name_prefix=f"mega-worker-{self.name}")
+            self._executor = ThreadPoolExecutor(self.settings.size,
+                                                thread_name_prefix=f"mega-worker-{self.name}")
             self._idle.extend([True] * self.settings.size)
             return
         for _ in range(self.settings.size):
@@ -296,10 +297,11 @@ class WorkerPool:
         self.counts["crashes"] += 1
         self._replace(proc)
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        raise WorkerError("worker.crashed", f"worker '{self.name}': its process died during the call ({how}); "
-                          "a new process took its place", details={"worker": self.name, "exitcode": code},
-                          status=500, hint="only this call failed: look for os._exit, a segfault or the "
-                                           "OOM killer in the handler")
+        raise WorkerError("worker.crashed", f"worker '{self.name}': its process died during the call "
+                          f"({how}); a new process took its place",
+                          details={"worker": self.name, "exitcode": code},
+                          status=500,
+                          hint="only this call failed: look for os._exit, a segfault or the OOM killer")
 
     def _replace(self, proc: _Proc) -> None:
         self._procs.discard(proc)
@@ -330,7 +332,8 @@ class WorkerPool:
             raise WorkerError("worker.timeout", f"worker '{self.name}': the call ran past its timeout of "
                               f"{self.settings.timeout:g} s; its result will be dropped (a thread cannot be "
                               "stopped)", details={"worker": self.name, "timeout": self.settings.timeout},
-                              status=504, hint="raise workers.<name>.timeout, or use kind 'process'") from None
+                              status=504,
+                              hint="raise workers.<name>.timeout, or use kind 'process'") from None
         return self._outcome(result)
 
     def _outcome(self, result: tuple[Any, ...]) -> Any:
@@ -350,7 +353,9 @@ class WorkerPool:
     def stats(self) -> dict[str, Any]:
         """`name`, `kind`, `size`, `busy`, `idle`, `queued`, `alive` (processes), and the counters
         `completed`, `failed`, `timeouts`, `crashes`, `restarts`, `rejected`."""
-        alive = sum(1 for p in self._procs if p.process.is_alive()) if self.kind == "process" else self.settings.size
+        alive = self.settings.size
+        if self.kind == "process":
+            alive = sum(1 for p in self._procs if p.process.is_alive())
         return {"name": self.name, "kind": self.kind, "size": self.settings.size, "busy": self._busy,
                 "idle": len(self._idle), "queued": sum(1 for w in self._waiters if not w.done()),
                 "alive": alive, "closed": self._closed, **self.counts}

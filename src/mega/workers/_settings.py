@@ -47,7 +47,7 @@ def _bad(name: str, text: str, key: str = "") -> c.Invalid:
 
 
 def parse_pools(value: Any) -> dict[str, PoolSettings]:
-    """The pools of a `workers` value, or `c.Invalid` (code `worker.invalid_config`) on the first bad entry."""
+    """The pools of a `workers` value, or `c.Invalid` (`worker.invalid_config`) on the first bad entry."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -61,28 +61,32 @@ def parse_pools(value: Any) -> dict[str, PoolSettings]:
         if name in _RESERVED:
             raise c.Invalid("worker.invalid_config", f"has a pool named {name!r}, which is taken by "
                             f"ctx.workers.{name}", hint="pick another name")
-        if not isinstance(entry, dict):
-            raise _bad(name, f"must be a dict with 'handler', got {entry!r}")
-        unknown = sorted(str(k) for k in entry if k not in _KEYS)
-        if unknown:
-            raise _bad(name, f"has unknown key(s) {', '.join(unknown)} (keys: {', '.join(_KEYS)})")
-        handler = entry.get("handler")
-        if not isinstance(handler, str) or not _HANDLER.fullmatch(handler):
-            raise _bad(name, f"must be 'module.path:function', got {handler!r}", "handler")
-        kind = entry.get("kind", "process")
-        if kind not in KINDS:
-            raise _bad(name, f"must be 'process' or 'thread', got {kind!r}", "kind")
-        size = entry.get("size", default_size())
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 256:
-            raise _bad(name, f"must be an integer 1-256, got {size!r}", "size")
-        max_queue = entry.get("max_queue", 100)
-        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 0:
-            raise _bad(name, f"must be an integer >= 0, got {max_queue!r}", "max_queue")
-        timeout = c.parse_duration(entry.get("timeout", 30))
-        if timeout is None or timeout != timeout or timeout < 0 or timeout == float("inf"):
-            raise _bad(name, f"must be a duration >= 0 (0: none), got {entry.get('timeout')!r}", "timeout")
-        pools[name] = PoolSettings(name, handler, kind, size, max_queue, timeout)
+        pools[name] = _entry(name, entry)
     return pools
+
+
+def _entry(name: str, entry: Any) -> PoolSettings:
+    if not isinstance(entry, dict):
+        raise _bad(name, f"must be a dict with 'handler', got {entry!r}")
+    unknown = sorted(str(k) for k in entry if k not in _KEYS)
+    if unknown:
+        raise _bad(name, f"has unknown key(s) {', '.join(unknown)} (keys: {', '.join(_KEYS)})")
+    handler = entry.get("handler")
+    if not isinstance(handler, str) or not _HANDLER.fullmatch(handler):
+        raise _bad(name, f"must be 'module.path:function', got {handler!r}", "handler")
+    kind = entry.get("kind", "process")
+    if kind not in KINDS:
+        raise _bad(name, f"must be 'process' or 'thread', got {kind!r}", "kind")
+    size = entry.get("size", default_size())
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 256:
+        raise _bad(name, f"must be an integer 1-256, got {size!r}", "size")
+    max_queue = entry.get("max_queue", 100)
+    if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 0:
+        raise _bad(name, f"must be an integer >= 0, got {max_queue!r}", "max_queue")
+    timeout = c.parse_duration(entry.get("timeout", 30))
+    if timeout is None or timeout != timeout or timeout < 0 or timeout == float("inf"):
+        raise _bad(name, f"must be a duration >= 0 (0: none), got {entry.get('timeout')!r}", "timeout")
+    return PoolSettings(name, handler, kind, size, max_queue, timeout)
 
 
 WORKERS = Leaf(parse_pools, const({}))

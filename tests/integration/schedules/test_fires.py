@@ -159,7 +159,7 @@ async def test_a_failing_run_is_a_fail_event_with_phase_run(rt: Any) -> None:
     assert events.of("fail", "Failing")[0]["phase"] == "run"
 
 
-async def test_a_lock_lost_during_the_run_is_phase_lock_extend_and_the_result_is_still_returned(rt: Any) -> None:
+async def test_a_lock_lost_during_the_run_is_phase_lock_extend_with_the_result(rt: Any) -> None:
     schedules = rt.apps["main"].schedules
     events = Events(schedules)
     result = await schedules.fire("Paused")
@@ -253,7 +253,8 @@ async def test_new_york_autumn_day_through_the_scheduler(rt: Any) -> None:
 async def test_a_one_hour_clock_jump_runs_the_latest_once_and_counts_the_rest_missed(rt: Any) -> None:
     start = datetime(2026, 5, 1, 12, 0, 30, tzinfo=UTC)
     events = await run_clock(rt, ["Minutely"], start, [timedelta(hours=1)])
-    assert [p["fire_time"] for p in events.of("fire", "Minutely")] == [datetime(2026, 5, 1, 13, 0, tzinfo=UTC)]
+    thirteen = datetime(2026, 5, 1, 13, 0, tzinfo=UTC)
+    assert [p["fire_time"] for p in events.of("fire", "Minutely")] == [thirteen]
     missed = events.of("skip", "Minutely")
     assert [(p["reason"], p["count"]) for p in missed] == [("missed", 59)]  # 12:01 ... 12:59
     assert runs(rt) == [("Minutely", datetime(2026, 5, 1, 13, 0, tzinfo=UTC))]

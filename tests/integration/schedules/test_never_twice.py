@@ -59,8 +59,8 @@ def project(root: Path, redis_url: str, pg_url: str, table: str, prefix: str) ->
                     try:
                         await conn.execute("INSERT INTO {table}_attempts (fire_time, pid) VALUES ($1, $2)",
                                            fired, os.getpid())
-                        await conn.execute("INSERT INTO {table} (schedule, fire_time, pid) VALUES ('Beat', $1, $2)",
-                                           fired, os.getpid())
+                        await conn.execute("INSERT INTO {table} (schedule, fire_time, pid) "
+                                           "VALUES ('Beat', $1, $2)", fired, os.getpid())
                     finally:
                         await conn.close()
         """,
@@ -133,8 +133,8 @@ async def test_three_schedulers_never_run_a_fire_twice_through_kill_9(tmp_path: 
             await asyncio.sleep(0.2)
             if kills < KILLS and time.monotonic() >= next_kill:
                 row = await conn.fetchrow(f"SELECT pid FROM {table} ORDER BY fire_time DESC LIMIT 1")
-                runner = next((p for p in procs if row is not None and p.pid == row["pid"] and p.poll() is None),
-                              None)
+                live = [p for p in procs if p.poll() is None]
+                runner = next((p for p in live if row is not None and p.pid == row["pid"]), None)
                 if runner is not None:
                     os.kill(runner.pid, signal.SIGKILL)  # the runner, in the middle of its ttl
                     runner.wait()
@@ -148,8 +148,8 @@ async def test_three_schedulers_never_run_a_fire_twice_through_kill_9(tmp_path: 
     ended = datetime.now(UTC)
     try:
         rows = await conn.fetch(f"SELECT fire_time, pid FROM {table} ORDER BY fire_time")
-        attempts = await conn.fetch(f"SELECT fire_time, count(*) AS n FROM {table}_attempts GROUP BY fire_time "
-                                    "HAVING count(*) > 1")
+        attempts = await conn.fetch(f"SELECT fire_time, count(*) AS n FROM {table}_attempts "
+                                    "GROUP BY fire_time HAVING count(*) > 1")
     finally:
         await conn.execute(f"DROP TABLE {table}, {table}_attempts")
         await conn.close()
@@ -205,10 +205,10 @@ async def test_with_the_lock_redis_stopped_every_fire_is_lock_unavailable(tmp_pa
         await conn.execute(f"DROP TABLE {table}, {table}_attempts")
         await conn.close()
     reasons, _, _ = read_logs(logs)
-    window = {t: r for t, r in reasons.items()
-              if counted_from.strftime("%Y-%m-%dT%H:%M:%SZ") <= t <= counted_to.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    print(f"\nredis stopped: {before} fires ran before, {late} after, {len(window)} fire times in the window, "
-          f"reasons {sorted({r for v in window.values() for r in v})}")
+    low, high = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (counted_from, counted_to))
+    window = {t: r for t, r in reasons.items() if low <= t <= high}
+    print(f"\nredis stopped: {before} fires ran before, {late} after, {len(window)} fire times in the "
+          f"window, reasons {sorted({r for v in window.values() for r in v})}")
     assert before >= 2 and late == 0
     assert len(window) >= 4
     # Every process skipped every fire of the window, each saying the backend is unavailable.

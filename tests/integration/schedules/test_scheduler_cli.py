@@ -84,16 +84,17 @@ def wait_for(path: Path, text: str, timeout: float = 20) -> None:
 
 def test_once_fires_through_the_lock_and_prints_the_outcome(tmp_path: Path) -> None:
     root = project(tmp_path / "p", tmp_path / "marker")
-    out, err = mega(root, "--once", "Quick").communicate(timeout=60)
+    out, _ = mega(root, "--once", "Quick").communicate(timeout=60)
     outcome = json.loads(out.strip().splitlines()[-1])
-    assert (outcome["name"], outcome["ran"], outcome["ok"], outcome["skipped"]) == ("Quick", True, True, False)
+    got = (outcome["name"], outcome["ran"], outcome["ok"], outcome["skipped"])
+    assert got == ("Quick", True, True, False)
 
 
 @pytest.mark.parametrize("args", [("--once", "Nope"), ("--only", "Quick", "--only", "Nope")])
 def test_an_unknown_name_exits_2(tmp_path: Path, args: tuple[str, ...]) -> None:
     root = project(tmp_path / "p", tmp_path / "marker")
     proc = mega(root, *args)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "code: schedule.unknown" in err and "no schedule named 'Nope'" in err and "Quick" in err
 
@@ -110,7 +111,7 @@ def test_sigterm_lets_the_run_finish_and_exits_0_with_probes_draining(tmp_path: 
         time.sleep(0.3)
         assert get(port, "/health/ready") == 503  # draining while the run finishes
         assert get(port, "/health/live") == 200
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -10,7 +10,6 @@ from mega.boot.stages import BootError
 from mega.testing import running, write_project
 
 
-
 def project(root: Path, body: str, config: str = "config = {}") -> Path:
     return write_project(root, {
         "mega_config.py": config + "\n",
@@ -25,11 +24,13 @@ def project(root: Path, body: str, config: str = "config = {}") -> Path:
      "schedule.invalid_cron", "has 4 fields"),
     ("class Nightly(Schedule):\n    cron = '@daily'\n    timezone = 'Mars/Olympus'\n"
      "    async def run(self, ctx): ...\n", "schedule.invalid_timezone", "Mars/Olympus"),
-    ("class Nightly(Schedule):\n    cron = '@daily'\n    lock = {'ttl': 0.2}\n    async def run(self, ctx): ...\n",
+    ("class Nightly(Schedule):\n    cron = '@daily'\n    lock = {'ttl': 0.2}\n"
+     "    async def run(self, ctx): ...\n",
      "schedule.invalid_lock", "at least 0.5 s"),
     ("class Nightly(Schedule):\n    cron = '@daily'\n    lock = {'ttl': 5, 'key': ''}\n"
      "    async def run(self, ctx): ...\n", "schedule.invalid_lock", "non-empty"),
-    ("class Nightly(Schedule):\n    cron = '@daily'\n    lock = {'tll': 5}\n    async def run(self, ctx): ...\n",
+    ("class Nightly(Schedule):\n    cron = '@daily'\n    lock = {'tll': 5}\n"
+     "    async def run(self, ctx): ...\n",
      "schedule.invalid_lock", "'ttl'"),
     ("class Nightly(Schedule):\n    cron = '@daily'\n    def run(self, ctx): ...\n",
      "schedule.invalid_run", "async def run"),
@@ -50,7 +51,8 @@ async def test_a_good_schedule_takes_the_project_timezone_and_default_lock_key(t
     root = project(tmp_path, body, 'config = {"schedules": {"timezone": "Europe/Berlin"}}')
     async with running(root) as rt:
         sdef = rt.apps["main"].schedules.defs["Nightly"]
-        assert (sdef.timezone, sdef.lock_ttl, sdef.lock_key) == ("Europe/Berlin", 60.0, "mega:schedule:Nightly")
+        got = (sdef.timezone, sdef.lock_ttl, sdef.lock_key)
+        assert got == ("Europe/Berlin", 60.0, "mega:schedule:Nightly")
 
 
 async def test_a_bad_project_timezone_is_a_config_problem(tmp_path: Path) -> None:
