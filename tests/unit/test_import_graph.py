@@ -35,7 +35,7 @@ LAZY: dict[tuple[str, str], str] = {
                                                         "boots a project",
     ("mega.testing.plugin", "mega.testing._isolation"): "SQLAlchemy, only when a test boots a project",
     ("mega.http.request", "mega.forms._parse"): "python-multipart, only for requests that parse a form",
-    ("mega.schedules._schedule", "mega.schedules._cron"): "croniter, only for projects with schedules",
+    ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

@@ -1,6 +1,6 @@
 """Cron expressions in a time zone, with the DST rules mega promises.
 
-croniter parses the expression and walks *wall-clock* times (naive datetimes); this module turns each
+cronsim parses the expression and walks *wall-clock* times (naive datetimes); this module turns each
 wall time into instants in the schedule's zone:
 
 - a wall time that exists once is that instant;
@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from cronsim import CronSim, CronSimError
 
 __all__ = ["Cron", "parse_cron"]
 
@@ -36,11 +36,9 @@ class Cron:
         self.expr = expr
         text = ALIASES.get(expr.strip().lower(), expr.strip())
         fields = text.split()
-        self.seconds = len(fields) == 6
-        if self.seconds:  # optional leading seconds; croniter takes them last
-            fields = [*fields[1:], fields[0]]
+        self.seconds = len(fields) == 6  # optional leading seconds
         self._fields = " ".join(fields)
-        minute, hour = fields[0], fields[1]
+        minute, hour = fields[-5], fields[-4]
         self.step = minute.startswith("*") or hour.startswith("*")
         self.zone = zone
 
@@ -49,22 +47,22 @@ class Cron:
         after = after.astimezone(UTC)
         wall = after.astimezone(self.zone).replace(tzinfo=None)
         if _steady(self.zone, after):  # the usual case: no offset change within hours of `after`
-            first: datetime = croniter(self._fields, wall, second_at_beginning=False).get_next(datetime)
+            first = next(CronSim(self._fields, wall))
             instants = self._instants(first)
             if len(instants) == 1 and instants[0] > after and _steady(self.zone, instants[0]):
                 return instants[0]
         # Start early enough to see a wall time that repeats after `after` (the second pass of a fold).
-        it = croniter(self._fields, wall - _WINDOW, second_at_beginning=False)
+        it = CronSim(self._fields, wall - _WINDOW)
         best: datetime | None = None
         best_wall: datetime | None = None
         for _ in range(100_000):
-            candidate: datetime = it.get_next(datetime)
+            candidate = next(it)
             if best_wall is not None and candidate > best_wall + _WINDOW:
                 break
             for instant in self._instants(candidate):
                 if instant > after and (best is None or instant < best):
                     best, best_wall = instant, candidate
-        if best is None:  # pragma: no cover - croniter raises first for an expression that never fires
+        if best is None:  # pragma: no cover - cronsim raises first for an expression that never fires
             raise ValueError(f"{self.expr!r} never fires")
         return best
 
@@ -112,8 +110,10 @@ def parse_cron(expr: object, zone: ZoneInfo) -> Cron:
         raise ValueError(f"has {len(fields)} fields: 5 (minute hour day month weekday) or 6 with leading "
                          "seconds")
     cron = Cron(expr, zone)
-    if not croniter.is_valid(cron._fields, second_at_beginning=False):
-        raise ValueError("is not a valid cron expression")
+    try:
+        CronSim(cron._fields, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(f"is not a valid cron expression: {exc}") from None
     try:
         cron.next_after(datetime(2000, 1, 1, tzinfo=UTC))
     except Exception as exc:  # e.g. '0 0 30 2 *' never fires

@@ -96,7 +96,7 @@ def _invalid(code: str, cls: type, source: str, text: str, hint: str) -> MegaErr
 def check_schedule(cls: type[Schedule], settings: ScheduleSettings = DEFAULT, *,
                    source: str = "") -> ScheduleDef:
     """The checked definition of a schedule class, or `schedule.invalid_*`."""
-    from mega.schedules._cron import parse_cron  # croniter: only for projects that have schedules
+    from mega.schedules._cron import parse_cron  # cronsim: only for projects that have schedules
 
     tz_name = cls.timezone if cls.timezone is not None else settings.timezone
     try:
