@@ -144,7 +144,8 @@ class RedisLock(Lock):
     async def _do_claim(self, key: str, ttl: float) -> bool:
         """One `SET NX PX`: no fence counter, so nothing outlives the ttl."""
         try:
-            return bool(await self.client.set(self.key_name(key), b"claim", nx=True, px=math.ceil(ttl * 1000)))
+            ms = math.ceil(ttl * 1000)
+            return bool(await self.client.set(self.key_name(key), b"claim", nx=True, px=ms))
         except (RedisError, OSError) as exc:
             raise self._backend_error("claim", key, exc) from exc
 
