@@ -42,6 +42,7 @@ def project(root: Path, redis_url: str, pg_url: str, table: str, prefix: str) ->
                       "lock": {{"redis": "locks", "prefix": {prefix!r}}}}}
         """,
         "apps/main/schedules/beat.py": f"""
+            import asyncio
             import os
 
             import asyncpg
@@ -63,6 +64,7 @@ def project(root: Path, redis_url: str, pg_url: str, table: str, prefix: str) ->
                                            "VALUES ('Beat', $1, $2)", fired, os.getpid())
                     finally:
                         await conn.close()
+                    await asyncio.sleep(0.6)  # holding the lock: a kill now leaves it held until its ttl
         """,
     })
 
@@ -130,13 +132,15 @@ async def test_three_schedulers_never_run_a_fire_twice_through_kill_9(tmp_path: 
         every = (DURATION - 8.0) / KILLS
         next_kill = time.monotonic() + 2.0
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
             if kills < KILLS and time.monotonic() >= next_kill:
-                row = await conn.fetchrow(f"SELECT pid FROM {table} ORDER BY fire_time DESC LIMIT 1")
+                row = await conn.fetchrow(f"SELECT pid, fire_time FROM {table} "
+                                          "ORDER BY fire_time DESC LIMIT 1")
+                running = row is not None and datetime.now(UTC) - row["fire_time"] < timedelta(seconds=0.4)
                 live = [p for p in procs if p.poll() is None]
-                runner = next((p for p in live if row is not None and p.pid == row["pid"]), None)
+                runner = next((p for p in live if running and p.pid == row["pid"]), None)
                 if runner is not None:
-                    os.kill(runner.pid, signal.SIGKILL)  # the runner, in the middle of its ttl
+                    os.kill(runner.pid, signal.SIGKILL)  # the runner, in the middle of its run
                     runner.wait()
                     killed.append(runner.pid)
                     procs.remove(runner)
