@@ -37,6 +37,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.http.request", "mega.forms._parse"): "python-multipart, only for requests that parse a form",
     ("mega.observe._stage", "mega.observe.metrics"): "prometheus_client, only with metrics on",
     ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
+    ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

@@ -43,8 +43,10 @@ if TYPE_CHECKING:
     from mega.lock.contract import Lock
     from mega.observe.access import AccessLog
     from mega.observe.instruments import Instruments
+    from mega.schedules._schedule import Schedules
     from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
+    from mega.workers._pool import Workers
 
 _CHAIN_KINDS = ("before", "transform", "after")
 
@@ -90,6 +92,8 @@ class MegaApp:
         self._lock: Lock | None = None
         self._bus: Bus | None = None
         self._jobs: JobQueue | None = None
+        self.schedules: Schedules | None = None  # set by the schedules stage
+        self.workers: Workers | None = None  # the project's CPU pools (`workers`), set by the workers stage
         self.i18n: I18n = OFF  # the i18n stage gives an app with catalogs its Translator
         for name_, value in (self.config.get("headers") or {}).items():
             self.add_constant_header(name_, value)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports
     from mega.jobs._queue import JobQueue
     from mega.lock.contract import Lock
     from mega.sessions.session import Session
+    from mega.workers._pool import Workers
 
 
 class Ctx:
@@ -36,6 +37,7 @@ class Ctx:
 
     # Default for the attribute a project's auth middleware fills in.
     user: Any = None
+    fire_time: Any = None  # in a schedule's run: the fire it belongs to (an aware UTC datetime)
 
     def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
         self.app = app
@@ -89,6 +91,14 @@ class Ctx:
         """This app's job queue: `await ctx.jobs.enqueue(SendMail, payload, msg_id=...)`."""
         jobs: JobQueue = self.app.jobs
         return jobs
+
+    @property
+    def workers(self) -> Workers:
+        """The project's CPU pools: `await ctx.workers.resize.run(payload)`."""
+        workers = self.app.workers
+        if workers is None:
+            raise MegaError("app.not_initialized", "ctx.workers is read before the workers boot stage ran")
+        return workers
 
     @property
     def session(self) -> Session:

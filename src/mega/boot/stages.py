@@ -43,8 +43,10 @@ from mega.observe.health import HealthRegistry
 from mega.observe.logging import configure_logging
 from mega.openapi._mount import openapi_endpoints
 from mega.resilience._breaker import attach_health, breaker_names, detach_health, forget_breakers
+from mega.schedules._stage import schedules_stage
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
+from mega.workers._stage import workers_stage
 
 __all__ = ["STAGES", "BootError", "Runtime", "Stage", "add_stage", "boot", "boot_project",
            "current_runtime", "index_of", "register_health_check", "register_shutdown_hook"]
@@ -195,6 +197,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("observe", observe_stage),
     Stage("apps", _stage_apps),
     Stage("locks", locks_stage),
+    Stage("workers", workers_stage),
+    Stage("schedules", schedules_stage),
     Stage("bus", bus_stage),
     Stage("observe-wire", observe_wire_stage),
     Stage("jobs", jobs_stage),

@@ -33,8 +33,6 @@ ADR_FILE = re.compile(r"(\d{4})-.*\.md")
 # Kinds that come with features not built yet: asking for one says so instead of "unknown".
 LATER = {
     "channel": "WebSocket channels",
-    "schedule": "schedules",
-    "worker": "CPU workers",
     "adapter": "plugins",
 }
 
@@ -186,6 +184,37 @@ def job(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bo
     if _generate(root, ["job"], tokens, force=force, dry_run=dry_run):
         click.echo(f"next: await ctx.jobs.enqueue({parsed.pascal}, payload) from a handler, and run "
                    "`mega worker` (jobs need a NATS bus with JetStream in services.buses)")
+    return 0
+
+
+@g.command("schedule", short_help="A schedule class (run by mega scheduler), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def schedule(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A Schedule class in apps/<app>/schedules/<name>.py, and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "schedule", example="NightlyReport")
+    if _generate(root, ["schedule"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
+        click.echo(f"next: set its cron, then run `mega scheduler` "
+                   f"(or `mega scheduler --once {parsed.pascal}`)")
+    return 0
+
+
+@g.command("worker", short_help="A CPU worker handler (ctx.workers.NAME), and its test.")
+@click.argument("name")
+@app_option
+@writing_options
+@click.pass_context
+def worker(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+    """A worker handler in apps/<app>/workers/<name>.py (ctx.workers.<name>), and its test."""
+    root = project_root(ctx)
+    parsed = parse_name(name, "worker", example="resize")
+    tokens = _name_tokens(root, parsed, app)
+    if _generate(root, ["worker"], tokens, force=force, dry_run=dry_run):
+        click.echo(f"next: declare the pool in mega_config.py: workers = {{\"{parsed.snake}\": "
+                   f"{{\"handler\": \"{tokens['app']}.workers.{parsed.snake}:run\"}}}}")
     return 0
 
 

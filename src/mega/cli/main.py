@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "db:status": "mega.cli._db:db_status",
     "g": "mega.cli._generate:g",
     "worker": "mega.cli._worker:worker",
+    "scheduler": "mega.cli._scheduler:scheduler",
 }
 
 

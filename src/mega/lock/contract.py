@@ -250,6 +250,26 @@ class Lock(ABC):
                 held._timer.cancel()
             held._timer = loop.call_at(held._valid_until, self._expire, held)
 
+    async def claim(self, key: str, *, ttl: float) -> bool:
+        """Take `key` once (`wait=0`) and leave it to expire after `ttl` s: never released, no fencing
+        token, not released at `close()`, nothing left once it expired. True when taken, False when
+        someone holds it. A marker that something was done (a schedule's fire) that peers must not redo.
+        """
+        _check_key(key)
+        ttl = check_ttl(ttl)
+        if self._closed:
+            raise self._closed_error(key)
+        return await self._do_claim(key, ttl)
+
+    async def _do_claim(self, key: str, ttl: float) -> bool:
+        """Default: an acquisition nobody releases; the driver is told when it expires (`_on_lost`)."""
+        held = await self._do_acquire(key, ttl, 0)
+        if held is None:
+            return False
+        held.lost, held.lost_reason = True, "expired"  # nobody will release or extend it
+        asyncio.get_running_loop().call_at(held._valid_until, self._on_lost, held)
+        return True
+
     def hold(self, key: str, *, ttl: float | None = None, wait: float | None = None) -> _Hold:
         """`async with lock.hold(key) as held:` — extended every ttl/3 while the block runs."""
         return _Hold(self, key, ttl, wait)

@@ -193,7 +193,7 @@ def test_an_unknown_kind_lists_the_kinds(project: Path) -> None:
     result = mega("g", "widget", "X", cwd=project)
     assert result.returncode == 2
     assert result.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, controller, job, "
-                             "locale, middleware, migration, model, route, service.\n"
+                             "locale, middleware, migration, model, route, schedule, service, worker.\n"
                              "code: generate.unknown_kind\n")
     later = mega("g", "channel", "chat", cwd=project)
     assert later.returncode == 2

@@ -67,6 +67,8 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
                  "stream_prefix": "MEGA_JOBS",
                  "duplicate_window": 120.0, "dlq_max_age": 7 * 86400.0, "dlq_max_bytes": None,
                  "run_timeout": 1800.0, "shutdown_timeout": 10.0},
+        "schedules": {"timezone": "UTC", "misfire_grace": 60.0, "shutdown_timeout": 10.0},
+        "workers": {},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 

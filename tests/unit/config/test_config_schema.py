@@ -60,6 +60,8 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "metrics": {Scope.GLOBAL},
         "tracing": {Scope.GLOBAL},
         "jobs": {Scope.GLOBAL},
+        "schedules": {Scope.GLOBAL},
+        "workers": {Scope.GLOBAL},
     }
     assert not set(scopes) & set(NOT_BUILT)
 
