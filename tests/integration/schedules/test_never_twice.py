@@ -196,7 +196,7 @@ async def test_with_the_lock_redis_stopped_every_fire_is_lock_unavailable(tmp_pa
         await asyncio.sleep(5.0)
         server.stop()
         stopped = datetime.now(UTC)
-        await asyncio.sleep(3.0)  # fires in flight when it stopped settle (their release fails slowly on a busy machine)
+        await asyncio.sleep(3.0)  # fires in flight when it stopped settle (a release fails slowly when busy)
         counted_from = datetime.now(UTC)
         await asyncio.sleep(5.0)
         counted_to = datetime.now(UTC)
