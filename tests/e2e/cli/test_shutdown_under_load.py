@@ -74,7 +74,9 @@ class Record:
     ready: list[Outcome] = field(default_factory=list)
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> tuple[str, bool]:
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> tuple[str, bool]:
     writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
@@ -133,7 +135,7 @@ async def test_sigterm_under_keep_alive_load_drains_cleanly_and_cuts_a_hanging_h
 ) -> None:
     (fresh_project / "apps/main/routes/work.py").write_text(ROUTES)
     (fresh_project / "mega_config.py").write_text(
-        'config = {"logger": {"level": "info"}, "server": {"shutdown_timeout": %r}}\n' % GRACE)
+        f'config = {{"logger": {{"level": "info"}}, "server": {{"shutdown_timeout": {GRACE}}}}}\n')
     port = free_port()
     server = start_server("start", "--port", str(port), cwd=fresh_project,
                           env=environ(MEGA_ENV="production", SESSION_SECRET="s" * 48))
