@@ -81,7 +81,8 @@ async def _request(
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    fields = (line.partition(":") for line in lines[1:] if line)
+    headers = {k.strip().lower(): v.strip() for k, _, v in fields}
     await reader.readexactly(int(headers.get("content-length", "0")))
     return lines[0].split(" ")[1], headers.get("connection", "").lower() == "close"
 
