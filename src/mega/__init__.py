@@ -47,6 +47,7 @@ _LAZY: dict[str, str] = {
     "RouteOptions": "mega.http.router",
     "Router": "mega.http.router",
     "Runtime": "mega.boot.stages",
+    "Schedule": "mega.schedules._schedule",
     "Session": "mega.sessions.session",
     "SqlAdapter": "mega.adapters.sql.adapter",
     "StreamResponse": "mega.http.response",
@@ -66,7 +67,8 @@ _LAZY: dict[str, str] = {
     "retry": "mega.resilience",
     "retrying": "mega.resilience",
 }
-_MODULES: dict[str, str] = {"fields": "mega.data.fields", "testing": "mega.testing"}
+_MODULES: dict[str, str] = {"fields": "mega.data.fields", "shutdown": "mega.shutdown",
+                            "testing": "mega.testing"}
 
 __all__ = ["__version__", *sorted([*_LAZY, *_MODULES])]
 
@@ -88,6 +90,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from mega import shutdown as shutdown
     from mega import testing as testing
     from mega.adapters.sql.adapter import SqlAdapter as SqlAdapter
     from mega.app.app import MegaApp as MegaApp
@@ -139,4 +142,5 @@ if TYPE_CHECKING:
     from mega.resilience import CircuitBreaker as CircuitBreaker
     from mega.resilience import retry as retry
     from mega.resilience import retrying as retrying
+    from mega.schedules._schedule import Schedule as Schedule
     from mega.sessions.session import Session as Session

@@ -18,7 +18,7 @@ async def adapters_stage(rt: Runtime) -> None:
                              defer_embedded_db=not _uses_models(dirs))
     rt.adapters = manager
     # Registered before connecting: a boot interrupted half-way still closes what did connect.
-    rt.shutdown.register("adapters", manager.disconnect_all)
+    rt.shutdown.register_resource("adapters", manager.disconnect_all, last=True)
     await manager.connect_all()
     for adapter in manager.all():
         rt.health.register(f"{adapter.family}:{adapter.alias}", adapter.health)

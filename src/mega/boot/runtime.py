@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mega.app import registry
-from mega.boot._shutdown import ShutdownRegistry
 from mega.errors import MegaError
+from mega.shutdown import DEFAULT_TIMEOUT, ShutdownRegistry
+from mega.shutdown import registry as shutdown_registry
 
 if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
@@ -44,7 +45,7 @@ class Runtime:
         self.instruments: Instruments | None = None
         self.metrics: Metrics | None = None
         self.tracing: Tracing | None = None
-        self.shutdown = ShutdownRegistry()
+        self.shutdown: ShutdownRegistry = shutdown_registry  # the process's one registry (mega.shutdown)
         self.closed = False
         self._config: ProjectConfig | None = None
         self._health: HealthRegistry | None = None
@@ -74,7 +75,8 @@ class Runtime:
         return dict(self._config.values["server"]) if self._config is not None else {}
 
     async def close(self) -> list[tuple[str, str]]:
-        """Run the shutdown hooks in reverse order and forget the apps."""
+        """Mark readiness draining, run the shutdown registry (hooks by order, then the stages'
+        resources in reverse order of opening) and forget the apps."""
         global _current
         if self.closed:
             return []
@@ -123,6 +125,8 @@ def register_health_check(name: str, fn: Callable[[], Any], *, timeout: float | 
     current_runtime().health.register(name, fn, timeout=timeout, best_effort=best_effort)
 
 
-def register_shutdown_hook(name: str, fn: Callable[[], Any], *, timeout: float | None = None) -> None:
-    """Run `fn` at shutdown (after in-flight requests), time-boxed, in reverse registration order."""
-    current_runtime().shutdown.register(name, fn, timeout=timeout)
+def register_shutdown_hook(name: str, fn: Callable[[], Any], *, order: float = 100,
+                           timeout: float | str | None = None) -> None:
+    """Alias of `mega.shutdown.register` (the one registry): run `fn` at shutdown, after in-flight
+    requests, by ascending `order`, time-boxed (`timeout` None: the default 5 s)."""
+    shutdown_registry.register(name, fn, order, DEFAULT_TIMEOUT if timeout is None else timeout)

@@ -1,8 +1,8 @@
 """Staged boot: each stage has a name; a failure names the stage and closes what was opened.
 
 The stage list is fixed; a later capability extends it with one call, `add_stage(Stage("name", fn),
-after="apps")`. A stage registers the closing of what it opens on `runtime.shutdown`, so a failure in a
-later stage closes it, and so does the normal shutdown.
+after="apps")`. A stage registers the closing of what it opens with `runtime.shutdown.register_resource`,
+so a failure in a later stage closes it, and so does the normal shutdown.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _stage_runtime(rt: Runtime) -> None:
     if logger_cfg["access_log"]:
         access_log = rt.access_log = AccessLog(sys.stdout, fmt=logger_cfg["format"])
         access_log.start()
-        rt.shutdown.register("access-log", access_log.close)
+        rt.shutdown.register_resource("access-log", access_log.close)
 
 
 def _track_breakers(rt: Runtime) -> None:
@@ -119,7 +119,7 @@ def _track_breakers(rt: Runtime) -> None:
         detach_health(health)
         forget_breakers(breaker_names() - before)
 
-    rt.shutdown.register("breakers", close)
+    rt.shutdown.register_resource("breakers", close)
 
 
 def _stage_models(rt: Runtime) -> None:
@@ -176,10 +176,10 @@ def _stage_apps(rt: Runtime) -> None:
             if app.sessions is not None:
                 await app.sessions.close()
 
-    rt.shutdown.register("security", close_security)
+    rt.shutdown.register_resource("security", close_security)
     for app in rt.apps.values():
         registry.register(app)
-    rt.shutdown.register("app-registry", registry.reset)
+    rt.shutdown.register_resource("app-registry", registry.reset)
     rt.host = Host(list(rt.apps.values()))
 
 

@@ -39,6 +39,6 @@ async def run(rt: Runtime) -> None:
         return _nats(adapters, alias)
 
     manager = BusManager(list(declared), connected, lookup=lambda alias: _nats(adapters, alias))
-    rt.shutdown.register("bus", manager.close)  # first, so a failure below still closes what opened
+    rt.shutdown.register_resource("bus", manager.close)  # first, so a failure below still closes what opened
     for name, app in rt.apps.items():
         app.bus = await manager.open(name, rt.config.apps[name].settings.get("bus", DEFAULT))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tenacity import RetryCallState
 from tenacity.wait import wait_base, wait_exponential_jitter, wait_fixed
+
+from mega.resilience._retry import FailedAttempt, run_with_delays
 
 
 def backoff_wait(backoff: dict[str, Any]) -> wait_base:
@@ -27,18 +28,16 @@ async def run_with_retries(
 ) -> Any:
     """`fn(attempt)` until it succeeds or has failed `retries + 1` times (the last error is raised).
     The first attempt runs at once; `on_retry(attempt, retries_left, error)` runs before each wait.
-    A run that succeeds first time builds nothing (the common case stays cheap)."""
-    wait: wait_base | None = None
-    attempt = 1
-    while True:
-        try:
-            return await fn(attempt)
-        except Exception as error:
-            if attempt > retries:
-                raise
-            await on_retry(attempt, retries + 1 - attempt, error)
-            wait = wait or backoff_wait(backoff)
-            state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-            state.attempt_number = attempt
-            await asyncio.sleep(wait(state))
-            attempt += 1
+    Runs on mega.resilience's retry engine, with the Job's `backoff` as its wait policy."""
+    wait = backoff_wait(backoff)
+
+    def delay(failed: int) -> float:
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = failed
+        return float(wait(state))
+
+    async def failed(attempt: FailedAttempt) -> None:
+        if attempt.delay is not None:  # the last failure is raised, not retried
+            await on_retry(attempt.attempt, attempt.retries_left, attempt.error)
+
+    return await run_with_delays(fn, retries=retries, delay=delay, on_failed_attempt=failed)

@@ -83,7 +83,8 @@ class Worker:
         for c in self.consumers:
             c.stopping = True
         await asyncio.gather(*(c.stop(self.settings.shutdown_timeout) for c in self.consumers))
-        await asyncio.wait(loops, timeout=FETCH_WAIT + 1.0)  # a fetch in progress naks what it gets
+        if loops:  # none when the project has no jobs
+            await asyncio.wait(loops, timeout=FETCH_WAIT + 1.0)  # a fetch in progress naks what it gets
         for task in [*loops, *([watcher] if watcher else [])]:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)

@@ -23,6 +23,6 @@ async def locks_stage(rt: Runtime) -> None:
         return adapters.redis(alias)
 
     manager = LockManager(client)
-    rt.shutdown.register("locks", manager.close)  # first, so a failure below still closes what opened
+    rt.shutdown.register_resource("locks", manager.close)  # first: a failure below still closes what opened
     for name, app in rt.apps.items():
         app.lock = await manager.open(name, rt.config.apps[name].settings.get("lock", DEFAULT))

@@ -32,7 +32,7 @@ def observe_stage(rt: Runtime) -> None:
     if not metrics_on and not tracing_on:
         return
     instruments = Instruments()
-    rt.shutdown.register("observe", instruments.close)
+    rt.shutdown.register_resource("observe", instruments.close)
     if metrics_on:
         assert metrics_cfg is not None
         try:
@@ -125,5 +125,5 @@ def _serve_apart(rt: Runtime, metrics: Metrics) -> None:
         server.server_close()
         thread.join(5)
 
-    rt.shutdown.register("metrics-server", stop)
+    rt.shutdown.register_resource("metrics-server", stop)
 

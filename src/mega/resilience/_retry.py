@@ -102,8 +102,31 @@ def retrying(
     return decorate
 
 
-async def _run(options: _Options, fn: Callable[[], Awaitable[T] | T]) -> T:
+async def run_with_delays(
+    fn: Callable[[int], Awaitable[T]],
+    *,
+    retries: int,
+    delay: Callable[[int], float],
+    on_failed_attempt: Callable[[FailedAttempt], Any] | None = None,
+) -> T:
+    """The engine of `retry` with a caller's wait policy: `fn(attempt)` at most `retries + 1` times,
+    waiting `delay(n)` seconds after failed try n (the job queue's `backoff` uses it)."""
+    options = _Options(retries, 0.0, 0.0, 1.0, False, (Exception,), on_failed_attempt)
+    attempt = 0
+
+    def next_try() -> Awaitable[T]:
+        nonlocal attempt
+        attempt += 1
+        return fn(attempt)
+
+    return await _run(options, next_try, delay)
+
+
+async def _run(
+    options: _Options, fn: Callable[[], Awaitable[T] | T], delay: Callable[[int], float] | None = None
+) -> T:
     callback = options.on_failed_attempt
+    wait = delay or options.delay
     tries = 0
 
     async def report(attempt: int, error: BaseException, delay: float | None) -> None:
@@ -119,7 +142,7 @@ async def _run(options: _Options, fn: Callable[[], Awaitable[T] | T]) -> T:
 
     retrying_ = AsyncRetrying(
         stop=stop_after_attempt(options.retries + 1),
-        wait=lambda state: options.delay(state.attempt_number),
+        wait=lambda state: wait(state.attempt_number),
         retry=lambda state: state.outcome is not None and options.retryable(state.outcome.exception()),
         before_sleep=before_sleep,
         reraise=True,

@@ -36,6 +36,12 @@ class _Server(uvicorn.Server):
         log.info("%s received: draining (readiness is now 503)", signal.Signals(sig).name)
         if self.runtime.health is not None:
             self.runtime.health.mark_draining()
+        # Responses still to be written go out with "Connection: close"; uvicorn's shutdown (at its
+        # next tick, <= 0.1 s) then stops accepting, closes idle connections and waits for these.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            if cycle is not None and not cycle.response_complete:
+                cycle.keep_alive = False
         self.should_exit = True
 
 
@@ -86,6 +92,7 @@ async def serve(root: Path, *, host: str | None = None, port: int | None = None)
     try:
         await uv.serve(sockets=[sock])
     finally:
+        # The registry (mega.shutdown): hooks by order, each time-boxed, then the resources, adapters last.
         outcomes = await rt.close()
         failed = [name for name, outcome in outcomes if outcome != "ok"]
         log.info("shutdown complete%s", f" ({len(failed)} hook(s) failed: {', '.join(failed)})"

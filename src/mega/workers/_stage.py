@@ -13,6 +13,6 @@ if TYPE_CHECKING:
 async def workers_stage(rt: Runtime) -> None:
     pools = rt.config.settings.get("workers") or {}
     workers = start_pools(pools, rt.root) if pools else Workers({})
-    rt.shutdown.register("workers", workers.close)
+    rt.shutdown.register_resource("workers", workers.close)
     for app in rt.apps.values():
         app.workers = workers

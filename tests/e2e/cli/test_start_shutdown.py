@@ -49,8 +49,8 @@ def _hook(name):
 
 def routes(router):
     if not mega.has_app():  # hooks are registered once per boot, from the first routes file
-        mega.register_shutdown_hook("first", _hook("first"))
         mega.register_shutdown_hook("second", _hook("second"))
+        mega.shutdown.register("first", _hook("first"), order=10)
     router.get("/slow", slow)
     router.get("/slower", slower)
 '''
@@ -94,7 +94,7 @@ def test_sigterm_drains_in_flight_requests_then_runs_hooks(fresh_project: Path, 
     assert response.status_code == 200 and response.json()["data"] == "finished"
     assert code == 0, server.output()
     assert time.monotonic() - started < 30  # the request's 1.5 s, not the 60 s shutdown_timeout
-    assert (fresh_project / "hooks.txt").read_text().split() == ["second", "first"]
+    assert (fresh_project / "hooks.txt").read_text().split() == ["first", "second"]  # by order
     assert "draining" in server.output()
 
 

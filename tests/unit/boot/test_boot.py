@@ -237,7 +237,7 @@ async def test_health_endpoints_and_registered_checks(tmp_path):
         assert r.status_code == 503 and r.json()["error"]["code"] == "health.not_ready"
 
 
-async def test_shutdown_hooks_run_in_reverse_order(tmp_path):
+async def test_shutdown_hooks_run_by_order_then_registration_before_the_stages_resources(tmp_path):
     order = []
     rt = await mega.boot_project(write_project(tmp_path, SINGLE))
     mega.register_shutdown_hook("first", lambda: order.append("first"))
@@ -246,10 +246,14 @@ async def test_shutdown_hooks_run_in_reverse_order(tmp_path):
         order.append("second")
 
     mega.register_shutdown_hook("second", second)
+    mega.register_shutdown_hook("early", lambda: order.append("early"), order=10)
+    assert mega.shutdown.names()[:3] == ["early", "first", "second"]
+    assert mega.shutdown.names()[-1] == "adapters"  # the stages' resources after, adapters last
     outcomes = await rt.close()
-    assert order == ["second", "first"]
-    assert ("first", "ok") in outcomes
+    assert order == ["early", "first", "second"]
+    assert ("first", "ok") in outcomes and outcomes[-1] == ("adapters", "ok")
     assert not registry.has_app()
+    assert mega.shutdown.names() == []
 
 
 async def test_a_second_boot_while_one_is_running_is_refused(tmp_path):
