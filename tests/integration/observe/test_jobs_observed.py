@@ -17,11 +17,11 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from tests import services
 
 from mega.jobs._consumer import Consumer
 from mega.jobs._metrics import JobMetrics
 from mega.testing import running, write_project
+from tests import services
 
 pytestmark = [pytest.mark.integration, pytest.mark.service("nats")]
 
@@ -81,12 +81,15 @@ def project(root: Path, names: Names, observe: str) -> Path:
         f'"services": {{"buses": {{"q": {{"driver": "nats", "url": "{NATS_URL}"}}}}}}, '
         f'"jobs": {{"stream_prefix": "{names.prefix}"}}, {observe}}}\n'
     )
-    return write_project(root, {
-        "mega_config.py": config,
-        "apps/web/app_config.py": 'config = {"rate_limit": False}\n',
-        "apps/web/routes/main.py": ROUTES,
-        "apps/web/jobs/work.py": JOB,
-    })
+    return write_project(
+        root,
+        {
+            "mega_config.py": config,
+            "apps/web/app_config.py": 'config = {"rate_limit": False}\n',
+            "apps/web/routes/main.py": ROUTES,
+            "apps/web/jobs/work.py": JOB,
+        },
+    )
 
 
 def samples(text: str, name: str) -> dict[str, float]:
@@ -161,8 +164,8 @@ async def test_job_series_and_the_trace_from_enqueue_to_the_worker_run(
 
         label = f'subject="{names.subject}"'
         events = samples(text, "mega_job_events_total")
-        assert events == {f'{{event="{event}",{label}}}': count
-                          for event, count in (("dispatch", 3.0), ("done", 2.0), ("retry", 1.0), ("dlq", 1.0))}
+        expected = {"dispatch": 3.0, "done": 2.0, "retry": 1.0, "dlq": 1.0}
+        assert events == {f'{{event="{event}",{label}}}': count for event, count in expected.items()}
         assert samples(text, "mega_job_failures_total") == {f'{{phase="run",{label}}}': 1.0}
         assert samples(text, "mega_job_run_duration_seconds_count") == {f"{{{label}}}": 3.0}
 
