@@ -48,11 +48,11 @@ def test_a_key_of_an_unbuilt_feature_is_refused_naming_the_feature(
 
 def test_not_supported_is_collected_with_every_other_problem(make_project: MakeProject,
                                                              problems_of: Problems) -> None:
-    root = make_project("config = {'schedules': {'queues': ['mail']}, 'server': {'port': 0}}",
+    root = make_project("config = {'cluster': {'workers': 2}, 'server': {'port': 0}}",
                         {"web": "config = {'bridge_hub': True, 'hostz': []}"})
 
     assert [(p.code, p.key, p.file) for p in problems_of(root)] == [
-        ("config.not_supported", "schedules", "mega_config.py"),
+        ("config.not_supported", "cluster", "mega_config.py"),
         ("config.invalid_value", "server.port", "mega_config.py"),
         ("config.not_supported", "bridge_hub", WEB),
         ("config.unknown_key", "hostz", WEB),
