@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from mega.jobs._consumer import Consumer
 from mega.jobs._metrics import JobMetrics
+from mega.jobs._worker import serve_http
 from mega.testing import running, write_project
 from tests import services
 
@@ -123,6 +124,21 @@ async def _wait(predicate: Any, timeout: float) -> bool:
     return False
 
 
+async def _worker_metrics(rt: Any, metrics: JobMetrics) -> str:
+    server = await serve_http(rt, metrics, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        page = (await reader.read()).decode()
+        writer.close()
+        return page
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_job_series_and_the_trace_from_enqueue_to_the_worker_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,6 +177,9 @@ async def test_job_series_and_the_trace_from_enqueue_to_the_worker_run(
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
                 text = (await http.get("/metrics")).text
+                worker_page = await _worker_metrics(rt, consumer.metrics)
+        # `mega worker --http-port`: its own counters, then the process's registry (metrics on)
+        assert "mega_jobs_total{" in worker_page and "mega_job_events_total{" in worker_page
 
         label = f'subject="{names.subject}"'
         events = samples(text, "mega_job_events_total")
