@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["EnqueueResult", "JobQueue"]
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+PUBLISH_TIMEOUT = 5.0
 
 
 class JobTracer(Protocol):
@@ -40,7 +41,6 @@ class JobTracer(Protocol):
 
     def consuming(self, subject: str, headers: Mapping[str, str] | None,
                   attributes: dict[str, Any]) -> AbstractContextManager[Any]: ...
-PUBLISH_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,11 @@ def test_main_without_hosts_stays_reachable_and_json_routes_answer_forms_with_41
         assert http.post("/todos", json={"title": "x"}).json()["data"] == {"created": {"title": "x"}}
         tokenless = http.post("/notes", data={"title": "x"})
         assert tokenless.status_code == 403 and tokenless.json()["error"]["code"] == "csrf.token_missing"
-        token = http.get("/notes/new").json()["data"]["token"]
-        assert http.post("/notes", data={"title": "x", "_csrf": token}).status_code == 200
+        new = http.get("/notes/new")
+        token = new.json()["data"]["token"]
+        # Production's mega_csrf cookie is Secure: this plain-http client would not send it back.
+        cookie = {"cookie": f"mega_csrf={new.cookies['mega_csrf']}"}
+        assert http.post("/notes", data={"title": "x", "_csrf": token}, headers=cookie).status_code == 200
     assert server.terminate(timeout=10) == 0, server.output()
 
 
