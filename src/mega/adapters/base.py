@@ -12,6 +12,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,11 @@ from mega.errors import MegaError
 
 Observer = Callable[["Adapter", str, float, BaseException | None], None]
 """Called after an instrumented call: (adapter, operation, seconds, error or None)."""
+
+
+STATEMENT: ContextVar[tuple[str, str | None] | None] = ContextVar("mega_statement", default=None)
+"""The database statement an observed call runs: (kind, table), set by the SQL adapter around the call
+only when an observer is attached (tracing reads it; never the parameters)."""
 
 
 class AdapterError(MegaError):

@@ -233,6 +233,17 @@ class Consumer:
             self._heartbeat.release(lease)
 
     async def _run(self, msg: Msg, info: JobInfo, base: dict[str, Any], payload: Any, lease: _Lease) -> bool:
+        tracer = self.queue.tracer
+        if tracer is None:
+            return await self._run_once(msg, info, base, payload, lease)
+        attributes = {"messaging.message.id": info.msg_id or f"{info.stream}:{info.seq}",
+                      "messaging.nats.delivery": info.delivery, "mega.job.stream": info.stream}
+        with tracer.consuming(self.subject, msg.headers, attributes):
+            return await self._run_once(msg, info, base, payload, lease)
+
+    async def _run_once(
+        self, msg: Msg, info: JobInfo, base: dict[str, Any], payload: Any, lease: _Lease
+    ) -> bool:
         await self.queue.events.emit("start", {**base, "payload": payload})
         self.metrics.started(self.subject)
         started = time.perf_counter()
@@ -244,7 +255,10 @@ class Consumer:
             task.cancel()
             raise
         finally:
-            self.metrics.ended(self.subject, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.metrics.ended(self.subject, seconds)
+            for observe in self.queue.run_observers:
+                observe(self.subject, seconds)
         error: BaseException | None
         if not done:
             task.cancel()

@@ -10,9 +10,10 @@ success.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mega.bus import codec
 from mega.jobs._errors import JobError
@@ -30,6 +31,16 @@ __all__ = ["EnqueueResult", "JobQueue"]
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 PUBLISH_TIMEOUT = 5.0
+
+
+class JobTracer(Protocol):
+    """What tracing gives a queue: a producer span around a publish (yielding the trace headers to
+    send) and a consumer span around a run that continues the sender's trace."""
+
+    def producing(self, subject: str) -> AbstractContextManager[dict[str, str]]: ...
+
+    def consuming(self, subject: str, headers: Mapping[str, str] | None,
+                  attributes: dict[str, Any]) -> AbstractContextManager[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ class JobQueue:
         self.streams = streams or Streams(settings)
         self.events = Events()
         self.jobs: dict[str, type[Job]] = {}  # subject -> class, the jobs this app declares
+        # Filled by the instruments' "jobs" slot (metrics, tracing on); empty/None: nothing is paid.
+        self.run_observers: list[Callable[[str, float], None]] = []  # (subject, seconds) per run
+        self.tracer: JobTracer | None = None
         self._contexts: dict[str, tuple[Any, JetStreamContext]] = {}
 
     def on(self, name: str, fn: Listener) -> Callable[[], None]:
@@ -114,8 +128,12 @@ class JobQueue:
         alias, js = self.jetstream(job)
         await self.streams.ensure(js, alias, job.subject)
         headers = {MSG_ID_HEADER: msg_id} if msg_id is not None else None
+        producing = self.tracer.producing(job.subject) if self.tracer is not None else nullcontext(None)
         try:
-            ack = await js.publish(job.subject, data, headers=headers)
+            with producing as trace_headers:
+                if trace_headers:
+                    headers = {**(headers or {}), **trace_headers}
+                ack = await js.publish(job.subject, data, headers=headers)
         except (nerr.NoRespondersError, jserr.NoStreamResponseError, jserr.ServiceUnavailableError) as exc:
             self.streams.forget(job.subject)  # the stream may be gone: check again next time
             raise _publish_failed(job.subject, exc) from exc

@@ -105,4 +105,6 @@ async def jobs_stage(rt: Runtime) -> None:
             if queue.alias_of(cls) is not None:
                 queue.connection(cls)  # a bus named in code or config must exist and be NATS
             queue.jobs[cls.subject] = cls
+        for hook in rt.instruments.hooks("jobs") if rt.instruments is not None else ():
+            hook(name, queue)  # metrics, tracing: only when on (no registry when both are off)
         app.jobs = queue

@@ -124,7 +124,10 @@ async def serve_http(rt: Runtime, metrics: JobMetrics, port: int) -> asyncio.Ser
             parts = line.decode("latin-1").split()
             path = parts[1] if len(parts) > 1 else "/"
             if path == "/metrics":
-                status, body, ctype = 200, metrics.render().encode(), "text/plain; version=0.0.4"
+                text = metrics.render().encode()
+                if rt.metrics is not None:  # metrics on: mega_job_* and the process's other series
+                    text += rt.metrics.render()
+                status, body, ctype = 200, text, "text/plain; version=0.0.4"
             elif path in ("/health/live", "/health/ready"):
                 probe = rt.health.live if path.endswith("live") else rt.health.ready
                 status, payload = await probe()

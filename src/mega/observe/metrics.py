@@ -32,20 +32,26 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from mega.errors import MegaError
 from mega.observe._metrics_settings import MetricsSettings
 from mega.observe.instruments import Instruments
+from mega.resilience._breaker import BreakerEvent, breaker_names, get_breaker, observe_breakers
 from mega.security._client_ip import client_ip
 from mega.security.rejections import on_rejection
 
 if TYPE_CHECKING:
     from mega.adapters.base import Adapter
     from mega.http._pipeline import Endpoint
+    from mega.jobs._queue import JobQueue
     from mega.security.rejections import Rejection
 
 __all__ = ["Metrics", "merge"]
 
 log = logging.getLogger("mega.metrics")
 _CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}  # mega_breaker_state's values
+BREAKER_OUTCOMES = ("success", "failure", "reject", "fallback")  # the BreakerEvent kinds counted
+JOB_EVENTS = ("dispatch", "done", "retry", "dlq")  # mega_job_events_total's `event` values
 Series = dict[tuple[str, ...], list[float]]  # label values -> [count, sum, bucket counts...]
 
 
@@ -91,6 +97,10 @@ class Metrics:
         self.lock_waits = Histograms(settings.buckets)
         self.bus_requests = Histograms(settings.buckets)
         self.rejections: dict[str, int] = {}
+        self.breaker_calls: dict[tuple[str, str], int] = {}
+        self.job_runs = Histograms(settings.buckets)
+        self.job_events: dict[tuple[str, str], int] = {}  # (subject, event)
+        self.job_failures: dict[tuple[str, str], int] = {}  # (subject, phase)
         self.loop_lag = 0.0
         self.loop_lag_max = 0.0
         self.sources: list[Callable[[], Iterable[Metric]]] = []  # more families (locks, buses, jobs, ...)
@@ -110,6 +120,8 @@ class Metrics:
         instruments.add_adapter(self.observe_adapter)
         stop = on_rejection(self.count_rejection)
         instruments.closers.append(stop)
+        instruments.closers.append(observe_breakers(self.count_breaker))
+        instruments.add("jobs", self.jobs_hook)
         instruments.closers.append(self.stop)
 
     def http_hook(self, app: str, method: str, pattern: str, endpoint: Endpoint) -> Endpoint:
@@ -173,6 +185,32 @@ class Metrics:
     def count_rejection(self, rejection: Rejection) -> None:
         self.rejections[rejection.reason] = self.rejections.get(rejection.reason, 0) + 1
 
+    def count_breaker(self, event: BreakerEvent) -> None:
+        """`observe_breakers` observer: calls by breaker and outcome (state changes are read at scrape)."""
+        if event.kind in BREAKER_OUTCOMES:
+            key = (event.breaker, event.kind)
+            self.breaker_calls[key] = self.breaker_calls.get(key, 0) + 1
+
+    def jobs_hook(self, app: str, queue: JobQueue) -> None:
+        """The "jobs" slot: count an app's job events and time its runs (called once per app queue)."""
+        events, failures, runs = self.job_events, self.job_failures, self.job_runs
+
+        def counter(event: str) -> Callable[[dict[str, Any]], None]:
+            def count(fields: dict[str, Any]) -> None:
+                key = (fields["subject"], event)
+                events[key] = events.get(key, 0) + 1
+
+            return count
+
+        def failed(fields: dict[str, Any]) -> None:
+            key = (fields["subject"], fields.get("phase", "run"))
+            failures[key] = failures.get(key, 0) + 1
+
+        for event in JOB_EVENTS:
+            queue.on(event, counter(event))
+        queue.on("fail", failed)
+        queue.run_observers.append(lambda subject, seconds: runs.observe(runs.row((subject,)), seconds))
+
     # -- event-loop lag ------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -207,7 +245,11 @@ class Metrics:
                 "adapters": {k: list(v) for k, v in self.adapters.rows.items()},
                 "lock_waits": {k: list(v) for k, v in self.lock_waits.rows.items()},
                 "bus_requests": {k: list(v) for k, v in self.bus_requests.rows.items()},
-                "rejections": dict(self.rejections)}
+                "rejections": dict(self.rejections),
+                "job_runs": {k: list(v) for k, v in self.job_runs.rows.items()},
+                "job_events": {k: [v] for k, v in self.job_events.items()},
+                "job_failures": {k: [v] for k, v in self.job_failures.items()},
+                "breaker_calls": {k: [v] for k, v in self.breaker_calls.items()}}
 
     def collect(self) -> Iterator[Metric]:
         yield self.http.family("mega_http_request_duration_seconds",
@@ -237,8 +279,41 @@ class Metrics:
         lag.add_metric(["last"], self.loop_lag)
         lag.add_metric(["max"], self.loop_lag_max)
         yield lag
+        yield from self._breakers()
+        yield from self._jobs()
         for source in self.sources:
             yield from source()
+
+    def _breakers(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily("mega_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, "
+                                  "2 open", labels=["name"])
+        for name in sorted(breaker_names()):
+            try:
+                state.add_metric([name], BREAKER_STATES.get(get_breaker(name).state, 2))
+            except MegaError:  # forgotten between the two calls
+                continue
+        yield state
+        calls = CounterMetricFamily("mega_breaker_calls", "Calls through a circuit breaker, by outcome",
+                                    labels=["name", "outcome"])
+        for (name, outcome), count in sorted(self.breaker_calls.items()):
+            calls.add_metric([name, outcome], count)
+        yield calls
+
+    def _jobs(self) -> Iterator[Metric]:
+        if not (self.job_events or self.job_failures or self.job_runs.rows):
+            return  # no job ran or was enqueued in this process
+        events = CounterMetricFamily("mega_job_events", "Jobs dispatched, done, retried in process, sent "
+                                     "to the DLQ", labels=["subject", "event"])
+        for (subject, event), count in sorted(self.job_events.items()):
+            events.add_metric([subject, event], count)
+        yield events
+        failures = CounterMetricFamily("mega_job_failures", "Job failures by phase",
+                                       labels=["subject", "phase"])
+        for (subject, phase), count in sorted(self.job_failures.items()):
+            failures.add_metric([subject, phase], count)
+        yield failures
+        yield self.job_runs.family("mega_job_run_duration_seconds",
+                                   "Job run time (all attempts of a delivery)", ["subject"])
 
     # -- the /metrics endpoint -----------------------------------------------------------------
 
@@ -313,7 +388,8 @@ def bus_source(buses: Callable[[], dict[str, Any]]) -> Callable[[], Iterable[Met
 
 def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The sum of several processes' `snapshot()`s (a cluster primary serves one text from it)."""
-    parts = ("http", "adapters", "lock_waits", "bus_requests")
+    parts = ("http", "adapters", "lock_waits", "bus_requests", "job_runs", "job_events", "job_failures",
+             "breaker_calls")
     out: dict[str, Any] = {part: {} for part in parts}
     out["rejections"] = {}
     for snap in snapshots:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -23,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mega import __version__
+from mega.adapters.base import STATEMENT
 from mega.errors import MegaError
 from mega.observe._tracing_settings import TracingSettings
 from mega.observe.instruments import UNMATCHED, Instruments
@@ -30,6 +32,7 @@ from mega.observe.instruments import UNMATCHED, Instruments
 if TYPE_CHECKING:
     from mega.adapters.base import Adapter
     from mega.http._pipeline import Endpoint
+    from mega.jobs._queue import JobQueue
 
 __all__ = ["Tracing", "build_resource"]
 
@@ -92,6 +95,7 @@ class Tracing:
     def install(self, instruments: Instruments) -> None:
         instruments.add_http(self.http_hook)
         instruments.add_adapter(self.observe_adapter)
+        instruments.add("jobs", self.jobs_hook)
         instruments.closers.append(self.close)
 
     def close(self) -> None:
@@ -150,8 +154,17 @@ class Tracing:
                                       "mega.adapter.family": adapter.family}
         if adapter.family == "db":
             attributes["db.system.name"] = adapter.driver
-            attributes["db.operation.name"] = op
-            name = f"{op} {adapter.alias}"
+            attributes["mega.operation"] = op
+            statement = STATEMENT.get()  # (kind, table) from the SQL text, never the parameters
+            if statement is None:  # begin, commit, rollback, savepoints
+                attributes["db.operation.name"] = op
+                name = f"{op} {adapter.alias}"
+            else:
+                kind, table = statement
+                attributes["db.operation.name"] = kind
+                if table is not None:
+                    attributes["db.collection.name"] = table
+                name = f"{kind} {table}" if table else f"{kind} {adapter.alias}"
         else:
             attributes["mega.operation"] = op
             name = f"{adapter.family} {op}"
@@ -194,6 +207,48 @@ class Tracing:
                                                attributes={"messaging.system": "mega.bus",
                                                            "messaging.destination.name": subject}):
             await call
+
+
+    # -- jobs: traceparent in the message headers, the worker's run span continues it -----------
+
+    def jobs_hook(self, app: str, queue: JobQueue) -> None:
+        """The "jobs" slot: `queue` makes a producer span per enqueue and a consumer span per run."""
+        queue.tracer = self
+
+        def failed(fields: dict[str, Any]) -> None:  # inside the run's span (same task): mark it
+            span = trace.get_current_span()
+            if span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, str(fields.get("phase", "run"))))
+                error = fields.get("error")
+                if isinstance(error, BaseException):
+                    span.record_exception(error)
+
+        queue.on("fail", failed)
+
+    @contextmanager
+    def producing(self, subject: str) -> Iterator[dict[str, str]]:
+        """A producer span "send <subject>" around an enqueue; yields the headers carrying it."""
+        if self._never and not trace.get_current_span().get_span_context().is_valid:
+            yield {}
+            return
+        with self.tracer.start_as_current_span(f"send {subject}", kind=SpanKind.PRODUCER, attributes={
+                "messaging.system": "mega.jobs", "messaging.destination.name": subject,
+                "messaging.operation.type": "send"}):
+            carrier: dict[str, str] = {}
+            _PROPAGATOR.inject(carrier)
+            yield carrier
+
+    @contextmanager
+    def consuming(self, subject: str, headers: Mapping[str, str] | None,
+                  attributes: dict[str, Any]) -> Iterator[Any]:
+        """A consumer span "process <subject>" around a job's run, continuing the enqueuer's trace."""
+        parent = _PROPAGATOR.extract(dict(headers)) if headers else None
+        with self.tracer.start_as_current_span(f"process {subject}", context=parent, kind=SpanKind.CONSUMER,
+                                               attributes={"messaging.system": "mega.jobs",
+                                                           "messaging.destination.name": subject,
+                                                           "messaging.operation.type": "process",
+                                                           **attributes}) as span:
+            yield span
 
 
 def _parent(headers: list[tuple[bytes, bytes]]) -> otel_context.Context | None:

@@ -245,3 +245,61 @@ async def test_event_loop_lag_shows_a_blocked_loop(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
         lag = samples((await http.get("/metrics")).text, "mega_event_loop_lag_seconds")
     assert lag['{kind="max"}'] >= 0.2
+
+
+BREAKER_ROUTES = """
+    from mega.resilience import BreakerOpenError, get_breaker
+
+    async def call(req):
+        breaker = get_breaker(req.query.get("name"))
+
+        async def work():
+            if req.query.get("fail"):
+                raise ConnectionError("down")
+            return "ok"
+
+        try:
+            return {"got": await breaker.call(work)}
+        except (ConnectionError, BreakerOpenError) as exc:
+            return {"error": type(exc).__name__}
+
+    def routes(router):
+        router.get("/call", call)
+"""
+
+
+async def test_circuit_breakers_report_their_state_and_calls_by_outcome(tmp_path: Path) -> None:
+    from mega.resilience import CircuitBreaker
+    from mega.resilience._breaker import forget_breakers
+
+    name = f"metrics-{uuid.uuid4().hex[:8]}"
+    clock = [0.0]
+    CircuitBreaker(name, failure_threshold=2, reset_timeout=10, clock=lambda: clock[0])
+    root = project(tmp_path, CONFIG, BREAKER_ROUTES, 'config = {"rate_limit": False}\n')
+    try:
+        async with running(root) as rt, client(rt) as http:
+            for query in ("", "", "&fail=1", "&fail=1", "", ""):  # 2 ok, 2 failures (opens), 2 rejected
+                await http.get(f"/call?name={name}{query}")
+            opened = (await http.get("/metrics")).text
+            clock[0] = 11.0  # past reset_timeout: half-open on the next look
+            await http.get(f"/call?name={name}")  # the probe succeeds: closed again
+            closed = (await http.get("/metrics")).text
+    finally:
+        forget_breakers({name})
+    assert samples(opened, "mega_breaker_state")[f'{{name="{name}"}}'] == 2.0
+    calls = {k: v for k, v in samples(opened, "mega_breaker_calls_total").items() if name in k}
+    assert calls == {f'{{name="{name}",outcome="success"}}': 2.0, f'{{name="{name}",outcome="failure"}}': 2.0,
+                     f'{{name="{name}",outcome="reject"}}': 2.0}
+    assert samples(closed, "mega_breaker_state")[f'{{name="{name}"}}'] == 0.0
+    assert samples(closed, "mega_breaker_calls_total")[f'{{name="{name}",outcome="success"}}'] == 3.0
+
+
+async def test_breakers_are_not_observed_with_metrics_off(tmp_path: Path) -> None:
+    from mega.resilience._breaker import _observers
+
+    before = list(_observers)
+    async with running(project(tmp_path, 'config = {"logger": {"level": "critical"}}\n')) as rt:
+        assert rt.metrics is None and _observers == before
+    async with running(project(tmp_path / "on", CONFIG)) as rt:
+        assert len(_observers) == len(before) + 1  # attached while metrics are on
+    assert _observers == before  # and detached at shutdown

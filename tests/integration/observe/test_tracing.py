@@ -110,7 +110,10 @@ async def test_database_and_bus_spans_join_the_request_trace(tmp_path: Path) -> 
         assert format(await asyncio.wait_for(got, 5), "032x") == TRACE_ID  # the receiver continued it
     spans = exporter.get_finished_spans()
     db = [s for s in spans if s.attributes.get("db.system.name") == "sqlite"]
-    assert [s.attributes["db.operation.name"] for s in db] == ["execute", "execute", "query"]
+    assert [s.attributes["db.operation.name"] for s in db] == ["CREATE", "INSERT", "SELECT"]  # the kind
+    assert [s.attributes["mega.operation"] for s in db] == ["execute", "execute", "query"]
+    assert [s.attributes["db.collection.name"] for s in db] == ["traced"] * 3  # the table, from the SQL
+    assert [s.name for s in db] == ["CREATE traced", "INSERT traced", "SELECT traced"]
     assert all(format(s.context.trace_id, "032x") == TRACE_ID for s in db)
     assert all(s.kind is trace.SpanKind.CLIENT for s in db)
     assert not any("hunter2" in str(v) for s in db for v in s.attributes.values())  # never parameters

@@ -25,9 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mega._suggest import close_match
-from mega.adapters.base import Adapter
+from mega.adapters.base import STATEMENT, Adapter
 from mega.adapters.sql._compiler import Plan, statement_args, text_plan
 from mega.adapters.sql._connection import DriverConnection
+from mega.adapters.sql._describe import describe, store_kind
 from mega.adapters.sql._errors import map_error
 from mega.adapters.sql._pinned import PinnedTransaction, RecordingConnection
 from mega.adapters.sql._pool import Pool
@@ -194,12 +195,20 @@ class SqlAdapter(Adapter):
     # -- running work on a connection ----------------------------------------------------------
 
     async def run(self, op: str, work: Callable[[DriverConnection], Awaitable[T]],
-                  table: str | None = None) -> T:
+                  table: str | None = None, *, sql: str | None = None) -> T:
         """Run `work(conn)` on the transaction's connection or a pooled one, instrumented, with
-        driver errors mapped (the single place they are)."""
+        driver errors mapped (the single place they are). With an observer attached, the statement's
+        kind and table (from `sql`, else `op` on `table`) are in `STATEMENT` during the call."""
         if self._pool is None:
             await self._connect_on_use()
-        result: T = await self.instrumented(op, partial(self._call, work, table))
+        if self.observe is None:
+            result: T = await self.instrumented(op, partial(self._call, work, table))
+            return result
+        token = STATEMENT.set(describe(sql) if sql is not None else (store_kind(op), table))
+        try:
+            result = await self.instrumented(op, partial(self._call, work, table))
+        finally:
+            STATEMENT.reset(token)
         return result
 
     async def _call(self, work: Callable[[DriverConnection], Awaitable[T]], table: str | None) -> T:
@@ -369,7 +378,7 @@ class SqlAdapter(Adapter):
         async def work(conn: DriverConnection) -> tuple[list[str], list[Any]]:
             return await conn.fetch_named(text, args)
 
-        names, rows = await self.run("query", work)
+        names, rows = await self.run("query", work, sql=text)
         if plan.columns is not None and len(plan.columns) == len(names):
             names = plan.columns
             if plan.convert:
@@ -390,7 +399,7 @@ class SqlAdapter(Adapter):
         async def work(conn: DriverConnection) -> int:
             return await conn.execute(text, args)
 
-        count: int = await self.run("execute", work)
+        count: int = await self.run("execute", work, sql=text)
         return count
 
     # -- models ------------------------------------------------------------------------------
