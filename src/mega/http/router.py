@@ -192,13 +192,16 @@ class Router:
         full = self.prefix + path if path != "/" or not self.prefix else self.prefix
         parse_path(full, where=_where(self.source, "WS", full))
         if not isinstance(channel, type):
-            raise MegaError("ws.invalid_channel", f"router.ws('{path}', ...) needs a channel class, got {channel!r}",
+            raise MegaError("ws.invalid_channel", f"router.ws('{path}', ...) needs a channel class, got "
+                            f"{channel!r}",
                             hint="class ChatChannel(WebSocketController): ...; router.ws(path, ChatChannel)")
         options: dict[str, Any] = {}
         chosen = before if before is not None else self.defaults.get("before")
         if chosen is not None:
             options["before"] = chosen
-        use_global = global_middleware if global_middleware is not None else self.defaults.get("global_middleware")
+        use_global = global_middleware
+        if use_global is None:
+            use_global = self.defaults.get("global_middleware")
         if use_global is not None:
             options["global_middleware"] = use_global
         self.ws_routes.append(RouteDef("WS", full, channel, options, self.source))

@@ -23,8 +23,9 @@ class LiveServer:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
 
-    def websocket_connect(self, path: str, *, host: str = "testserver", cookies: Mapping[str, str] | None = None,
-                          origin: str | None = None, **kwargs: Any) -> Any:
+    def websocket_connect(self, path: str, *, host: str = "testserver",
+                          cookies: Mapping[str, str] | None = None, origin: str | None = None,
+                          **kwargs: Any) -> Any:
         """`async with server.websocket_connect("/ws/chat", origin="http://testserver") as ws:` —
         a `websockets` client connection. `origin=None` sends no Origin header. A refused upgrade
         raises `websockets.exceptions.InvalidStatus` (its `.response` holds status and body)."""

@@ -16,7 +16,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__mega_ws_on__"
 
 
-def on(type: str, *, schema: Any = None) -> Callable[[F], F]:  # noqa: A002 - the frame's field name
+def on(type: str, *, schema: Any = None) -> Callable[[F], F]:
     """Mark a method of a `WebSocketController` as the handler of frames `{"type": type, ...}`.
 
     `schema` (a pydantic model or a JSON Schema dict) validates the payload first; the handler
@@ -67,12 +67,12 @@ def compile_channel(cls: type[WebSocketController], *, where: str) -> dict[str, 
             seen.add(attr)
             for type_, schema in getattr(fn, _MARK, ()):
                 if type_ in table:
-                    raise MegaError("ws.duplicate_type", f"{where}: message type '{type_}' has two handlers in "
-                                    f"{describe(cls)}: {owners[type_]} and {attr}",
+                    raise MegaError("ws.duplicate_type", f"{where}: message type '{type_}' has two handlers "
+                                    f"in {describe(cls)}: {owners[type_]} and {attr}",
                                     details={"type": type_, "handlers": [owners[type_], attr]},
                                     hint="keep one handler per message type")
-                validate = compile_part("payload", schema, route=f"{where} {type_}") if schema is not None \
-                    else None
+                validate = None if schema is None else \
+                    compile_part("payload", schema, route=f"{where} {type_}")
                 table[type_] = Handler(attr, validate)
                 owners[type_] = attr
     return table

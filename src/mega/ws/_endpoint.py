@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -42,8 +43,8 @@ async def deny(scope: dict[str, Any], send: Any, err: MegaError, *, development:
         rid = rid if rid is not None else request_id(scope["headers"])
         status, body = error_body(err, rid, development=development)
         await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-                                (RID, rid)]})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"%d" % len(body)), (RID, rid)]})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})
@@ -76,18 +77,22 @@ def origin_refusal(scope: dict[str, Any], hosts: list[str], settings: WsSettings
     text = origin.decode("latin-1").strip().lower()
     if text in settings.allowed_origins:
         return None
-    if text != "null":
-        try:
-            name = urlsplit(text).hostname
-        except ValueError:
-            name = None
-        if name:
-            if hosts:
-                if name in hosts:
-                    return None
-            elif host and name == host_name(host).decode("latin-1"):
-                return None
+    if text != "null" and _same_site(text, hosts, host):
+        return None
     return _refused(text[:200], f"origin '{text[:200]}' may not open this socket")
+
+
+def _same_site(origin: str, hosts: list[str], host: bytes | None) -> bool:
+    """The origin's host name is one of the app's hosts; without hosts, the name the client asked for."""
+    try:
+        name = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    if not name:
+        return False
+    if hosts:
+        return name in hosts
+    return bool(host) and name == host_name(host).decode("latin-1")  # type: ignore[arg-type]
 
 
 def _refused(origin: str, message: str) -> MegaError:
@@ -107,84 +112,107 @@ async def _call(fn: Callable[..., Any], *args: Any) -> None:
         await result
 
 
-def compile_ws_route(route: RouteDef, befores_raw: list[Any], app: MegaApp, settings: WsSettings) -> WsEndpoint:
+@dataclass(frozen=True)
+class _Route:
+    """What one channel route's connections share, decided at boot."""
+
+    app: MegaApp
+    channel: type[Any]
+    table: dict[str, Handler]
+    befores: list[Callable[..., Awaitable[Any]]]
+    settings: WsSettings
+    development: bool
+    path: str
+
+
+def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings: WsSettings) -> WsEndpoint:
     """Build the endpoint of one `router.ws(path, Channel)` route; checks the channel at boot."""
-    where = f"{route.where}"
-    channel = route.handler
-    table: dict[str, Handler] = compile_channel(channel, where=where)
-    befores = chain(befores_raw, "before")
-    development = shows_detail(app.env)
-    limit = settings.max_message_bytes
-    hosts = app.hosts
-    path = route.path
-    body_limit = app.body_limit
+    channel: type[Any] = route.handler  # type: ignore[assignment]  # router.ws stores the class
+    table = compile_channel(channel, where=route.where)
+    shared = _Route(app, channel, table, chain(befores, "before"), settings, shows_detail(app.env),
+                    route.path)
 
     async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
-        rid = request_id(scope["headers"])
-        refusal = origin_refusal(scope, hosts, settings)
-        if refusal is not None:
-            await deny(scope, send, refusal, development=development, rid=rid)
-            return
-        req = Request(scope, receive, params, rid, body_limit)
-        reply = Reply()
-        ctx = Ctx(app, req, reply)
-        try:
-            for before in befores:
-                result = await before(req, reply, ctx)
-                if result is not None:
-                    if isinstance(result, Response):
-                        await _deny_response(scope, send, result)
-                    else:
-                        await deny(scope, send, MegaError("ws.refused", "the upgrade was refused", status=403),
-                                   development=development, rid=rid)
-                    return
-        except MegaError as exc:
-            await deny(scope, send, exc, development=development, rid=rid)
-            return
-        except Exception as exc:
-            log.error("upgrade of %s failed in its before middleware", path, exc_info=exc,
-                      extra={"request_id": rid.decode("latin-1")})
-            await deny(scope, send, MegaError("internal", "internal error", status=500), development=development,
-                       rid=rid)
-            return
-        await send({"type": "websocket.accept"})
-        sock = Socket(send, limit=settings.send_buffer_bytes, path=path)
-        instance = channel()
-        code = 1005
-        try:
-            try:
-                await _call(instance.on_connect, sock, ctx)
-            except Exception as exc:
-                log.error("on_connect of %s failed", describe(channel), exc_info=exc)
-                sock.fail(1011, "internal error")
-            while True:
-                message = await receive()
-                kind = message["type"]
-                if kind == "websocket.disconnect":
-                    code = int(message.get("code") or 1005)
-                    break
-                if kind != "websocket.receive" or sock.closed:
-                    continue
-                text = message.get("text")
-                if text is None:
-                    sock.fail(1003, "binary frames are not accepted")
-                    continue
-                if len(text) > limit or (not text.isascii() and len(text.encode("utf-8")) > limit):
-                    sock.fail(1009, f"message over {limit} bytes")
-                    continue
-                await _dispatch(text, sock, instance, table, ctx)
-        finally:
-            await sock.finish()
-            try:
-                await _call(instance.on_disconnect, sock, ctx, sock.close_code or code)
-            except Exception as exc:
-                log.error("on_disconnect of %s failed", describe(channel), exc_info=exc)
+        ctx = await _upgrade(shared, scope, receive, send, params)
+        if ctx is not None:
+            await send({"type": "websocket.accept"})
+            await _connection(shared, receive, send, ctx)
 
-    endpoint.__qualname__ = f"ws_endpoint[{path}]"
+    endpoint.__qualname__ = f"ws_endpoint[{route.path}]"
     return endpoint
+
+
+async def _upgrade(route: _Route, scope: dict[str, Any], receive: Any, send: Any,
+                   params: dict[str, Any] | None) -> Ctx | None:
+    """The upgrade's checks: Origin, then the `before` middleware. None when refused (answered)."""
+    rid = request_id(scope["headers"])
+    development = route.development
+    refusal = origin_refusal(scope, route.app.hosts, route.settings)
+    if refusal is not None:
+        await deny(scope, send, refusal, development=development, rid=rid)
+        return None
+    req = Request(scope, receive, params, rid, route.app.body_limit)
+    reply = Reply()
+    ctx = Ctx(route.app, req, reply)
+    try:
+        for before in route.befores:
+            result = await before(req, reply, ctx)
+            if result is None:
+                continue
+            if isinstance(result, Response):
+                await _deny_response(scope, send, result)
+            else:
+                await deny(scope, send, MegaError("ws.refused", "the upgrade was refused", status=403),
+                           development=development, rid=rid)
+            return None
+    except MegaError as exc:
+        await deny(scope, send, exc, development=development, rid=rid)
+        return None
+    except Exception as exc:
+        log.error("upgrade of %s failed in its before middleware", route.path, exc_info=exc,
+                  extra={"request_id": rid.decode("latin-1")})
+        await deny(scope, send, MegaError("internal", "internal error", status=500), development=development,
+                   rid=rid)
+        return None
+    return ctx
+
+
+async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
+    """An accepted socket: hooks, then frames until the disconnect."""
+    limit = route.settings.max_message_bytes
+    sock = Socket(send, limit=route.settings.send_buffer_bytes, path=route.path)
+    instance = route.channel()
+    code = 1005
+    try:
+        try:
+            await _call(instance.on_connect, sock, ctx)
+        except Exception as exc:
+            log.error("on_connect of %s failed", describe(route.channel), exc_info=exc)
+            sock.fail(1011, "internal error")
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                code = int(message.get("code") or 1005)
+                break
+            if kind != "websocket.receive" or sock.closed:
+                continue
+            text = message.get("text")
+            if text is None:
+                sock.fail(1003, "binary frames are not accepted")
+            elif len(text) > limit or (not text.isascii() and len(text.encode("utf-8")) > limit):
+                sock.fail(1009, f"message over {limit} bytes")
+            else:
+                await _dispatch(text, sock, instance, route.table, ctx)
+    finally:
+        await sock.finish()
+        try:
+            await _call(instance.on_disconnect, sock, ctx, sock.close_code or code)
+        except Exception as exc:
+            log.error("on_disconnect of %s failed", describe(route.channel), exc_info=exc)
 
 
 async def _dispatch(text: str, sock: Socket, instance: Any, table: dict[str, Handler], ctx: Ctx) -> None:

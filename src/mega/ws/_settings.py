@@ -41,7 +41,8 @@ def _origin(value: Any) -> str:
     text = c.string(value).strip().lower().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-        raise c.Invalid(c.INVALID_VALUE, f"must be an origin such as 'https://app.example.com', got {value!r}",
+        raise c.Invalid(c.INVALID_VALUE, f"must be an origin such as 'https://app.example.com', got "
+                        f"{value!r}",
                         hint="scheme, host and an optional port; no path")
     return text
 

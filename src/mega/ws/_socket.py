@@ -30,8 +30,8 @@ class Socket:
     waits for the network. A connection whose unsent bytes would pass `ws.send_buffer_bytes` is
     closed with 1013 `slow consumer` (the queued messages are dropped)."""
 
-    __slots__ = ("_closer", "_closing", "_event", "_limit", "_pending", "_queued", "_send", "_writer", "close_code",
-                 "path")
+    __slots__ = ("_closer", "_closing", "_event", "_limit", "_pending", "_queued", "_send", "_writer",
+                 "close_code", "path")
 
     def __init__(self, send: Any, *, limit: int, path: str) -> None:
         self._send = send

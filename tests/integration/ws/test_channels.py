@@ -70,6 +70,10 @@ ROUTES = """
         async def echo(self, sock, msg, ctx):
             sock.send({"type": "echo", "payload": msg})
 
+        @on("nums", schema={"type": "array", "items": {"type": "integer"}})
+        async def nums(self, sock, msg, ctx):
+            sock.send({"type": "nums", "payload": sum(msg)})
+
     async def sign_in(req, reply, ctx):
         auth = await login(ctx, req.query.get("user", "u1"), user_name="Ann")
         return {"user_id": auth.user_id}
@@ -124,7 +128,8 @@ async def test_frames_errors_and_hooks(tmp_path: Path) -> None:
                 assert (await recv(ws))["payload"]["code"] == "ws.invalid_envelope"
             await ws.send(json.dumps({"type": "nope"}))
             frame = await recv(ws)
-            assert frame["payload"]["code"] == "ws.unknown_type" and frame["payload"]["details"] == {"type": "nope"}
+            unknown = "no handler for message type 'nope'"
+            assert frame["payload"] == {"code": "ws.unknown_type", "message": unknown, "details": {"type": "nope"}}
             await ws.send(json.dumps({"type": "chat.send", "payload": {"text": "", "room": "x"}}))
             frame = await recv(ws)
             assert frame["payload"]["code"] == "ws.validation_failed"
@@ -148,7 +153,8 @@ async def test_frames_errors_and_hooks(tmp_path: Path) -> None:
             await ws.send(json.dumps({"type": "bye"}))
             code, reason = await closed_code(ws)
             assert code == 4000 and len(reason.encode()) <= 123 and reason == "é" * 61
-        module = next(m for m in list(sys.modules.values()) if hasattr(m, "ChatChannel") and hasattr(m, "EVENTS"))
+        module = next(m for m in list(sys.modules.values()) if hasattr(m, "ChatChannel") and
+                      hasattr(m, "EVENTS"))
         for _ in range(100):  # on_disconnect runs once the server saw the close
             if ("disconnect", 4000) in module.EVENTS:
                 break
@@ -157,22 +163,25 @@ async def test_frames_errors_and_hooks(tmp_path: Path) -> None:
 
 
 async def test_validation_details_capped_at_20(tmp_path: Path) -> None:
-    async with running(project(tmp_path)) as rt, live_server(rt) as server:
-        async with server.websocket_connect("/ws/open", origin=ORIGIN) as ws:
-            await ws.send(json.dumps({"type": "echo", "payload": [1, 2]}))
-            assert await recv(ws) == {"type": "echo", "payload": [1, 2]}
-        cookie = await session_cookie(server.url)
-        async with server.websocket_connect("/ws/chat", cookies={"mega_sid": cookie}, origin=ORIGIN) as ws:
-            await recv(ws)
-            await ws.send(json.dumps({"type": "raw", "payload": {"n": "1", **{f"k{i}": i for i in range(40)}}}))
-            assert (await recv(ws))["payload"]["code"] == "ws.validation_failed"
+    async with running(project(tmp_path)) as rt, live_server(rt) as server, \
+            server.websocket_connect("/ws/open", origin=ORIGIN) as ws:
+        await ws.send(json.dumps({"type": "echo", "payload": [1, 2]}))
+        assert await recv(ws) == {"type": "echo", "payload": [1, 2]}
+        await ws.send(json.dumps({"type": "nums", "payload": ["x"] * 40}))
+        frame = await recv(ws)
+        assert frame["payload"]["code"] == "ws.validation_failed"
+        assert len(frame["payload"]["details"]) == 20
+        first = {"in": "payload", "path": "/0", "message": "'x' is not of type 'integer'"}
+        assert frame["payload"]["details"][0] == first
+        await ws.send(json.dumps({"type": "nums", "payload": [1, 2]}))
+        assert await recv(ws) == {"type": "nums", "payload": 3}
 
 
 async def test_binary_frame_closes_1003(tmp_path: Path) -> None:
-    async with running(project(tmp_path)) as rt, live_server(rt) as server:
-        async with server.websocket_connect("/ws/open", origin=ORIGIN) as ws:
-            await ws.send(b"\x00\x01")
-            assert (await closed_code(ws))[0] == 1003
+    async with running(project(tmp_path)) as rt, live_server(rt) as server, \
+            server.websocket_connect("/ws/open", origin=ORIGIN) as ws:
+        await ws.send(b"\x00\x01")
+        assert (await closed_code(ws))[0] == 1003
 
 
 async def test_limits_close_1009_and_1013(tmp_path: Path) -> None:
