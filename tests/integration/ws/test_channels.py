@@ -129,7 +129,8 @@ async def test_frames_errors_and_hooks(tmp_path: Path) -> None:
             await ws.send(json.dumps({"type": "nope"}))
             frame = await recv(ws)
             unknown = "no handler for message type 'nope'"
-            assert frame["payload"] == {"code": "ws.unknown_type", "message": unknown, "details": {"type": "nope"}}
+            assert frame["payload"] == {"code": "ws.unknown_type", "message": unknown,
+                                        "details": {"type": "nope"}}
             await ws.send(json.dumps({"type": "chat.send", "payload": {"text": "", "room": "x"}}))
             frame = await recv(ws)
             assert frame["payload"]["code"] == "ws.validation_failed"
