@@ -30,6 +30,7 @@ from mega.static._settings import static_settings
 from mega.views._engine import Views, load_views, no_views
 from mega.views._error_pages import ErrorPages
 from mega.views._settings import views_settings
+from mega.ws._dispatch import WsDispatch
 from mega.ws._settings import ws_settings
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class MegaApp:
         self.middlewares: dict[str, Callable[..., Any]] = {}
         self.routes: list[RouteDef] = []
         self.ws_routes: list[RouteDef] = []  # router.ws(...): compiled by mega.ws on compile()
-        self._ws: Any = None  # the WebSocket dispatch (mega.ws._dispatch), None without ws routes
+        self._ws: WsDispatch | None = None  # the app's channels (router.ws), None without any
         self.table = RouteTable()
         self.constant_headers: Headers = []
         self.custom_headers: Headers = []  # the app's `headers`, without the secure ones
@@ -287,9 +288,7 @@ class MegaApp:
         self.static_files = self._static_files(settings)
         unmatched = None if self.instruments is None else self.instruments.unmatched_wrapper(self.name)
         self._miss = Dispatch(self.table, settings, self.static_files, unmatched).miss
-        if self.ws_routes:  # imported only by apps that mount channels
-            from mega.ws._dispatch import WsDispatch
-
+        if self.ws_routes:
             self._ws = WsDispatch(self, [(r, self._route_chains(r)["before"]) for r in self.ws_routes])
         self._settings = settings
 
