@@ -1,4 +1,4 @@
-"""`live_server(runtime)`: the runtime served by a real uvicorn on a free local port, for tests that
+"""`live_server(runtime)`: the runtime served as `mega start` serves it, on a free local port, for tests that
 need a real socket (WebSockets). `server.websocket_connect(path, host=, cookies=, origin=)` opens a
 client connection with the `websockets` library."""
 
@@ -41,7 +41,8 @@ class LiveServer:
 
 @asynccontextmanager
 async def live_server(runtime: Runtime) -> AsyncIterator[LiveServer]:
-    """Serve `runtime` with uvicorn (websockets implementation) on 127.0.0.1 and a free port."""
+    """Serve `runtime` as `mega start` does (mega's uvicorn protocol and settings) on 127.0.0.1 and a
+    free port."""
     import uvicorn
 
     if runtime.host is None:
@@ -51,8 +52,9 @@ async def live_server(runtime: Runtime) -> AsyncIterator[LiveServer]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(runtime.host, lifespan="off", ws="websockets-sansio", log_level="warning",
-                            access_log=False)
+    from mega.server._serve import uvicorn_config
+
+    config = uvicorn_config(runtime, runtime.server_config)  # what `mega start` runs
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
