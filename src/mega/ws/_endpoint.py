@@ -21,6 +21,7 @@ from mega.http.reply import Reply
 from mega.http.request import Request
 from mega.http.response import Response
 from mega.http.router import RouteDef, describe
+from mega.security import rejections
 from mega.ws._channel import Handler, compile_channel
 from mega.ws._settings import WsSettings
 from mega.ws._socket import Socket
@@ -39,8 +40,10 @@ async def deny(scope: dict[str, Any], send: Any, err: MegaError, *, development:
                rid: bytes | None = None) -> None:
     """Refuse an upgrade without accepting it: the JSON error envelope with its status when the server
     supports the ASGI denial-response extension, else a close before accept (a bare HTTP 403)."""
+    rid = rid if rid is not None else request_id(scope["headers"])
+    if rejections.LISTENERS:  # ws.origin_refused, auth.required, ...: heard as HTTP refusals are
+        rejections.report(err, {**scope, "method": "GET"}, rid)
     if _DENIAL in (scope.get("extensions") or {}):
-        rid = rid if rid is not None else request_id(scope["headers"])
         status, body = error_body(err, rid, development=development)
         await send({"type": "websocket.http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),

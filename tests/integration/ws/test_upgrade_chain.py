@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mega.security.rejections import on_rejection
 from mega.testing import live_server, running, write_project
 
 pytestmark = [pytest.mark.integration]
@@ -109,6 +110,8 @@ async def test_middleware_refusals_never_accept(tmp_path: Path) -> None:
 
 
 async def test_app_hosts_decide_the_allowed_origins(tmp_path: Path) -> None:
+    heard: list[Any] = []
+    stop = on_rejection(heard.append)
     async with running(project(tmp_path, "['chat.example.com']")) as rt, live_server(rt) as server:
         async with server.websocket_connect("/ws/rooms/r", host="chat.example.com",
                                             origin="https://chat.example.com:8443") as ws:
@@ -119,3 +122,6 @@ async def test_app_hosts_decide_the_allowed_origins(tmp_path: Path) -> None:
         error = json.loads(response.body)["error"]
         assert (error["code"], error["details"]) == ("ws.origin_refused", {"origin": "https://example.com"})
         assert error["message"] == "origin 'https://example.com' may not open this socket"
+    stop()
+    assert [(r.reason, r.status, r.method, r.path) for r in heard] == [
+        ("ws.origin_refused", 403, "GET", "/ws/rooms/r")]
