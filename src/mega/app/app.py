@@ -356,6 +356,11 @@ class MegaApp:
                 "handler": route.handler_name,
                 "middleware": {k: [describe(m) for m in v] for k, v in chains.items() if v},
             })
+        for route in self.ws_routes:  # channels (router.ws): method WS, the channel class as handler
+            chains = self._route_chains(route)
+            befores = [describe(m) for m in chains["before"]]
+            out.append({"app": self.name, "methods": ["WS"], "path": route.path,
+                        "handler": route.handler_name, "middleware": {"before": befores} if befores else {}})
         for path, what in self._listed_extra:
             out.append({"app": self.name, "methods": ["GET", "HEAD"], "path": path, "handler": what,
                         "middleware": {}})

@@ -115,3 +115,21 @@ def test_router_ws_takes_group_prefix_and_before() -> None:
 
 def test_scale_out_keys_stay_refused() -> None:
     assert {"ws_cluster", "ws_hub", "bridge_hub"} <= set(NOT_BUILT) and "ws" not in NOT_BUILT
+
+
+def test_mega_routes_lists_channels() -> None:
+    from mega.app.app import MegaApp
+
+    async def guard(req: Any, reply: Any, ctx: Any) -> None: ...
+
+    class Chat(WebSocketController):
+        pass
+
+    router = Router()
+    router.ws("/ws/chat", Chat, before=guard)
+    app = MegaApp("web")
+    app.add_ws_routes(router.ws_routes)
+    app.compile()
+    [listed] = [r for r in app.describe_routes() if r["methods"] == ["WS"]]
+    assert listed["path"] == "/ws/chat" and listed["handler"].endswith("Chat")
+    assert listed["middleware"]["before"][0].endswith("guard")
