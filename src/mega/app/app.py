@@ -30,6 +30,8 @@ from mega.static._settings import static_settings
 from mega.views._engine import Views, load_views, no_views
 from mega.views._error_pages import ErrorPages
 from mega.views._settings import views_settings
+from mega.ws._dispatch import WsDispatch
+from mega.ws._settings import ws_settings
 
 if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
@@ -77,6 +79,8 @@ class MegaApp:
         self.services = ServiceRegistry()
         self.middlewares: dict[str, Callable[..., Any]] = {}
         self.routes: list[RouteDef] = []
+        self.ws_routes: list[RouteDef] = []  # router.ws(...): compiled by mega.ws on compile()
+        self._ws: WsDispatch | None = None  # the app's channels (router.ws), None without any
         self.table = RouteTable()
         self.constant_headers: Headers = []
         self.custom_headers: Headers = []  # the app's `headers`, without the secure ones
@@ -105,6 +109,7 @@ class MegaApp:
         self.form_limits = app_form_limits(self.config, file=f"apps/{name}/app_config.py",
                                            root=directory.parent.parent if directory is not None else None)
         self.static_settings = static_settings(self.config, file=f"apps/{name}/app_config.py")
+        self.ws_settings = ws_settings(self.config, file=f"apps/{name}/app_config.py")
         self.static_files: StaticFiles | None = None  # set by compile() when public/ is served
         self.views_settings = views_settings(self.config, file=f"apps/{name}/app_config.py")
         self.views: Views | None = None  # set by compile(), when the app has a views folder
@@ -206,6 +211,10 @@ class MegaApp:
         self._check_not_compiled("add routes")
         self.routes.extend(routes)
 
+    def add_ws_routes(self, routes: list[RouteDef]) -> None:
+        self._check_not_compiled("add WebSocket routes")
+        self.ws_routes.extend(routes)
+
     def _check_not_compiled(self, what: str) -> None:
         if self._settings is not None:
             raise MegaError("app.frozen", f"cannot {what} on app '{self.name}' after boot",
@@ -279,6 +288,8 @@ class MegaApp:
         self.static_files = self._static_files(settings)
         unmatched = None if self.instruments is None else self.instruments.unmatched_wrapper(self.name)
         self._miss = Dispatch(self.table, settings, self.static_files, unmatched).miss
+        if self.ws_routes:
+            self._ws = WsDispatch(self, [(r, self._route_chains(r)["before"]) for r in self.ws_routes])
         self._settings = settings
 
     def _static_files(self, settings: AppSettings) -> StaticFiles | None:
@@ -345,6 +356,11 @@ class MegaApp:
                 "handler": route.handler_name,
                 "middleware": {k: [describe(m) for m in v] for k, v in chains.items() if v},
             })
+        for route in self.ws_routes:  # channels (router.ws): method WS, the channel class as handler
+            chains = self._route_chains(route)
+            befores = [describe(m) for m in chains["before"]]
+            out.append({"app": self.name, "methods": ["WS"], "path": route.path,
+                        "handler": route.handler_name, "middleware": {"before": befores} if befores else {}})
         for path, what in self._listed_extra:
             out.append({"app": self.name, "methods": ["GET", "HEAD"], "path": path, "handler": what,
                         "middleware": {}})
@@ -359,6 +375,9 @@ class MegaApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Static paths are answered here; everything else goes to `mega.http._dispatch`."""
         if scope["type"] != "http":
+            if scope["type"] == "websocket" and self._ws is not None:
+                await self._ws(scope, receive, send)
+                return
             await other_scope(scope, receive, send)
             return
         table = self.table.static.get(scope["path"])

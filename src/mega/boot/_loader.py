@@ -133,6 +133,8 @@ def load_routes(app: MegaApp, app_dir: Path) -> None:
             raise MegaError("boot.routes_failed", f"routes() in {_rel(path)}{_line(exc, path)} raised "
                             f"{type(exc).__name__}: {exc}", cause=exc) from exc
         app.add_routes(router.routes)
+        if router.ws_routes:
+            app.add_ws_routes(router.ws_routes)
 
 
 def load_app(app: MegaApp, app_dir: Path) -> None:

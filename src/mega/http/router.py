@@ -129,7 +129,7 @@ class Router:
     """Collects route declarations for one app. `group(prefix)` shares the same list."""
 
     def __init__(self, prefix: str = "", *, source: str = "", defaults: dict[str, Any] | None = None,
-                 _routes: list[RouteDef] | None = None) -> None:
+                 _routes: list[RouteDef] | None = None, _ws: list[RouteDef] | None = None) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise MegaError("route.invalid_prefix", f"group prefix must start with '/' and not end with "
                             f"'/', got {prefix!r}")
@@ -137,6 +137,7 @@ class Router:
         self.source = source
         self.defaults = dict(defaults or {})
         self.routes: list[RouteDef] = _routes if _routes is not None else []
+        self.ws_routes: list[RouteDef] = _ws if _ws is not None else []  # method "WS"; see mega.ws
 
     def route(self, methods: str | Sequence[str], path: str, handler: Callable[..., Any],
               **options: Unpack[RouteOptions]) -> None:
@@ -180,7 +181,30 @@ class Router:
         """Routes declared on the returned router get `prefix` and these default options."""
         _check_options(defaults, prefix)
         return Router(self.prefix + prefix, source=self.source, defaults={**self.defaults, **defaults},
-                      _routes=self.routes)
+                      _routes=self.routes, _ws=self.ws_routes)
+
+    def ws(self, path: str, channel: type[Any], *, before: Chain | None = None,
+           global_middleware: bool | None = None) -> None:
+        """Mount a WebSocket channel (a `mega.ws.WebSocketController` subclass) at `path`.
+
+        `before` middleware (and the app's global ones, unless `global_middleware=False`) run on the
+        upgrade request; the path is the channel's namespace. See docs/reference/websockets.md."""
+        full = self.prefix + path if path != "/" or not self.prefix else self.prefix
+        parse_path(full, where=_where(self.source, "WS", full))
+        if not isinstance(channel, type):
+            raise MegaError("ws.invalid_channel", f"router.ws('{path}', ...) needs a channel class, got "
+                            f"{channel!r}",
+                            hint="class ChatChannel(WebSocketController): ...; router.ws(path, ChatChannel)")
+        options: dict[str, Any] = {}
+        chosen = before if before is not None else self.defaults.get("before")
+        if chosen is not None:
+            options["before"] = chosen
+        use_global = global_middleware
+        if use_global is None:
+            use_global = self.defaults.get("global_middleware")
+        if use_global is not None:
+            options["global_middleware"] = use_global
+        self.ws_routes.append(RouteDef("WS", full, channel, options, self.source))
 
 
 def _check_options(options: Mapping[str, object], path: str) -> None:

@@ -30,7 +30,7 @@ from mega.security._client_ip import client_ip
 
 __all__ = ["LISTENERS", "REASON_AREAS", "Rejection", "on_rejection", "report"]
 
-REASON_AREAS = frozenset({"csrf", "rate_limit", "cors", "asp", "auth", "host"})
+REASON_AREAS = frozenset({"csrf", "rate_limit", "cors", "asp", "auth", "host", "ws"})
 
 log = logging.getLogger("mega.security")
 

@@ -67,7 +67,11 @@ def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
         log_config=None,
         timeout_keep_alive=int(server["keep_alive_timeout"]),
         timeout_graceful_shutdown=int(server["shutdown_timeout"]),
-        ws="auto",
+        # WebSockets (mega.ws): the sans-I/O implementation answers the ASGI denial extension (refused
+        # upgrades carry the error envelope) and pings every 20 s, closing after a 20 s pong timeout.
+        ws="websockets-sansio",
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
     )
 
 

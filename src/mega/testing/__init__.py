@@ -12,8 +12,9 @@ import httpx
 from mega.boot._loader import forget_project_modules
 from mega.boot.stages import Runtime, boot
 from mega.errors import MegaError
+from mega.testing._live import LiveServer, live_server
 
-__all__ = ["boot_for_test", "make_client", "running", "write_project"]
+__all__ = ["LiveServer", "boot_for_test", "live_server", "make_client", "running", "write_project"]
 
 
 def write_project(root: str | Path, files: Mapping[str, str]) -> Path:

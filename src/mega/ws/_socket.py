@@ -1,0 +1,123 @@
+"""`Socket`: one connection's sending side. `send` only enqueues; a writer task drains the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Any
+
+from mega.http.envelope import dumps
+
+__all__ = ["REASON_MAX", "Socket", "cut_reason"]
+
+REASON_MAX = 123  # bytes: the most a close frame's reason may hold (RFC 6455 §5.5)
+log = logging.getLogger("mega.ws")
+
+
+def cut_reason(reason: str) -> str:
+    """`reason` cut to 123 bytes of UTF-8, never in the middle of a character."""
+    raw = reason.encode("utf-8")
+    if len(raw) <= REASON_MAX:
+        return reason
+    return raw[:REASON_MAX].decode("utf-8", "ignore")
+
+
+class Socket:
+    """One WebSocket connection as a channel sees it.
+
+    `send(obj)` serialises `obj` to JSON and puts it on this connection's bounded queue; it never
+    waits for the network. A connection whose unsent bytes would pass `ws.send_buffer_bytes` is
+    closed with 1013 `slow consumer` (the queued messages are dropped)."""
+
+    __slots__ = ("_closer", "_closing", "_event", "_limit", "_pending", "_queued", "_send", "_writer",
+                 "close_code", "path")
+
+    def __init__(self, send: Any, *, limit: int, path: str) -> None:
+        self._send = send
+        self._limit = limit
+        self.path = path
+        self._pending: collections.deque[str | tuple[int, str]] = collections.deque()
+        self._queued = 0
+        self._event = asyncio.Event()
+        self._closing = False
+        self._closer: asyncio.Future[None] | None = None
+        self.close_code: int | None = None  # the code this side closed with
+        self._writer = asyncio.ensure_future(self._write())
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closing or closed: `send` then drops messages."""
+        return self._closing
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of messages waiting to be written."""
+        return self._queued
+
+    def send(self, obj: Any) -> None:
+        """Queue `obj` (a dict, list, ...) as one JSON text frame. Dropped once the socket closes."""
+        if self._closing:
+            return
+        text = dumps(obj).decode("utf-8")
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        if self._queued + size > self._limit:
+            self.fail(1013, "slow consumer")
+            return
+        self._queued += size
+        self._pending.append(text)
+        self._event.set()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close after the messages already queued are written."""
+        if self._closing:
+            return
+        self._closing = True
+        self.close_code = code
+        self._pending.append((code, cut_reason(reason)))
+        self._event.set()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Close now: drop what is queued and stop the writer (it may be stuck on a slow client)."""
+        if self._closing and self._closer is not None:
+            return
+        self._closing = True
+        self.close_code = code
+        self._pending.clear()
+        self._queued = 0
+        self._writer.cancel()
+        self._closer = asyncio.ensure_future(self._send_close(code, cut_reason(reason)))
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        try:
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except Exception as exc:  # already gone: nothing to tell
+            log.debug("close %d not sent: %s", code, exc)
+
+    async def _write(self) -> None:
+        pending = self._pending
+        send = self._send
+        try:
+            while True:
+                while not pending:
+                    self._event.clear()
+                    await self._event.wait()
+                item = pending.popleft()
+                if isinstance(item, tuple):
+                    await send({"type": "websocket.close", "code": item[0], "reason": item[1]})
+                    return
+                await send({"type": "websocket.send", "text": item})
+                self._queued -= len(item) if item.isascii() else len(item.encode("utf-8"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the client went away: the receive loop sees the disconnect
+            self._closing = True
+            log.debug("websocket send failed: %s", exc)
+
+    async def finish(self) -> None:
+        """Stop the writer (the connection is over) and wait for a pending close."""
+        self._closing = True
+        self._writer.cancel()
+        if self._closer is not None:
+            await asyncio.gather(self._closer, return_exceptions=True)
+        await asyncio.gather(self._writer, return_exceptions=True)
