@@ -73,7 +73,7 @@ class RedisConnection(Adapter):
         return kwargs
 
     async def _connect(self) -> aioredis.Redis:
-        client = aioredis.Redis.from_url(self.options["url"], **self.client_kwargs())
+        client: aioredis.Redis = aioredis.Redis.from_url(self.options["url"], **self.client_kwargs())
         try:
             await client.ping()  # connect now: a bad host fails boot, not the first request
         except BaseException:
