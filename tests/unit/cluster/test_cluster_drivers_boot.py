@@ -112,7 +112,8 @@ async def test_an_explicit_memory_driver_stays_with_a_warning(
             assert isinstance(rt.apps["web"].lock, MemoryLock) and isinstance(rt.apps["web"].bus, MemoryBus)
             assert isinstance(rt.apps["admin"].lock, ClusterLock)
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("app web: lock.driver is 'memory'" in m and "each worker has its own lock" in m for m in warned)
+    assert any("app web: lock.driver is 'memory'" in m and "each worker has its own lock" in m
+               for m in warned)
     assert any("app web: bus.driver is 'memory'" in m and "each worker has its own bus" in m for m in warned)
 
 
