@@ -173,7 +173,8 @@ class ClusterHost:
 
     def stats(self) -> dict[str, Any]:
         return {"socket": str(self.path), "connections": len(self._conns), "keys": len(self._keys),
-                "held": sum(1 for k in self._keys.values() if k.token), "subscriptions":
+                "held": sum(1 for k in self._keys.values() if k.token),
+                "waiting": sum(len(k.waiters) for k in self._keys.values()), "subscriptions":
                 sum(len(c.subs) for c in self._conns), "messages": self.messages, "dropped": self.dropped}
 
     def _clear_stale(self) -> None:
