@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from mega.cluster.ipc._wire import SOCKET_ENV, ProtocolError, Reader, frame
 
@@ -45,8 +45,7 @@ class _Protocol(asyncio.Protocol):
         self.reader = Reader(client._dispatch)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         try:
