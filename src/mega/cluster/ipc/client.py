@@ -26,6 +26,8 @@ __all__ = ["ClusterClient", "IpcDown", "socket_path"]
 log = logging.getLogger("mega.cluster")
 
 CONNECT_TIMEOUT = 2.0
+ANSWER_WITHIN = 5.0
+"""Seconds the host has to answer a call (past an acquire's own wait): a hung primary is an outage."""
 
 
 class IpcDown(ConnectionError):
@@ -67,8 +69,9 @@ Feed = Callable[[str, str | None, bytes, Any], None]
 class ClusterClient:
     """One connection to the cluster host (a worker has one per lock manager and per bus manager)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, answer_within: float = ANSWER_WITHIN) -> None:
         self.path = os.fspath(path)
+        self.answer_within = answer_within
         self._proto: _Protocol | None = None
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Future[Any]] = {}
@@ -192,9 +195,16 @@ class ClusterClient:
         self._send([op, rid, *args])
         self._calls[rid] = future
         try:
-            return await future
+            async with asyncio.timeout(self.answer_within):
+                return await future
+        except TimeoutError as exc:
+            raise self._silent(op) from exc
         finally:
             self._calls.pop(rid, None)
+
+    def _silent(self, op: str) -> IpcDown:
+        return IpcDown(f"the cluster host at {self.path} did not answer {op!r} "
+                       f"within {self.answer_within:g} s")
 
     async def acquire(self, key: str, ttl: float, wait: float | None) -> tuple[int, float] | None:
         """(token, deadline as this process's `time.monotonic()`) or None when the wait ran out.
@@ -209,14 +219,17 @@ class ClusterClient:
         self._calls[rid] = future
         self._acquires[rid] = key
         try:
-            answer = await future
-        except asyncio.CancelledError:
+            async with asyncio.timeout(None if wait is None else wait + self.answer_within):
+                answer = await future
+        except (asyncio.CancelledError, TimeoutError) as exc:
             if future.done() and not future.cancelled() and future.exception() is None:
                 if future.result():  # granted, then cancelled before the caller saw it
                     self._give_back(key, future.result()[0])
             elif rid in self._acquires:  # not answered yet: withdraw (a grant crossing this is released)
                 with contextlib.suppress(IpcDown):
                     self._send(["xacq", rid])
+            if isinstance(exc, TimeoutError):
+                raise self._silent("acq") from exc
             raise
         finally:
             self._calls.pop(rid, None)
