@@ -134,11 +134,14 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
     table = compile_channel(channel, where=route.where)
     shared = _Route(app, channel, table, chain(befores, "before"), settings, shows_detail(app.env),
                     route.path)
+    asp = _asp(app, route.path)
 
     async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
+        if asp is not None:  # asp.websocket.namespaces: frames decrypted in, encrypted out
+            receive, send = asp.wrap(scope, receive, send)
         ctx = await _upgrade(shared, scope, receive, send, params)
         if ctx is not None:
             await send({"type": "websocket.accept"})
@@ -146,6 +149,14 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
 
     endpoint.__qualname__ = f"ws_endpoint[{route.path}]"
     return endpoint
+
+
+def _asp(app: MegaApp, path: str) -> Any:
+    """The route's WsAsp when ASP covers its namespace (decided at boot), else None."""
+    if app.asp is None:
+        return None
+    hooks = app.instruments.hooks("ws_rejection") if app.instruments is not None else ()
+    return app.asp.websocket(path, hooks)
 
 
 async def _upgrade(route: _Route, scope: dict[str, Any], receive: Any, send: Any,
