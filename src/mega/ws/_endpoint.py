@@ -25,6 +25,7 @@ from mega.security import rejections
 from mega.ws._channel import Handler, compile_channel
 from mega.ws._settings import WsSettings
 from mega.ws._socket import Socket
+from mega.ws.presence._core import connected as presence_connected
 
 if TYPE_CHECKING:
     from mega.app.app import MegaApp
@@ -198,6 +199,8 @@ async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
     """An accepted socket: hooks, then frames until the disconnect."""
     limit = route.settings.max_message_bytes
     sock = Socket(send, limit=route.settings.send_buffer_bytes, path=route.path)
+    presence = route.app.presence
+    presence_connected(presence, sock, ctx)
     instance = route.channel()
     code = 1005
     try:
@@ -223,6 +226,7 @@ async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
                 await _dispatch(text, sock, instance, route.table, ctx)
     finally:
         await sock.finish()
+        presence.disconnected(sock)  # before on_disconnect: the roster no longer lists this socket
         try:
             await _call(instance.on_disconnect, sock, ctx, sock.close_code or code)
         except Exception as exc:
