@@ -84,6 +84,8 @@ class HubLink:
         self.heartbeat = 25.0
         self.refused: str | None = None  # the reason of a 1008 refusal: the link stopped for good
         self.registrations = 0  # register_ok count (the first, then each reconnect)
+        self.attempts = 0  # connection attempts made
+        self.last_close: int | None = None  # the close code of the last registered connection
         self.on_registered: list[Callable[[], None]] = []
         self._ws: ClientConnection | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
@@ -174,6 +176,7 @@ class HubLink:
             return True
 
     async def _connect(self, version: int) -> None:
+        self.attempts += 1
         headers = {"Authorization": f"Bearer {self.settings.token}"}
         timeout = self.settings.connect_timeout
         try:
@@ -247,6 +250,7 @@ class HubLink:
             await asyncio.gather(writer, beat, return_exceptions=True)
             if ws.close_code is not None:
                 code = ws.close_code
+            self.last_close = code
             if self._roster is not None and not self._roster.done():
                 self._roster.set_exception(LinkFailed("link closed"))
         if code == CLOSE_AUTH:
