@@ -72,8 +72,8 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., tuple[Server, int]]]:
 
     def start(root: Path, hub_port: int, bridge_id: str, token: str = TOKEN) -> tuple[Server, int]:
         port = free_port()
-        env = environ(MEGA_WSHUB_URL=f"ws://127.0.0.1:{hub_port}", MEGA_WSHUB_TOKEN=token, BRIDGE_ID=bridge_id,
-                      MEGA_ENV="development")
+        env = environ(MEGA_WSHUB_URL=f"ws://127.0.0.1:{hub_port}", MEGA_WSHUB_TOKEN=token,
+                      BRIDGE_ID=bridge_id, MEGA_ENV="development")
         server = Server(["start", "--port", str(port)], root, tmp_path / f"app-{len(started)}.log", env)
         started.append(server)
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200,
