@@ -148,6 +148,8 @@ async def test_bad_json_and_unknown_types_get_error_frames_and_the_link_stays(hu
     error = await recv_type(ws, "error")
     assert error["payload"]["code"] == "hub.unknown_type"
     assert "SHOUT" in error["payload"]["message"]
+    await send(ws, "REGISTER", {"bridge_id": "again"})
+    assert "already registered" in (await recv_type(ws, "error"))["payload"]["message"]
     assert isinstance(await roster(ws), list)  # still registered, still answered
     await ws.close()
 

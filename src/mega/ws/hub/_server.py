@@ -134,6 +134,7 @@ class Hub:
             Type.JOIN: self._join, Type.LEAVE: self._leave, Type.BULK_LEAVE: self._bulk_leave,
             Type.METADATA: self._metadata, Type.BROADCAST: self._broadcast, Type.DIRECT: self._direct,
             Type.DISCONNECT: self._disconnect, Type.HEARTBEAT: self._heartbeat, Type.ROSTER: self._roster,
+            Type.REGISTER: self._register_again,
         }
 
     # -- connections ---------------------------------------------------------------------------
@@ -343,6 +344,9 @@ class Hub:
 
     def _heartbeat(self, link: _Link, payload: dict[str, Any]) -> None:
         return None
+
+    def _register_again(self, link: _Link, payload: dict[str, Any]) -> None:
+        raise FrameError(f"this link is already registered as {link.bridge_id!r}")
 
     def _roster(self, link: _Link, payload: dict[str, Any]) -> None:
         channel = payload.get("channel")
