@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
+from mega import shutdown
 from mega.adapters.nats import NatsAdapter
+from mega.testing import running, write_project
 from mega.ws.presence import Presence
 from mega.ws.presence._cluster import NatsCluster, NatsWire
 from tests.integration.bus.nats_control import URL, PrivateNats
@@ -99,3 +102,31 @@ async def test_snapshots_after_a_nats_restart() -> None:
                 await a.disconnect()
     finally:
         server.stop()
+
+
+async def test_boot_wires_the_cluster_for_apps_with_channels_only(tmp_path: Path) -> None:
+    prefix = f"t{secrets.token_hex(4)}.ws"
+    root = write_project(tmp_path, {
+        "mega_config.py": f"""config = {{"logger": {{"level": "warning"}},
+            "services": {{"buses": {{"events": {{"driver": "nats", "url": "{URL}"}}}}}},
+            "ws_cluster": {{"bus": "events", "roster": {{"ttl": 6}}, "subject_prefix": "{prefix}"}}}}
+        """,
+        "apps/web/routes/main.py": """
+            from mega.ws import WebSocketController
+
+            def routes(router):
+                router.ws("/ws/chat", WebSocketController)
+        """,
+        "apps/api/app_config.py": "config = {'hosts': ['api.local']}\n",
+        "apps/api/routes/main.py": """
+            def routes(router):
+                router.get("/x", lambda req, reply, ctx: {})
+        """,
+    })
+    async with running(root) as rt:
+        cluster = rt.apps["web"].presence.transport
+        assert isinstance(cluster, NatsCluster) and cluster.registered
+        assert cluster.subject == f"{prefix}.web" and cluster.ttl == 6 and cluster.keeps_roster
+        assert rt.apps["api"]._presence is None  # no channels: no presence built, nothing wired
+        assert "mega-ws-cluster:web" in shutdown.names()
+    assert not cluster.registered and "mega-ws-cluster:web" not in shutdown.names()
