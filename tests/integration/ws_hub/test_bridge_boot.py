@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,6 @@ from mega import shutdown
 from mega.boot.stages import BootError
 from mega.config import load_project_config
 from mega.config._problems import ConfigError
-from mega.config._specs import Leaf, const
-from mega.config.sections import GLOBAL, register_section, unregister_section
 from mega.testing import running, write_project
 from mega.ws.hub._bridge import BridgeTransport
 from tests.e2e.cli.conftest import free_port
@@ -101,17 +98,9 @@ def test_env_defaults_and_a_missing_token(tmp_path: Path) -> None:
         ("config.invalid_value", "bridge_hub.url"), ("config.invalid_value", "bridge_hub.retry.min_timeout")]
 
 
-@pytest.fixture
-def ws_cluster_section() -> Iterator[None]:
-    """Stands in for the ws_cluster feature, built elsewhere: any dict turns it on."""
-    register_section("ws_cluster", Leaf(lambda v: v, const(None)), scope=GLOBAL)
-    yield
-    unregister_section("ws_cluster")
-
-
-async def test_bridge_hub_with_ws_cluster_fails_boot_naming_both_files(tmp_path: Path,
-                                                                        ws_cluster_section: None) -> None:
-    root = project(tmp_path, "{}", ", 'ws_cluster': {'bus': 'main'}")
+async def test_bridge_hub_with_ws_cluster_fails_boot_naming_both_files(tmp_path: Path) -> None:
+    services = "'services': {'buses': {'main': {'driver': 'nats', 'url': 'nats://127.0.0.1:4222'}}}"
+    root = project(tmp_path, "{}", f", {services}, 'ws_cluster': {{'bus': 'main'}}")
     with pytest.raises(BootError) as info:
         async with running(root, environ=env(MEGA_WSHUB_TOKEN="t")):
             pass

@@ -69,6 +69,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
                  "run_timeout": 1800.0, "shutdown_timeout": 10.0},
         "schedules": {"timezone": "UTC", "misfire_grace": 60.0, "shutdown_timeout": 10.0},
         "workers": {},
+        "ws_cluster": None,
         "ws_hub": {"host": "0.0.0.0", "port": 3100, "heartbeat": 25.0,
                    "compression": {"enabled": False, "threshold": 1024, "window_bits": 15}},
     }

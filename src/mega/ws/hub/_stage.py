@@ -56,5 +56,6 @@ async def bridge_hub_stage(rt: Runtime) -> None:
         presence.hook_names.append(hook)
         rt.health.unregister(health)
         rt.health.register(health, transport.health)  # always ok: the hub never fails readiness
-        rt.shutdown.register_resource(f"presence:{name}", presence.close)
+        if not app.ws_routes:  # the presence stage closes the presence of apps with channels
+            rt.shutdown.register_resource(f"presence:{name}", presence.close)
         await presence.start()
