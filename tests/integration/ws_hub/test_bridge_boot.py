@@ -107,3 +107,39 @@ async def test_bridge_hub_with_ws_cluster_fails_boot_naming_both_files(tmp_path:
     cause = info.value.original
     assert getattr(cause, "code", None) == "config.cluster_transport_conflict"
     assert "apps/web/app_config.py" in cause.message and "mega_config.py" in cause.message
+
+
+def test_the_roster_key_takes_a_redis_cache_and_refuses_nats(tmp_path: Path) -> None:
+    services = "'services': {'redis': {'r': {'url': 'redis://127.0.0.1:6379/0'}}, " \
+               "'caches': {'presence': {'driver': 'redis', 'redis': 'r'}, 'mem': {'driver': 'memory'}}}"
+    environ = {"MEGA_WSHUB_TOKEN": "t"}
+    good = project(tmp_path / "good", "{'roster': {'driver': 'redis', 'cache': 'presence', 'ttl': 6}}",
+                   f", {services}")
+    roster = load_project_config(good, environ=environ).apps["web"].settings["bridge_hub"].roster
+    assert (roster.driver, roster.cache, roster.ttl) == ("redis", "presence", 6.0)
+    cases = {
+        "{'roster': {'driver': 'nats'}}": ("config.invalid_value", "bridge_hub.roster.driver"),
+        "{'roster': {'driver': 'redis'}}": ("config.invalid_value", "bridge_hub.roster.cache"),
+        "{'roster': {'driver': 'redis', 'cache': 'mem'}}": ("config.invalid_value",
+                                                            "bridge_hub.roster.cache"),
+        "{'roster': {'driver': 'redis', 'cache': 'presence', 'ttl': 1}}": ("config.invalid_value",
+                                                                           "bridge_hub.roster.ttl"),
+    }
+    for n, (bridge, expected) in enumerate(cases.items()):
+        with pytest.raises(ConfigError) as info:
+            load_project_config(project(tmp_path / f"bad{n}", bridge, f", {services}"), environ=environ)
+        assert [(p.code, p.key) for p in info.value.problems] == [expected], bridge
+
+
+@pytest.mark.service("redis")
+async def test_a_redis_roster_is_wired_with_its_hook(tmp_path: Path) -> None:
+    from mega.ws.presence._redis_roster import RedisRoster
+
+    services = "'services': {'redis': {'r': {'url': 'redis://127.0.0.1:6379/0'}}, " \
+               "'caches': {'presence': {'driver': 'redis', 'redis': 'r'}}}"
+    root = project(tmp_path, "{'roster': {'driver': 'redis', 'cache': 'presence'}}", f", {services}")
+    async with running(root, environ=env(MEGA_WSHUB_URL=f"ws://127.0.0.1:{free_port()}",
+                                         MEGA_WSHUB_TOKEN="t")) as rt:
+        assert isinstance(rt.apps["web"].presence.roster, RedisRoster)
+        assert "mega-wsroster:web" in shutdown.names()
+    assert "mega-wsroster:web" not in shutdown.names()

@@ -7,6 +7,7 @@
         "channels": ["chat"],                 # channels this bridge receives broadcasts of
         "retry": {"retries": 30, "min_timeout": 1, "max_timeout": 10},   # reconnect backoff, seconds
         "connect_timeout": 5,                 # seconds to wait for register_ok
+        "roster": {"driver": "redis", "cache": "presence"},   # optional: a Redis roster per channel
     }
 """
 
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from mega.config import _checks as c
 from mega.config._specs import Leaf, Section, Switch, const
 from mega.config.sections import APP, Resolve, register_section
+from mega.ws.presence._settings import ROSTER, RosterSettings, roster_settings
 
 __all__ = ["BRIDGE_HUB", "BridgeSettings", "RetrySettings"]
 
@@ -44,11 +46,12 @@ class BridgeSettings:
     channels: tuple[str, ...] = ()
     retry: RetrySettings = RetrySettings()
     connect_timeout: float = 5.0
+    roster: RosterSettings | None = None  # driver redis: the Redis roster; None: local sessions only
 
     def __repr__(self) -> str:  # never print the token
         return (f"BridgeSettings(url={self.url!r}, token=<hidden>, bridge_id={self.bridge_id!r}, "
                 f"channels={self.channels!r}, retry={self.retry!r}, "
-                f"connect_timeout={self.connect_timeout!r})")
+                f"connect_timeout={self.connect_timeout!r}, roster={self.roster!r})")
 
 
 def _url(value: Any) -> str:
@@ -82,6 +85,8 @@ BRIDGE_HUB = Switch(
                 }
             ),
             "connect_timeout": Leaf(c.duration(most=300), const(5.0)),
+            "roster": Switch(ROSTER, const(None), "None, False or a dict such as {'driver': 'redis', "
+                             "'cache': '<services.caches alias>'}"),
         }
     ),
     const(False),
@@ -106,9 +111,27 @@ def bridge_settings(value: Any, resolve: Resolve) -> BridgeSettings | None:
                        f"exceed retry.max_timeout ({retry['max_timeout']:g}s)",
                        "lower min_timeout or raise max_timeout")
         return None
+    roster = _roster(value["roster"], resolve)
+    if isinstance(roster, bool):
+        return None
     return BridgeSettings(value["url"], token, value["bridge_id"], tuple(dict.fromkeys(value["channels"])),
                           RetrySettings(int(retry["retries"]), float(retry["min_timeout"]),
-                                        float(retry["max_timeout"])), float(value["connect_timeout"]))
+                                        float(retry["max_timeout"])), float(value["connect_timeout"]),
+                          roster)
+
+
+def _roster(value: Any, resolve: Resolve) -> RosterSettings | bool | None:
+    """The roster's settings; None without one (or driver none); False after reporting a problem."""
+    if not value:
+        return None
+    if value["driver"] == "nats":
+        resolve.report(c.INVALID_VALUE, "roster.driver", "is 'nats', which only ws_cluster keeps",
+                       "use 'driver': 'redis' with 'cache': '<services.caches alias>', or remove roster")
+        return False
+    roster = roster_settings(value, resolve, key="roster")
+    if roster is None:
+        return False
+    return roster if roster.driver == "redis" else None
 
 
 register_section("bridge_hub", BRIDGE_HUB, scope=APP, settings=bridge_settings)

@@ -54,6 +54,14 @@ async def bridge_hub_stage(rt: Runtime) -> None:
         shutdown.unregister(hook)
         shutdown.register(hook, close, order=50)
         presence.hook_names.append(hook)
+        if settings.roster is not None:
+            from mega.ws.presence._stage import redis_roster
+
+            roster = redis_roster(rt, name, settings.roster)
+            presence.use_roster(roster)
+            roster_hook = f"mega-wsroster:{name}"
+            shutdown.register(roster_hook, roster.stop, order=51)
+            presence.hook_names.append(roster_hook)
         rt.health.unregister(health)
         rt.health.register(health, transport.health)  # always ok: the hub never fails readiness
         if not app.ws_routes:  # the presence stage closes the presence of apps with channels
