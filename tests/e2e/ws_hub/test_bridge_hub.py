@@ -222,3 +222,31 @@ def test_a_bad_token_is_refused_with_1008_and_never_retried(
         assert ready.status_code == 200  # the hub never fails readiness
     finally:
         hub.stop()
+
+
+def test_a_bridge_killed_with_9_leaves_no_ghosts_on_the_hub(
+        tmp_path: Path, start_app: Callable[..., tuple[Server, int]]) -> None:
+    hub = start_hub(tmp_path)
+    root = project(tmp_path / "p")
+    doomed, port1 = start_app(root, hub.port, "doomed-1")
+    _, port2 = start_app(root, hub.port, "alive-1")
+    for port in (port1, port2):
+        wait_for(lambda port=port: state(port)["registered"], 10, "both bridges to register")
+
+    async def main() -> None:
+        gone = await client(port1, "u1", "gone-1")
+        kept = await client(port2, "u2", "kept-1")
+        await asyncio.sleep(0.3)
+        assert await hub_sessions(hub) == {"gone-1", "kept-1"}
+        doomed.proc.kill()  # SIGKILL: no close frame, no LEAVE
+        deadline = time.monotonic() + 5
+        while await hub_sessions(hub) != {"kept-1"} and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert await hub_sessions(hub) == {"kept-1"}
+        gone.transport.abort()
+        await kept.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        hub.stop()

@@ -104,3 +104,22 @@ async def test_stop_ends_a_pending_backoff_at_once(tmp_path: Path) -> None:
     await link.stop()
     assert time.monotonic() - started < 0.5
     assert link.registered is False
+
+
+async def test_the_link_negotiates_ws_hub_compression(tmp_path: Path) -> None:
+    from mega.ws.hub._settings import Compression
+
+    (tmp_path / "mega_config.py").write_text(
+        "config = {'ws_hub': {'compression': {'enabled': True, 'threshold': 64, 'window_bits': 11}}}\n")
+    process = start_hub(tmp_path)
+    link = HubLink(settings(process.url, "deflating"), Handler(), instance_id="i",
+                   compression=Compression(True, 64, 11))
+    link.start()
+    try:
+        assert await link.wait_registered(5)
+        assert link._ws is not None
+        assert [e.name for e in link._ws.protocol.extensions] == ["permessage-deflate"]
+        assert len(await link.roster()) == 1  # its own channel subscription, over the compressed link
+    finally:
+        await link.stop()
+        process.stop()
