@@ -58,8 +58,11 @@ async def test_an_unsupported_version_falls_back_once_to_the_highest_common(hub:
     finally:
         await link.stop()
     none = HubLink(settings(hub.url, "nocommon"), Handler(), instance_id="i", versions=(7,))
+    gave_up: list[bool] = []
+    none.on_gave_up.append(lambda: gave_up.append(True))
     none.start()
     await asyncio.sleep(1.5)
+    assert gave_up == [True]
     assert none.refused is not None and "no common protocol version" in none.refused
     assert none.attempts == 1
     await none.stop()
@@ -70,10 +73,13 @@ async def test_resync_sends_channel_subscriptions_then_sessions_and_messages_com
     handler = Handler()
     handler.sessions = [{"session_id": "r1", "user_id": "ru", "channels": ["chat"], "ns": "/ws/chat"}]
     link = HubLink(settings(hub.url, "resync"), handler, instance_id="i", subscriptions=["ns:/ws/chat"])
+    registered: list[int] = []
+    link.on_registered.append(lambda: registered.append(link.registrations))
     link.start()
     other = await bridge(hub.url, "resync-peer")
     try:
         assert await link.wait_registered(5)
+        assert registered == [1]
         members = await link.roster()
         mine = {m["session_id"] for m in members if m["bridge_id"] == "resync"}
         assert mine == {"bridge:resync#chat", "bridge:resync#ns:/ws/chat", "r1"}

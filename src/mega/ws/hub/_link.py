@@ -86,7 +86,8 @@ class HubLink:
         self.registrations = 0  # register_ok count (the first, then each reconnect)
         self.attempts = 0  # connection attempts made
         self.last_close: int | None = None  # the close code of the last registered connection
-        self.on_registered: list[Callable[[], None]] = []
+        self.on_registered: list[Callable[[], None]] = []  # after each register_ok (first, reconnects)
+        self.on_gave_up: list[Callable[[], None]] = []  # retries exhausted, or refused for good
         self._ws: ClientConnection | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +139,7 @@ class HubLink:
                 self.refused = str(exc)
                 log.error("hub link %s refused by %s (%s): not retrying; check MEGA_WSHUB_TOKEN",
                           self.name, self.settings.url, exc)
+                self._gave_up()
                 return
             except LinkFailed as exc:
                 if first:
@@ -147,13 +149,22 @@ class HubLink:
                     continue
                 log.error("hub link %s gave up after %d retries (%s)", self.name,
                           self.settings.retry.retries, exc)
+                self._gave_up()
                 return
             first = False
             code = await self._serve()
             if code == CLOSE_AUTH:
+                self._gave_up()
                 return
             if not self._stopping:
                 log.warning("hub link %s lost (close %s); reconnecting", self.name, code)
+
+    def _gave_up(self) -> None:
+        for callback in self.on_gave_up:
+            try:
+                callback()
+            except Exception:
+                log.exception("hub link %s: on_gave_up callback failed", self.name)
 
     def _failed(self, attempt: FailedAttempt) -> None:
         log.info("hub link %s: attempt %d failed (%s); next in %.1fs", self.name, attempt.attempt,
@@ -219,7 +230,10 @@ class HubLink:
         log.info("hub link %s registered with %s (v%d)", self.name, self.settings.url, version)
         self._resync()
         for callback in self.on_registered:
-            callback()
+            try:
+                callback()
+            except Exception:
+                log.exception("hub link %s: on_registered callback failed", self.name)
 
     def _resync(self) -> None:
         """The hub forgot this link's sessions when it dropped: JOIN the channels, then every session."""
