@@ -322,3 +322,13 @@ def test_a_bad_ws_hub_section_stops_the_hub_with_exit_2(tmp_path: Path) -> None:
                           text=True, env={**__import__("os").environ, "MEGA_WSHUB_TOKENS": "t"}, timeout=30)
     assert done.returncode == 2
     assert "ws_hub.compression.window_bits must be an integer 9-15, got 20" in done.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("MEGA_WSHUB_PORT", "http"), ("MEGA_WSHUB_HEARTBEAT", "-1"),
+                                             ("MEGA_WSHUB_HEARTBEAT_MS", "soon")])
+def test_a_bad_environment_value_exits_2_naming_it(tmp_path: Path, name: str, value: str) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MEGA_WSHUB")}
+    done = subprocess.run([sys.executable, "-m", "mega", "ws-hub"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**env, "MEGA_WSHUB_TOKENS": "t", name: value}, timeout=30)
+    assert done.returncode == 2
+    assert name in done.stderr and "code: config.invalid_value" in done.stderr
