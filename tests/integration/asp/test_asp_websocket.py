@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,14 @@ from mega.asp import Client, ws_decrypt, ws_encrypt
 from mega.errors import MegaError
 from mega.security import on_rejection
 from mega.testing import live_server, running, write_project
+from tests.services import unavailable
 
 pytestmark = [pytest.mark.integration]
 
 SECRET = "ws-asp-secret-0123456789abcdefghijklmn"
 ORIGIN = "http://testserver"
 NS = "/ws/secure"
+JS = Path(__file__).parents[3] / "src/mega/asp/asp.js"
 
 ROUTES = """
     from mega.ws import WebSocketController, on
@@ -50,11 +53,11 @@ ROUTES = """
 """
 
 
-def project(root: Path, extra: str = "") -> Path:
+def project(root: Path, extra: str = "", app_extra: str = "") -> Path:
     return write_project(root, {
         "mega_config.py": f'config = {{"logger": {{"level": "warning"}}{extra}}}\n',
         "apps/web/app_config.py": f"config = {{'asp': {{'secret': '{SECRET}', 'drift': 30, "
-                                  f"'websocket': {{'namespaces': ['{NS}']}}}}}}\n",
+                                  f"'websocket': {{'namespaces': ['{NS}']}}}}{app_extra}}}\n",
         "apps/web/routes/main.py": ROUTES,
     })
 
@@ -129,3 +132,35 @@ async def test_each_refusal_closes_1008_with_its_code(tmp_path: Path, case: str)
     finally:
         stop()
     assert heard == [code]
+
+
+async def test_the_browser_clients_aspsocket_talks_to_a_covered_channel(tmp_path: Path) -> None:
+    """AspSocket from /_mega/asp.js, run by Node's WebCrypto and WebSocket (no browser on this machine)."""
+    node = shutil.which("node")
+    if node is None:
+        unavailable("node is not installed: the browser client's AspSocket is checked with Node")
+    script = tmp_path / "socket.mjs"
+    async with running(project(tmp_path / "p", app_extra=", 'ws': {'allow_missing_origin': True}")) as rt, \
+            live_server(rt) as server:
+        script.write_text(f"""
+            import {{ AspClient, AspSocket }} from {json.dumps(JS.as_uri())};
+            const asp = await AspClient.create({json.dumps(SECRET)});
+            const sock = new AspSocket(asp, "ws://127.0.0.1:{server.port}{NS}");
+            const got = [];
+            sock.addEventListener("message", (e) => {{
+              got.push(e.data);
+              if (got.length === 1) sock.send({{ type: "echo", payload: {{ text: "héllo" }} }});
+              else if (got.length === 2) sock.close(1000, "done");
+            }});
+            sock.addEventListener("close", (e) => {{
+              console.log(JSON.stringify({{ got, code: e.code, ns: sock.ns }}));
+            }});
+        """)
+        proc = await asyncio.create_subprocess_exec(node, "--experimental-websocket", str(script),
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result == {"got": [{"type": "hello", "payload": {"ns": "secure"}},
+                              {"type": "echo", "payload": {"text": "héllo"}}], "code": 1000, "ns": NS}
