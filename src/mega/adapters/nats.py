@@ -121,6 +121,8 @@ class NatsAdapter(Adapter):
         self._first_failures = 0
         self.disconnects = 0
         self.dropped = 0  # messages nats-py dropped for slow subscriptions
+        # Called after each reconnect (mega.ws.presence's cluster asks for roster snapshots then).
+        self.on_reconnected: list[Callable[[], Awaitable[None]]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -270,6 +272,11 @@ class NatsAdapter(Adapter):
     async def _on_reconnected(self) -> None:
         log.warning("bus '%s': reconnected to NATS %s", self.alias, self._server() or self.target(),
                     extra={"alias": self.alias})
+        for listener in list(self.on_reconnected):
+            try:
+                await listener()
+            except Exception:
+                log.exception("bus '%s': a reconnect listener failed", self.alias)
         await self._chain("reconnected_cb")
 
     async def _on_closed(self) -> None:

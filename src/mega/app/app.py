@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
     from mega.workers._pool import Workers
+    from mega.ws.presence._core import Presence
 
 _CHAIN_KINDS = ("before", "transform", "after")
 
@@ -81,6 +82,7 @@ class MegaApp:
         self.routes: list[RouteDef] = []
         self.ws_routes: list[RouteDef] = []  # router.ws(...): compiled by mega.ws on compile()
         self._ws: WsDispatch | None = None  # the app's channels (router.ws), None without any
+        self._presence: Presence | None = None  # built on first use (mega.ws.presence)
         self.table = RouteTable()
         self.constant_headers: Headers = []
         self.custom_headers: Headers = []  # the app's `headers`, without the secure ones
@@ -149,6 +151,15 @@ class MegaApp:
     @bus.setter
     def bus(self, value: Bus) -> None:
         self._bus = value
+
+    @property
+    def presence(self) -> Presence:
+        """Who is connected to this app's channels; broadcast, direct messages (mega.ws.presence)."""
+        if self._presence is None:
+            from mega.ws.presence._core import Presence
+
+            self._presence = Presence(self.name)
+        return self._presence
 
     @property
     def jobs(self) -> JobQueue:

@@ -87,6 +87,13 @@ class Ctx:
         return bus
 
     @property
+    def presence(self) -> Any:
+        """On a socket, this connection's presence (`join`, `list`, `broadcast`, ...); elsewhere the
+        app's (`list(ns=...)`, `broadcast(ns=..., ...)`). See docs/reference/websockets.md."""
+        bound = self.__dict__.get("_presence")
+        return bound if bound is not None else self.app.presence
+
+    @property
     def jobs(self) -> JobQueue:
         """This app's job queue: `await ctx.jobs.enqueue(SendMail, payload, msg_id=...)`."""
         jobs: JobQueue = self.app.jobs

@@ -44,6 +44,7 @@ from mega.http._wire import CL, CT, RAW_HEADERS, request_id
 from mega.http.request import DEFAULT_BODY_LIMIT, Request
 
 if TYPE_CHECKING:
+    from mega.asp._ws import WsAsp, WsKeys
     from mega.cache.contract import Cache
     from mega.http._pipeline import Endpoint
     from mega.http.router import RouteDef
@@ -108,11 +109,23 @@ class HttpAsp:
         else:
             self.replay = MemoryReplay(settings.drift)
         self.used: set[str] = set()
+        self._ws_keys: WsKeys | None = None
 
     def covers(self, route: RouteDef) -> bool:
         hit = [p for p in self.settings.paths if covers((p,), route.path)]
         self.used.update(hit)
         return bool(hit)
+
+    def websocket(self, path: str, span_hooks: Any = ()) -> WsAsp | None:
+        """The ASP of the channel mounted at `path` when `asp.websocket.namespaces` covers it, else None."""
+        if not covers(self.settings.ws_namespaces, path):
+            return None
+        from mega.asp._ws import WsAsp, WsKeys
+
+        if self._ws_keys is None:
+            self._ws_keys = WsKeys(self.settings.secrets)
+        return WsAsp(self._ws_keys, ns=path, drift=self.settings.drift, replay=self.replay, app=self.app_name,
+                     span_hooks=span_hooks)
 
     def warn_unused(self) -> None:
         """A listed path that covers no route is most likely a typo: say so at boot."""

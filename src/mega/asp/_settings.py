@@ -5,10 +5,12 @@
         "paths": ["/api/pay", "/api/secure/*"],     # exact route paths, or a prefix ending in /*
         "drift": 60,                                # seconds a timestamp may be off (or "1m")
         "replay_cache": None,                       # None: this process's memory; or a services.caches alias
+        "websocket": {"namespaces": ["/ws/chat"]},  # channels whose frames are encrypted (E:...)
     }
 
 Absent, None or False: ASP is off. A written section needs both a secret (the key, else the
-ASP_MASTER_SECRET environment variable) and paths; one without the other is a config problem.
+ASP_MASTER_SECRET environment variable) and paths or websocket namespaces; one without the other is a
+config problem.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ class AspSettings:
     paths: tuple[str, ...]  # exact route paths, and prefixes ending in "/*"
     drift: float  # seconds
     replay_cache: str | None  # a services.caches alias; None: memory of this process
+    ws_namespaces: tuple[str, ...] = ()  # channel paths (or '/*' prefixes) whose frames are encrypted
 
     def __repr__(self) -> str:  # never print the secrets
         return f"AspSettings(secrets=<{len(self.secrets)}>, paths={self.paths!r}, drift={self.drift!r}, " \
-               f"replay_cache={self.replay_cache!r})"
+               f"replay_cache={self.replay_cache!r}, ws_namespaces={self.ws_namespaces!r})"
 
 
 def _secrets(value: Any) -> list[str] | None:
@@ -75,6 +78,7 @@ ASP = Switch(
             "paths": Leaf(c.list_of(_path, "a list of paths"), const([])),
             "drift": Leaf(c.duration(most=MAX_DRIFT), const(DEFAULT_DRIFT)),
             "replay_cache": Leaf(c.optional(c.alias), const(None)),
+            "websocket": Section({"namespaces": Leaf(c.list_of(_path, "a list of paths"), const([]))}),
         }
     ),
     const(False),
@@ -88,7 +92,8 @@ def asp_settings(value: Any, resolve: Resolve) -> AspSettings | None:
     if value is False:
         return None
     secrets, paths = value["secret"], value["paths"]
-    if not paths and not _reported(resolve, "paths"):
+    namespaces = value["websocket"]["namespaces"]
+    if not paths and not namespaces and not _reported(resolve, "paths"):
         resolve.report(c.INVALID_VALUE, "paths", "is empty, but asp is configured: ASP needs both a secret "
                        "and the paths it covers", "list them, e.g. asp = {'paths': ['/api/secure/*']}, "
                        "or remove the asp section")
@@ -96,13 +101,14 @@ def asp_settings(value: Any, resolve: Resolve) -> AspSettings | None:
         resolve.report(c.INVALID_VALUE, "secret", f"is missing (and {SECRET_ENV} is not set), but asp is "
                        "configured: ASP needs both a secret and the paths it covers",
                        f"set {SECRET_ENV} in the environment or .env (make one with {_MAKE})")
-    if not paths or not secrets:
+    if not (paths or namespaces) or not secrets:
         return None
     cache = value["replay_cache"]
     if cache is not None and not resolve.alias("replay_cache", cache, "caches",
                                                example="{'driver': 'redis', 'url': ...}"):
         return None
-    return AspSettings(tuple(secrets), tuple(dict.fromkeys(paths)), value["drift"], cache)
+    return AspSettings(tuple(secrets), tuple(dict.fromkeys(paths)), value["drift"], cache,
+                       tuple(dict.fromkeys(namespaces)))
 
 
 def _reported(resolve: Resolve, key: str) -> bool:

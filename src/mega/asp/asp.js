@@ -6,6 +6,12 @@
 //   const res = await asp.fetch("/api/pay", { method: "POST", json: { amount: 5 } });
 //   const envelope = await res.json();                     // decrypted
 //
+// On a WebSocket namespace listed in asp.websocket.namespaces:
+//
+//   const sock = new AspSocket(asp, "/ws/chat");           // frames are E:... both ways
+//   sock.addEventListener("message", (e) => show(e.data)); // e.data: the decrypted {type, payload}
+//   sock.send({ type: "chat.send", payload: { text: "hi" } });
+//
 // WebCrypto needs a secure context: https, or http on localhost / 127.0.0.1.
 
 const enc = new TextEncoder();
@@ -29,6 +35,18 @@ export function unb64(text, size) {
   const bin = atob(text.replaceAll("-", "+").replaceAll("_", "/") + "=".repeat((4 - (text.length % 4)) % 4));
   const out = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
   return out.length === size && b64(out) === text ? out : null;
+}
+
+// Any length, canonical spelling only (as the server decodes).
+export function unb64Any(text) {
+  if (typeof text !== "string" || text.length % 4 === 1 || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const bin = atob(text.replaceAll("-", "+").replaceAll("_", "/") + "=".repeat((4 - (text.length % 4)) % 4));
+  const out = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+  return b64(out) === text ? out : null;
+}
+
+export function wsAad(direction, ns, timestamp) {
+  return enc.encode(`mega-asp/1 ws ${direction}\n${ns}\n${timestamp}`);
 }
 
 export function requestAad(method, path, query, timestamp) {
@@ -76,9 +94,10 @@ export class AspError extends Error {
 
 export class AspClient {
   // Use AspClient.create(secret): key derivation is asynchronous in WebCrypto.
-  constructor(requestKeys, responseKeys) {
+  constructor(requestKeys, responseKeys, wsKeys) {
     this.requestKeys = requestKeys;
     this.responseKeys = responseKeys;
+    this.wsKeys = wsKeys;
   }
 
   static async create(secret) {
@@ -86,7 +105,43 @@ export class AspClient {
     if (!secrets.length) throw new AspError("asp.no_secret", "AspClient needs at least one secret");
     const requestKeys = await Promise.all(secrets.map((s) => deriveKey(s, "request")));
     const responseKeys = await Promise.all(secrets.map((s) => deriveKey(s, "response")));
-    return new AspClient(requestKeys, responseKeys);
+    const wsKeys = {
+      request: await Promise.all(secrets.map((s) => deriveKey(s, "request", "ws"))),
+      response: await Promise.all(secrets.map((s) => deriveKey(s, "response", "ws"))),
+    };
+    return new AspClient(requestKeys, responseKeys, wsKeys);
+  }
+
+  // One E: frame of `message` (an object is JSON-encoded) for the channel at `ns`.
+  // sender "client" (to the server, the default) or "server".
+  async wsEncrypt(ns, message, { timestamp, nonce, sender = "client" } = {}) {
+    const direction = sender === "server" ? "response" : "request";
+    const stamp = timestamp ?? Date.now();
+    const iv = nonce ?? crypto.getRandomValues(new Uint8Array(12));
+    const text = typeof message === "string" ? message : JSON.stringify(message);
+    const { ciphertext, tag } = await seal(this.wsKeys[direction][0], iv, enc.encode(text),
+                                           wsAad(direction, ns, stamp));
+    const raw = new Uint8Array(8 + 12 + ciphertext.length + TAG_SIZE);
+    new DataView(raw.buffer).setBigUint64(0, BigInt(stamp));
+    raw.set(iv, 8);
+    raw.set(ciphertext, 20);
+    raw.set(tag, 20 + ciphertext.length);
+    return "E:" + b64(raw);
+  }
+
+  // The JSON value of an E: frame the server (or, with sender "client", a client) sent on `ns`.
+  async wsDecrypt(ns, frame, { sender = "server" } = {}) {
+    const direction = sender === "client" ? "request" : "response";
+    if (typeof frame !== "string" || !frame.startsWith("E:")) {
+      throw new AspError("asp.signal", "the frame is not ASP-encrypted");
+    }
+    const raw = unb64Any(frame.slice(2));
+    if (!raw || raw.length < 8 + 12 + TAG_SIZE) throw new AspError("asp.decrypt_failed", "malformed frame");
+    const stamp = new DataView(raw.buffer).getBigUint64(0);
+    const plain = await open(this.wsKeys[direction], raw.slice(8, 20), raw.slice(20, raw.length - TAG_SIZE),
+                             raw.slice(raw.length - TAG_SIZE), wsAad(direction, ns, stamp.toString()));
+    if (!plain) throw new AspError("asp.decrypt_failed", "the frame could not be decrypted");
+    return JSON.parse(new TextDecoder().decode(plain));
   }
 
   // Encrypt a request. path: percent-decoded; query: as sent, without "?".
@@ -136,5 +191,50 @@ export class AspClient {
     out.delete("content-length");
     return new Response(NO_BODY.has(response.status) ? null : plain,
       { status: response.status, statusText: response.statusText, headers: out });
+  }
+}
+
+// A WebSocket to an ASP namespace: send() takes objects and encrypts them; "message" events carry the
+// decrypted objects in order; "asperror" events a frame that did not open. The namespace is the URL's
+// path unless given.
+export class AspSocket extends EventTarget {
+  constructor(asp, url, { ns, protocols } = {}) {
+    super();
+    const full = new URL(url, globalThis.location?.href);
+    if (full.protocol === "http:") full.protocol = "ws:";
+    else if (full.protocol === "https:") full.protocol = "wss:";
+    this.asp = asp;
+    this.ns = ns ?? decodeURIComponent(full.pathname);
+    this.ws = new WebSocket(full, protocols);
+    this.sending = Promise.resolve();
+    this.receiving = Promise.resolve();
+    this.ws.addEventListener("open", () => this.dispatchEvent(new Event("open")));
+    this.ws.addEventListener("close", (e) => {
+      this.receiving = this.receiving.then(() => this.dispatchEvent(
+        Object.assign(new Event("close"), { code: e.code, reason: e.reason, wasClean: e.wasClean })));
+    });
+    this.ws.addEventListener("message", (e) => {
+      this.receiving = this.receiving.then(async () => {
+        try {
+          const data = await asp.wsDecrypt(this.ns, e.data);
+          this.dispatchEvent(Object.assign(new Event("message"), { data }));
+        } catch (err) {
+          this.dispatchEvent(Object.assign(new Event("asperror"), { error: err }));
+        }
+      });
+    });
+  }
+
+  get readyState() {
+    return this.ws.readyState;
+  }
+
+  send(message) {
+    this.sending = this.sending.then(async () => this.ws.send(await this.asp.wsEncrypt(this.ns, message)));
+    return this.sending;
+  }
+
+  close(code, reason) {
+    this.ws.close(code, reason);
   }
 }

@@ -4,7 +4,10 @@
     r = await asp.post("/api/pay", json={"amount": 5})      # encrypted out, decrypted back
     r.json()                                                # {"ok": true, "data": ...}
 
-`seal` and `open` are the same steps for any other transport.
+`seal` and `open` are the same steps for any other transport. On a WebSocket namespace ASP covers:
+
+    await ws.send(asp.ws_encrypt({"type": "chat.send", "payload": {...}}, ns="/ws/chat"))
+    frame = asp.ws_decrypt(await ws.recv(), ns="/ws/chat")      # {"type": ..., "payload": ...}
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from mega.asp._wire import (
     response_aad,
     unb64,
 )
+from mega.asp._ws import WsKeys
 from mega.errors import MegaError
 
 if TYPE_CHECKING:
@@ -56,7 +60,21 @@ class Client:
         secrets = [secret] if isinstance(secret, str) else list(secret)
         self._request_keys = Keys(secrets, "request")
         self._response_keys = Keys(secrets, "response")
+        self._ws = WsKeys(secrets)
         self.http = http
+
+    def ws_encrypt(self, message: Any, *, ns: str, timestamp: int | None = None,
+                   nonce: bytes | None = None) -> str:
+        """An `E:` frame of `message` (JSON-encoded unless str/bytes) for the channel at `ns`."""
+        text = message if isinstance(message, str | bytes) else orjson.dumps(message)
+        return self._ws.seal(text, ns=ns, direction="request", timestamp=timestamp, nonce=nonce)
+
+    def ws_decrypt(self, frame: str | bytes, *, ns: str) -> Any:
+        """The JSON value of a server frame from the channel at `ns` (MegaError asp.signal or
+        asp.decrypt_failed when it is not an `E:` frame or does not open)."""
+        text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
+        plain, _ = self._ws.open(text, ns=ns, direction="response")
+        return orjson.loads(plain)
 
     def seal(self, method: str, path: str, body: bytes = b"", *, query: str = "",
              timestamp: int | None = None, nonce: bytes | None = None) -> Sealed:

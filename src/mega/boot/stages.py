@@ -47,6 +47,8 @@ from mega.schedules._stage import schedules_stage
 from mega.security import _client_ip as client_ip
 from mega.sessions._manager import SessionManager
 from mega.workers._stage import workers_stage
+from mega.ws.hub._stage import bridge_hub_stage
+from mega.ws.presence._stage import presence_stage
 
 __all__ = ["STAGES", "BootError", "Runtime", "Stage", "add_stage", "boot", "boot_project",
            "current_runtime", "index_of", "register_health_check", "register_shutdown_hook"]
@@ -200,6 +202,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("workers", workers_stage),
     Stage("schedules", schedules_stage),
     Stage("bus", bus_stage),
+    Stage("bridge_hub", bridge_hub_stage),
+    Stage("presence", presence_stage),
     Stage("observe-wire", observe_wire_stage),
     Stage("jobs", jobs_stage),
     Stage("i18n", i18n_stage),

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "g": "mega.cli._generate:g",
     "worker": "mega.cli._worker:worker",
     "scheduler": "mega.cli._scheduler:scheduler",
+    "ws-hub": "mega.cli._ws_hub:ws_hub",
 }
 
 

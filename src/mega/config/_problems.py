@@ -24,6 +24,7 @@ PROBLEM_CODES: tuple[str, ...] = (
     "config.duplicate_default",
     "config.not_supported",
     "config.unknown_alias",
+    "config.missing_value",
 )
 
 # `file` of a problem whose value came from an environment variable (or .env) rather than a file.

@@ -96,6 +96,7 @@ class Tracing:
         instruments.add_http(self.http_hook)
         instruments.add_adapter(self.observe_adapter)
         instruments.add("jobs", self.jobs_hook)
+        instruments.add("ws_rejection", self.ws_rejection)
         instruments.closers.append(self.close)
 
     def close(self) -> None:
@@ -143,6 +144,13 @@ class Tracing:
 
         traced.returns_status = True  # type: ignore[attr-defined]
         return traced
+
+    def ws_rejection(self, app: str, path: str, code: str) -> None:
+        """A WebSocket frame refused (ASP): a server span "WS <path>" carrying the reason code."""
+        span = self.tracer.start_span(f"WS {path}", kind=SpanKind.SERVER, attributes={
+            "mega.app": app, "http.route": path, "mega.security.reason": code})
+        span.set_status(Status(StatusCode.ERROR, code))
+        span.end()
 
     # -- adapters: a client span per call, made when the call ends ---------------------------
 

@@ -25,6 +25,7 @@ from mega.security import rejections
 from mega.ws._channel import Handler, compile_channel
 from mega.ws._settings import WsSettings
 from mega.ws._socket import Socket
+from mega.ws.presence._core import connected as presence_connected
 
 if TYPE_CHECKING:
     from mega.app.app import MegaApp
@@ -134,11 +135,14 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
     table = compile_channel(channel, where=route.where)
     shared = _Route(app, channel, table, chain(befores, "before"), settings, shows_detail(app.env),
                     route.path)
+    asp = _asp(app, route.path)
 
     async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
+        if asp is not None:  # asp.websocket.namespaces: frames decrypted in, encrypted out
+            receive, send = asp.wrap(scope, receive, send)
         ctx = await _upgrade(shared, scope, receive, send, params)
         if ctx is not None:
             await send({"type": "websocket.accept"})
@@ -146,6 +150,14 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
 
     endpoint.__qualname__ = f"ws_endpoint[{route.path}]"
     return endpoint
+
+
+def _asp(app: MegaApp, path: str) -> Any:
+    """The route's WsAsp when ASP covers its namespace (decided at boot), else None."""
+    if app.asp is None:
+        return None
+    hooks = app.instruments.hooks("ws_rejection") if app.instruments is not None else ()
+    return app.asp.websocket(path, hooks)
 
 
 async def _upgrade(route: _Route, scope: dict[str, Any], receive: Any, send: Any,
@@ -187,6 +199,8 @@ async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
     """An accepted socket: hooks, then frames until the disconnect."""
     limit = route.settings.max_message_bytes
     sock = Socket(send, limit=route.settings.send_buffer_bytes, path=route.path)
+    presence = route.app.presence
+    presence_connected(presence, sock, ctx)
     instance = route.channel()
     code = 1005
     try:
@@ -212,6 +226,7 @@ async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
                 await _dispatch(text, sock, instance, route.table, ctx)
     finally:
         await sock.finish()
+        presence.disconnected(sock)  # before on_disconnect: the roster no longer lists this socket
         try:
             await _call(instance.on_disconnect, sock, ctx, sock.close_code or code)
         except Exception as exc:

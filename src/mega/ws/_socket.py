@@ -68,6 +68,17 @@ class Socket:
         self._pending.append(text)
         self._event.set()
 
+    def send_text(self, text: str, size: int) -> None:
+        """Queue an already serialised frame of `size` UTF-8 bytes (one broadcast serialises once)."""
+        if self._closing:
+            return
+        if self._queued + size > self._limit:
+            self.fail(1013, "slow consumer")
+            return
+        self._queued += size
+        self._pending.append(text)
+        self._event.set()
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close after the messages already queued are written."""
         if self._closing:

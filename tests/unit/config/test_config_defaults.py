@@ -69,6 +69,9 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
                  "run_timeout": 1800.0, "shutdown_timeout": 10.0},
         "schedules": {"timezone": "UTC", "misfire_grace": 60.0, "shutdown_timeout": 10.0},
         "workers": {},
+        "ws_cluster": None,
+        "ws_hub": {"host": "0.0.0.0", "port": 3100, "heartbeat": 25.0,
+                   "compression": {"enabled": False, "threshold": 1024, "window_bits": 15}},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 
@@ -115,6 +118,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "auth": {"login_route": None, "login_path": "/login", "next_param": "next"},
             "ws": {"max_message_bytes": 64 * 1024, "send_buffer_bytes": 1024 * 1024, "allowed_origins": [],
                    "allow_missing_origin": False},
+            "bridge_hub": False,
         },
         settings=app.settings,
     )

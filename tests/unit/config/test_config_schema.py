@@ -63,6 +63,9 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "schedules": {Scope.GLOBAL},
         "workers": {Scope.GLOBAL},
         "ws": {Scope.APP},
+        "ws_hub": {Scope.GLOBAL},
+        "ws_cluster": {Scope.GLOBAL},
+        "bridge_hub": {Scope.APP},
     }
     assert not set(scopes) & set(NOT_BUILT)
 

@@ -18,9 +18,8 @@ MakeProject = Callable[..., Path]
 Problems = Callable[..., list[ConfigProblem]]
 
 WEB = "apps/web/app_config.py"
-GLOBAL_KEYS = ("plugins", "cluster", "ws_cluster",
-               "ws_hub")
-APP_KEYS = ("bridge_hub", "security")
+GLOBAL_KEYS = ("plugins", "cluster")
+APP_KEYS = ("security",)
 
 
 def test_the_unbuilt_features_are_the_ones_the_issue_lists() -> None:
@@ -49,43 +48,43 @@ def test_a_key_of_an_unbuilt_feature_is_refused_naming_the_feature(
 def test_not_supported_is_collected_with_every_other_problem(make_project: MakeProject,
                                                              problems_of: Problems) -> None:
     root = make_project("config = {'plugins': {'dirs': ['vendor']}, 'server': {'port': 0}}",
-                        {"web": "config = {'bridge_hub': True, 'hostz': []}"})
+                        {"web": "config = {'security': True, 'hostz': []}"})
 
     assert [(p.code, p.key, p.file) for p in problems_of(root)] == [
         ("config.not_supported", "plugins", "mega_config.py"),
         ("config.invalid_value", "server.port", "mega_config.py"),
-        ("config.not_supported", "bridge_hub", WEB),
+        ("config.not_supported", "security", WEB),
         ("config.unknown_key", "hostz", WEB),
     ]
 
 
 @pytest.fixture
 def hub_section() -> Iterator[None]:
-    """A feature that turns `bridge_hub` on by registering its section (as a later issue will)."""
+    """A feature that turns `security` on by registering its section (as a later issue will)."""
 
     def settings(value: dict[str, Any], resolve: Resolve) -> tuple[str, float]:
         return value["root"], value["max_age"]
 
     spec = Section({"root": Leaf(c.string, const("public")), "max_age": Leaf(c.duration(), const(3600.0))})
-    register_section("bridge_hub", spec, scope=APP, settings=settings)
+    register_section("security", spec, scope=APP, settings=settings)
     yield
-    unregister_section("bridge_hub")
+    unregister_section("security")
 
 
 def test_registering_a_section_turns_its_key_on(make_project: MakeProject, problems_of: Problems,
                                                 hub_section: None) -> None:
-    root = make_project(apps={"web": "config = {'bridge_hub': {'max_age': '1h'}}"})
+    root = make_project(apps={"web": "config = {'security': {'max_age': '1h'}}"})
     app = load_project_config(root, environ={}).apps["web"]
-    assert app.values["bridge_hub"] == {"root": "public", "max_age": 3600.0}
-    assert app.settings["bridge_hub"] == ("public", 3600.0)
+    assert app.values["security"] == {"root": "public", "max_age": 3600.0}
+    assert app.settings["security"] == ("public", 3600.0)
 
-    bad = make_project("config = {'bridge_hub': {}}", {"web": "config = {'bridge_hub': {'rooot': 'x'}}"},
+    bad = make_project("config = {'security': {}}", {"web": "config = {'security': {'rooot': 'x'}}"},
                        name="bad")
     assert [(p.code, p.key, p.file, p.message) for p in problems_of(bad)] == [
-        ("config.wrong_scope", "bridge_hub", "mega_config.py",
-         f"'bridge_hub' belongs in {WEB}, not mega_config.py"),
-        ("config.unknown_key", "bridge_hub.rooot", WEB,
-         f"unknown key 'bridge_hub.rooot' in {WEB} — did you mean 'bridge_hub.root'?"),
+        ("config.wrong_scope", "security", "mega_config.py",
+         f"'security' belongs in {WEB}, not mega_config.py"),
+        ("config.unknown_key", "security.rooot", WEB,
+         f"unknown key 'security.rooot' in {WEB} — did you mean 'security.root'?"),
     ]
 
 
