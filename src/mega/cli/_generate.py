@@ -33,7 +33,6 @@ ADR_DIR = "docs/adr"
 ADR_FILE = re.compile(r"(\d{4})-.*\.md")
 # Kinds that come with features not built yet: asking for one says so instead of "unknown".
 LATER = {
-    "channel": "WebSocket channels",
     "adapter": "plugins",
 }
 
@@ -167,6 +166,12 @@ KINDS = (
          example="resize",
          then=lambda n, t: f"next: declare the pool in mega_config.py: workers = {{\"{n.snake}\": "
                            f"{{\"handler\": \"{t['app']}.workers.{n.snake}:run\"}}}}"),
+    Kind("channel", "A WebSocket channel mounted at /ws/NAME, and its test.",
+         "A WebSocket channel in apps/<app>/channels/<name>_channel.py, mounted at /ws/<name> by "
+         "routes/<name>_channel.py, and its test.",
+         suffix="channel", example="chat",
+         then=lambda n, t: f"mounted by apps/{t['app']}/routes/{n.snake}_channel.py: "
+                           f"router.ws(\"/ws/{n.kebab}\", {n.pascal}Channel)"),
     Kind("model", "A model class.", "A model class in apps/<app>/models/<name>.py.",
          example="BlogPost", extra=_table_tokens,
          then=lambda _, t: f"next: add its fields, then mega db:generate create_{t['table']}"),
