@@ -22,7 +22,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.asp._http"): "cryptography, only for apps that turn ASP on",
-    ("mega.data.migrations", "mega.data.migrations._schema"): "Alembic, only for migration files",
     ("mega.data.migrations._stage", "mega.data.migrations.check"):
         "SQLAlchemy and the runner, only for projects with models or migrations",
     ("mega.bus._manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
