@@ -37,6 +37,7 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.observe._stage", "mega.observe.metrics"): "prometheus_client, only with metrics on",
     ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
     ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
+    ("mega.workers._stage", "mega.workers._pool"): "multiprocessing, only for projects that declare pools",
     ("mega.testing._live", "mega.server._serve"): "uvicorn, only for tests that serve on a real socket",
 }
 # Importers whose function-local imports are all lazy on purpose.

@@ -15,9 +15,10 @@ import pytest
 from mega.adapters._manager import AdapterManager
 
 DRIVERS = {"sqlalchemy", "alembic", "redis", "nats", "asyncpg", "aiomysql", "aiosqlite"}
-# What features import on first use: a new project uses none of them to boot and answer.
+# What features import on first use (multiprocessing: CPU pools): a new project uses none of them to boot
+# and answer.
 FEATURE_LIBRARIES = {"tenacity", "pydantic", "fastjsonschema", "jsonschema", "jinja2", "prometheus_client",
-                     "opentelemetry", "argon2", "cryptography", "babel", "cronsim"}
+                     "opentelemetry", "argon2", "cryptography", "babel", "cronsim", "multiprocessing"}
 
 PROBE = textwrap.dedent("""
     import asyncio, json, sys
