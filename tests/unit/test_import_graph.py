@@ -38,6 +38,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
     ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
     ("mega.workers._stage", "mega.workers._pool"): "multiprocessing, only for projects that declare pools",
+    ("mega.observe.logging", "mega.observe.telegram"): "urllib.request (http.client, email), only with a "
+                                                       "telegram sink",
     ("mega.testing._live", "mega.server._serve"): "uvicorn, only for tests that serve on a real socket",
 }
 # Importers whose function-local imports are all lazy on purpose.
