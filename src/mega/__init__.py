@@ -9,8 +9,9 @@ tools stay fast; the `TYPE_CHECKING` block mirrors them for editors and type che
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mega._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -73,16 +74,7 @@ _MODULES: dict[str, str] = {"fields": "mega.data.fields", "shutdown": "mega.shut
 __all__ = ["__version__", *sorted([*_LAZY, *_MODULES])]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        value: Any = importlib.import_module(_MODULES[name])
-    else:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module 'mega' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, _MODULES)
 
 
 def __dir__() -> list[str]:

@@ -13,33 +13,11 @@ from pathlib import Path
 import pytest
 
 from mega.testing import write_project
+from tests.shutdown_hooks import hooks_routes
 
 pytestmark = pytest.mark.integration
 
-HOOKS = '''
-import asyncio
-from pathlib import Path
-
-import mega
-
-HOOKS = Path(__file__).resolve().parents[3] / "hooks.txt"
-
-
-def _write(line):
-    with HOOKS.open("a") as fh:
-        fh.write(line + "\\n")
-
-
-async def hang():
-    _write("hang")
-    await asyncio.sleep(120)
-
-
-def routes(router):
-    mega.shutdown.register("second", lambda: _write("second"), order=200)
-    mega.shutdown.register("hang", hang, order=100, timeout="300ms")
-    mega.shutdown.register("first", lambda: _write("first"), order=1)
-'''
+HOOKS = hooks_routes([("second", 200, None), ("hang", 100, "300ms"), ("first", 1, None)])
 
 
 def _project(root: Path) -> Path:

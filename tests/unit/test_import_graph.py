@@ -22,7 +22,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.asp._http"): "cryptography, only for apps that turn ASP on",
-    ("mega.data.migrations", "mega.data.migrations._schema"): "Alembic, only for migration files",
     ("mega.data.migrations._stage", "mega.data.migrations.check"):
         "SQLAlchemy and the runner, only for projects with models or migrations",
     ("mega.bus._manager", "mega.bus.nats"): "nats-py (~0.2 s), only for apps on NATS",
@@ -38,6 +37,9 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.observe._stage", "mega.observe.metrics"): "prometheus_client, only with metrics on",
     ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
     ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
+    ("mega.workers._stage", "mega.workers._pool"): "multiprocessing, only for projects that declare pools",
+    ("mega.observe.logging", "mega.observe.telegram"): "urllib.request (http.client, email), only with a "
+                                                       "telegram sink",
     ("mega.testing._live", "mega.server._serve"): "uvicorn, only for tests that serve on a real socket",
 }
 # Importers whose function-local imports are all lazy on purpose.

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from mega.schedules._schedule import Schedules
     from mega.sessions._manager import SessionManager
     from mega.sessions.session import Session
-    from mega.workers._pool import Workers
+    from mega.workers._registry import Workers
     from mega.ws.presence._core import Presence
 
 _CHAIN_KINDS = ("before", "transform", "after")

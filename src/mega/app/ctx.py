@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports
     from mega.jobs._queue import JobQueue
     from mega.lock.contract import Lock
     from mega.sessions.session import Session
-    from mega.workers._pool import Workers
+    from mega.workers._registry import Workers
 
 
 class Ctx:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,7 +33,6 @@ ADR_DIR = "docs/adr"
 ADR_FILE = re.compile(r"(\d{4})-.*\.md")
 # Kinds that come with features not built yet: asking for one says so instead of "unknown".
 LATER = {
-    "channel": "WebSocket channels",
     "adapter": "plugins",
 }
 
@@ -113,109 +113,88 @@ def app(ctx: click.Context, name: str, hosts: tuple[str, ...], force: bool, dry_
     return 0
 
 
-@g.command("controller", short_help="A controller class, and its test.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def controller(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A controller class in apps/<app>/controllers/<name>_controller.py, and its test."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "controller", suffix="controller")
-    if _generate(root, ["controller"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
-        click.echo(f"next: route it (mega g route {parsed.snake}), or name {parsed.pascal}Controller.index "
-                   "in a file of routes/")
-    return 0
+@dataclass(frozen=True)
+class Kind:
+    """A kind rendered from NAME into an app: `mega g KIND NAME [--app] [--force] [--dry-run]`."""
+
+    name: str
+    short_help: str
+    help: str
+    suffix: str | None = None  # dropped from NAME when NAME ends with it
+    example: str = "UserProfile"
+    reuse: tuple[str, ...] = ()  # kinds whose files are kept when left as generated
+    extra: Callable[[Name], dict[str, str]] = lambda _: {}  # tokens beyond the name's
+    then: Callable[[Name, Mapping[str, str]], str] | None = None  # the "next:" line once written
 
 
-@g.command("route", short_help="GET /NAME, its controller, and their tests.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def route(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """GET /<name> in apps/<app>/routes/<name>.py, its controller, and their tests."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "route", example="posts")
+def _table_tokens(parsed: Name) -> dict[str, str]:
+    from mega.data.model import default_table_name
+
+    return {"table": default_table_name(parsed.pascal)}
+
+
+KINDS = (
+    Kind("controller", "A controller class, and its test.",
+         "A controller class in apps/<app>/controllers/<name>_controller.py, and its test.",
+         suffix="controller",
+         then=lambda n, _: f"next: route it (mega g route {n.snake}), or name {n.pascal}Controller.index "
+                           "in a file of routes/"),
     # The controller is the one `mega g controller` writes: one left as generated is used as it is.
-    _generate(root, ["route"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run,
-              reuse=["controller"])
-    return 0
+    Kind("route", "GET /NAME, its controller, and their tests.",
+         "GET /<name> in apps/<app>/routes/<name>.py, its controller, and their tests.",
+         example="posts", reuse=("controller",)),
+    Kind("service", "A service (ctx.services.NAME), and its test.",
+         "A service class in apps/<app>/services/<name>.py (ctx.services.<name>), and its test.",
+         suffix="service", example="billing"),
+    Kind("middleware", "A before middleware, and its test.",
+         "A `before` middleware in apps/<app>/middlewares/<name>.py, and its test.",
+         suffix="middleware", example="audit",
+         then=lambda n, _: f"next: name it in a route's before=[\"{n.snake}\"], or in app_config.py's "
+                           "\"middleware\" for every route of the app"),
+    Kind("job", "A background job class (mega worker runs it), and its test.",
+         "A Job class in apps/<app>/jobs/<name>.py (subject <app>.<name>), and its test.",
+         suffix="job", example="send_mail",
+         then=lambda n, _: f"next: await ctx.jobs.enqueue({n.pascal}, payload) from a handler, and run "
+                           "`mega worker` (jobs need a NATS bus with JetStream in services.buses)"),
+    Kind("schedule", "A schedule class (run by mega scheduler), and its test.",
+         "A Schedule class in apps/<app>/schedules/<name>.py, and its test.",
+         example="NightlyReport",
+         then=lambda n, _: f"next: set its cron, then run `mega scheduler` "
+                           f"(or `mega scheduler --once {n.pascal}`)"),
+    Kind("worker", "A CPU worker handler (ctx.workers.NAME), and its test.",
+         "A worker handler in apps/<app>/workers/<name>.py (ctx.workers.<name>), and its test.",
+         example="resize",
+         then=lambda n, t: f"next: declare the pool in mega_config.py: workers = {{\"{n.snake}\": "
+                           f"{{\"handler\": \"{t['app']}.workers.{n.snake}:run\"}}}}"),
+    Kind("channel", "A WebSocket channel mounted at /ws/NAME, and its test.",
+         "A WebSocket channel in apps/<app>/channels/<name>_channel.py, mounted at /ws/<name> by "
+         "routes/<name>_channel.py, and its test.",
+         suffix="channel", example="chat",
+         then=lambda n, t: f"mounted by apps/{t['app']}/routes/{n.snake}_channel.py: "
+                           f"router.ws(\"/ws/{n.kebab}\", {n.pascal}Channel)"),
+    Kind("model", "A model class.", "A model class in apps/<app>/models/<name>.py.",
+         example="BlogPost", extra=_table_tokens,
+         then=lambda _, t: f"next: add its fields, then mega db:generate create_{t['table']}"),
+)
 
 
-@g.command("service", short_help="A service (ctx.services.NAME), and its test.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def service(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A service class in apps/<app>/services/<name>.py (ctx.services.<name>), and its test."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "service", suffix="service", example="billing")
-    _generate(root, ["service"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run)
-    return 0
+def _register(kind: Kind) -> None:
+    def command(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
+        root = project_root(ctx)
+        parsed = parse_name(name, kind.name, suffix=kind.suffix, example=kind.example)
+        tokens = {**_name_tokens(root, parsed, app), **kind.extra(parsed)}
+        written = _generate(root, [kind.name], tokens, force=force, dry_run=dry_run, reuse=list(kind.reuse))
+        if written and kind.then is not None:
+            click.echo(kind.then(parsed, tokens))
+        return 0
+
+    command.__name__ = kind.name
+    g.command(kind.name, short_help=kind.short_help, help=kind.help)(
+        click.argument("name")(app_option(writing_options(click.pass_context(command)))))
 
 
-@g.command("middleware", short_help="A before middleware, and its test.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def middleware(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A `before` middleware in apps/<app>/middlewares/<name>.py, and its test."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "middleware", suffix="middleware", example="audit")
-    if _generate(root, ["middleware"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
-        click.echo(f"next: name it in a route's before=[\"{parsed.snake}\"], or in app_config.py's "
-                   "\"middleware\" for every route of the app")
-    return 0
-
-
-@g.command("job", short_help="A background job class (mega worker runs it), and its test.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def job(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A Job class in apps/<app>/jobs/<name>.py (subject <app>.<name>), and its test."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "job", suffix="job", example="send_mail")
-    tokens = _name_tokens(root, parsed, app)
-    if _generate(root, ["job"], tokens, force=force, dry_run=dry_run):
-        click.echo(f"next: await ctx.jobs.enqueue({parsed.pascal}, payload) from a handler, and run "
-                   "`mega worker` (jobs need a NATS bus with JetStream in services.buses)")
-    return 0
-
-
-@g.command("schedule", short_help="A schedule class (run by mega scheduler), and its test.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def schedule(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A Schedule class in apps/<app>/schedules/<name>.py, and its test."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "schedule", example="NightlyReport")
-    if _generate(root, ["schedule"], _name_tokens(root, parsed, app), force=force, dry_run=dry_run):
-        click.echo(f"next: set its cron, then run `mega scheduler` "
-                   f"(or `mega scheduler --once {parsed.pascal}`)")
-    return 0
-
-
-@g.command("worker", short_help="A CPU worker handler (ctx.workers.NAME), and its test.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def worker(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A worker handler in apps/<app>/workers/<name>.py (ctx.workers.<name>), and its test."""
-    root = project_root(ctx)
-    parsed = parse_name(name, "worker", example="resize")
-    tokens = _name_tokens(root, parsed, app)
-    if _generate(root, ["worker"], tokens, force=force, dry_run=dry_run):
-        click.echo(f"next: declare the pool in mega_config.py: workers = {{\"{parsed.snake}\": "
-                   f"{{\"handler\": \"{tokens['app']}.workers.{parsed.snake}:run\"}}}}")
-    return 0
+for _kind in KINDS:
+    _register(_kind)
 
 
 @g.command("locale", short_help="A locale catalog (NAME: a language tag), and its test.")
@@ -277,24 +256,6 @@ def adr(ctx: click.Context, title: str, force: bool, dry_run: bool) -> int:
     tokens = {"name": title, "kebab": parsed.kebab, "title": title_of(parsed),
               "number": f"{max(numbers, default=0) + 1:04d}", "date": dt.date.today().isoformat()}
     _generate(root, ["adr"], tokens, force=force, dry_run=dry_run)
-    return 0
-
-
-@g.command("model", short_help="A model class.")
-@click.argument("name")
-@app_option
-@writing_options
-@click.pass_context
-def model(ctx: click.Context, name: str, app: str | None, force: bool, dry_run: bool) -> int:
-    """A model class in apps/<app>/models/<name>.py."""
-    from mega.data.model import default_table_name
-
-    root = project_root(ctx)
-    parsed = parse_name(name, "model", example="BlogPost")
-    table = default_table_name(parsed.pascal)
-    tokens = {**_name_tokens(root, parsed, app), "table": table}
-    if _generate(root, ["model"], tokens, force=force, dry_run=dry_run):
-        click.echo(f"next: add its fields, then mega db:generate create_{table}")
     return 0
 
 

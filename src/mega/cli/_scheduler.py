@@ -70,7 +70,7 @@ async def _main(root: Path, only: list[str], once: str | None, http_port: int | 
         timer = Scheduler(entries)
         server = None
         if http_port is not None:
-            from mega.cli._probe import serve_probes
+            from mega.observe.probe_server import serve_probes
 
             async def metrics() -> tuple[int, Any]:
                 return 200, _metrics(timer)

@@ -8,10 +8,9 @@ every error) or a pydantic model. Every failure has one shape: 400 `validation.f
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from typing import Any
-
-import fastjsonschema
 
 from mega.errors import MegaError, ValidationError
 
@@ -78,14 +77,16 @@ def _to_bool(raw: str) -> bool:
 
 def compile_part(part: str, spec: Any, *, route: str) -> Validator:
     """Compile the validator for one request part (or "response")."""
-    import pydantic  # heavy: only apps that validate pay for the import
-
-    if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
-        return _pydantic_validator(part, pydantic.TypeAdapter(spec))
-    if isinstance(spec, pydantic.TypeAdapter):
-        return _pydantic_validator(part, spec)
     if isinstance(spec, dict):
         return _schema_validator(part, spec, route=route)
+    # A model or a TypeAdapter was made with pydantic, so it is imported already: a project that
+    # validates with JSON Schema only never imports it.
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None:
+        if isinstance(spec, type) and issubclass(spec, pydantic.BaseModel):
+            return _pydantic_validator(part, pydantic.TypeAdapter(spec))
+        if isinstance(spec, pydantic.TypeAdapter):
+            return _pydantic_validator(part, spec)
     raise MegaError(
         "route.invalid_schema",
         f"{part} schema of route '{route}' must be a JSON Schema dict or a pydantic model, "
@@ -94,6 +95,7 @@ def compile_part(part: str, spec: Any, *, route: str) -> Validator:
 
 
 def _schema_validator(part: str, schema: dict[str, Any], *, route: str) -> Validator:
+    import fastjsonschema  # only projects with JSON Schemas pay for these imports
     import jsonschema
 
     try:

@@ -40,3 +40,12 @@ def decode_failed(subject: str, error: BaseException) -> JobError:
         hint="enqueue through ctx.jobs.enqueue, which encodes it",
         cause=error,
     )
+
+
+def nats_failed(code: str, what: str, exc: BaseException, *, details: dict[str, Any], hint: str) -> JobError:
+    """NATS failed under a job operation: 503, `what` then the exception's type and text; a JobError
+    raised below is passed on as it is."""
+    if isinstance(exc, JobError):
+        return exc
+    return JobError(code, f"{what}: {type(exc).__name__}: {exc}", details=details, status=503, cause=exc,
+                    hint=hint)

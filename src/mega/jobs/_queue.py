@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mega.bus import codec
-from mega.jobs._errors import JobError
+from mega.jobs._errors import JobError, nats_failed
 from mega.jobs._events import Events, Listener
 from mega.jobs._streams import Streams
 from mega.jobs.job import Job
@@ -155,13 +155,6 @@ class JobQueue:
 
 
 def _publish_failed(subject: str, exc: BaseException) -> JobError:
-    if isinstance(exc, JobError):
-        return exc
-    return JobError(
-        "job.enqueue_failed",
-        f"enqueue({subject!r}) failed: {type(exc).__name__}: {exc}",
-        details={"subject": subject},
-        status=503,
-        cause=exc,
-        hint="NATS is unreachable or the stream is gone; retry, the job was NOT stored",
-    )
+    return nats_failed("job.enqueue_failed", f"enqueue({subject!r}) failed", exc,
+                       details={"subject": subject},
+                       hint="NATS is unreachable or the stream is gone; retry, the job was NOT stored")

@@ -12,7 +12,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING
 
-from mega.jobs._errors import JobError
+from mega.jobs._errors import nats_failed
 
 if TYPE_CHECKING:
     from nats.js import api
@@ -37,17 +37,6 @@ def dlq_subject(subject: str) -> str:
 
 def dlq_stream_name(prefix: str, subject: str) -> str:
     return stream_name(prefix, subject) + "_DLQ"
-
-
-def no_jetstream(alias: str, exc: BaseException) -> JobError:
-    return JobError(
-        "job.no_jetstream",
-        f"bus '{alias}' has no JetStream: {type(exc).__name__}: {exc}",
-        details={"bus": alias},
-        status=503,
-        cause=exc,
-        hint="start nats-server with -js (JetStream), or point jobs.bus at a server that has it",
-    )
 
 
 class Streams:
@@ -103,16 +92,14 @@ class Streams:
             for config in (work, dlq):
                 await self._add_if_missing(js, config)
         except (nerr.NoRespondersError, jserr.ServiceUnavailableError) as exc:
-            raise no_jetstream(alias, exc) from exc
+            raise nats_failed("job.no_jetstream", f"bus '{alias}' has no JetStream", exc,
+                              details={"bus": alias},
+                              hint="start nats-server with -js (JetStream), or point jobs.bus at a server "
+                              "that has it") from exc
         except (jserr.Error, nerr.Error, OSError, TimeoutError) as exc:
-            raise JobError(
-                "job.enqueue_failed",
-                f"cannot create the streams of {subject!r}: {type(exc).__name__}: {exc}",
-                details={"subject": subject},
-                status=503,
-                cause=exc,
-                hint="check NATS is up; the next call tries again",
-            ) from exc
+            raise nats_failed("job.enqueue_failed", f"cannot create the streams of {subject!r}", exc,
+                              details={"subject": subject},
+                              hint="check NATS is up; the next call tries again") from exc
         return name
 
     @staticmethod

@@ -8,7 +8,6 @@ rest are nak'ed (redelivered at once to another worker); exit 0. A second signal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mega.boot.stages import boot
-from mega.http.envelope import dumps
 from mega.jobs._consumer import FETCH_WAIT, Consumer
 from mega.jobs._errors import JobError
 from mega.jobs._metrics import JobMetrics
 from mega.jobs._settings import DEFAULT, JobsSettings
+from mega.observe.probe_server import serve_probes
 
 if TYPE_CHECKING:
     from mega.boot.runtime import Runtime
@@ -112,42 +111,15 @@ class Worker:
         return True
 
 
-async def serve_http(rt: Runtime, metrics: JobMetrics, port: int) -> asyncio.Server:
-    """`/health/live`, `/health/ready` and `/metrics` on every interface (plain HTTP/1.1, one request per
-    connection)."""
+async def serve_http(rt: Runtime, metrics: JobMetrics, port: int, host: str = "0.0.0.0") -> asyncio.Server:
+    """`/health/live`, `/health/ready` and `/metrics` (the worker's counters, then the process's
+    series when metrics are on)."""
+    async def page() -> tuple[int, Any]:
+        text = metrics.render().encode()
+        return 200, text if rt.metrics is None else text + rt.metrics.render()
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await reader.readline()
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = line.decode("latin-1").split()
-            path = parts[1] if len(parts) > 1 else "/"
-            if path == "/metrics":
-                text = metrics.render().encode()
-                if rt.metrics is not None:  # metrics on: mega_job_* and the process's other series
-                    text += rt.metrics.render()
-                status, body, ctype = 200, text, "text/plain; version=0.0.4"
-            elif path in ("/health/live", "/health/ready"):
-                probe = rt.health.live if path.endswith("live") else rt.health.ready
-                status, payload = await probe()
-                body, ctype = dumps(payload), "application/json"
-            else:
-                status, body, ctype = 404, b'{"error":"not found"}', "application/json"
-            head = (
-                f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-
-    return await asyncio.start_server(answer, "0.0.0.0", port)
+    return await serve_probes(host, port, {"/health/live": rt.health.live, "/health/ready": rt.health.ready,
+                                           "/metrics": page})
 
 
 async def run_worker(

@@ -13,14 +13,16 @@ from collections.abc import Mapping, MutableMapping
 from logging import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from logging.handlers import RotatingFileHandler, TimedRotatingFileHandler
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mega.config._checks import Invalid
 from mega.config._sinks import SINK_TYPES, sink
 from mega.errors import MegaError
 from mega.observe._colour import wants_colour
 from mega.observe._formatters import JsonFormatter, PrettyFormatter
-from mega.observe.telegram import TelegramHandler
+
+if TYPE_CHECKING:
+    from mega.observe.telegram import TelegramHandler
 
 __all__ = ["FORMATS", "LEVELS", "SINK_TYPES", "configure_logging", "get_logger", "request_logger"]
 
@@ -249,6 +251,8 @@ def _file_handler(spec: dict[str, Any], key: str) -> logging.FileHandler:
 
 
 def _telegram_handler(spec: dict[str, Any], key: str, environ: Mapping[str, str]) -> TelegramHandler:
+    from mega.observe.telegram import TelegramHandler  # urllib.request: only with a telegram sink
+
     token = _required(spec["token"] or environ.get("MEGA_TELEGRAM_TOKEN"), f"{key}.token",
                       "MEGA_TELEGRAM_TOKEN")
     chat_id = _required(spec["chat_id"] or environ.get("MEGA_TELEGRAM_CHAT_ID"), f"{key}.chat_id",

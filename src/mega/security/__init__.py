@@ -6,8 +6,9 @@ Imported lazily, so a project that never hashes a password never loads argon2.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from mega._lazy import lazy_getattr
 
 _EXPORTS = {
     "Passwords": "mega.security.hashing",
@@ -23,10 +24,15 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mega.security' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+
+
+if TYPE_CHECKING:
+    from mega.security.brute_force import BruteForceGuard as BruteForceGuard
+    from mega.security.hashing import Passwords as Passwords
+    from mega.security.hashing import hash_password as hash_password
+    from mega.security.hashing import password_needs_rehash as password_needs_rehash
+    from mega.security.hashing import verify_password as verify_password
+    from mega.security.hashing import verify_password_or_dummy as verify_password_or_dummy
+    from mega.security.rejections import Rejection as Rejection
+    from mega.security.rejections import on_rejection as on_rejection

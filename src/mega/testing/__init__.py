@@ -7,14 +7,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from mega.boot._loader import forget_project_modules
 from mega.boot.stages import Runtime, boot
 from mega.errors import MegaError
+from mega.testing._client import AppClient
 from mega.testing._live import LiveServer, live_server
 
-__all__ = ["LiveServer", "boot_for_test", "live_server", "make_client", "running", "write_project"]
+__all__ = ["AppClient", "LiveServer", "boot_for_test", "live_server", "make_client", "running",
+           "write_project"]
 
 
 def write_project(root: str | Path, files: Mapping[str, str]) -> Path:
@@ -51,10 +51,10 @@ async def running(root: str | Path, **kwargs: Any) -> AsyncIterator[Runtime]:
         forget_project_modules()
 
 
-def make_client(runtime: Runtime, *, host: str = "testserver", **kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client over ASGI; `host` selects the app on a multi-app project."""
+def make_client(runtime: Runtime, *, host: str = "testserver", **kwargs: Any) -> AppClient:
+    """An httpx client over ASGI; `host` selects the app on a multi-app project.
+    `client.websocket_connect(path, host=, cookies=, origin=)` opens a socket to a channel."""
     if runtime.host is None:
         raise MegaError("app.not_initialized", f"the runtime of {runtime.root} has no apps to call",
                         hint="pass the runtime that running() or boot_for_test() returned")
-    transport = httpx.ASGITransport(app=runtime.host)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url=f"http://{host}", **kwargs)
+    return AppClient(runtime, host=host, **kwargs)

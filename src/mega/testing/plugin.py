@@ -4,7 +4,7 @@
   in a conftest.py to point elsewhere).
 - `mega_runtime`: the booted project (env 'test') on the run's test databases, shut down after the
   test; everything the test wrote to a database is rolled back, and the run's Redis keys are deleted.
-- `client`: an httpx AsyncClient over ASGI against it.
+- `client`: an httpx AsyncClient over ASGI against it (`client.websocket_connect(...)` for channels).
 - `client_for`: a factory `client_for("b.com")` for another Host on a multi-app project.
 - `@pytest.mark.no_rollback`: the test's writes are committed; the tables it wrote are emptied after it.
 
@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -30,7 +29,7 @@ from mega.boot._loader import forget_project_modules
 from mega.boot._test_env import ENV_VAR, TestRun
 from mega.boot.stages import Runtime
 from mega.cli._failure import failure_from
-from mega.testing import boot_for_test, make_client
+from mega.testing import AppClient, boot_for_test, make_client
 
 log = logging.getLogger("mega.testing")
 
@@ -160,16 +159,16 @@ async def mega_runtime(mega_project_root: Path, _mega_runs: _Runs,
 
 
 @pytest_asyncio.fixture
-async def client(mega_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+async def client(mega_runtime: Runtime) -> AsyncIterator[AppClient]:
     async with make_client(mega_runtime) as http:
         yield http
 
 
 @pytest_asyncio.fixture
-async def client_for(mega_runtime: Runtime) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    made: list[httpx.AsyncClient] = []
+async def client_for(mega_runtime: Runtime) -> AsyncIterator[Callable[[str], AppClient]]:
+    made: list[AppClient] = []
 
-    def factory(host: str) -> httpx.AsyncClient:
+    def factory(host: str) -> AppClient:
         http = make_client(mega_runtime, host=host)
         made.append(http)
         return http

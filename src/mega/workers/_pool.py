@@ -32,6 +32,7 @@ from typing import Any
 
 from mega.errors import MegaError
 from mega.workers import _child
+from mega.workers._registry import WorkerError, Workers
 from mega.workers._settings import PoolSettings
 
 __all__ = ["WorkerError", "WorkerPool", "Workers", "resolve_handler"]
@@ -39,10 +40,6 @@ __all__ = ["WorkerError", "WorkerPool", "Workers", "resolve_handler"]
 log = logging.getLogger("mega.workers")
 
 START_TIMEOUT = 60.0  # seconds a new process may take to start and import the handler
-
-
-class WorkerError(MegaError):
-    default_code = "worker.task_failed"
 
 
 def resolve_handler(handler: str, root: Path | None) -> tuple[str, str]:
@@ -359,42 +356,6 @@ class WorkerPool:
         return {"name": self.name, "kind": self.kind, "size": self.settings.size, "busy": self._busy,
                 "idle": len(self._idle), "queued": sum(1 for w in self._waiters if not w.done()),
                 "alive": alive, "closed": self._closed, **self.counts}
-
-
-class Workers:
-    """The project's pools: `workers.resize` (attribute), `workers["resize"]`, `stats()`, `close()`."""
-
-    def __init__(self, pools: dict[str, WorkerPool]) -> None:
-        self._pools = pools
-
-    def __getattr__(self, name: str) -> WorkerPool:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __getitem__(self, name: str) -> WorkerPool:
-        pool = self._pools.get(name)
-        if pool is None:
-            listed = ", ".join(sorted(self._pools)) or "(none)"
-            raise WorkerError("worker.not_found", f"no worker pool named {name!r}",
-                              details={"name": name, "workers": sorted(self._pools)}, status=500,
-                              hint=f"pools: {listed}; declare it in mega_config.py: "
-                                   f"workers = {{{name!r}: {{'handler': 'app.workers.{name}:run'}}}}")
-        return pool
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._pools
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._pools)
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return {name: pool.stats() for name, pool in self._pools.items()}
-
-    async def close(self) -> None:
-        for pool in self._pools.values():
-            await pool.close()
 
 
 def start_pools(pools: dict[str, PoolSettings], root: Path | None) -> Workers:

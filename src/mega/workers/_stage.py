@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mega.workers._pool import Workers, start_pools
+from mega.workers._registry import Workers
 
 if TYPE_CHECKING:
     from mega.boot.runtime import Runtime
@@ -12,7 +12,12 @@ if TYPE_CHECKING:
 
 async def workers_stage(rt: Runtime) -> None:
     pools = rt.config.settings.get("workers") or {}
-    workers = start_pools(pools, rt.root) if pools else Workers({})
+    if pools:
+        from mega.workers._pool import start_pools  # multiprocessing: only for projects with pools
+
+        workers = start_pools(pools, rt.root)
+    else:
+        workers = Workers({})
     rt.shutdown.register_resource("workers", workers.close)
     for app in rt.apps.values():
         app.workers = workers

@@ -192,13 +192,13 @@ def test_dry_run_writes_nothing(project: Path) -> None:
 def test_an_unknown_kind_lists_the_kinds(project: Path) -> None:
     result = mega("g", "widget", "X", cwd=project)
     assert result.returncode == 2
-    assert result.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, controller, job, "
-                             "locale, middleware, migration, model, route, schedule, service, worker.\n"
+    assert result.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, channel, controller, "
+                             "job, locale, middleware, migration, model, route, schedule, service, worker.\n"
                              "code: generate.unknown_kind\n")
-    later = mega("g", "channel", "chat", cwd=project)
+    later = mega("g", "adapter", "chat", cwd=project)
     assert later.returncode == 2
-    assert later.stderr.startswith("error: mega g channel is not built yet: it comes with WebSocket "
-                                   "channels\nhint: the generators that exist: adr, app, controller, ")
+    assert later.stderr.startswith("error: mega g adapter is not built yet: it comes with plugins"
+                                   "\nhint: the generators that exist: adr, app, channel, controller, ")
     assert later.stderr.endswith("code: generate.not_built\n")
 
 

@@ -13,50 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli.conftest import environ, free_port, get, wait_for
+from tests.shutdown_hooks import hooks_routes
 
 pytestmark = pytest.mark.integration
 
-ROUTES = '''
-import asyncio
-from pathlib import Path
-
-import mega
-
-HOOKS = Path(__file__).resolve().parents[3] / "hooks.txt"
-
-
-def _write(line):
-    with HOOKS.open("a") as fh:
-        fh.write(line + "\\n")
-
-
-async def hang():
-    _write("hang")
-    await asyncio.sleep(120)
-    _write("hang-finished")
-
-
-def boom():
-    _write("boom")
-    raise RuntimeError("hook bug")
-
-
-async def last():
-    _write("last")
-
-
-async def work():
-    await asyncio.sleep(0.05)
-    return "ok"
-
-
-def routes(router):
-    if not mega.has_app():
-        mega.shutdown.register("last", last, order=300)
-        mega.shutdown.register("hang", hang, order=10, timeout=1)
-        mega.shutdown.register("boom", boom, order=20)
-    router.get("/work", work)
-'''
+ROUTES = hooks_routes(
+    [("last", 300, None), ("hang", 10, 1), ("boom", 20, None)],
+    handlers="async def work():\n    await asyncio.sleep(0.05)\n    return 'ok'\n",
+    mounts=['router.get("/work", work)'], register_once=True)
 
 GRACE = 20.0  # server.shutdown_timeout
 

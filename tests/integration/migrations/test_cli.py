@@ -53,8 +53,8 @@ def test_usage_errors_exit_2(project: Path) -> None:
     assert mega("db:migrate", "--alias", "ghost", cwd=project).returncode == 2
     unknown = mega("g", "widget", "X", cwd=project)
     assert unknown.returncode == 2
-    assert unknown.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, controller, job, "
-                              "locale, middleware, migration, model, route, schedule, service, worker.\n"
+    assert unknown.stderr == ("error: Unknown generator 'widget'. Supported: adr, app, channel, controller, "
+                              "job, locale, middleware, migration, model, route, schedule, service, worker.\n"
                               "code: generate.unknown_kind\n")
     assert not (project / ".mega").exists()
 

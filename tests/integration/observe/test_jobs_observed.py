@@ -8,10 +8,10 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from opentelemetry import trace
@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from mega.jobs._consumer import Consumer
 from mega.jobs._metrics import JobMetrics
 from mega.jobs._worker import serve_http
-from mega.testing import running, write_project
+from mega.testing import make_client, running, write_project
 from tests import services
 
 pytestmark = [pytest.mark.integration, pytest.mark.service("nats")]
@@ -76,21 +76,42 @@ class Names:
             await nc.close()
 
 
-def project(root: Path, names: Names, observe: str) -> Path:
-    config = (
-        'config = {"logger": {"level": "critical"}, '
-        f'"services": {{"buses": {{"q": {{"driver": "nats", "url": "{NATS_URL}"}}}}}}, '
-        f'"jobs": {{"stream_prefix": "{names.prefix}"}}, {observe}}}\n'
-    )
-    return write_project(
-        root,
-        {
+@pytest.fixture
+async def names(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Names]:
+    """This test's subject and streams (the job class reads the subject from the env), deleted after."""
+    made = Names()
+    monkeypatch.setenv("OBS_JOBS_SUBJECT", made.subject)
+    yield made
+    await made.delete_streams()
+
+
+@pytest.fixture
+def project(tmp_path: Path, names: Names) -> Callable[[str], Path]:
+    """`project(observe)`: the web app with the job, its extra global config `observe` (`"metrics": True`)."""
+
+    def make(observe: str) -> Path:
+        config = (
+            'config = {"logger": {"level": "critical"}, '
+            f'"services": {{"buses": {{"q": {{"driver": "nats", "url": "{NATS_URL}"}}}}}}, '
+            f'"jobs": {{"stream_prefix": "{names.prefix}"}}, {observe}}}\n'
+        )
+        return write_project(tmp_path, {
             "mega_config.py": config,
             "apps/web/app_config.py": 'config = {"rate_limit": False}\n',
             "apps/web/routes/main.py": ROUTES,
             "apps/web/jobs/work.py": JOB,
-        },
-    )
+        })
+
+    return make
+
+
+async def stored(stream: str, seq: int) -> Any:
+    """The message `seq` of `stream`, as JetStream keeps it."""
+    nc = await nats.connect(NATS_URL)
+    try:
+        return await nc.jetstream().get_msg(stream, seq)
+    finally:
+        await nc.close()
 
 
 def samples(text: str, name: str) -> dict[str, float]:
@@ -140,93 +161,71 @@ async def _worker_metrics(rt: Any, metrics: JobMetrics) -> str:
 
 
 async def test_job_series_and_the_trace_from_enqueue_to_the_worker_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    names: Names, project: Callable[[str], Path]
 ) -> None:
-    names = Names()
-    monkeypatch.setenv("OBS_JOBS_SUBJECT", names.subject)
-    root = project(tmp_path, names, '"metrics": True, "tracing": {"exporter": "none"}')
-    try:
-        async with running(root) as rt:
-            exporter = InMemorySpanExporter()
-            rt.tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
-            app = rt.apps["web"]
-            work = app.jobs.jobs[names.subject]
-            transport = httpx.ASGITransport(app=rt.host)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                r = await http.post("/enqueue", headers={"traceparent": PARENT})
-                assert r.status_code == 200, r.text
-                from_http = r.json()["data"]["seq"]
-                plain = await app.jobs.enqueue(work, {"id": "plain"})  # outside any trace: a new root
-                bad = await app.jobs.enqueue(work, {"id": "bad", "fail": True})
+    async with running(project('"metrics": True, "tracing": {"exporter": "none"}')) as rt:
+        exporter = InMemorySpanExporter()
+        rt.tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+        app = rt.apps["web"]
+        work = app.jobs.jobs[names.subject]
+        async with make_client(rt) as http:
+            r = await http.post("/enqueue", headers={"traceparent": PARENT})
+            assert r.status_code == 200, r.text
+            from_http = r.json()["data"]["seq"]
+            plain = await app.jobs.enqueue(work, {"id": "plain"})  # outside any trace: a new root
+            bad = await app.jobs.enqueue(work, {"id": "bad", "fail": True})
 
-                nc = await nats.connect(NATS_URL)
-                try:
-                    stored = await nc.jetstream().get_msg(names.stream, from_http)
-                finally:
-                    await nc.close()
-                assert stored.headers is not None
-                assert stored.headers["traceparent"].split("-")[1] == TRACE_ID  # carried in the headers
+            message = await stored(names.stream, from_http)
+            assert message.headers is not None
+            assert message.headers["traceparent"].split("-")[1] == TRACE_ID  # carried in the headers
 
-                consumer = Consumer(work, app.jobs, app, JobMetrics())
-                task = asyncio.get_running_loop().create_task(consumer.run())
-                try:
-                    assert await _wait(lambda: _drained(names.stream), 30)
-                finally:
-                    consumer.stopping = True
-                    await consumer.stop(5)
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
-                text = (await http.get("/metrics")).text
-                worker_page = await _worker_metrics(rt, consumer.metrics)
-        # `mega worker --http-port`: its own counters, then the process's registry (metrics on)
-        assert "mega_jobs_total{" in worker_page and "mega_job_events_total{" in worker_page
+            consumer = Consumer(work, app.jobs, app, JobMetrics())
+            task = asyncio.get_running_loop().create_task(consumer.run())
+            try:
+                assert await _wait(lambda: _drained(names.stream), 30)
+            finally:
+                consumer.stopping = True
+                await consumer.stop(5)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            text = (await http.get("/metrics")).text
+            worker_page = await _worker_metrics(rt, consumer.metrics)
+    # `mega worker --http-port`: its own counters, then the process's registry (metrics on)
+    assert "mega_jobs_total{" in worker_page and "mega_job_events_total{" in worker_page
 
-        label = f'subject="{names.subject}"'
-        events = samples(text, "mega_job_events_total")
-        expected = {"dispatch": 3.0, "done": 2.0, "retry": 1.0, "dlq": 1.0}
-        assert events == {f'{{event="{event}",{label}}}': count for event, count in expected.items()}
-        assert samples(text, "mega_job_failures_total") == {f'{{phase="run",{label}}}': 1.0}
-        assert samples(text, "mega_job_run_duration_seconds_count") == {f"{{{label}}}": 3.0}
+    label = f'subject="{names.subject}"'
+    events = samples(text, "mega_job_events_total")
+    expected = {"dispatch": 3.0, "done": 2.0, "retry": 1.0, "dlq": 1.0}
+    assert events == {f'{{event="{event}",{label}}}': count for event, count in expected.items()}
+    assert samples(text, "mega_job_failures_total") == {f'{{phase="run",{label}}}': 1.0}
+    assert samples(text, "mega_job_run_duration_seconds_count") == {f"{{{label}}}": 3.0}
 
-        spans = exporter.get_finished_spans()
-        sends = [s for s in spans if s.name == f"send {names.subject}"]
-        runs = [s for s in spans if s.name == f"process {names.subject}"]
-        assert len(sends) == 3 and len(runs) == 3
-        assert all(s.kind is trace.SpanKind.PRODUCER for s in sends)
-        assert all(s.kind is trace.SpanKind.CONSUMER for s in runs)
-        by_parent = {s.parent.span_id: s for s in runs if s.parent is not None}
-        for send in sends:  # every run continues the trace of its enqueue, as the send span's child
-            run = by_parent[send.context.span_id]
-            assert run.context.trace_id == send.context.trace_id
-        http_send = next(s for s in sends if format(s.context.trace_id, "032x") == TRACE_ID)
-        http_run = by_parent[http_send.context.span_id]
-        assert http_run.attributes["messaging.destination.name"] == names.subject
-        assert http_run.attributes["messaging.nats.delivery"] == 1
-        failed = [s for s in runs if s.status.status_code is trace.StatusCode.ERROR]
-        assert len(failed) == 1 and failed[0].attributes["mega.job.stream"] == names.stream
-        assert {plain.seq, bad.seq} <= {from_http + 1, from_http + 2}
-    finally:
-        await names.delete_streams()
+    spans = exporter.get_finished_spans()
+    sends = [s for s in spans if s.name == f"send {names.subject}"]
+    runs = [s for s in spans if s.name == f"process {names.subject}"]
+    assert len(sends) == 3 and len(runs) == 3
+    assert all(s.kind is trace.SpanKind.PRODUCER for s in sends)
+    assert all(s.kind is trace.SpanKind.CONSUMER for s in runs)
+    by_parent = {s.parent.span_id: s for s in runs if s.parent is not None}
+    for send in sends:  # every run continues the trace of its enqueue, as the send span's child
+        run = by_parent[send.context.span_id]
+        assert run.context.trace_id == send.context.trace_id
+    http_send = next(s for s in sends if format(s.context.trace_id, "032x") == TRACE_ID)
+    http_run = by_parent[http_send.context.span_id]
+    assert http_run.attributes["messaging.destination.name"] == names.subject
+    assert http_run.attributes["messaging.nats.delivery"] == 1
+    failed = [s for s in runs if s.status.status_code is trace.StatusCode.ERROR]
+    assert len(failed) == 1 and failed[0].attributes["mega.job.stream"] == names.stream
+    assert {plain.seq, bad.seq} <= {from_http + 1, from_http + 2}
 
 
 async def test_with_metrics_and_tracing_off_a_queue_has_no_hook(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    names: Names, project: Callable[[str], Path]
 ) -> None:
-    names = Names()
-    monkeypatch.setenv("OBS_JOBS_SUBJECT", names.subject)
-    root = project(tmp_path, names, '"metrics": False')
-    try:
-        async with running(root) as rt:
-            queue = rt.apps["web"].jobs
-            assert rt.instruments is None
-            assert queue.run_observers == [] and queue.tracer is None
-            assert not any(queue.events.wants(e) for e in ("dispatch", "done", "retry", "fail", "dlq"))
-            result = await queue.enqueue(queue.jobs[names.subject], {"id": "x"})
-            nc = await nats.connect(NATS_URL)
-            try:
-                stored = await nc.jetstream().get_msg(names.stream, result.seq)
-            finally:
-                await nc.close()
-            assert "traceparent" not in (stored.headers or {})
-    finally:
-        await names.delete_streams()
+    async with running(project('"metrics": False')) as rt:
+        queue = rt.apps["web"].jobs
+        assert rt.instruments is None
+        assert queue.run_observers == [] and queue.tracer is None
+        assert not any(queue.events.wants(e) for e in ("dispatch", "done", "retry", "fail", "dlq"))
+        result = await queue.enqueue(queue.jobs[names.subject], {"id": "x"})
+        assert "traceparent" not in ((await stored(names.stream, result.seq)).headers or {})

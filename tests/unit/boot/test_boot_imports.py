@@ -15,6 +15,10 @@ import pytest
 from mega.adapters._manager import AdapterManager
 
 DRIVERS = {"sqlalchemy", "alembic", "redis", "nats", "asyncpg", "aiomysql", "aiosqlite"}
+# What features import on first use (multiprocessing: CPU pools): a new project uses none of them to boot
+# and answer.
+FEATURE_LIBRARIES = {"tenacity", "pydantic", "fastjsonschema", "jsonschema", "jinja2", "prometheus_client",
+                     "opentelemetry", "argon2", "cryptography", "babel", "cronsim", "multiprocessing"}
 
 PROBE = textwrap.dedent("""
     import asyncio, json, sys
@@ -80,6 +84,17 @@ def test_a_project_without_a_database_boots_and_answers_without_any_driver(new_p
     assert out["select"] == {"one": 1}
     assert {"sqlalchemy", "aiosqlite"} <= set(out["after_db_use"])
     assert out["db_file_after_use"] is True
+
+
+def test_a_new_project_boots_and_answers_without_the_libraries_of_features_it_does_not_use(
+    new_project: Path,
+) -> None:
+    probe = subprocess.run([sys.executable, "-c", PROBE, ",".join(sorted(FEATURE_LIBRARIES))],
+                           cwd=new_project, capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    out = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert out["status"] == 200
+    assert out["after_first_request"] == []
 
 
 async def test_the_deferred_embedded_database_connects_once_on_concurrent_first_use(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from mega.cli._generate import g
 from mega.cli._scaffold import Planned, check, plan, render, tokens_of, write
 from mega.errors import MegaError
 
-KINDS = ["adr", "app", "controller", "job", "locale", "middleware", "model", "new", "route", "schedule",
-         "service", "worker"]
+KINDS = ["adr", "app", "channel", "controller", "job", "locale", "middleware", "model", "new", "route",
+         "schedule", "service", "worker"]
 
 
 def walk(folder: Traversable) -> list[Traversable]:

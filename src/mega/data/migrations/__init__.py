@@ -8,19 +8,15 @@ model scan at boot does not import Alembic.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mega._lazy import lazy_getattr
 
 __all__ = ["Schema", "column", "index"]
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(__all__, "mega.data.migrations._schema"))
 
 if TYPE_CHECKING:
     from mega.data.migrations._schema import Schema as Schema
     from mega.data.migrations._schema import column as column
     from mega.data.migrations._schema import index as index
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from mega.data.migrations import _schema as schema
-
-        return getattr(schema, name)
-    raise AttributeError(f"module 'mega.data.migrations' has no attribute {name!r}")
