@@ -1,0 +1,76 @@
+"""`mega start --server granian`: the booted project served by granian's embedded server (HTTP parsed in
+Rust by hyper), in this process and on this event loop. What it keeps of `mega start`'s promises and
+what it cannot is in ADR 0033 and docs/reference/server.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from mega.boot.stages import Runtime
+
+log = logging.getLogger("mega.server")
+
+# hyper refuses a head larger than its read buffer (431), and the buffer has a floor.
+MIN_BUFFER = 8192
+
+
+def granian_server(rt: Runtime, server: dict[str, Any]) -> Any:
+    """granian's embedded server for the booted project (ASGI without lifespan: mega booted already)."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    assert rt.host is not None
+    http1 = HTTP1Settings(
+        header_read_timeout=max(1, int(float(server["header_timeout"]) * 1000)),
+        keep_alive=True,
+        max_buffer_size=max(MIN_BUFFER, int(server["max_header_bytes"])),
+    )
+    return Server(
+        rt.host.asgi,
+        address=server["host"],
+        port=int(server["port"]),
+        interface=Interfaces.ASGINL,
+        http=HTTPModes.http1,
+        http1_settings=http1,
+        websockets=True,
+        backlog=2048,
+        log_level=LogLevels.error,  # its own lines go through mega's handlers, errors only
+        log_dictconfig={"loggers": {"_granian": {"propagate": True}}},
+        log_access=False,
+    )
+
+
+async def serve_granian(rt: Runtime, server: dict[str, Any]) -> None:
+    """Serve until SIGINT/SIGTERM: the first drains (readiness 503, granian stops accepting and lets
+    in-flight requests finish), a second exits at once."""
+    granian = granian_server(rt, server)
+    granian.workers_kill_timeout = int(server["shutdown_timeout"]) or None
+    loop = asyncio.get_running_loop()
+    stopping = False
+
+    def on_signal(sig: signal.Signals) -> None:
+        nonlocal stopping
+        if stopping:
+            log.warning("second %s: exiting at once", sig.name)
+            logging.shutdown()
+            os._exit(1)
+        stopping = True
+        log.info("%s received: draining (readiness is now 503)", sig.name)
+        if rt.health is not None:
+            rt.health.mark_draining()
+        granian.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await granian.serve()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
