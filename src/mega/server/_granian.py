@@ -17,6 +17,7 @@ log = logging.getLogger("mega.server")
 
 # hyper refuses a head larger than its read buffer (431), and the buffer has a floor.
 MIN_BUFFER = 8192
+DRAIN_NOTICE = 0.1  # seconds between SIGTERM (readiness 503) and the listener's close
 
 
 def granian_server(rt: Runtime, server: dict[str, Any]) -> Any:
@@ -65,7 +66,9 @@ async def serve_granian(rt: Runtime, server: dict[str, Any]) -> None:
         log.info("%s received: draining (readiness is now 503)", sig.name)
         if rt.health is not None:
             rt.health.mark_draining()
-        granian.stop()
+        # granian closes its listener at once; uvicorn does at its next tick (<= 0.1 s). The same short
+        # window lets a readiness probe in flight see the 503 before connections are refused.
+        loop.call_later(DRAIN_NOTICE, granian.stop)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
