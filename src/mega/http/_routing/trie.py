@@ -79,43 +79,14 @@ class RouteTable:
             return table, {}
         if len(path) < 2 or path[0] != "/":
             return None
-        parts = path[1:].split("/")
         values: list[Any] = []
-        leaf = _greedy(self._root, parts, values)
-        if leaf is None:  # a dead end after a choice: the full search, with backtracking
-            values.clear()
-            leaf = _walk(self._root, parts, 0, values)
-            if leaf is None:
-                return None
+        leaf = _walk(self._root, path[1:].split("/"), 0, values)
+        if leaf is None:
+            return None
         names = leaf.leaf_names
         if len(names) == 1:
             return leaf.leaf, {names[0]: values[0]}  # type: ignore[return-value]
         return leaf.leaf, dict(zip(names, values, strict=True))  # type: ignore[return-value]
-
-
-def _greedy(node: _Node, parts: list[str], values: list[Any]) -> _Node | None:
-    """`_walk` without backtracking, in one loop: at each level the first choice `_walk` would try
-    (literal, then the narrowest converter that takes the segment, then the catch-all). A leaf reached
-    this way is the one `_walk` finds first; None only means "search fully"."""
-    for i, part in enumerate(parts):
-        child = node.literal.get(part)
-        if child is None and part:
-            for p in node.params:
-                value = p.convert(part)
-                if value is not MISS:
-                    values.append(value)
-                    child = p.node
-                    break
-        if child is None:
-            catch_all = node.catch_all
-            if catch_all is not None and catch_all.node.leaf is not None:
-                rest = "/".join(parts[i:])
-                if rest:
-                    values.append(rest)
-                    return catch_all.node
-            return None
-        node = child
-    return node if node.leaf is not None else None
 
 
 def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | None:
