@@ -93,6 +93,7 @@ class Request:
         self.body_limit = body_limit
         self.form_limits = form_limits
         self._spool: Spool | None = None  # a multipart form's temp files, discarded when the request ends
+        self._headers: dict[str, str] | None = None  # a slot read per header lookup: None, not unset
 
     @property
     def request_id(self) -> str:
@@ -138,16 +139,16 @@ class Request:
     @property
     def headers(self) -> dict[str, str]:
         """Lower-cased names; a repeated header keeps its values joined by ', ' (RFC 9110)."""
-        try:
-            return self._headers
-        except AttributeError:
-            out: dict[str, str] = {}
-            for name, value in self.scope["headers"]:
-                key = name.decode("latin-1")
-                text = value.decode("latin-1")
-                out[key] = f"{out[key]}, {text}" if key in out else text
-            self._headers: dict[str, str] = out
-            return out
+        found = self._headers
+        if found is not None:
+            return found
+        out: dict[str, str] = {}
+        for name, value in self.scope["headers"]:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            out[key] = f"{out[key]}, {text}" if key in out else text
+        self._headers = out
+        return out
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -194,10 +195,8 @@ class Request:
 
     def _header(self, name: bytes) -> str | None:
         """One header by its lower-case name, without building `headers` (repeats joined as there)."""
-        try:
+        if self._headers is not None:
             return self._headers.get(name.decode("latin-1"))
-        except AttributeError:
-            pass
         found = None
         for key, value in self.scope["headers"]:
             if key == name:
