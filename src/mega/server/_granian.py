@@ -72,15 +72,24 @@ def enforce_limits(app: Any, *, max_headers: int, body_timeout: float) -> Any:
                     return
                 host = value
 
+        body_done = False
+
         async def timed_receive() -> Any:
+            # Only while the body arrives: a stream waiting for the client's disconnect is not timed.
+            nonlocal body_done
+            if body_done:
+                return await receive()
             try:
                 async with asyncio.timeout(body_timeout):
-                    return await receive()
+                    message = await receive()
             except TimeoutError:
                 err = MegaError("http.body_timeout", "The request body stopped arriving.",
                                 details={"timeout": body_timeout}, status=408)
                 err.headers = [(b"connection", b"close")]
                 raise err from None
+            if not message.get("more_body", False):
+                body_done = True
+            return message
 
         await app(scope, timed_receive, send)
 
