@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -54,8 +55,9 @@ async def _answers(client: Any, app: Any) -> None:
 async def test_every_variant_boots_and_answers_its_shapes(name: str, tmp_path: Path) -> None:
     variant = variants.BY_NAME[name]
     app = next(a for a in apps.ALL_APPS if a.name == name)
+    every_shape = name in (variants.BASE, variants.START_GRANIAN)
     assert [s.name for s in app.shapes] == (
-        [s.name for s in shapes.SHAPES] if name == variants.BASE else list(shapes.VARIANT_SHAPES))
+        [s.name for s in shapes.SHAPES] if every_shape else list(shapes.VARIANT_SHAPES))
     root = tmp_path / name
     record = project.materialise(variant, root)
     assert record["changes"] == variant.changes()
@@ -76,8 +78,9 @@ PEER_CASES = [
     pytest.param(a.name, marks=pytest.mark.skipif(
         a.name in FRAMEWORKS and importlib.util.find_spec(a.name) is None,
         reason=f"{a.name} comes with the bench extra: pip install -e '.[bench]'"))
-    for a in apps.PEER_APPS
+    for a in apps.PEER_APPS if a.interface == "asgi"
 ]
+RSGI_CASES = [a.name for a in apps.PEER_APPS if a.interface == "rsgi"]
 
 
 @pytest.mark.parametrize("name", PEER_CASES)
@@ -101,6 +104,41 @@ async def test_every_peer_answers_every_shape_in_process(name: str, monkeypatch:
         await _answers(client, peer)
 
 
+class _RsgiScope:
+    proto, http_version, scheme, method, path, query_string = "http", "1.1", "http", "GET", "/", ""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+
+class _RsgiProtocol:
+    """What granian hands an RSGI app: the body in one call, the response in one call."""
+
+    def __init__(self) -> None:
+        self.sent: tuple[int, list[tuple[str, str]], bytes] | None = None
+
+    async def __call__(self) -> bytes:
+        return b""
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.sent = (status, headers, body)
+
+
+@pytest.mark.parametrize("name", RSGI_CASES)
+async def test_the_rsgi_peers_answer_hello(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    peer = next(a for a in apps.PEER_APPS if a.name == name)
+    assert [s.name for s in peer.shapes] == ["hello"] and peer.servers == ("granian",)
+    monkeypatch.syspath_prepend(str(PEERS_DIR))
+    module = importlib.import_module(peer.target)
+    target = module.shim if name == "raw_rsgi_shim" else module.app
+    protocol = _RsgiProtocol()
+    await target.__rsgi__(_RsgiScope({"host": "testserver"}), protocol)
+    assert protocol.sent is not None
+    status, headers, body = protocol.sent
+    assert status == 200 and ("content-type", "application/json") in headers
+    assert json.loads(body) == apps.PEER_BODIES["hello"]
+
+
 def test_the_post_shapes_send_one_kib_and_wrk_gets_a_script() -> None:
     posts = [s for s in shapes.SHAPES if s.method == "POST"]
     assert {s.name for s in posts} == {"post_pydantic", "post_schema"}
@@ -121,8 +159,9 @@ def test_a_variant_hashes_the_same_every_time(name: str, tmp_path: Path) -> None
 
 def test_variants_that_change_files_hash_apart_and_a_launcher_change_does_not(tmp_path: Path) -> None:
     hashes = {v.name: project.materialise(v, tmp_path / v.name)["sha256"] for v in variants.VARIANTS}
-    # mega_stock_uvicorn serves the base project's files on another server: same files, same hash.
-    assert hashes.pop("mega_stock_uvicorn") == hashes["mega_10"]
+    # These serve the base project's files on another server or launcher: same files, same hash.
+    for same in ("mega_stock_uvicorn", "mega_uvicorn_http", variants.START_GRANIAN):
+        assert hashes.pop(same) == hashes["mega_10"]
     assert len(set(hashes.values())) == len(hashes)
     assert hashes["mega_10"] == project.tree_hash(project.BASE_PROJECT)[0]
 

@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # Function-local imports that load something heavy or optional on first use: (importer, imported).
 LAZY: dict[tuple[str, str], str] = {
     ("mega.server._serve", "mega.server._uvicorn_protocol"): "uvicorn/httptools, only when serving",
+    ("mega.server._serve", "mega.server._granian"): "granian (an optional extra), only for --server granian",
     ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.asp._http"): "cryptography, only for apps that turn ASP on",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .shapes import SHAPES, VARIANT_SHAPES, Shape
-from .variants import BASE, VARIANTS, Variant
+from .variants import BASE, START_GRANIAN, VARIANTS, Variant
 
 ENDPOINTS = {s.name: s.path for s in SHAPES}
 PEER_BODIES = {s.name: s.answer for s in SHAPES if s.answer is not None}
@@ -25,6 +25,7 @@ class App:
     target: str = ""  # the peer's module
     servers: tuple[str, ...] = ("uvicorn", "granian")
     variant: Variant | None = None
+    interface: str = "asgi"  # granian's --interface for a peer ("rsgi": bench/http/peers/raw_rsgi.py)
     shape_names: tuple[str, ...] = ALL_SHAPES  # the route shapes it is measured on
 
     @property
@@ -41,7 +42,7 @@ class App:
 
 
 def _mega(variant: Variant) -> App:
-    shapes = ALL_SHAPES if variant.name == BASE else VARIANT_SHAPES
+    shapes = ALL_SHAPES if variant.name in (BASE, START_GRANIAN) else VARIANT_SHAPES
     return App(variant.name, "mega", variant.note, servers=variant.servers, variant=variant,
                shape_names=shapes)
 
@@ -51,6 +52,11 @@ PEER_APPS = [
     App("raw_megaproto", "peer_megaproto", "raw ASGI on mega's own uvicorn protocol, one precomputed "
         "header block (ceiling of `mega start`)", "raw_asgi_megaproto", servers=("uvicorn",),
         shape_names=VARIANT_SHAPES),
+    App("raw_rsgi", "peer", "hello-JSON as a native RSGI app on granian (ceiling of an RSGI adapter)",
+        "raw_rsgi", servers=("granian",), interface="rsgi", shape_names=("hello",)),
+    App("raw_rsgi_shim", "peer", "raw ASGI behind an RSGI -> ASGI adapter written in Python (what an "
+        "ASGI-shaped pipeline pays on RSGI)", "raw_rsgi", servers=("granian",), interface="rsgi",
+        shape_names=("hello",)),
     App("blacksheep", "peer", "BlackSheep, json() with orjson via json_settings", "blacksheep_app"),
     App("starlette", "peer", "Starlette, JSONResponse subclass rendering with orjson", "starlette_app"),
     App("fastapi", "peer", "FastAPI, return annotation -> pydantic-core dump_json", "fastapi_app"),

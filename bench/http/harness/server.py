@@ -39,7 +39,7 @@ def server_command(server: str, app: App, port: int, launcher: str,
     pin = pin_to(SERVER_CPU)
     if app.variant is None:
         cwd = PEERS_DIR
-        target = f"{app.target}:app"
+        target = f"{app.target}:{'shim' if app.name == 'raw_rsgi_shim' else 'app'}"
     else:
         cwd = projects / app.name
         env["MEGA_ENV"] = "production"
@@ -55,13 +55,17 @@ def server_command(server: str, app: App, port: int, launcher: str,
                 return [*pin, str(BIN / "mega"), "start", "--port", str(port)], cwd, env
             code = f"from pathlib import Path; from mega.server import run; run(Path('.'), port={port})"
             return [*pin, sys.executable, "-c", code], cwd, env
+        http = "mega.server:HardenedHttpProtocol" if app.variant is not None and \
+            app.variant.launch == "uvicorn_http" else "httptools"
         return [*pin, str(BIN / "uvicorn"), target, "--host", HOST, "--port", str(port),
-                "--app-dir", str(cwd), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                "--app-dir", str(cwd), "--loop", "uvloop", "--http", http, "--no-access-log",
                 "--log-level", "warning"], cwd, env
     if server == "granian":
-        return [*pin, str(BIN / "granian"), "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
-                "--host", HOST, "--port", str(port), "--working-dir", str(cwd), "--no-access-log",
-                "--log-level", "warning", target], cwd, env
+        if app.variant is not None and app.variant.launch == "start_granian":
+            return [*pin, str(BIN / "mega"), "start", "--port", str(port), "--server", "granian"], cwd, env
+        return [*pin, str(BIN / "granian"), "--interface", app.interface, "--loop", "uvloop",
+                "--workers", "1", "--host", HOST, "--port", str(port), "--working-dir", str(cwd),
+                "--no-access-log", "--log-level", "warning", target], cwd, env
     raise BenchError(f"unknown server {server!r}")
 
 

@@ -8,11 +8,12 @@ from typing import Any
 from .apps import FRAMEWORKS, PEERS, VARIANT_APPS, App
 from .common import log
 from .shapes import SHAPES, VARIANT_SHAPES
-from .variants import BASE, BY_NAME
+from .variants import BASE, BY_NAME, START_GRANIAN
 
-# mega's deployments, by what a user runs: `mega start` (uvicorn and mega's protocol today) and
-# `granian mega.asgi:app`.
-MEGA_DEPLOYMENTS = {"mega_start": ("uvicorn", BASE), "mega_granian": ("granian", BASE)}
+# mega's deployments, by what a user runs: `mega start` (uvicorn and mega's protocol), `mega start
+# --server granian`, and `granian mega.asgi:app`.
+MEGA_DEPLOYMENTS = {"mega_start": ("uvicorn", BASE), "mega_start_gr": ("granian", START_GRANIAN),
+                    "mega_granian": ("granian", BASE)}
 CEILING = ("granian", "raw")
 
 

@@ -56,9 +56,12 @@ def routes(router):
 ''',
 }
 HANDLERS = ("plain", *HANDLER_SOURCES)
-# "mega": `mega start` on uvicorn (or mega.server.run, see --launcher); "stock_uvicorn": `uvicorn
-# mega.asgi:app`. On granian every variant runs `granian ... mega.asgi:app`.
-LAUNCHES = ("mega", "stock_uvicorn")
+# "mega": `mega start` on uvicorn (or mega.server.run, see --launcher), and `granian ... mega.asgi:app` on
+# granian; "stock_uvicorn": `uvicorn mega.asgi:app`; "uvicorn_http": `uvicorn mega.asgi:app --http
+# mega.server:HardenedHttpProtocol` (uvicorn's CLI with mega's protocol class); "start_granian":
+# `mega start --server granian`.
+LAUNCHES = ("mega", "stock_uvicorn", "uvicorn_http", "start_granian")
+START_GRANIAN = "mega_start_granian"  # measured on every shape, like mega_10
 
 
 @dataclass(frozen=True)
@@ -115,5 +118,11 @@ VARIANTS = (
             app_config={"helmet": False, "csrf": False, "rate_limit": False}),
     Variant("mega_stock_uvicorn", "mega_10 via `uvicorn mega.asgi:app` (stock protocol, not mega's own)",
             "stock uvicorn protocol ÷ mega's own protocol", launch="stock_uvicorn", servers=("uvicorn",)),
+    Variant("mega_uvicorn_http",
+            "mega_10 via `uvicorn mega.asgi:app --http mega.server:HardenedHttpProtocol`",
+            "uvicorn CLI + mega's protocol class ÷ mega start", launch="uvicorn_http", servers=("uvicorn",)),
+    Variant(START_GRANIAN, "mega_10 via `mega start --server granian` (granian's embedded server)",
+            "mega start --server granian ÷ granian mega.asgi:app", launch="start_granian",
+            servers=("granian",)),
 )
 BY_NAME = {v.name: v for v in VARIANTS}

@@ -45,6 +45,7 @@ class AdapterManager:
                  defer_embedded_db: bool = False) -> None:
         self.root = Path(root if root is not None else ".").resolve()
         self._adapters: dict[str, dict[str, Adapter]] = {family: {} for family in GROUPS}
+        self._default_cache: Cache | None = None  # `ctx.cache()` on the request path: resolved once
         self._embedded_db: Adapter | None = None
         self._no_embedded_db: str | None = None  # why the embedded database is missing, if it is
         services = services or {}
@@ -78,6 +79,7 @@ class AdapterManager:
         adapter = cls(alias, options)
         adapter.root = self.root
         self._adapters[family][alias] = adapter
+        self._default_cache = None
         return adapter
 
     def _add_embedded_db(self) -> None:
@@ -99,7 +101,11 @@ class AdapterManager:
 
     def cache(self, alias: str | None = None, app: Any = None) -> Cache:
         """A cache by alias; None = the default cache (memory when none is declared)."""
+        if alias is None and self._default_cache is not None:
+            return self._default_cache
         cache: Cache = self.get("cache", alias, app)
+        if alias is None:
+            self._default_cache = cache
         return cache
 
     def bus(self, alias: str | None = None, app: Any = None) -> Any:

@@ -16,25 +16,28 @@ from mega.cli._project import cli_state, project_root
 @click.command("start")
 @click.option("--host", help="Interface to bind (default: server.host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: server.port, PORT, 3000).")
+@click.option("--server", "server_name", type=click.Choice(["uvicorn", "granian"]), default="uvicorn",
+              show_default=True, help="HTTP server: uvicorn with mega's protocol, or granian "
+              "(docs/reference/server.md says what each keeps).")
 @click.option("--watch", is_flag=True, help="Restart on changes to the paths of the `watch` config key.")
 # Set by --watch on the server it runs: after a boot error, answer 503 on the port until stopped.
 @click.option("--boot-error-page", type=click.Choice(["details", "brief"]), hidden=True)
 @click.pass_context
-def start(ctx: click.Context, host: str | None, port: int | None, watch: bool,
+def start(ctx: click.Context, host: str | None, port: int | None, server_name: str, watch: bool,
           boot_error_page: str | None) -> int:
     """Boot the project and serve it until SIGINT or SIGTERM."""
     root = project_root(ctx)
     debug = cli_state(ctx).debug
     if watch:
-        return _start_watching(root, host, port, debug=debug)
+        return _start_watching(root, host, port, server_name, debug=debug)
     from mega.server import run
 
     if boot_error_page is None or host is None or port is None:
-        return run(root, host=host, port=port)
+        return run(root, host=host, port=port, server_name=server_name)
     from mega.boot.stages import BootError
 
     try:
-        return run(root, host=host, port=port)
+        return run(root, host=host, port=port, server_name=server_name)
     except BootError as exc:
         if exc.stage == "listen":  # the port is not ours to answer on
             raise
@@ -90,7 +93,7 @@ def _served(root: Path, host: str | None, port: int | None, last: _Served | None
     return _Served(host or server["host"], port or int(server["port"]), config.env, config.values["watch"])
 
 
-def _start_watching(root: Path, host: str | None, port: int | None, *, debug: bool) -> int:
+def _start_watching(root: Path, host: str | None, port: int | None, server_name: str, *, debug: bool) -> int:
     from mega.cli._reload import run_with_reload
 
     first = last = _served(root, host, port, None)
@@ -102,6 +105,7 @@ def _start_watching(root: Path, host: str | None, port: int | None, *, debug: bo
         last = _served(root, host, port, last)
         page = "details" if last.env == "development" else "brief"
         return [sys.executable, "-m", "mega.cli.main", "--root", str(root), *(["--debug"] if debug else []),
-                "start", "--host", last.host, "--port", str(last.port), "--boot-error-page", page]
+                "start", "--host", last.host, "--port", str(last.port), "--server", server_name,
+                "--boot-error-page", page]
 
     return run_with_reload(root, command, paths=first.watch["paths"], ignore=first.watch["ignore"])

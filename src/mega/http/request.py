@@ -30,6 +30,8 @@ class UnsupportedMediaTypeError(MegaError):
 
 
 def is_json_media_type(content_type: str) -> bool:
+    if content_type == "application/json":  # what nearly every client sends
+        return True
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
@@ -40,6 +42,22 @@ def not_json(content_type: str) -> UnsupportedMediaTypeError:
         message=f"expected a JSON body (content-type application/json), got {content_type or 'none'!r}",
         details={"content_type": content_type},
     )
+
+
+def parse_query(raw: bytes) -> dict[str, str]:
+    """`dict(parse_qsl(..., keep_blank_values=True))` of a query string; plain ASCII with no escapes
+    (`%`, `+`), the usual case, is split directly at a fifth of parse_qsl's cost."""
+    if not raw:
+        return {}
+    text = raw.decode("latin-1")
+    if not raw.isascii() or "%" in text or "+" in text or ";" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    out: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            out[name] = value
+    return out
 
 
 class Request:
@@ -75,6 +93,7 @@ class Request:
         self.body_limit = body_limit
         self.form_limits = form_limits
         self._spool: Spool | None = None  # a multipart form's temp files, discarded when the request ends
+        self._headers: dict[str, str] | None = None  # a slot read per header lookup: None, not unset
 
     @property
     def request_id(self) -> str:
@@ -120,16 +139,16 @@ class Request:
     @property
     def headers(self) -> dict[str, str]:
         """Lower-cased names; a repeated header keeps its values joined by ', ' (RFC 9110)."""
-        try:
-            return self._headers
-        except AttributeError:
-            out: dict[str, str] = {}
-            for name, value in self.scope["headers"]:
-                key = name.decode("latin-1")
-                text = value.decode("latin-1")
-                out[key] = f"{out[key]}, {text}" if key in out else text
-            self._headers: dict[str, str] = out
-            return out
+        found = self._headers
+        if found is not None:
+            return found
+        out: dict[str, str] = {}
+        for name, value in self.scope["headers"]:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            out[key] = f"{out[key]}, {text}" if key in out else text
+        self._headers = out
+        return out
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -140,7 +159,7 @@ class Request:
         try:
             return self._query
         except AttributeError:
-            self._query: dict[str, str] = dict(parse_qsl(self.query_string, keep_blank_values=True))
+            self._query: dict[str, str] = parse_query(self.scope.get("query_string", b""))
             return self._query
 
     def query_list(self, name: str) -> list[str]:
@@ -172,7 +191,18 @@ class Request:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "")
+        return self._header(b"content-type") or ""
+
+    def _header(self, name: bytes) -> str | None:
+        """One header by its lower-case name, without building `headers` (repeats joined as there)."""
+        if self._headers is not None:
+            return self._headers.get(name.decode("latin-1"))
+        found = None
+        for key, value in self.scope["headers"]:
+            if key == name:
+                text = value.decode("latin-1")
+                found = text if found is None else f"{found}, {text}"
+        return found
 
     async def body(self) -> bytes:
         """The whole body, at most `body_limit` bytes (413 `body.too_large` beyond)."""
@@ -184,7 +214,7 @@ class Request:
             raise MegaError("body.consumed", "the body was already read by req.form()",
                             hint="use `await req.form()` (cached) instead of req.body() on this request")
         limit = self.body_limit
-        declared = self.headers.get("content-length")
+        declared = self._header(b"content-length")
         # ASCII digits only, and short (int() refuses 4,300+ digits); a bad value is the server's to
         # refuse, the limit below still holds while reading.
         if declared is not None and limit and ascii_digits(declared) and \
@@ -202,10 +232,14 @@ class Request:
             if limit and size > limit:
                 raise BodyTooLargeError(message=f"request body exceeds the limit of {limit} bytes",
                                         details={"limit": limit})
-            chunks.append(chunk)
             if not message.get("more_body", False):
+                if not chunks:  # the whole body in one message: no copy
+                    self._body: bytes = bytes(chunk) if type(chunk) is not bytes else chunk
+                    return self._body
+                chunks.append(chunk)
                 break
-        self._body: bytes = b"".join(chunks)
+            chunks.append(chunk)
+        self._body = b"".join(chunks)
         return self._body
 
     async def json(self) -> Any:

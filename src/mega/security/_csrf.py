@@ -130,6 +130,11 @@ class CsrfPolicy:
         urlencoded or multipart form with no token elsewhere). Raises 403 otherwise."""
         if scope["method"] in SAFE_METHODS:
             return None
+        return self._check(scope, req, False)
+
+    def _check(self, scope: dict[str, Any], req: Request, json_only: bool) -> Awaitable[None] | None:
+        """The checks of an unsafe method, from one pass over the headers; `json_only`: any body but
+        JSON is refused with 415 first."""
         origin = referer = host = ctype = token = cookie = None
         for name, value in scope["headers"]:
             if name == b"origin":
@@ -144,6 +149,10 @@ class CsrfPolicy:
                 token = value
             elif name == b"cookie":  # HTTP/2 may split it into several headers
                 cookie = value if cookie is None else cookie + b";" + value
+        if json_only:
+            media = ctype.decode("latin-1") if ctype is not None else ""
+            if not is_json_media_type(media):
+                raise not_json(media)
         source = origin if origin is not None else referer
         if source is not None and not self._same_site(source, host, origin is not None, scope):
             raise ForbiddenError("csrf.origin_mismatch", "cross-site request refused",
@@ -201,15 +210,9 @@ class JsonBodyCsrfPolicy(CsrfPolicy):
     __slots__ = ()
 
     def check(self, scope: dict[str, Any], req: Request) -> Awaitable[None] | None:
-        if scope["method"] not in SAFE_METHODS:
-            media = ""
-            for name, value in scope["headers"]:
-                if name == b"content-type":
-                    media = value.decode("latin-1")
-                    break
-            if not is_json_media_type(media):
-                raise not_json(media)
-        return CsrfPolicy.check(self, scope, req)
+        if scope["method"] in SAFE_METHODS:
+            return None
+        return self._check(scope, req, True)
 
 
 def _check_token(scope: dict[str, Any], req: Request, ctype: bytes, token: bytes | None,

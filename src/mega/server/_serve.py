@@ -1,4 +1,4 @@
-"""`mega start`: boot, bind (stage 'listen'), serve on uvicorn with mega's protocol, shut down."""
+"""`mega start`: boot, bind (stage 'listen'), serve (uvicorn with mega's protocol, or granian), shut down."""
 
 from __future__ import annotations
 
@@ -75,8 +75,28 @@ def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
     )
 
 
-async def serve(root: Path, *, host: str | None = None, port: int | None = None) -> int:
+SERVERS = ("uvicorn", "granian")
+DEFAULT_SERVER = "uvicorn"  # ADR 0033: granian cannot keep every promise of `mega start`
+
+
+def check_server(name: str) -> str:
+    if name not in SERVERS:
+        raise MegaError("server.unknown", f"unknown server {name!r}",
+                        hint=f"use one of: {', '.join(SERVERS)}", details={"server": name})
+    if name == "granian":
+        try:
+            import granian  # noqa: F401
+        except ImportError as exc:
+            raise MegaError("server.not_installed", "granian is not installed",
+                            hint="pip install granian (or the mega[granian] extra), or use --server uvicorn",
+                            details={"server": name}) from exc
+    return name
+
+
+async def serve(root: Path, *, host: str | None = None, port: int | None = None,
+                server_name: str = DEFAULT_SERVER) -> int:
     """Boot the project under `root` and serve it until a signal; returns the exit code."""
+    check_server(server_name)
     overrides: dict[str, Any] = {}
     if host is not None:
         overrides["server.host"] = host
@@ -89,12 +109,17 @@ async def serve(root: Path, *, host: str | None = None, port: int | None = None)
     except MegaError as exc:
         await rt.close()
         raise BootError("listen", exc) from exc
-    uv = _Server(uvicorn_config(rt, server), rt)
     names = ", ".join(rt.apps)
-    log.info("mega serving %s on http://%s:%s (env %s, pid %d)", names, server["host"], server["port"],
-             rt.env, os.getpid())
+    log.info("mega serving %s on http://%s:%s with %s (env %s, pid %d)", names, server["host"],
+             server["port"], server_name, rt.env, os.getpid())
     try:
-        await uv.serve(sockets=[sock])
+        if server_name == "granian":
+            from mega.server._granian import serve_granian
+
+            sock.close()  # granian binds its own listener (in Rust); the check above named a busy port
+            await serve_granian(rt, server)
+        else:
+            await _Server(uvicorn_config(rt, server), rt).serve(sockets=[sock])
     finally:
         # The registry (mega.shutdown): hooks by order, each time-boxed, then the resources, adapters last.
         outcomes = await rt.close()
@@ -104,7 +129,8 @@ async def serve(root: Path, *, host: str | None = None, port: int | None = None)
     return 0
 
 
-def run(root: Path, *, host: str | None = None, port: int | None = None) -> int:
+def run(root: Path, *, host: str | None = None, port: int | None = None,
+        server_name: str = DEFAULT_SERVER) -> int:
     """Synchronous entry: uvloop when available."""
     try:
         import uvloop
@@ -112,6 +138,6 @@ def run(root: Path, *, host: str | None = None, port: int | None = None) -> int:
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
         runner = asyncio.run
-    code: int = runner(serve(root, host=host, port=port))
+    code: int = runner(serve(root, host=host, port=port, server_name=server_name))
     sys.stdout.flush()
     return code

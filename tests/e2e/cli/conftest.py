@@ -110,6 +110,15 @@ def fresh_project(tmp_path: Path) -> Path:
     return tmp_path / "demo"
 
 
+SERVERS = ("uvicorn", "granian")
+
+
+@pytest.fixture(params=SERVERS)
+def mega_server(request: pytest.FixtureRequest) -> str:
+    """Each server `mega start --server` offers: a test taking this runs against both."""
+    return str(request.param)
+
+
 def environ(**changes: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(changes)

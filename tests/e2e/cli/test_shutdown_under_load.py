@@ -51,6 +51,12 @@ async def _request(
     return lines[0].split(" ")[1], headers.get("connection", "").lower() == "close"
 
 
+def _dropped(writer: asyncio.StreamWriter | None) -> None:
+    """Close a connection the server ended (granian ends idle keep-alive ones at its shutdown)."""
+    if writer is not None:
+        writer.close()
+
+
 async def _keep_alive_client(port: int, stop: asyncio.Event, out: list[Outcome]) -> None:
     writer: asyncio.StreamWriter | None = None
     while not stop.is_set():
@@ -64,11 +70,11 @@ async def _keep_alive_client(port: int, stop: asyncio.Event, out: list[Outcome])
             return
         except asyncio.IncompleteReadError:
             out.append(Outcome(started, "eof"))
-            writer = None
+            writer = _dropped(writer)
             continue
         except OSError:
             out.append(Outcome(started, "reset"))
-            writer = None
+            writer = _dropped(writer)
             continue
         out.append(Outcome(started, status, closing))
         if closing:
@@ -83,8 +89,10 @@ async def _readiness_poller(port: int, stop: asyncio.Event, out: list[Outcome]) 
         started = time.monotonic()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            status, _ = await asyncio.wait_for(_request(reader, writer, "/health/ready"), 60)
-            writer.close()
+            try:
+                status, _ = await asyncio.wait_for(_request(reader, writer, "/health/ready"), 60)
+            finally:
+                writer.close()
         except ConnectionRefusedError:
             out.append(Outcome(started, "refused"))
             return
@@ -96,13 +104,13 @@ async def _readiness_poller(port: int, stop: asyncio.Event, out: list[Outcome]) 
 
 
 async def test_sigterm_under_keep_alive_load_drains_cleanly_and_cuts_a_hanging_hook(
-    fresh_project: Path, start_server
+    fresh_project: Path, start_server, mega_server: str
 ) -> None:
     (fresh_project / "apps/main/routes/work.py").write_text(ROUTES)
     (fresh_project / "mega_config.py").write_text(
         f'config = {{"logger": {{"level": "info"}}, "server": {{"shutdown_timeout": {GRACE}}}}}\n')
     port = free_port()
-    server = start_server("start", "--port", str(port), cwd=fresh_project,
+    server = start_server("start", "--port", str(port), "--server", mega_server, cwd=fresh_project,
                           env=environ(MEGA_ENV="production", SESSION_SECRET="s" * 48))
     await asyncio.to_thread(wait_for, lambda: get(port, "/health/ready").status_code == 200, 30, "readiness")
 

@@ -13,15 +13,25 @@ from tests.integration.server.server_wire import at_eof, connect, read_response,
 pytestmark = pytest.mark.integration
 
 
+def refusal_code(response, server: str) -> str | None:
+    """The error code of a refusal the server answers before the app runs. granian (hyper) answers
+    these itself with an empty body, never mega's error envelope (ADR 0033)."""
+    if server == "granian":
+        assert response.body == b""
+        return None
+    return response.json()["error"]["code"]
+
+
 @pytest.fixture
-def served(fresh_project: Path, start_server):
-    """`mega start` on the new project with a 1 s head timeout and small head limits."""
+def served(fresh_project: Path, start_server, mega_server: str):
+    """`mega start --server <each>` on the new project with a 1 s head timeout and small head limits."""
     (fresh_project / "mega_config.py").write_text(
         'config = {"server": {"header_timeout": 1, "max_header_bytes": 8192, "max_headers": 32},\n'
         '          "logger": {"level": "warning"}}\n'
     )
     port = free_port()
-    start_server("start", "--port", str(port), cwd=fresh_project, env=environ(MEGA_ENV="production"))
+    start_server("start", "--port", str(port), "--server", mega_server, cwd=fresh_project,
+                 env=environ(MEGA_ENV="production"))
     wait_for(lambda: get(port, "/health/live").status_code == 200, 20, "mega start to serve")
     return port
 
@@ -43,25 +53,38 @@ async def test_slow_head_is_disconnected(served):
     assert response.status == 200
 
 
-async def test_oversized_head_gets_431_and_close(served):
+async def test_oversized_head_gets_431_and_close(served, mega_server):
     response, closed = await request(served, raw_get("/", "X-Big: " + "a" * 1_000_000))
     assert response.status == 431 and closed
-    assert response.json()["error"]["code"] == "http.headers_too_large"
+    assert refusal_code(response, mega_server) in ("http.headers_too_large", None)
 
 
-async def test_too_many_headers_get_431(served):
+async def test_too_many_headers_get_431(served, mega_server):
     headers = [f"X-H{i}: v" for i in range(2000)]
     response, closed = await request(served, raw_get("/", *headers))
+    assert response.status == 431 and closed
+    assert refusal_code(response, mega_server) in ("http.too_many_headers", None)
+
+
+async def test_header_count_limit_below_hypers_own(served):
+    """server.max_headers (32 here): mega's protocol enforces it, and on granian (whose hyper only has a
+    fixed 100) mega's guard in front of the app does."""
+    response, closed = await request(served, raw_get("/", *[f"X-H{i}: v" for i in range(40)]))
     assert response.status == 431 and closed
     assert response.json()["error"]["code"] == "http.too_many_headers"
 
 
-async def test_conflicting_lengths_get_400(served):
+async def test_conflicting_lengths_get_400(served, mega_server):
     raw = (b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
            b"0\r\n\r\n")
     response, closed = await request(served, raw)
+    if mega_server == "granian":
+        # hyper drops the Content-Length, reads the body chunked (the app answers: 405 on /), then
+        # closes the connection (RFC 9112 6.3): no second request can be smuggled after it.
+        assert response.status == 405 and closed
+        return
     assert response.status == 400 and closed
-    assert response.json()["error"]["code"] == "http.conflicting_length"
+    assert refusal_code(response, mega_server) == "http.conflicting_length"
 
 
 async def test_envelope_and_request_id_over_the_real_server(served):

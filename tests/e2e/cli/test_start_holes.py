@@ -24,8 +24,8 @@ ROUTES = """
 
 
 @pytest.fixture
-def served(fresh_project: Path, start_server) -> int:
-    """`mega start` on the new project with a 1 s body timeout."""
+def served(fresh_project: Path, start_server, mega_server: str) -> int:
+    """`mega start --server <each>` on the new project with a 1 s body timeout."""
     (fresh_project / "mega_config.py").write_text(
         'config = {"server": {"body_timeout": 1}, "logger": {"level": "warning"}}\n'
     )
@@ -33,7 +33,8 @@ def served(fresh_project: Path, start_server) -> int:
     routes.mkdir(parents=True, exist_ok=True)
     (routes / "echo.py").write_text("\n".join(line[4:] for line in ROUTES.splitlines()) + "\n")
     port = free_port()
-    start_server("start", "--port", str(port), cwd=fresh_project, env=environ(MEGA_ENV="production"))
+    start_server("start", "--port", str(port), "--server", mega_server, cwd=fresh_project,
+                 env=environ(MEGA_ENV="production"))
     wait_for(lambda: get(port, "/health/live").status_code == 200, 20, "mega start to serve")
     return port
 

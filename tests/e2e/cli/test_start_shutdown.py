@@ -63,11 +63,12 @@ def prepare(project: Path) -> None:
 
 
 def start_with_a_request_in_flight(project: Path, start_server: Callable[..., Any], path: str,
-                                   result: dict[str, object]) -> tuple[Any, threading.Thread]:
+                                   result: dict[str, object], server: str) -> tuple[Any, threading.Thread]:
     """`mega start`, then a request to `path` that the handler has begun (order, not a sleep)."""
     prepare(project)
     port = free_port()
-    server = start_server("start", "--port", str(port), cwd=project, env=environ(MEGA_ENV="production"))
+    proc = start_server("start", "--port", str(port), "--server", server, cwd=project,
+                        env=environ(MEGA_ENV="production"))
     wait_for(lambda: get(port, "/health/ready").status_code == 200, 30, "readiness")
 
     def call() -> None:
@@ -79,12 +80,12 @@ def start_with_a_request_in_flight(project: Path, start_server: Callable[..., An
     worker = threading.Thread(target=call)
     worker.start()
     wait_for(lambda: (project / "in_flight.txt").exists(), 30, f"GET {path} in flight")
-    return server, worker
+    return proc, worker
 
 
-def test_sigterm_drains_in_flight_requests_then_runs_hooks(fresh_project: Path, start_server):
+def test_sigterm_drains_in_flight_requests_then_runs_hooks(fresh_project: Path, start_server, mega_server):
     result: dict[str, object] = {}
-    server, worker = start_with_a_request_in_flight(fresh_project, start_server, "/slow", result)
+    server, worker = start_with_a_request_in_flight(fresh_project, start_server, "/slow", result, mega_server)
     started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     worker.join(60)
@@ -98,9 +99,10 @@ def test_sigterm_drains_in_flight_requests_then_runs_hooks(fresh_project: Path, 
     assert "draining" in server.output()
 
 
-def test_second_signal_exits_at_once(fresh_project: Path, start_server):
+def test_second_signal_exits_at_once(fresh_project: Path, start_server, mega_server):
     result: dict[str, object] = {}
-    server, worker = start_with_a_request_in_flight(fresh_project, start_server, "/slower", result)
+    server, worker = start_with_a_request_in_flight(fresh_project, start_server, "/slower", result,
+                                                    mega_server)
     server.proc.send_signal(signal.SIGTERM)
     # Two pending SIGTERMs merge into one: send the second once the first has been handled.
     wait_for(lambda: "draining" in server.output(), 30, "the first SIGTERM handled")
