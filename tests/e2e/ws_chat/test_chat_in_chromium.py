@@ -221,4 +221,12 @@ async def test_two_users_chat_over_asp_in_chromium(
         assert all(frame.startswith("E:") for frame in received + sent)
         assert not any("hello from ann" in frame for frame in received + sent)
 
+        # a plain WebSocket from the same page (cookie and origin right) is closed on its plain frame
+        refused = await cdp.evaluate(ann, """new Promise((resolve) => {
+            const ws = new WebSocket(`ws://${location.host}/ws/chat`);
+            ws.onopen = () => ws.send(JSON.stringify({ type: "chat.send", payload: { text: "plain" } }));
+            ws.onclose = (e) => resolve([e.code, e.reason]);
+        })""")
+        assert refused == [1008, "asp.signal"]
+
     assert server.terminate() == 0, server.output()
