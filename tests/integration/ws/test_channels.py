@@ -93,9 +93,9 @@ def project(root: Path, ws: str = "None") -> Path:
     })
 
 
-async def session_cookie(url: str) -> str:
+async def session_cookie(url: str, user: str = "u7") -> str:
     async with httpx.AsyncClient(base_url=url, headers={"host": "testserver"}) as http:
-        r = await http.get("/login", params={"user": "u7"})
+        r = await http.get("/login", params={"user": user})
         assert r.status_code == 200, r.text
         return r.cookies["mega_sid"]
 
@@ -203,7 +203,7 @@ async def test_limits_close_1009_and_1013(tmp_path: Path) -> None:
 
 async def test_upgrade_refusals(tmp_path: Path) -> None:
     async with running(project(tmp_path)) as rt, live_server(rt) as server:
-        cookie = await session_cookie(server.url)
+        cookie = await session_cookie(server.url, "u-xsite")
 
         async def refused(path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
             with pytest.raises(InvalidStatus) as info:
@@ -218,6 +218,12 @@ async def test_upgrade_refusals(tmp_path: Path) -> None:
         for origin in ("null", None):
             status, body = await refused("/ws/chat", cookies={"mega_sid": cookie}, origin=origin)
             assert status == 403 and body["error"]["code"] == "ws.origin_refused"
+        # no channel instance saw those upgrades; the same cookie from the site itself is accepted
+        events = [e for m in list(sys.modules.values()) if hasattr(m, "ChatChannel") and
+                  isinstance(getattr(m, "EVENTS", None), list) for e in m.EVENTS]
+        assert ("connect", "u-xsite") not in events
+        async with server.websocket_connect("/ws/chat", cookies={"mega_sid": cookie}, origin=ORIGIN) as ws:
+            assert (await recv(ws))["payload"]["user"] == "u-xsite"
         # same site but no session: require_auth refuses with 401
         status, body = await refused("/ws/chat", origin=ORIGIN)
         assert status == 401 and body["error"]["code"] == "auth.required"
