@@ -25,8 +25,6 @@ def _cluster_configured(rt: Runtime) -> bool:
 
 
 async def bridge_hub_stage(rt: Runtime) -> None:
-    from mega.ws.hub._bridge import BridgeTransport
-
     hub = rt.config.settings.get("ws_hub")
     compression = (hub if isinstance(hub, HubSettings) else HUB_DEFAULTS).compression
     for name, app in rt.apps.items():
@@ -39,6 +37,8 @@ async def bridge_hub_stage(rt: Runtime) -> None:
                             f"set ({GLOBAL_FILE}): an app scales out over one transport",
                             hint=f"remove bridge_hub from apps/{name}/app_config.py or ws_cluster from "
                                  f"{GLOBAL_FILE}", status=500)
+        from mega.ws.hub._bridge import BridgeTransport  # the link and its retry: only with a bridge
+
         presence = app.presence
         transport = BridgeTransport(settings, namespaces=[r.path for r in app.ws_routes],
                                     compression=compression)
