@@ -30,7 +30,9 @@ SECURITY_KEYS = ("helmet", "cors", "csrf", "rate_limit")
 
 # -- helmet ------------------------------------------------------------------------------------------
 
-# helmet 7's defaults, in its order.
+# helmet 7's defaults, in its order, except referrer-policy: with `no-referrer` a browser sends
+# `Origin: null` on a same-origin form POST, which the CSRF origin check must refuse; `same-origin`
+# keeps the origin for the site itself and sends nothing to others.
 DEFAULT_HELMET: dict[str, str] = {
     "content-security-policy": (
         "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';"
@@ -40,7 +42,7 @@ DEFAULT_HELMET: dict[str, str] = {
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
     "origin-agent-cluster": "?1",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "strict-transport-security": "max-age=31536000; includeSubDomains",
     "x-content-type-options": "nosniff",
     "x-dns-prefetch-control": "off",
