@@ -47,12 +47,12 @@ BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings
            "mega.data.migrations._settings", "mega.i18n._settings", "mega.forms._settings",
            "mega.static._settings", "mega.views._settings", "mega.openapi._settings", "mega.asp._settings",
            "mega.auth._settings", "mega.observe._metrics_settings", "mega.observe._tracing_settings",
-           "mega.jobs._settings", "mega.schedules._settings", "mega.workers._settings")
+           "mega.jobs._settings", "mega.schedules._settings", "mega.workers._settings",
+           "mega.cluster._settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.
 NOT_BUILT: dict[str, str] = {
     "plugins": "plugins",
-    "cluster": "cluster mode",
     "ws_cluster": "the WebSocket cluster",
     "ws_hub": "the WebSocket hub",
     "bridge_hub": "the WebSocket hub bridge",

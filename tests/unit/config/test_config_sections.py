@@ -18,7 +18,7 @@ MakeProject = Callable[..., Path]
 Problems = Callable[..., list[ConfigProblem]]
 
 WEB = "apps/web/app_config.py"
-GLOBAL_KEYS = ("plugins", "cluster", "ws_cluster",
+GLOBAL_KEYS = ("plugins", "ws_cluster",
                "ws_hub")
 APP_KEYS = ("bridge_hub", "security")
 
