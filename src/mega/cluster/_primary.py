@@ -34,7 +34,7 @@ from mega.errors import MegaError
 __all__ = ["LISTEN_MODE_VAR", "Primary", "run_cluster"]
 
 log = logging.getLogger("mega.cluster")
-LISTEN_MODE_VAR = "MEGA_CLUSTER_LISTEN"  # "inherit" (default) or "reuseport": for measurements only
+LISTEN_MODE_VAR = "MEGA_CLUSTER_LISTEN"  # "reuseport" (default) or "inherit": for measurements only
 SOCKET_VAR = "MEGA_CLUSTER_SOCKET"
 
 
@@ -50,7 +50,7 @@ class Primary:
         self.shutdown_timeout = shutdown_timeout
         self.settings = settings
         self.debug = debug
-        self.mode = os.environ.get(LISTEN_MODE_VAR, "inherit")
+        self.mode = "inherit" if os.environ.get(LISTEN_MODE_VAR) == "inherit" else "reuseport"
         self.stopping = False
         self.retired = Totals()  # the summed metrics of workers that exited
         self.failure: tuple[int, str, str, str] | None = None  # slot, stage, message, exit status
@@ -309,21 +309,34 @@ class Primary:
 
 
 def _hold_port(host: str, port: int) -> socket.socket:
-    """SO_REUSEPORT mode: bind (not listen) to claim the port; each worker listens on its own socket."""
+    """SO_REUSEPORT mode: claim the port (bound, not listening); each worker listens on its own socket
+    in the port's group. A first bind without SO_REUSEPORT fails on any socket already there (another
+    cluster's included), as a plain server's would."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for reuse in (False, True):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise _bind_error(host, port, exc) from exc
+        if not reuse:
+            sock.close()
+    return sock
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> MegaError:
     import errno
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        code = "server.port_in_use" if exc.errno == errno.EADDRINUSE else "server.bind_failed"
-        raise MegaError(code, f"cannot listen on {host}:{port}: {exc.strerror}",
-                        details={"host": host, "port": port}) from exc
-    return sock
+    if exc.errno == errno.EADDRINUSE:
+        return MegaError("server.port_in_use", f"port {port} on {host} is already in use",
+                         hint="stop the other server, or choose another port with --port or PORT",
+                         details={"host": host, "port": port})
+    return MegaError("server.bind_failed", f"cannot listen on {host}:{port}: {exc.strerror}",
+                     details={"host": host, "port": port})
 
 
 def run_cluster(root: Path, *, host: str | None, port: int | None, count: int, debug: bool = False) -> int:
