@@ -51,8 +51,8 @@ def resolve_workers(configured: int | str | None, environ: Mapping[str, str] | N
 class ClusterSettings:
     """Supervision of the workers (figures in seconds)."""
 
-    crash_loop_restarts: int = 5  # this many unexpected exits of one slot ...
-    crash_loop_window: float = 60.0  # ... within this window: the slot backs off
+    crash_loop_restarts: int = 5  # this many unexpected exits of one slot are replaced at once ...
+    crash_loop_window: float = 60.0  # ... within this window; past that, the slot backs off
     backoff_max: float = 30.0  # backoff starts at 1 s and doubles up to this; reset after a window up
     scrape_timeout: float = 1.0  # the longest a /metrics scrape waits for a worker's numbers
     stop_grace: float = 10.0  # past server.shutdown_timeout, for the workers' hooks; then killed

@@ -53,7 +53,7 @@ class Slot:
         self.crashes.append(now)
         while self.crashes and now - self.crashes[0] > settings.crash_loop_window:
             self.crashes.popleft()
-        if len(self.crashes) < settings.crash_loop_restarts:
+        if len(self.crashes) <= settings.crash_loop_restarts:  # the first N exits: replaced at once
             return 0.0
         self.backoff = 1.0 if self.backoff == 0 else min(self.backoff * 2, settings.backoff_max)
         return self.backoff

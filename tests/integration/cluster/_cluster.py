@@ -67,7 +67,7 @@ def probe_project(root: Path, *, config: str = "", server: str = "") -> Path:
         "mega_config.py": f'config = {{"server": {{"host": "127.0.0.1", "shutdown_timeout": 5, {server}}}, '
                           f'"metrics": True, "logger": {{"level": "info", "access_log": False}}, '
                           f'{config}}}\n',
-        "apps/main/app_config.py": "config = {}\n",
+        "apps/main/app_config.py": "config = {\"rate_limit\": False}\n",
         "apps/main/routes/probe.py": PROBE,
     })
 
