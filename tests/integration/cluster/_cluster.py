@@ -21,6 +21,7 @@ PROBE = '''
 import asyncio
 import hashlib
 import os
+import time
 
 import mega
 
@@ -31,6 +32,11 @@ async def pid(req, reply, ctx):
 
 async def slow(req, reply, ctx):
     await asyncio.sleep(float(req.query.get("s", "1")))
+    return {"pid": os.getpid()}
+
+
+async def block(req, reply, ctx):
+    time.sleep(float(req.query.get("s", "2")))  # the whole worker stalls: its event loop is blocked
     return {"pid": os.getpid()}
 
 
@@ -45,6 +51,7 @@ def routes(router):
     router.get("/pid", pid)
     router.get("/slow", slow)
     router.get("/cpu", cpu)
+    router.get("/block", block)
 
 
 if os.environ.get("PROBE_BOOT_FAIL"):
