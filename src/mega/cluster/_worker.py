@@ -67,15 +67,22 @@ class Control:
         on_close()
 
     async def scrape(self) -> bytes:
-        """The cluster's metrics text, as the primary sums it."""
-        ident = next(self._ids)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = future
-        self.send({"op": "scrape", "id": ident})
-        try:
-            return await asyncio.wait_for(future, 5.0)
-        finally:
-            self._pending.pop(ident, None)
+        """The cluster's metrics text, as the primary sums it; this worker's own when the primary
+        does not answer (it is gone, or stopping)."""
+        if not self.closed:
+            ident = next(self._ids)
+            future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            self._pending[ident] = future
+            self.send({"op": "scrape", "id": ident})
+            try:
+                return await asyncio.wait_for(future, 5.0)
+            except (ConnectionError, TimeoutError) as exc:
+                log.warning("cluster /metrics: no answer from the primary (%r): this worker only", exc)
+            finally:
+                self._pending.pop(ident, None)
+        from prometheus_client.exposition import generate_latest
+
+        return generate_latest(self.registry) if self.registry is not None else b""
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

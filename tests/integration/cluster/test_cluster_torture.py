@@ -100,3 +100,25 @@ def test_sigterm_under_load_drains_every_request_started_before_it(
     assert output.count("shutdown hook probe-hang timed out after 0.3s") == 2, output
     assert output.count("probe-after ran in") == 2, output
     assert "cluster primary" in output and "shutdown complete" in output
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path, start_cluster: Callable[..., Cluster]) -> None:
+    cluster = start_cluster(probe_project(tmp_path / "p"), workers=2)
+    cluster.wait_started()
+    pids = list(cluster.worker_pids().values())
+    load = Load(cluster.url(""), path="/slow?s=4", connections=4, pause=0.0).start()
+    try:
+        time.sleep(0.5)
+        cluster.signal()
+        time.sleep(0.3)
+        started = time.monotonic()
+        cluster.signal()
+        code = cluster.wait(10)
+        assert time.monotonic() - started < 2.0  # not the 4 s the requests in flight would take
+    finally:
+        load.stop()
+    assert code == 1
+    assert "second SIGTERM: exiting at once" in cluster.output()
+    from ._cluster import _alive
+
+    wait_for(lambda: not any(_alive(pid) for pid in pids), 5, "the workers to exit too")
