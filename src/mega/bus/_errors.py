@@ -41,6 +41,16 @@ def unavailable(message: str, *, subject: str | None = None, cause: BaseExceptio
                     hint="the bus connection is down or closed; it reconnects by itself while the app runs")
 
 
+def backend_unavailable(driver: str, operation: str, subject: str, cause: BaseException) -> BusError:
+    """The transport failed under a call (the cluster host unreachable): an outage, never a timeout."""
+    return BusError("bus.backend_unavailable", f"{operation} on {subject!r} failed: the {driver} bus backend "
+                    f"is unavailable ({type(cause).__name__}: {cause})",
+                    details={"subject": subject, "operation": operation, "driver": driver,
+                             "error": type(cause).__name__}, status=503, cause=cause,
+                    hint="check the process that serves the bus (in cluster mode, the primary); "
+                         "the driver reconnects by itself")
+
+
 def handler_failed(subject: str, error: str) -> BusError:
     return BusError("bus.handler_failed", f'request("{subject}"): the responder failed ({error})',
                     details={"subject": subject, "error": error}, status=502,

@@ -7,6 +7,11 @@ per `services.buses` alias. So isolation comes from the prefix, on memory exactl
 
 `ctx.bus("audit")` is the same app's bus (prefix, timeout) over another `services.buses` alias:
 built on first use from the connection the adapters stage opened, closed with the others.
+
+In cluster mode (`MEGA_CLUSTER_SOCKET` set by the primary) an app that would get the memory bus by
+default gets the `cluster` bus (routed by the primary between every worker, over one connection per
+worker); a `memory` driver written in the config stays, with a warning; `driver: "cluster"` outside
+cluster mode is a boot error.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from mega.config._problems import close_match
 
 if TYPE_CHECKING:  # nats-py takes ~0.2 s to import: only projects that use NATS pay it
     from mega.adapters.nats import NatsAdapter
+    from mega.cluster.ipc.client import ClusterClient
 
 log = logging.getLogger("mega.bus")
 
@@ -37,7 +43,8 @@ Lookup = Callable[[str], "NatsAdapter"]
 class BusManager:
     """Builds each app's bus and closes them all (the adapters stage closes the NATS connections)."""
 
-    def __init__(self, declared: Collection[str], connect: Connect, *, lookup: Lookup | None = None) -> None:
+    def __init__(self, declared: Collection[str], connect: Connect, *, lookup: Lookup | None = None,
+                 cluster_socket: str | None = None) -> None:
         self.declared = declared  # the services.buses aliases
         self.broker = MemoryBroker()
         self.buses: dict[str, Bus] = {}
@@ -45,12 +52,19 @@ class BusManager:
         self.adapters: dict[str, NatsAdapter] = {}
         self._connect = connect
         self._lookup = lookup
+        self.cluster_socket = cluster_socket  # set in cluster mode: the primary's ClusterHost
+        self._cluster: ClusterClient | None = None
 
     async def open(self, app: str, spec: BusSettings = DEFAULT) -> Bus:
         options: dict[str, Any] = {"prefix": spec.prefix, "request_timeout": spec.request_timeout,
                                    "name": f"app '{app}'"}
+        driver = self.driver_for(app, spec)
         bus: Bus
-        if spec.driver == "nats":
+        if driver == "cluster":
+            from mega.bus.cluster import ClusterBus
+
+            bus = ClusterBus(await self._cluster_client(app), **options)
+        elif driver == "nats":
             from mega.bus.nats import NatsBus
 
             alias = spec.nats or ""  # the config layer resolved it
@@ -62,8 +76,45 @@ class BusManager:
             bus = MemoryBus(self.broker, **options)
         bus._by_alias = functools.partial(self.by_alias, app, spec)
         self.buses[app] = bus
-        log.debug("app %s: bus %s prefix %r (%s)", app, spec.nats or spec.driver, spec.prefix, spec.file)
+        shown = {"cluster": "cluster (single node)", "nats": f"nats ({spec.nats})"}.get(
+            driver, "memory (this worker only)" if self.cluster_socket else "memory")
+        # Stated at info level in cluster mode (the drivers differ from a single process's), else debug.
+        log.log(logging.INFO if self.cluster_socket else logging.DEBUG, "app %s: bus: %s, prefix %r",
+                app, shown, spec.prefix, extra={"app": app, "driver": driver})
         return bus
+
+    def driver_for(self, app: str, spec: BusSettings) -> str:
+        """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
+        if spec.driver == "cluster" and not self.cluster_socket:
+            raise BusError("bus.cluster_unavailable", f"app '{app}': bus.driver is 'cluster' ({spec.file}) "
+                           "but the project does not run in cluster mode", details={"app": app}, status=500,
+                           hint="start it with several workers (MEGA_CLUSTER_WORKERS=N or server.workers), "
+                                "or use driver 'memory' (one process) or 'nats' (several)")
+        if spec.driver == "memory" and self.cluster_socket:
+            if spec.explicit:
+                log.warning("app %s: bus.driver is 'memory' (%s) in cluster mode: each worker has its own "
+                            "bus, so events do not cross workers; drop the driver to get 'cluster', or "
+                            "use 'nats'", app, spec.file, extra={"app": app})
+                return "memory"
+            return "cluster"
+        return spec.driver
+
+    async def _cluster_client(self, app: str) -> ClusterClient:
+        if self._cluster is None:
+            from mega.cluster.ipc.client import ClusterClient, IpcDown
+
+            assert self.cluster_socket is not None
+            client = ClusterClient(self.cluster_socket)
+            try:
+                await client.connect()
+            except IpcDown as exc:
+                raise BusError("bus.backend_unavailable", f"app '{app}': the cluster bus cannot reach the "
+                               f"cluster primary: {exc}", details={"app": app, "driver": "cluster",
+                               "socket": self.cluster_socket}, status=503,
+                               hint="the cluster primary sets MEGA_CLUSTER_SOCKET; is it running?"
+                               ) from exc
+            self._cluster = client
+        return self._cluster
 
     def by_alias(self, app: str, spec: BusSettings, alias: str) -> Bus:
         """App `app`'s bus over `services.buses.<alias>` (its own bus when that is its transport)."""
@@ -102,6 +153,8 @@ class BusManager:
                 await bus.close()
             except Exception:
                 log.exception("closing the bus of app %s failed", name)
+        if self._cluster is not None:
+            await self._cluster.close()
 
     async def health(self) -> dict[str, Any]:
         """Readiness: every NATS connection an app uses is up."""

@@ -1,7 +1,8 @@
 """The `bus` config section (mega_config.py and app_config.py) and the settings each app's bus gets.
 
     bus = {"nats": "events", "prefix": "web."}     # NATS connection services.buses.events
-    bus = {"driver": "memory", "prefix": "web."}   # in-process (the default)
+    bus = {"driver": "memory", "prefix": "web."}   # in-process (the default; in cluster mode: cluster)
+    bus = {"driver": "cluster"}                    # routed by the cluster primary (cluster mode only)
     bus = {..., "request_timeout": "5s"}           # default timeout of request() (30 s)
 """
 
@@ -19,7 +20,7 @@ from mega.errors import MegaError
 
 __all__ = ["BUS", "BusSettings"]
 
-DRIVERS = ("memory", "nats")
+DRIVERS = ("memory", "nats", "cluster")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class BusSettings:
     prefix: str
     request_timeout: float
     file: str  # the file that chose it, for messages
+    explicit: bool = False  # driver "memory" written in the config: kept (with a warning) in cluster mode
 
 
 DEFAULT = BusSettings("memory", None, "", DEFAULT_REQUEST_TIMEOUT, "default")
@@ -59,11 +61,15 @@ def _is_nats(entry: Any) -> bool:
 def bus_settings(value: dict[str, Any], resolve: Resolve) -> BusSettings:
     alias = value["nats"]
     driver = value["driver"] or ("nats" if alias is not None else "memory")
-    memory = BusSettings("memory", None, value["prefix"], value["request_timeout"], resolve.default_file)
-    if driver == "memory":
+    memory = BusSettings("memory", None, value["prefix"], value["request_timeout"], resolve.default_file,
+                         value["driver"] == "memory")
+    if driver in ("memory", "cluster"):
         if alias is not None:
-            resolve.report(c.INVALID_VALUE, "nats", f"names {alias!r} but bus.driver is 'memory'",
+            resolve.report(c.INVALID_VALUE, "nats", f"names {alias!r} but bus.driver is {driver!r}",
                            "drop one of them: 'nats' alone means the nats driver")
+        if driver == "cluster":
+            return BusSettings("cluster", None, value["prefix"], value["request_timeout"],
+                               resolve.default_file, True)
         return memory
     if alias is None:
         declared = sorted(a for a, e in resolve.declared("buses").items() if _is_nats(e))

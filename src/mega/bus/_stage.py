@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mega.bus._errors import BusError
 from mega.bus._manager import BusManager
 from mega.bus._settings import DEFAULT
+from mega.cluster.ipc.client import socket_path
 
 if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
@@ -38,7 +39,8 @@ async def run(rt: Runtime) -> None:
     async def connected(alias: str) -> NatsAdapter:
         return _nats(adapters, alias)
 
-    manager = BusManager(list(declared), connected, lookup=lambda alias: _nats(adapters, alias))
+    manager = BusManager(list(declared), connected, lookup=lambda alias: _nats(adapters, alias),
+                         cluster_socket=socket_path(rt.environ))
     rt.shutdown.register_resource("bus", manager.close)  # first, so a failure below still closes what opened
     for name, app in rt.apps.items():
         app.bus = await manager.open(name, rt.config.apps[name].settings.get("bus", DEFAULT))

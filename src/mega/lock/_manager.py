@@ -3,17 +3,24 @@
 The config layer lays an app's `lock` keys over mega_config.py's and checks them; this module only
 builds the locks. Every app gets its own lock instance and its own key space (`<prefix><app>:`), so
 one key in two apps never collides.
+
+In cluster mode (`MEGA_CLUSTER_SOCKET` set by the primary) an app that would get the memory lock by
+default gets the `cluster` lock instead (one lock table for every worker); a `memory` driver written
+in the config stays, with a warning; `driver: "cluster"` outside cluster mode is a boot error.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mega.lock._settings import DEFAULT, DEFAULT_PREFIX, LockSettings
-from mega.lock.contract import Lock
+from mega.lock.contract import Lock, LockError
 from mega.lock.memory import MemoryLock
+
+if TYPE_CHECKING:
+    from mega.cluster.ipc.client import ClusterClient
 
 __all__ = ["DEFAULT", "DEFAULT_PREFIX", "LockManager", "LockSettings"]
 
@@ -26,23 +33,69 @@ ClientFor = Callable[[str], Awaitable[Any]]
 class LockManager:
     """Builds each app's lock from config, and closes them all at shutdown."""
 
-    def __init__(self, client_for: ClientFor) -> None:
+    def __init__(self, client_for: ClientFor, *, cluster_socket: str | None = None) -> None:
         self.locks: dict[str, Lock] = {}
         self._client_for = client_for
+        self.cluster_socket = cluster_socket  # set in cluster mode: the primary's ClusterHost
+        self._cluster: ClusterClient | None = None
 
     async def open(self, app: str, spec: LockSettings = DEFAULT) -> Lock:
         options: dict[str, Any] = {"ttl": spec.ttl, "wait": spec.wait, "name": f"app '{app}'"}
+        driver = self.driver_for(app, spec)
         lock: Lock
-        if spec.driver == "redis":
+        if driver == "redis":
             from mega.lock.redis import RedisLock
 
             client = await self._client_for(spec.redis or "")  # the config layer resolved it
             lock = RedisLock(client, prefix=f"{spec.prefix}{app}:", **options)
+            shown = f"redis ({spec.redis})"
+        elif driver == "cluster":
+            from mega.lock.cluster import ClusterLock
+
+            lock = ClusterLock(await self._cluster_client(app), prefix=f"{spec.prefix}{app}:", **options)
+            shown = "cluster (single node)"
         else:
             lock = MemoryLock(**options)
+            shown = "memory (this worker only)" if self.cluster_socket else "memory"
         self.locks[app] = lock
-        log.debug("app %s: lock %s (%s)", app, spec.redis or spec.driver, spec.file)
+        # Stated at info level in cluster mode (the drivers differ from a single process's), else debug.
+        log.log(logging.INFO if self.cluster_socket else logging.DEBUG, "app %s: lock: %s", app, shown,
+                extra={"app": app, "driver": driver})
         return lock
+
+    def driver_for(self, app: str, spec: LockSettings) -> str:
+        """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
+        if spec.driver == "cluster" and not self.cluster_socket:
+            raise LockError("lock.cluster_unavailable", f"app '{app}': lock.driver is 'cluster' "
+                            f"({spec.file}) but the project does not run in cluster mode",
+                            details={"app": app}, status=500,
+                            hint="start it with several workers (MEGA_CLUSTER_WORKERS=N or server.workers), "
+                                 "or use driver 'memory' (one process) or 'redis' (several)")
+        if spec.driver == "memory" and self.cluster_socket:
+            if spec.explicit:
+                log.warning("app %s: lock.driver is 'memory' (%s) in cluster mode: each worker has its own "
+                            "lock, so workers do not exclude one another; drop the driver to get "
+                            "'cluster', or use 'redis'", app, spec.file, extra={"app": app})
+                return "memory"
+            return "cluster"
+        return spec.driver
+
+    async def _cluster_client(self, app: str) -> ClusterClient:
+        if self._cluster is None:
+            from mega.cluster.ipc.client import ClusterClient, IpcDown
+
+            assert self.cluster_socket is not None
+            client = ClusterClient(self.cluster_socket)
+            try:
+                await client.connect()
+            except IpcDown as exc:
+                raise LockError("lock.backend_unavailable", f"app '{app}': the cluster lock cannot reach the "
+                                f"cluster primary: {exc}", details={"app": app, "driver": "cluster",
+                                "socket": self.cluster_socket}, status=503,
+                                hint="the cluster primary sets MEGA_CLUSTER_SOCKET; is it running?"
+                               ) from exc
+            self._cluster = client
+        return self._cluster
 
     async def close(self) -> None:
         """Close every app's lock: held locks are released, waiters get `lock.closed`."""
@@ -51,3 +104,5 @@ class LockManager:
                 await lock.close()
             except Exception:
                 log.exception("closing the lock of app %s failed", app)
+        if self._cluster is not None:
+            await self._cluster.close()

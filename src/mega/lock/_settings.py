@@ -1,7 +1,8 @@
 """The `lock` config section (mega_config.py and app_config.py) and the settings each app's lock gets.
 
     lock = {"redis": "locks"}                   # redis, on the connection services.redis.locks
-    lock = {"driver": "memory"}                 # in-process (the default)
+    lock = {"driver": "memory"}                 # in-process (the default; in cluster mode: cluster)
+    lock = {"driver": "cluster"}                # the cluster primary's lock table (cluster mode only)
     lock = {..., "ttl": "10s", "wait": 5}       # defaults of acquire/hold/with_lock (durations)
     lock = {..., "prefix": "mega:lock:"}        # Redis key prefix; the app's name is always appended
 """
@@ -18,7 +19,7 @@ from mega.lock.contract import DEFAULT_TTL, DEFAULT_WAIT
 
 __all__ = ["DEFAULT_PREFIX", "LOCK", "LockSettings"]
 
-DRIVERS = ("memory", "redis")  # a `cluster` driver (IPC to the primary process) slots in here
+DRIVERS = ("memory", "redis", "cluster")
 DEFAULT_PREFIX = "mega:lock:"
 
 
@@ -30,6 +31,7 @@ class LockSettings:
     ttl: float
     wait: float
     file: str  # the file that chose it, for messages
+    explicit: bool = False  # driver "memory" written in the config: kept (with a warning) in cluster mode
 
 
 DEFAULT = LockSettings("memory", None, DEFAULT_PREFIX, DEFAULT_TTL, DEFAULT_WAIT, "default")
@@ -48,11 +50,15 @@ LOCK = Section(
 def lock_settings(value: dict[str, Any], resolve: Resolve) -> LockSettings:
     alias = value["redis"]
     driver = value["driver"] or ("redis" if alias is not None else "memory")
-    memory = LockSettings("memory", None, value["prefix"], value["ttl"], value["wait"], resolve.default_file)
-    if driver == "memory":
+    memory = LockSettings("memory", None, value["prefix"], value["ttl"], value["wait"], resolve.default_file,
+                          value["driver"] == "memory")
+    if driver in ("memory", "cluster"):
         if alias is not None:
-            resolve.report(c.INVALID_VALUE, "redis", f"names {alias!r} but lock.driver is 'memory'",
+            resolve.report(c.INVALID_VALUE, "redis", f"names {alias!r} but lock.driver is {driver!r}",
                            "drop one of them: 'redis' alone means the redis driver")
+        if driver == "cluster":
+            return LockSettings("cluster", None, value["prefix"], value["ttl"], value["wait"],
+                                resolve.default_file, True)
         return memory
     declared = sorted(resolve.declared("redis"))
     if alias is None:

@@ -131,7 +131,7 @@ class FakeBusAdapter(Adapter):
     (None, "{'nats': 'nope'}", "config.unknown_alias", "bus.nats", "apps/web/app_config.py",
      "bus.nats names 'nope', which is not declared in services.buses (declared: events)"),
     (None, "{'driver': 'kafka'}", "config.invalid_value", "bus.driver", "apps/web/app_config.py",
-     "bus.driver must be one of memory, nats, got 'kafka'"),
+     "bus.driver must be one of memory, nats, cluster, got 'kafka'"),
     (None, "{'prefix': 'a b'}", "config.invalid_value", "bus.prefix", "apps/web/app_config.py",
      "bus.prefix must be dot-separated tokens without whitespace or wildcards, got 'a b'"),
     (None, "{'request_timeout': 0}", "config.invalid_value", "bus.request_timeout", "apps/web/app_config.py",

@@ -77,8 +77,10 @@ def test_an_unknown_alias_names_it_and_the_declared_ones(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("cfg", "code", "key", "message"), [
     ([], "config.invalid_type", "lock", "lock must be a dict, got [] (list)"),
-    ({"driver": "cluster"}, "config.invalid_value", "lock.driver",
-     "lock.driver must be one of memory, redis, got 'cluster'"),
+    ({"driver": "swarm"}, "config.invalid_value", "lock.driver",
+     "lock.driver must be one of memory, redis, cluster, got 'swarm'"),
+    ({"driver": "cluster", "redis": "webLock"}, "config.invalid_value", "lock.redis",
+     "lock.redis names 'webLock' but lock.driver is 'cluster'"),
     ({"driver": "memory", "redis": "webLock"}, "config.invalid_value", "lock.redis",
      "lock.redis names 'webLock' but lock.driver is 'memory'"),
     ({"ttl": 0}, "config.invalid_value", "lock.ttl",

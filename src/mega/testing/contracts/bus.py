@@ -5,6 +5,9 @@ Subclass `BusContract` in a test module and provide two fixtures; the tests neve
 - `bus`: a fresh `Bus` with a prefix no other test uses (closed by the fixture afterwards);
 - `bus_factory`: `await bus_factory(prefix)` → another bus on the same transport (same broker, same
   server), for what needs two: prefix isolation, queue groups, a second "process".
+- optionally `outage` (a method fixture of the subclass): an async callable that makes the transport
+  unreachable and keeps it so; then `emit`, `on` and `request` must fail with
+  `bus.backend_unavailable` (503), never `bus.request_timeout`. Without it that test skips.
 
 See tests/contract/test_bus_contract.py for memory and nats.
 """
@@ -18,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from mega.bus.contract import Bus
 from mega.bus.subscription import Message
@@ -56,6 +60,26 @@ async def quiet() -> None:
 
 class BusContract:
     """Every test takes the `bus` fixture (and some `bus_factory`)."""
+
+    @pytest_asyncio.fixture
+    async def outage(self) -> Callable[[], Awaitable[None]]:
+        pytest.skip("the driver's test gives no `outage` fixture (a way to make its transport unreachable)")
+
+    async def test_an_unreachable_transport_is_backend_unavailable(
+            self, bus: Bus, outage: Callable[[], Awaitable[None]]) -> None:
+        async def slow(payload: Any) -> None:
+            await asyncio.sleep(1)  # still running when the transport goes
+
+        await bus.on("svc", slow)
+        pending = asyncio.create_task(bus.request("svc", 1, timeout=10))
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        await outage()
+        for call in (pending, bus.emit("evt", 1), bus.on("evt", Inbox()), bus.request("svc", 1, timeout=10)):
+            with pytest.raises(MegaError) as err:
+                await asyncio.wait_for(call, 5)
+            assert (err.value.code, err.value.status) == ("bus.backend_unavailable", 503)
+        assert time.perf_counter() - started < 3  # failed at once, not timed out
 
     # -- emit / on ---------------------------------------------------------------------------
 

@@ -13,6 +13,10 @@
         async def peer(self, lock):      # optional: another holder of the same keys (another
             ...                          # connection, as if another process); defaults to `lock`
 
+        @pytest_asyncio.fixture
+        async def outage(self):          # optional: an async callable that makes the backend
+            ...                          # unreachable (and keeps it so); the outage test skips without
+
 Timing assertions leave wide margins (a loaded 2-core machine); the whole suite takes a few seconds.
 Async tests: pytest-asyncio.
 """
@@ -24,7 +28,7 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -55,6 +59,10 @@ class LockContract:
     @pytest_asyncio.fixture
     async def peer(self, lock: Lock) -> Lock:
         return lock
+
+    @pytest_asyncio.fixture
+    async def outage(self) -> Callable[[], Awaitable[None]]:
+        pytest.skip("the driver's test gives no `outage` fixture (a way to make its backend unreachable)")
 
     # -- acquire / release -------------------------------------------------------------------------
 
@@ -367,3 +375,19 @@ class LockContract:
         if peer is not lock:
             again = await peer.acquire("k", ttl=5, wait=1)
             await peer.release(again)
+
+    # -- outage --------------------------------------------------------------------------------------
+
+    async def test_an_unreachable_backend_is_backend_unavailable_never_timeout(
+            self, lock: Lock, outage: Callable[[], Awaitable[None]]) -> None:
+        held = await lock.acquire("k", ttl=5, wait=0)
+        waiter = asyncio.create_task(lock.acquire("k", ttl=5, wait=10))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        await outage()
+        err = await expect_code("lock.backend_unavailable", asyncio.wait_for(waiter, 5))
+        assert err.status == 503 and err.details["key"] == "k"
+        await expect_code("lock.backend_unavailable", lock.acquire("other", ttl=5, wait=5))
+        assert time.monotonic() - started < 3  # failed, not waited out
+        await expect_code("lock.backend_unavailable", lock.release(held))
+        assert (await lock.stats())["errors"] >= 3

@@ -1,0 +1,93 @@
+"""The lock and bus contracts on the `cluster` drivers, against a `ClusterHost` started in the test.
+
+Each lock or bus gets its own `ClusterClient` connection, as if each were another worker process;
+`outage` closes the host (the primary gone), so the outage tests of both suites run here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest_asyncio
+
+from mega.bus.cluster import ClusterBus
+from mega.bus.contract import Bus
+from mega.cluster.ipc import ClusterClient, ClusterHost
+from mega.lock.cluster import ClusterLock
+from mega.lock.contract import Lock
+from mega.testing.contracts.bus import BusContract
+from mega.testing.contracts.lock import LockContract
+
+Connect = Callable[[], Awaitable[ClusterClient]]
+
+
+@pytest_asyncio.fixture
+async def host() -> AsyncIterator[ClusterHost]:
+    folder = tempfile.mkdtemp(prefix="mega-ipc-", dir="/tmp")  # short: a socket path has 107 bytes
+    srv = ClusterHost(Path(folder) / "cluster.sock")
+    await srv.start()
+    yield srv
+    await srv.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def clients(host: ClusterHost) -> AsyncIterator[Connect]:
+    made: list[ClusterClient] = []
+
+    async def connect() -> ClusterClient:
+        client = ClusterClient(host.path)
+        await client.connect()
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        await client.close()
+
+
+class TestClusterLockContract(LockContract):
+    @pytest_asyncio.fixture
+    async def lock(self, clients: Connect) -> AsyncIterator[Lock]:
+        lock = ClusterLock(await clients(), prefix=f"t{uuid.uuid4().hex[:10]}:")
+        yield lock
+        await lock.close()
+
+    @pytest_asyncio.fixture
+    async def peer(self, lock: ClusterLock, clients: Connect) -> AsyncIterator[Lock]:
+        other = ClusterLock(await clients(), prefix=lock.prefix)
+        yield other
+        await other.close()
+
+    @pytest_asyncio.fixture
+    async def outage(self, host: ClusterHost) -> Callable[[], Awaitable[None]]:
+        return host.close
+
+
+@pytest_asyncio.fixture
+async def bus_factory(clients: Connect) -> AsyncIterator[
+        Callable[[str], Awaitable[Bus]]]:
+    made: list[Bus] = []
+
+    async def factory(prefix: str) -> Bus:
+        made.append(ClusterBus(await clients(), prefix=prefix))  # one connection each: another worker
+        return made[-1]
+
+    yield factory
+    for bus in made:
+        await bus.close()
+
+
+@pytest_asyncio.fixture
+async def bus(bus_factory: Callable[[str], Awaitable[Bus]]) -> Bus:
+    return await bus_factory(f"t{uuid.uuid4().hex[:10]}.")
+
+
+class TestClusterBusContract(BusContract):
+    @pytest_asyncio.fixture
+    async def outage(self, host: ClusterHost) -> Callable[[], Awaitable[None]]:
+        return host.close
