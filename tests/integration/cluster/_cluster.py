@@ -47,8 +47,31 @@ async def cpu(req, reply, ctx):
     return {"pid": os.getpid(), "digest": digest.hex()[:8]}
 
 
+async def hold(req, reply, ctx):
+    async with ctx.lock.hold(req.query["key"], ttl=10, wait=0) as held:
+        await asyncio.sleep(float(req.query.get("s", "2")))
+        return {"pid": os.getpid(), "token": held.token}
+
+
+async def take(req, reply, ctx):
+    try:
+        held = await ctx.lock.acquire(req.query["key"], ttl=5, wait=0)
+    except mega.MegaError as exc:
+        return {"pid": os.getpid(), "acquired": False, "code": exc.code}
+    await ctx.lock.release(held)
+    return {"pid": os.getpid(), "acquired": True, "token": held.token}
+
+
+async def drivers(req, reply, ctx):
+    return {"pid": os.getpid(), "lock": (await ctx.lock.stats())["driver"],
+            "bus": (await ctx.bus.stats())["driver"]}
+
+
 def routes(router):
     router.get("/pid", pid)
+    router.get("/hold", hold)
+    router.get("/take", take)
+    router.get("/drivers", drivers)
     router.get("/slow", slow)
     router.get("/cpu", cpu)
     router.get("/block", block)

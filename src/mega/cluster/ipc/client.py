@@ -45,8 +45,8 @@ class _Protocol(asyncio.Protocol):
         self.reader = Reader(client._dispatch)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's Unix transports are not asyncio.Transport subclasses (the cluster runs on uvloop)
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         try:

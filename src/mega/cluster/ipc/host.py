@@ -92,8 +92,8 @@ class _Conn(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's Unix transports are not asyncio.Transport subclasses (the cluster runs on uvloop)
+        self.transport = transport  # type: ignore[assignment]
         self.host._conns.add(self)
 
     def data_received(self, data: bytes) -> None:
