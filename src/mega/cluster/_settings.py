@@ -2,7 +2,7 @@
 
     server = {"workers": 4}          # or "auto" (one per CPU); unset or 0: one process, no cluster
     cluster = {"crash_loop_restarts": 5, "crash_loop_window": "60s", "backoff_max": "30s",
-               "scrape_timeout": "1s", "stop_grace": "10s"}
+               "scrape_timeout": "1s", "stop_grace": "10s", "drain_delay": "500ms"}
 
 `MEGA_CLUSTER_WORKERS` in the environment wins over `server.workers`.
 """
@@ -56,6 +56,7 @@ class ClusterSettings:
     backoff_max: float = 30.0  # backoff starts at 1 s and doubles up to this; reset after a window up
     scrape_timeout: float = 1.0  # the longest a /metrics scrape waits for a worker's numbers
     stop_grace: float = 10.0  # past server.shutdown_timeout, for the workers' hooks; then killed
+    drain_delay: float = 0.5  # on SIGTERM a worker answers readiness 503 this long before it stops accepting
 
 
 _SECTION = Section({
@@ -64,6 +65,7 @@ _SECTION = Section({
     "backoff_max": Leaf(c.duration(), const(30.0)),
     "scrape_timeout": Leaf(c.duration(most=30.0), const(1.0)),
     "stop_grace": Leaf(c.duration(zero_ok=True), const(10.0)),
+    "drain_delay": Leaf(c.duration(zero_ok=True, most=60.0), const(0.5)),
 })
 
 

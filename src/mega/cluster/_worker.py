@@ -15,9 +15,11 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from mega.cluster._wire import read_message, write_message
+from mega.server._serve import _Server, uvicorn_config
 
 __all__ = ["CONTROL_FD_VAR", "LISTEN_FD_VAR", "REUSEPORT_VAR", "is_worker", "run_worker"]
 
@@ -30,6 +32,29 @@ log = logging.getLogger("mega.cluster")
 def is_worker() -> bool:
     """Whether this process was started by a cluster primary."""
     return CONTROL_FD_VAR in os.environ
+
+
+class WorkerServer(_Server):
+    """mega's server with a drain delay: on the first signal readiness answers 503 at once, but the
+    socket keeps accepting (and answering) for `drain_delay` seconds before the drain starts, so a
+    balancer sees the 503 before any connection is refused. A second signal exits at once."""
+
+    drain_delay = 0.5
+    draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.draining:  # a second signal: mega's server then exits at once
+            self.should_exit = True
+        if self.draining or self.drain_delay <= 0:
+            super().handle_exit(sig, frame)
+            return
+        self.draining = True
+        if self.runtime.health is not None:
+            self.runtime.health.mark_draining()
+        log.info("%s received: readiness is now 503; draining in %gs", signal.Signals(sig).name,
+                 self.drain_delay)
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(loop.call_later, self.drain_delay, _Server.handle_exit, self, sig, frame)
 
 
 class Control:
@@ -103,7 +128,6 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 async def serve_worker(root: Path, host: str | None, port: int | None) -> int:
     """Boot, tell the primary, serve the shared socket until a signal or the primary's end."""
     from mega.boot.stages import BootError, boot
-    from mega.server._serve import _Server, uvicorn_config
 
     slot = os.environ.get("MEGA_WORKER_ID", "?")
     channel = socket.socket(fileno=int(os.environ[CONTROL_FD_VAR]))
@@ -122,13 +146,15 @@ async def serve_worker(root: Path, host: str | None, port: int | None) -> int:
         raise
     server = rt.server_config
     sock = _listening_socket(server["host"], int(server["port"]))
-    uv = _Server(uvicorn_config(rt, server), rt)
+    settings = rt.config.settings.get("cluster")
+    uv = WorkerServer(uvicorn_config(rt, server), rt)
+    uv.drain_delay = settings.drain_delay if settings is not None else 0.5
     if rt.metrics is not None:
         control.registry = rt.metrics.registry
         rt.metrics.aggregate = control.scrape
 
     def primary_gone() -> None:
-        if not uv.should_exit:
+        if not uv.should_exit and not uv.draining:
             log.warning("worker %s: the cluster primary is gone: draining", slot)
             uv.handle_exit(signal.SIGTERM, None)
 

@@ -53,7 +53,8 @@ def test_kill_9_ten_times_under_32_keep_alive_connections(tmp_path: Path,
     print(f"\nkill -9 x10: {len(served)} served, {len(errors)} errors, replaced after "
           f"{[round(r - k, 3) for _, k, r in kills]} s, {len(load.scrapes)} scrapes")
     assert len(load.scrapes) > 50
-    assert not [s for _, s in load.scrapes if isinstance(s, str)]
+    # A scrape fails only when its keep-alive connection was on the killed worker.
+    assert len([s for _, s in load.scrapes if isinstance(s, str)]) <= len(kills)
     assert went_down(load.scrapes) == []
     total = [s for _, s in load.scrapes if not isinstance(s, str)][-1]
     requests = sum(v for k, v in total.items() if k.startswith("mega_http_requests_total{") and "/pid" in k)
@@ -69,7 +70,7 @@ def test_sigterm_under_load_drains_every_request_started_before_it(
     load = Load(cluster.url(""), path="/slow?s=0.3", connections=32, pause=0.0).start()
     ready: list[tuple[float, int | str]] = []
     try:
-        time.sleep(1.5)
+        wait_for(lambda: len(load.records) >= 64, 30, "the load to run")  # every connection is open
         signalled = time.monotonic()
         cluster.signal()
         deadline = signalled + 3
@@ -87,9 +88,10 @@ def test_sigterm_under_load_drains_every_request_started_before_it(
     assert code == 0, cluster.output()
     assert stopped - signalled < 5 + 1  # the grace time: server.shutdown_timeout
     before = [r for r in load.records if r.started < signalled]
+    first_503 = min((a for a, s in ready if s == 503), default=signalled - 1) - signalled
     print(f"\nSIGTERM: {len(before)} requests before it, stopped after {stopped - signalled:.2f} s, "
-          f"first 503 after {min(a for a, s in ready if s == 503) - signalled:.3f} s")
-    assert len(before) > 50
+          f"first 503 after {first_503:.3f} s; readiness: {[(round(a - signalled, 3), s) for a, s in ready]}")
+    assert len(before) >= 64
     assert [r for r in before if r.error is not None or r.status != 200] == []
     refused = [at for at, status in ready if isinstance(status, str)]
     unready = [at for at, status in ready if status == 503]

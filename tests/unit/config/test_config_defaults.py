@@ -71,7 +71,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "schedules": {"timezone": "UTC", "misfire_grace": 60.0, "shutdown_timeout": 10.0},
         "workers": {},
         "cluster": {"crash_loop_restarts": 5, "crash_loop_window": 60.0, "backoff_max": 30.0,
-                    "scrape_timeout": 1.0, "stop_grace": 10.0},
+                    "scrape_timeout": 1.0, "stop_grace": 10.0, "drain_delay": 0.5},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 
