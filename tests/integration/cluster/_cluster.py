@@ -81,6 +81,8 @@ if os.environ.get("PROBE_BOOT_FAIL"):
     raise RuntimeError("probe refuses to boot")
 if os.environ.get("PROBE_EXIT_AFTER"):
     asyncio.get_running_loop().call_later(float(os.environ["PROBE_EXIT_AFTER"]), os._exit, 3)
+if os.environ.get("PROBE_STUCK_HOOK"):  # a sync hook cannot be cut: the worker outlives its grace
+    mega.shutdown.register("probe-stuck", lambda: time.sleep(60), order=5)
 if os.environ.get("PROBE_HOOKS"):
     async def hang():
         await asyncio.sleep(120)

@@ -124,3 +124,20 @@ def test_a_second_signal_exits_at_once(tmp_path: Path, start_cluster: Callable[.
     from ._cluster import _alive
 
     wait_for(lambda: not any(_alive(pid) for pid in pids), 5, "the workers to exit too")
+
+
+def test_a_worker_still_running_after_the_grace_is_killed_and_logged(
+        tmp_path: Path, start_cluster: Callable[..., Cluster]) -> None:
+    root = probe_project(tmp_path / "p", server='"shutdown_timeout": 1',
+                         config='"cluster": {"stop_grace": 1, "drain_delay": 0}')
+    cluster = start_cluster(root, workers=2, env={"PROBE_STUCK_HOOK": "1"})
+    cluster.wait_started()
+    pids = cluster.worker_pids()
+    signalled = time.monotonic()
+    cluster.signal()
+    assert cluster.wait(20) == 0
+    assert time.monotonic() - signalled < 1 + 1 + 3
+    output = cluster.output()
+    for slot, pid in pids.items():
+        assert f"cluster: worker {slot} (pid {pid}) still running 2s after SIGTERM: killed" in output, output
+    assert "shutdown complete" in output
