@@ -1,8 +1,10 @@
 """Lock and bus benchmarks in one run: one table, and bench/results/lockbus.json.
 
-    .venv/bin/python bench/lockbus/run.py [--n 10000] [--duration 5] [--only bus,lock]
+    .venv/bin/python bench/lockbus/run.py [--n 10000] [--duration 5] [--only bus,lock,cluster]
 
-The lock bench (`lock_bench.run(duration)`) runs when its module is present. Each bench returns a dict;
+The lock bench (`lock_bench.run(duration)`) runs when its module is present; `cluster`
+(`cluster_bench.run(duration)`) compares the cluster lock and bus with memory, redis
+and nats. Each bench returns a dict;
 `variants` (name → figures) become table rows, other scalar keys are listed under the bench's name.
 """
 
@@ -68,7 +70,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000, help="bus: requests per variant")
     parser.add_argument("--duration", type=float, default=5.0, help="lock: seconds per case")
-    parser.add_argument("--only", default="lock,bus")
+    parser.add_argument("--only", default="lock,bus,cluster")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -81,6 +83,8 @@ def main() -> int:
             results["lock"] = lock.run(args.duration)
     if "bus" in wanted:
         results["bus"] = _load("bus_bench").run(args.n)
+    if "cluster" in wanted:
+        results["cluster"] = _load("cluster_bench").run(args.duration)
     rows = [row for name, result in results.items() for row in _rows(name, result)]
     print(_table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)

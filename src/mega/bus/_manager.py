@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from mega.bus._errors import BusError
 from mega.bus._settings import DEFAULT, BusSettings
+from mega.bus.cluster import ClusterBus
 from mega.bus.contract import Bus
 from mega.bus.memory import MemoryBroker, MemoryBus
+from mega.cluster.ipc.client import ClusterClient, IpcDown
 from mega.config._problems import close_match
 
 if TYPE_CHECKING:  # nats-py takes ~0.2 s to import: only projects that use NATS pay it
     from mega.adapters.nats import NatsAdapter
-    from mega.cluster.ipc.client import ClusterClient
 
 log = logging.getLogger("mega.bus")
 
@@ -61,8 +62,6 @@ class BusManager:
         driver = self.driver_for(app, spec)
         bus: Bus
         if driver == "cluster":
-            from mega.bus.cluster import ClusterBus
-
             bus = ClusterBus(await self._cluster_client(app), **options)
         elif driver == "nats":
             from mega.bus.nats import NatsBus
@@ -101,8 +100,6 @@ class BusManager:
 
     async def _cluster_client(self, app: str) -> ClusterClient:
         if self._cluster is None:
-            from mega.cluster.ipc.client import ClusterClient, IpcDown
-
             assert self.cluster_socket is not None
             client = ClusterClient(self.cluster_socket)
             try:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mega.cluster.ipc.client import ClusterClient, IpcDown
 from mega.lock._settings import DEFAULT, DEFAULT_PREFIX, LockSettings
+from mega.lock.cluster import ClusterLock
 from mega.lock.contract import Lock, LockError
 from mega.lock.memory import MemoryLock
-
-if TYPE_CHECKING:
-    from mega.cluster.ipc.client import ClusterClient
 
 __all__ = ["DEFAULT", "DEFAULT_PREFIX", "LockManager", "LockSettings"]
 
@@ -50,8 +49,6 @@ class LockManager:
             lock = RedisLock(client, prefix=f"{spec.prefix}{app}:", **options)
             shown = f"redis ({spec.redis})"
         elif driver == "cluster":
-            from mega.lock.cluster import ClusterLock
-
             lock = ClusterLock(await self._cluster_client(app), prefix=f"{spec.prefix}{app}:", **options)
             shown = "cluster (single node)"
         else:
@@ -82,8 +79,6 @@ class LockManager:
 
     async def _cluster_client(self, app: str) -> ClusterClient:
         if self._cluster is None:
-            from mega.cluster.ipc.client import ClusterClient, IpcDown
-
             assert self.cluster_socket is not None
             client = ClusterClient(self.cluster_socket)
             try:

@@ -1,9 +1,13 @@
 """One worker process for tests/integration/cluster/test_ipc_processes.py, connected to the test's
 `ClusterHost` through MEGA_CLUSTER_SOCKET. Modes (argv[1]):
 
-    sections KEY TASKS SECTIONS  "ready"; on a stdin line, TASKS tasks run SECTIONS sections each
-                                 on KEY (hold()); prints one JSON line of (token, entered, left)
-                                 with CLOCK_MONOTONIC times, shared by every process of the machine
+    sections KEY TASKS SECTIONS REDIS_URL GUARD
+                                 "ready"; on a stdin line, TASKS tasks run SECTIONS sections each
+                                 on KEY (hold()); each section writes through a fenced Redis guard
+                                 (entry: raise GUARD to our token if it is greater; exit: accepted
+                                 only if GUARD still holds our token); prints one JSON line of
+                                 (token, entered, left, accepted) with CLOCK_MONOTONIC times, one
+                                 clock for every process of the machine
     fifo KEY                     for each stdin line "w N" starts waiter N on KEY (printing "sent N"
                                  once the request is written); "done" waits for them, prints JSON
     hold KEY                     holds KEY (ttl 30 s, extended), prints "held", sleeps until killed
@@ -34,22 +38,33 @@ def say(value: Any) -> None:
     print(value if isinstance(value, str) else json.dumps(value), flush=True)
 
 
-async def sections(client: ClusterClient, key: str, tasks: int, count: int) -> None:
+ENTER = "if tonumber(redis.call('get', KEYS[1]) or '0') < tonumber(ARGV[1]) then " \
+        "redis.call('set', KEYS[1], ARGV[1]) return 1 end return 0"
+LEAVE = "if redis.call('get', KEYS[1]) == ARGV[1] then return 1 end return 0"
+
+
+async def sections(client: ClusterClient, key: str, tasks: int, count: int, url: str, guard: str) -> None:
+    import redis.asyncio as aioredis
+
     lock = ClusterLock(client, prefix="t:")
-    records: list[tuple[int, float, float]] = []
+    redis = aioredis.Redis.from_url(url)
+    enter, leave = redis.register_script(ENTER), redis.register_script(LEAVE)
+    records: list[tuple[int, float, float, bool]] = []
 
     async def run() -> None:
         for _ in range(count):
             async with lock.hold(key, ttl=5, wait=60) as held:
                 entered = time.monotonic()
-                await asyncio.sleep(0)
-                records.append((held.token, entered, time.monotonic()))
+                ok = bool(await enter(keys=(guard,), args=(held.token,)))
+                ok = bool(await leave(keys=(guard,), args=(held.token,))) and ok
+                records.append((held.token, entered, time.monotonic(), ok))
 
     say("ready")
     await line()
     await asyncio.gather(*(run() for _ in range(tasks)))
     say({"pid": os.getpid(), "records": records, "stats": await lock.stats()})
     await lock.close()
+    await redis.aclose()
 
 
 async def fifo(client: ClusterClient, key: str) -> None:
@@ -112,7 +127,7 @@ async def main(mode: str, args: list[str]) -> None:
     await client.connect()
     try:
         if mode == "sections":
-            await sections(client, args[0], int(args[1]), int(args[2]))
+            await sections(client, args[0], int(args[1]), int(args[2]), args[3], args[4])
         elif mode == "fifo":
             await fifo(client, args[0])
         elif mode == "hold":

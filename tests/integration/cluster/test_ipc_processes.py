@@ -1,8 +1,9 @@
 """The cluster lock and bus across 2 real worker processes, against a `ClusterHost` run by the test
 (as the cluster primary runs it). Workers: tests/integration/cluster/ipc_worker.py.
 
-- 2 processes x 4 tasks x 1,000 sections on one key: no two sections overlap (CLOCK_MONOTONIC, one
-  clock for the machine), and tokens rise strictly in the order the sections ran;
+- 2 processes x 4 tasks x 1,000 sections on one key, each writing through a fenced Redis guard: the
+  guard accepts every section (none fenced off), no two sections overlap (CLOCK_MONOTONIC, one clock
+  for the machine), and tokens rise strictly in the order the sections ran;
 - 100 waiters, alternating between the processes: served in arrival order (0 inversions);
 - a holder process killed (SIGKILL) → its key goes to the waiter within 100 ms;
 - 10,000 cross-process requests (5,000 each way) → 0 lost, 0 mismatched.
@@ -19,15 +20,18 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 
 from mega.cluster.ipc import SOCKET_ENV, ClusterClient, ClusterHost
 from mega.lock.cluster import ClusterLock
+from tests import services
 
 pytestmark = pytest.mark.integration
 
@@ -93,20 +97,28 @@ async def settled(check: Callable[[], bool], timeout: float = 5) -> None:
 
 
 async def test_sections_on_one_key_never_overlap_and_tokens_rise(spawn: Callable[..., Any]) -> None:
-    workers = [await spawn("sections", "shared", "4", str(SECTIONS)) for _ in range(2)]
+    services.require("redis")
+    guard = f"mega:test:cluster-guard:{uuid.uuid4().hex[:10]}"
+    workers = [await spawn("sections", "shared", "4", str(SECTIONS), services.url("redis"), guard)
+               for _ in range(2)]
     for w in workers:
         assert await w.read() == "ready"
     for w in workers:
         await w.write("go")
     results = [await w.json(timeout=600) for w in workers]
+    redis = aioredis.Redis.from_url(services.url("redis"))
+    await redis.delete(guard)
+    await redis.aclose()
     records = sorted((tuple(r) for res in results for r in res["records"]), key=lambda r: r[1])
     assert len(records) == 2 * 4 * SECTIONS
     overlaps = sum(1 for a, b in itertools.pairwise(records) if b[1] < a[2])
     inversions = sum(1 for a, b in itertools.pairwise(records) if b[0] <= a[0])
-    assert (overlaps, inversions) == (0, 0)
+    fenced = sum(1 for r in records if not r[3])
+    assert (overlaps, inversions, fenced) == (0, 0, 0)
     assert all(res["records"] for res in results)  # both processes ran sections
     rate = len(records) / (records[-1][2] - records[0][1])
-    print(f"\n{len(records)} sections, 0 overlaps, tokens strictly rising; {rate:.0f} sections/s")
+    print(f"\n{len(records)} sections, 0 overlaps, 0 fenced off, tokens strictly rising; "
+          f"{rate:.0f} sections/s")
 
 
 async def test_waiters_across_processes_are_served_in_arrival_order(host: ClusterHost,
