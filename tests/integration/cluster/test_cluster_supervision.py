@@ -58,7 +58,7 @@ def test_a_killed_worker_is_replaced_in_its_slot_within_a_second(
 def test_a_slot_that_keeps_crashing_backs_off_and_logs_the_crash_loop(
         tmp_path: Path, start_cluster: Callable[..., Cluster]) -> None:
     root = probe_project(tmp_path / "p", config='"cluster": {"crash_loop_restarts": 2, "backoff_max": 2}')
-    cluster = start_cluster(root, workers=1, env={"PROBE_EXIT_AFTER": "1.5"})
+    cluster = start_cluster(root, workers=1, env={"PROBE_EXIT_AFTER": "2.5"})
     cluster.wait_started()
     wait_for(lambda: cluster.output().count("cluster.crash_loop") >= 3, 60, "three crash-loop lines")
     lines = [line for line in cluster.output().splitlines() if "cluster.crash_loop" in line]
