@@ -42,8 +42,14 @@ def start(ctx: click.Context, host: str | None, port: int | None, watch: bool,
         return _start_watching(root, host, port, debug=debug)
     if workers:
         from mega.cluster._primary import run_cluster
+        from mega.errors import MegaError
 
-        return run_cluster(root, host=host, port=port, count=workers, debug=debug)
+        try:
+            return run_cluster(root, host=host, port=port, count=workers, debug=debug)
+        except MegaError as exc:
+            if exc.code != "cluster.metrics_port":
+                raise
+            raise UsageFailure([*_headline(exc.message, exc.hint), f"code: {exc.code}"]) from exc
     from mega.server import run
 
     if boot_error_page is None or host is None or port is None:

@@ -348,6 +348,11 @@ def run_cluster(root: Path, *, host: str | None, port: int | None, count: int, d
     load_dotenv_file(root, environ)
     config = load_project_config(root, environ=environ)
     server, logger = config.values["server"], config.values["logger"]
+    metrics = config.settings.get("metrics")
+    if metrics is not None and metrics.enabled and metrics.port is not None:
+        text = f"metrics.port ({metrics.port}) cannot be used in cluster mode: every worker would bind it"
+        raise MegaError("cluster.metrics_port", text, details={"port": metrics.port},
+                        hint="remove metrics.port: /metrics on the main port answers for the whole cluster")
     configure_logging(level=logger["level"], fmt=logger["format"], sinks=logger["sinks"], environ=environ)
     settings: ClusterSettings = config.settings.get("cluster") or ClusterSettings()
     primary = Primary(root, host=host or server["host"], port=port or int(server["port"]), count=count,

@@ -138,3 +138,12 @@ def test_zero_workers_serves_in_one_process(tmp_path: Path, start_cluster: Calla
     assert "cluster primary" not in cluster.output()
     cluster.signal()
     assert cluster.wait(60) == 0
+
+
+def test_a_separate_metrics_port_is_refused_in_cluster_mode(tmp_path: Path) -> None:
+    root = probe_project(tmp_path / "p", config='"metrics": {"port": 9464}')
+    result = _mega(root, env={"MEGA_CLUSTER_WORKERS": "2"})
+    assert result.returncode == 2, result.stderr
+    assert "metrics.port (9464) cannot be used in cluster mode: every worker would bind it" in result.stderr
+    assert "code: cluster.metrics_port" in result.stderr
+    assert "worker 1 started" not in result.stderr
