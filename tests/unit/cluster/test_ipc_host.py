@@ -135,3 +135,28 @@ async def test_stats_of_the_host(folder: Path) -> None:
     await lock.close()
     await client.close()
     await host.close()
+
+
+async def test_a_host_that_does_not_answer_is_an_outage_not_contention(folder: Path) -> None:
+    path = folder / "s"
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # a hung primary: reads, never answers
+        writer.close()
+
+    server = await asyncio.start_unix_server(swallow, str(path))
+    client = ClusterClient(path, answer_within=0.3)
+    lock, bus = ClusterLock(client), ClusterBus(client)
+    for call, code in ((lock.acquire("k", ttl=5, wait=0), "lock.backend_unavailable"),
+                       (lock.acquire("k", ttl=5, wait=0.2), "lock.backend_unavailable"),
+                       (lock.claim("k", ttl=5), "lock.backend_unavailable"),
+                       (bus.on("evt", lambda p: None), "bus.backend_unavailable")):
+        with pytest.raises(MegaError) as err:
+            await asyncio.wait_for(call, 3)
+        assert err.value.code == code
+        assert "did not answer" in str(err.value)
+    await bus.close()
+    await lock.close()
+    await client.close()
+    server.close()
+    await server.wait_closed()

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from mega.cluster.ipc._wire import SOCKET_ENV, ProtocolError, Reader, frame
 
@@ -26,6 +26,8 @@ __all__ = ["ClusterClient", "IpcDown", "socket_path"]
 log = logging.getLogger("mega.cluster")
 
 CONNECT_TIMEOUT = 2.0
+ANSWER_WITHIN = 5.0
+"""Seconds the host has to answer a call (past an acquire's own wait): a hung primary is an outage."""
 
 
 class IpcDown(ConnectionError):
@@ -45,8 +47,7 @@ class _Protocol(asyncio.Protocol):
         self.reader = Reader(client._dispatch)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's Unix transports are not asyncio.Transport subclasses (the cluster runs on uvloop)
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -68,8 +69,9 @@ Feed = Callable[[str, str | None, bytes, Any], None]
 class ClusterClient:
     """One connection to the cluster host (a worker has one per lock manager and per bus manager)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, answer_within: float = ANSWER_WITHIN) -> None:
         self.path = os.fspath(path)
+        self.answer_within = answer_within
         self._proto: _Protocol | None = None
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Future[Any]] = {}
@@ -193,9 +195,16 @@ class ClusterClient:
         self._send([op, rid, *args])
         self._calls[rid] = future
         try:
-            return await future
+            async with asyncio.timeout(self.answer_within):
+                return await future
+        except TimeoutError as exc:
+            raise self._silent(op) from exc
         finally:
             self._calls.pop(rid, None)
+
+    def _silent(self, op: str) -> IpcDown:
+        return IpcDown(f"the cluster host at {self.path} did not answer {op!r} "
+                       f"within {self.answer_within:g} s")
 
     async def acquire(self, key: str, ttl: float, wait: float | None) -> tuple[int, float] | None:
         """(token, deadline as this process's `time.monotonic()`) or None when the wait ran out.
@@ -210,14 +219,17 @@ class ClusterClient:
         self._calls[rid] = future
         self._acquires[rid] = key
         try:
-            answer = await future
-        except asyncio.CancelledError:
+            async with asyncio.timeout(None if wait is None else wait + self.answer_within):
+                answer = await future
+        except (asyncio.CancelledError, TimeoutError) as exc:
             if future.done() and not future.cancelled() and future.exception() is None:
                 if future.result():  # granted, then cancelled before the caller saw it
                     self._give_back(key, future.result()[0])
             elif rid in self._acquires:  # not answered yet: withdraw (a grant crossing this is released)
                 with contextlib.suppress(IpcDown):
                     self._send(["xacq", rid])
+            if isinstance(exc, TimeoutError):
+                raise self._silent("acq") from exc
             raise
         finally:
             self._calls.pop(rid, None)

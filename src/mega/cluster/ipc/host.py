@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mega.bus._subjects import is_pattern, matches
 from mega.cluster.ipc._wire import ProtocolError, Reader, frame
@@ -92,8 +92,7 @@ class _Conn(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's Unix transports are not asyncio.Transport subclasses (the cluster runs on uvloop)
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
         self.host._conns.add(self)
 
     def data_received(self, data: bytes) -> None:
