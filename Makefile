@@ -36,6 +36,7 @@ test: $(DEV)
 bench: $(DEV)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/http/run.py
+	$(BIN)/python bench/cluster/run.py
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench

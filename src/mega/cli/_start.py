@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from mega.cli._failure import UsageFailure, _headline
 from mega.cli._project import cli_state, project_root
 
 
@@ -28,8 +29,30 @@ def start(ctx: click.Context, host: str | None, port: int | None, server_name: s
     """Boot the project and serve it until SIGINT or SIGTERM."""
     root = project_root(ctx)
     debug = cli_state(ctx).debug
+    from mega.cluster._worker import is_worker
+
+    if is_worker():  # started by a cluster primary
+        from mega.cluster._worker import run_worker
+
+        return run_worker(root, host, port)
+    workers = _cluster_workers(root)
     if watch:
+        if workers:
+            message = (f"mega start --watch cannot run in cluster mode ({workers} workers from "
+                       f"{_workers_source()})")
+            hint = "unset MEGA_CLUSTER_WORKERS (or server.workers) to use --watch, or start without --watch"
+            raise UsageFailure([*_headline(message, hint), "code: cluster.watch_conflict"])
         return _start_watching(root, host, port, server_name, debug=debug)
+    if workers:
+        from mega.cluster._primary import run_cluster
+        from mega.errors import MegaError
+
+        try:
+            return run_cluster(root, host=host, port=port, count=workers, debug=debug)
+        except MegaError as exc:
+            if exc.code != "cluster.metrics_port":
+                raise
+            raise UsageFailure([*_headline(exc.message, exc.hint), f"code: {exc.code}"]) from exc
     from mega.server import run
 
     if boot_error_page is None or host is None or port is None:
@@ -42,6 +65,43 @@ def start(ctx: click.Context, host: str | None, port: int | None, server_name: s
         if exc.stage == "listen":  # the port is not ours to answer on
             raise
         return _serve_boot_error(exc, host, port, details=boot_error_page == "details", debug=debug)
+
+
+def _workers_source() -> str:
+    from mega.cluster import ENV_VAR
+
+    return ENV_VAR if os.environ.get(ENV_VAR, "").strip() else "server.workers"
+
+
+def _cluster_workers(root: Path) -> int:
+    """How many workers to run (0: no cluster). A config that does not load is left to the boot to
+    report, at its stage; a bad MEGA_CLUSTER_WORKERS is `cluster.invalid_workers` (exit 2)."""
+    from mega.cluster import ENV_VAR, resolve_workers
+    from mega.config import load_dotenv_file, load_project_config
+    from mega.errors import MegaError
+
+    configured: int | str | None = None
+    if not os.environ.get(ENV_VAR, "").strip():
+        environ = dict(os.environ)
+        try:
+            load_dotenv_file(root, environ)
+            if not environ.get(ENV_VAR, "").strip():
+                configured = load_project_config(root, environ=environ).values["server"].get("workers")
+        except MegaError:
+            return 0
+        if environ.get(ENV_VAR, "").strip():  # from .env
+            return _resolved(resolve_workers, None, environ)
+    return _resolved(resolve_workers, configured, os.environ)
+
+
+def _resolved(resolve: Any, configured: int | str | None, environ: Any) -> int:
+    from mega.errors import MegaError
+
+    try:
+        count: int = resolve(configured, environ)
+    except MegaError as exc:
+        raise UsageFailure([*_headline(exc.message, exc.hint), f"code: {exc.code}"]) from exc
+    return count
 
 
 def _serve_boot_error(exc: Exception, host: str, port: int, *, details: bool, debug: bool) -> int:

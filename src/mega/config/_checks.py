@@ -59,6 +59,23 @@ def integer(low: int, high: int | None = None) -> Check:
 
 
 
+WORKERS_HINT = "use an integer >= 1 (workers), 'auto' (one per CPU), or 0 / leave it unset for one process"
+
+
+def workers(value: Any) -> int | str:
+    """`server.workers` (cluster mode): an int >= 0 (a digit string too) or "auto"."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        if ascii_digits(text):
+            return int(text)
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise Invalid("cluster.invalid_workers", f"must be an integer >= 0 or 'auto', got {value!r}",
+                  hint=WORKERS_HINT)
+
+
 def boolean(value: Any) -> bool:
     """A real bool; "true"/"false"/"1"/"0" are accepted for values read from the environment."""
     if isinstance(value, bool):

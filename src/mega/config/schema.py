@@ -40,6 +40,7 @@ SERVER = Section(
         "trailing_slash": Leaf(c.choice("redirect", "strict"), const("redirect")),
         "server": Leaf(c.choice("uvicorn", "granian"), const("uvicorn")),
         "trusted_proxies": Leaf(_STR_LIST, const([])),
+        "workers": Leaf(c.workers, const(0)),  # cluster mode; MEGA_CLUSTER_WORKERS wins (mega.cluster)
     }
 )
 

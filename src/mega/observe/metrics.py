@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -112,6 +112,8 @@ class Metrics:
             GCCollector(registry=self.registry)
         self._lag_task: asyncio.Task[None] | None = None
         self.started = time.time()
+        # Cluster mode: the whole cluster's text, asked of the primary (set by the worker at start).
+        self.aggregate: Callable[[], Awaitable[bytes]] | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -332,7 +334,7 @@ class Metrics:
                 if not hmac.compare_digest(given, token):
                     status, body = 401, b"unauthorized\n"
             if status == 200:
-                body = self.render()
+                body = self.render() if self.aggregate is None else await self.aggregate()
             extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, (b"content-length", b"%d" % len(body)), *extra]})

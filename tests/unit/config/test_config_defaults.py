@@ -32,6 +32,7 @@ SERVER_DEFAULTS = {
     "trailing_slash": "redirect",
     "server": "uvicorn",
     "trusted_proxies": [],
+    "workers": 0,
 }
 
 
@@ -72,6 +73,8 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
         "ws_cluster": None,
         "ws_hub": {"host": "0.0.0.0", "port": 3100, "heartbeat": 25.0,
                    "compression": {"enabled": False, "threshold": 1024, "window_bits": 15}},
+        "cluster": {"crash_loop_restarts": 5, "crash_loop_window": 60.0, "backoff_max": 30.0,
+                    "scrape_timeout": 1.0, "stop_grace": 10.0, "drain_delay": 0.5},
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 

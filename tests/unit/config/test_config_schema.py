@@ -62,6 +62,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "jobs": {Scope.GLOBAL},
         "schedules": {Scope.GLOBAL},
         "workers": {Scope.GLOBAL},
+        "cluster": {Scope.GLOBAL},
         "ws": {Scope.APP},
         "ws_hub": {Scope.GLOBAL},
         "ws_cluster": {Scope.GLOBAL},

@@ -18,7 +18,7 @@ MakeProject = Callable[..., Path]
 Problems = Callable[..., list[ConfigProblem]]
 
 WEB = "apps/web/app_config.py"
-GLOBAL_KEYS = ("plugins", "cluster")
+GLOBAL_KEYS = ("plugins",)
 APP_KEYS = ("security",)
 
 
