@@ -60,7 +60,7 @@ class ServerSpan(ReadableSpan, trace.Span):
 
     def __init__(self, name: str, trace_id: int, span_id: int, flags: int, parent: SpanContext | None,
                  trace_state: Any, attributes: dict[str, Any], resource: Any, scope: Any,
-                 processor: SpanProcessor) -> None:
+                 processor: SpanProcessor, fixed: dict[str, Any] | None = None) -> None:
         # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given)
         self._name = name
         self._trace_id = trace_id
@@ -71,6 +71,9 @@ class ServerSpan(ReadableSpan, trace.Span):
         self._parent = parent
         self._kind = SpanKind.SERVER
         self._attributes = self._attrs = attributes
+        # The route's attributes (built at boot) when `attributes` begins with them, unchanged: the encoder
+        # reuses their bytes. None once one of them is set again.
+        self._fixed = fixed
         self._events: list[Event] = []
         self._links: list[Link] = []
         self._resource = resource
@@ -118,6 +121,8 @@ class ServerSpan(ReadableSpan, trace.Span):
             log.warning("span attribute %r = %r refused: keys are non-empty strings, values str, bool, int, "
                         "float or a sequence of one of them", key, value)
             return
+        if self._fixed is not None and key in self._fixed:
+            self._fixed = None
         self._attrs[key] = cleaned
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:

@@ -157,7 +157,7 @@ class Tracing:
                     otel_context.detach(token)
             span = ServerSpan(scope["method"] if unmatched else name, trace_id, bits(64) or 1, flags,
                               parent_span, state, _request_attributes(scope, fixed, unmatched),
-                              tracer.resource, scope_of, processor)
+                              tracer.resource, scope_of, processor, fixed)
             processor.on_start(span, parent)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
             status: int = 500
