@@ -102,27 +102,27 @@ class Keys:
     Built once (key derivation and the AES key schedule happen here, never per message).
     """
 
-    __slots__ = ("_ciphers",)
+    __slots__ = ("ciphers",)
 
     def __init__(self, secrets: tuple[str, ...] | list[str], direction: str, context: str = "http") -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         if not secrets:
             raise ValueError("at least one secret is needed")
-        self._ciphers = tuple(AESGCM(derive_key(s, direction, context)) for s in secrets)
+        self.ciphers = tuple(AESGCM(derive_key(s, direction, context)) for s in secrets)
 
     def seal(self, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> tuple[bytes, bytes, bytes]:
         """(nonce, ciphertext, tag) under the first secret; a fresh random nonce unless one is given."""
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
-        sealed = self._ciphers[0].encrypt(nonce, plaintext, aad)
+        sealed = self.ciphers[0].encrypt(nonce, plaintext, aad)
         return nonce, sealed[:-TAG_SIZE], sealed[-TAG_SIZE:]
 
     def open(self, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
         """The plaintext, or None when no secret's key authenticates it (the GCM tag compares in
         constant time inside OpenSSL)."""
         sealed = ciphertext + tag
-        for cipher in self._ciphers:
+        for cipher in self.ciphers:
             try:
                 return cipher.decrypt(nonce, sealed, aad)
             except InvalidTag:

@@ -148,6 +148,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                       cors=route_cors, route=where, handler=route.handler_name, app=settings.name,
                       pages=settings.pages)
     const_headers, raw_block = constant
+    asp_fresh = asp.first_use_now if asp is not None else None
 
     # The hot path, kept in one function: each helper call would cost a frame per request.
     async def endpoint(  # noqa: C901
@@ -167,7 +168,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                 head = asp.check(scope)
                 req._body = asp.open(scope, head, await req.body())  # type: ignore[union-attr]
                 sealed = head[2]
-                if not await asp.replay.first_use(head[0]):  # type: ignore[arg-type]
+                if not (asp_fresh(head[0]) if asp_fresh is not None  # type: ignore[arg-type]
+                        else await asp.replay.first_use(head[0])):  # type: ignore[arg-type]
                     raise asp.replayed()
             if guard is not None:  # rate limit, CSRF, CORS: what this route's settings ask for
                 checked = guard(scope, req)
