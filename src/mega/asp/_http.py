@@ -144,7 +144,17 @@ class HttpAsp:
     def check(self, scope: dict[str, Any]) -> tuple[bytes | None, bytes | None, bytes | None, str]:
         """Signal and timestamp (AspError asp.signal / asp.drift); then (nonce, tag, nonce as sent, timestamp)
         for `open` (nonce and tag None when malformed: decryption fails, after the body was read)."""
-        signal, stamp, nonce_text, tag_text = _asp_headers(scope["headers"])
+        signal = stamp = nonce_text = tag_text = None  # a repeated header keeps its last value
+        for name, value in scope["headers"]:
+            if name.startswith(SIGNAL):
+                if name == SIGNAL:
+                    signal = value
+                elif name == TIMESTAMP:
+                    stamp = value
+                elif name == NONCE:
+                    nonce_text = value
+                elif name == TAG:
+                    tag_text = value
         if signal is None or not hmac.compare_digest(signal, VERSION):
             raise AspError("asp.signal")
         if stamp is None or not (stamp.isdigit() and len(stamp) <= _TS_DIGITS) or \
@@ -186,20 +196,6 @@ class HttpAsp:
     def sealing(self, send: Any, request_nonce: bytes) -> _SealingSend:
         """A `send` that encrypts one response, whatever way it is sent (the less common paths)."""
         return _SealingSend(send, self.response_keys, request_nonce)
-
-
-def _asp_headers(headers: list[tuple[bytes, bytes]]) -> list[bytes | None]:
-    """[signal, timestamp, nonce, tag] as sent (None where missing; a repeated one keeps its last)."""
-    found: list[bytes | None] = [None, None, None, None]
-    for name, value in headers:
-        if name.startswith(SIGNAL):
-            index = _NAMES.get(name)
-            if index is not None:
-                found[index] = value
-    return found
-
-
-_NAMES = {SIGNAL: 0, TIMESTAMP: 1, NONCE: 2, TAG: 3}
 
 
 class _SealingSend:
