@@ -252,6 +252,9 @@ class OtlpExporter(OTLPSpanExporter):
         self._encoder = _Encoder()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        client = getattr(self, "_client", None)
+        if client is None:  # an exporter release without its HTTP client object: its own encoder then
+            return super().export(spans)
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
@@ -259,5 +262,5 @@ class OtlpExporter(OTLPSpanExporter):
         except Exception:
             log.exception("encoding %d spans for OTLP failed", len(spans))
             return SpanExportResult.FAILURE
-        result = self._client.export(data)
-        return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
+        result = client.export(data)
+        return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE
