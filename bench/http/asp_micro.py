@@ -137,7 +137,7 @@ async def _run(args: argparse.Namespace) -> None:  # noqa: C901 - one measuring 
             prof.enable()
             await timed(args.profile, args.n)
             prof.disable()
-            pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "35")))
             return
         names = ("plain", "asp", "headed") if args.headed else ("plain", "asp")
         for name in names:

@@ -23,6 +23,7 @@ import os
 import threading
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -184,7 +185,14 @@ class QueueProcessor(SpanProcessor):
         self.dropped = 0
         self._lock = threading.Lock()  # one export at a time (the thread's, or a flush's)
         self._start()
-        os.register_at_fork(after_in_child=self._start)  # a forked worker gets its own thread and queue
+        restart = weakref.WeakMethod(self._start)  # a forked worker gets its own thread and queue
+
+        def after_fork() -> None:
+            method = restart()
+            if method is not None:
+                method()
+
+        os.register_at_fork(after_in_child=after_fork)
 
     def _start(self) -> None:
         self._queue: deque[ReadableSpan] = deque()
