@@ -201,17 +201,17 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                 session = ctx.__dict__.get("_session")
                 if session is not None and hasattr(session, "commit"):  # used: save it, set the cookie
                     await session.commit(reply)
-            if sealed is not None and ((reply is not None and reply.response is not None) or
-                                       (type(result) is not dict and isinstance(result, _SPECIAL))):
-                send = asp.sealing(send, sealed)  # type: ignore[union-attr]  # the less common answers
             if type(result) is not dict and isinstance(result, _SPECIAL):
                 encoded = _encode_envelope(result, where)
                 sending = True
-                status = await _send_special(result, encoded, scope, send, rid, reply, guarded, constant)
+                status = await _send_special(result, encoded, scope, send if sealed is None else
+                                             asp.sealing(send, sealed),  # type: ignore[union-attr]
+                                             rid, reply, guarded, constant)
             elif reply is not None and reply.response is not None:
                 sending = True
-                status = await _send_special(reply.response, None, scope, send, rid, reply, guarded,
-                                             constant)
+                status = await _send_special(reply.response, None, scope, send if sealed is None else
+                                             asp.sealing(send, sealed),  # type: ignore[union-attr]
+                                             rid, reply, guarded, constant)
             else:
                 if check_response is not None:
                     result = check_response(result)

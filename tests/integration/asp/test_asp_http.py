@@ -52,8 +52,14 @@ ROUTES = """
     async def nothing(req, reply):
         reply.status(204)
 
+    async def odd(req):
+        from mega import Envelope
+
+        return Envelope.ok({"when": object()})  # JSON cannot encode it: an error, after decryption
+
     def routes(router):
         router.post("/api/secure/form", form, csrf=False)
+        router.get("/api/secure/odd", odd)
         router.get("/api/secure/text", text)
         router.delete("/api/secure/nothing", nothing)
         router.post("/api/secure/echo", echo)
@@ -139,6 +145,10 @@ async def test_forms_responses_and_bodiless_answers_go_through_asp(http: httpx.A
     empty = await http.delete("/api/secure/nothing", headers=sealed.headers)
     assert empty.status_code == 204 and empty.content == b"" and empty.headers["x-mega-asp"] == "1"
     assert asp.open(204, empty.headers, empty.content, sealed.nonce) == b""  # the tag still binds the status
+    sealed = asp.seal("GET", "/api/secure/odd")
+    odd = await http.get("/api/secure/odd", headers=sealed.headers)
+    assert odd.status_code == 500 and odd.headers["x-mega-asp"] == "1"  # sealed once, not twice
+    assert orjson.loads(asp.open(500, odd.headers, odd.content, sealed.nonce))["ok"] is False
 
 
 async def test_errors_on_asp_paths_are_encrypted(http: httpx.AsyncClient) -> None:
