@@ -137,7 +137,8 @@ async def _run(args: argparse.Namespace) -> None:  # noqa: C901 - one measuring 
             prof.enable()
             await timed(args.profile, args.n)
             prof.disable()
-            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "35")))
+            stats = pstats.Stats(prof).sort_stats(os.environ.get("SORT", "tottime"))  # SORT=ncalls, ...
+            stats.print_stats(int(os.environ.get("TOP", "35")))
             return
         names = ("plain", "asp", "headed") if args.headed else ("plain", "asp")
         for name in names:
