@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext
 
-from mega.observe._spans import ServerSpan
+from mega.observe._spans import _ERROR, _UNSET, ServerSpan
 
 __all__ = ["OtlpExporter", "encode"]
 
@@ -40,6 +40,7 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags of opentelemetry-proto
 _FLAGS_LOCAL = b"\x85\x01" + _PACK_I(_HAS_IS_REMOTE)  # field 16, fixed32
 _FLAGS_REMOTE = b"\x85\x01" + _PACK_I(_HAS_IS_REMOTE | _IS_REMOTE)
 _STATUS_UNSET = b"\x7a\x00"  # field 15, an empty Status (what the SDK's encoder sends for UNSET)
+_STATUS_ERROR = b"\x7a\x02\x18\x02"  # code 2, no description
 _KV_CACHE_MAX = 4096
 
 
@@ -71,6 +72,17 @@ def _any_value(value: Any) -> bytes | None:
     if kind is float:
         return b"\x21" + _PACK_D(value)
     return None
+
+
+def _status_field(status: Any) -> bytes:
+    """Span field 15: the Status message (empty for UNSET, as OpenTelemetry's encoder sends it)."""
+    if status is _UNSET or status is _ERROR:  # the two mega sets itself
+        return _STATUS_UNSET if status is _UNSET else _STATUS_ERROR
+    if status.description or status.status_code.value:
+        inner = (_field(b"\x12", status.description.encode("utf-8")) if status.description else b"") + \
+            (b"\x18" + _varint(status.status_code.value) if status.status_code.value else b"")
+        return _field(b"\x7a", inner)
+    return _STATUS_UNSET
 
 
 class _Encoder:
@@ -140,18 +152,16 @@ class _Encoder:
                 hit = self._once[id(fixed)] = (fixed, b"".join(encoded_fixed))  # type: ignore[arg-type]
             parts.append(hit[1])
             items = islice(items, len(fixed), None)  # type: ignore[assignment]
+        cached = self._kv.get
         for key, value in items:
-            encoded = attribute(key, value)
+            try:
+                encoded = cached((key, value)) or attribute(key, value)
+            except TypeError:  # an unhashable value
+                encoded = None
             if encoded is None:
                 return None
             parts.append(encoded)
-        status = span._status
-        if status.description or status.status_code.value:
-            inner = (_field(b"\x12", status.description.encode("utf-8")) if status.description else b"") + \
-                (b"\x18" + _varint(status.status_code.value) if status.status_code.value else b"")
-            parts.append(_field(b"\x7a", inner))
-        else:
-            parts.append(_STATUS_UNSET)
+        parts.append(_status_field(span._status))
         parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
@@ -178,13 +188,7 @@ class _Encoder:
                 parts.append(encoded)
         if span.dropped_attributes:
             parts += (b"\x50", _varint(span.dropped_attributes))
-        status = span.status
-        if status.description or status.status_code.value:
-            inner = (_field(b"\x12", status.description.encode("utf-8")) if status.description else b"") + \
-                (b"\x18" + _varint(status.status_code.value) if status.status_code.value else b"")
-            parts.append(_field(b"\x7a", inner))
-        else:
-            parts.append(_STATUS_UNSET)
+        parts.append(_status_field(span.status))
         parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
@@ -199,13 +203,19 @@ class _Encoder:
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
         """An ExportTraceServiceRequest: spans grouped by resource, then by instrumentation scope."""
         groups: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
+        last_resource: Any = None
+        last_scope: Any = None
+        last: list[bytes] | None = None
         for span in spans:
             resource, scope = span._resource, span._instrumentation_scope
-            key = (id(resource), id(scope))
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = (resource, scope, [])
-            group[2].append(_field(b"\x12", self.span(span)))
+            if resource is not last_resource or scope is not last_scope or last is None:
+                key = (id(resource), id(scope))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = (resource, scope, [])
+                last_resource, last_scope, last = resource, scope, group[2]
+            body = (self._server_span(span) if type(span) is ServerSpan else None) or self.span(span)
+            last.append(b"\x12" + _varint(len(body)) + body)
         by_resource: dict[int, tuple[Any, list[bytes]]] = {}
         for resource, scope, encoded in groups.values():
             head = _field(b"\x0a", self._encoded_once(scope, _scope)) if scope is not None else b""

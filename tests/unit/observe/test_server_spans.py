@@ -166,13 +166,18 @@ def test_the_lean_encoder_writes_the_bytes_opentelemetrys_encoder_writes() -> No
         return 200
 
     run(tr.http_hook("web", "POST", "/rich", rich), scope("/rich", method="POST"))
+
+    async def down(scope: Any, receive: Any, send: Any, params: Any) -> int:
+        return 503
+
+    run(tr.http_hook("web", "GET", "/down", down), scope("/down"))  # status ERROR set by mega
     sdk = tr.tracer
     with sdk.start_as_current_span("plain", attributes={"a": "b", "n": 3}) as span:
         span.add_link(span.get_span_context(), {"why": "test"})
     with sdk.start_span("client", kind=SpanKind.CLIENT, links=[Link(span.get_span_context())]) as other:
         other.set_status(Status(StatusCode.OK))
     spans = keep.spans
-    assert len(spans) == 6
+    assert len(spans) == 7
     ours = ExportTraceServiceRequest.FromString(encode(spans))
     theirs = encode_spans(spans)
     assert ours == theirs
