@@ -37,6 +37,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.http.request", "mega.forms._parse"): "python-multipart, only for requests that parse a form",
     ("mega.observe._stage", "mega.observe.metrics"): "prometheus_client, only with metrics on",
     ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
+    ("mega.observe.tracing", "mega.observe._otlp"): "the OTLP/HTTP exporter (requests, protobuf), only with "
+                                                    "the 'otlp' exporter",
     ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
     ("mega.workers._stage", "mega.workers._pool"): "multiprocessing, only for projects that declare pools",
     ("mega.observe.logging", "mega.observe.telegram"): "urllib.request (http.client, email), only with a "

@@ -278,9 +278,8 @@ class MegaApp:
                                 hint="remove one of them or give it another path")
             seen[key] = route
             chains = self._route_chains(route)
-            endpoint = compile_route(route, settings, chains, self)
-            if self.asp is not None and self.asp.covers(route):  # decided here: other routes pay nothing
-                endpoint = self.asp.wrap(endpoint, int(route.options.get("body_limit", self.body_limit)))
+            asp = self.asp if self.asp is not None and self.asp.covers(route) else None  # others pay nothing
+            endpoint = compile_route(route, settings, chains, self, asp)
             if self.instruments is not None:  # metrics/tracing on: decided here, per route, at boot
                 endpoint = self.instruments.wrap_route(self.name, route.method, route.path, endpoint)
             self.table.add(pattern)[route.method] = endpoint

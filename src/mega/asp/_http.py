@@ -1,27 +1,32 @@
-"""ASP on HTTP: which routes it covers (decided at compile time) and the wrapper around their endpoints.
+"""ASP on HTTP: which routes it covers (decided at compile time) and the steps the compiled endpoint of
+a covered route runs (mega.http._pipeline).
 
-A covered route's endpoint is wrapped once, at boot; every other route keeps its endpoint as compiled
-and pays nothing. Per request the wrapper checks, in this order (cheapest and unauthenticated first):
+Every other route is compiled without them and pays nothing. Per request a covered endpoint checks, in
+this order (cheapest and unauthenticated first), before anything else of the route runs:
 
     signal     x-mega-asp: 1                                     else 400 asp.signal
     timestamp  x-mega-asp-ts within `drift` of the server clock  else 401 asp.drift
     decrypt    nonce, tag and body open under a request key      else 400 asp.decrypt_failed
     replay     the nonce was not used before (replay cache)      else 401 asp.replay
 
-then hands the plaintext to the route's own endpoint (validation, middleware, handler) and encrypts
-whatever it sends back (GCM keeps lengths, so the route's Content-Length and header block stay as
-they are: three headers are added). Refusals before decryption are sent in plain (the client may not hold the
-key); from a decrypted request on, every response is encrypted, errors included.
+then hands the plaintext to the rest of the route (the guard, validation, middleware, handler: it is
+the request's body) and encrypts whatever it sends back (GCM keeps lengths, so the route's
+Content-Length and header block stay as they are: three headers are added). Refusals before
+decryption are sent in plain (the client may not hold the key); from a decrypted request on, every
+response is encrypted, errors included.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidTag
 
 from mega.asp._replay import CacheReplay, MemoryReplay, ReplayCache
 from mega.asp._settings import AspSettings
@@ -34,14 +39,13 @@ from mega.asp._wire import (
     TIMESTAMP,
     VERSION,
     Keys,
-    b64,
+    b64_bytes,
     request_aad,
     response_aad,
     unb64,
 )
 from mega.errors import MegaError
 from mega.http._wire import CL, CT, RAW_HEADERS, request_id
-from mega.http.request import DEFAULT_BODY_LIMIT, Request
 
 if TYPE_CHECKING:
     from mega.asp._ws import WsAsp, WsKeys
@@ -108,6 +112,10 @@ class HttpAsp:
             self.replay = CacheReplay(cache(settings.replay_cache), settings.drift)
         else:
             self.replay = MemoryReplay(settings.drift)
+        # The memory cache answers without awaiting: the pipeline calls it directly (None: await `replay`).
+        self.first_use_now = self.replay.use if isinstance(self.replay, MemoryReplay) else None
+        self._openers = self.request_keys.ciphers
+        self._sealer = self.response_keys.ciphers[0]
         self.used: set[str] = set()
         self._ws_keys: WsKeys | None = None
 
@@ -146,93 +154,61 @@ class HttpAsp:
 
         return {("GET", SCRIPT_PATH): asp_script}
 
-    def wrap(self, endpoint: Endpoint, body_limit: int = DEFAULT_BODY_LIMIT) -> Endpoint:
-        """`endpoint` behind ASP: decrypt the request, encrypt the response."""
-        failure = endpoint.failure  # type: ignore[attr-defined]  # the route's own error answers
-        request_keys, response_keys, replay = self.request_keys, self.response_keys, self.replay
-        drift_ms = self.drift_ms
+    def check(self, scope: dict[str, Any]) -> tuple[bytes | None, bytes | None, bytes | None, str]:
+        """Signal and timestamp (AspError asp.signal / asp.drift); then (nonce, tag, nonce as sent, timestamp)
+        for `open` (nonce and tag None when malformed: decryption fails, after the body was read)."""
+        signal = stamp = nonce_text = tag_text = None  # a repeated header keeps its last value
+        for name, value in scope["headers"]:
+            if name.startswith(SIGNAL):
+                if name == SIGNAL:
+                    signal = value
+                elif name == TIMESTAMP:
+                    stamp = value
+                elif name == NONCE:
+                    nonce_text = value
+                elif name == TAG:
+                    tag_text = value
+        if signal is None or not hmac.compare_digest(signal, VERSION):
+            raise AspError("asp.signal")
+        if stamp is None or not (stamp.isdigit() and len(stamp) <= _TS_DIGITS) or \
+                abs(time.time() * 1000 - int(stamp)) > self.drift_ms:
+            raise AspError("asp.drift")
+        nonce = unb64(nonce_text, NONCE_SIZE) if nonce_text is not None else None
+        tag = unb64(tag_text, TAG_SIZE) if tag_text is not None else None
+        return nonce, tag, nonce_text, stamp.decode("ascii")
 
-        async def refuse(scope: dict[str, Any], receive: Any, send: Any, params: Any, exc: AspError) -> None:
-            req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
-            await failure.send(scope, send, exc, req)
-
-        async def asp_endpoint(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
-            signal, stamp, nonce_text, tag_text = _asp_headers(scope["headers"])
-            if signal is None or not hmac.compare_digest(signal, VERSION):
-                return await refuse(scope, receive, send, params, AspError("asp.signal"))
-            if stamp is None or not (stamp.isdigit() and len(stamp) <= _TS_DIGITS) or \
-                    abs(time.time() * 1000 - int(stamp)) > drift_ms:
-                return await refuse(scope, receive, send, params, AspError("asp.drift"))
-            nonce = unb64(nonce_text, NONCE_SIZE) if nonce_text is not None else None
-            tag = unb64(tag_text, TAG_SIZE) if tag_text is not None else None
-            message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False) and \
-                    len(message.get("body", b"")) <= body_limit:
-                ciphertext = message.get("body", b"")  # the usual case: the whole body in one message
-            else:
-                req = Request(scope, _prepended(message, receive), params, request_id(scope["headers"]),
-                              body_limit)
-                try:
-                    ciphertext = await req.body()
-                except MegaError as exc:  # too large, disconnected: plain, the body was never read
-                    await failure.send(scope, send, exc, req)
-                    return None
-            query = bytes(scope.get("query_string", b"")).decode("latin-1")
-            aad = request_aad(scope["method"], scope["path"], query, stamp.decode("ascii"))
-            if nonce is None or tag is None or nonce_text is None:
-                return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
-            plaintext = request_keys.open(nonce, ciphertext, tag, aad)
-            if plaintext is None:
-                return await refuse(scope, receive, send, params, AspError("asp.decrypt_failed"))
-            sealing = _SealingSend(send, response_keys, nonce_text.decode("ascii"))
+    def open(self, scope: dict[str, Any], head: tuple[bytes | None, bytes | None, bytes | None, str],
+             ciphertext: bytes) -> bytes:
+        """The request body's plaintext (AspError asp.decrypt_failed when it does not authenticate)."""
+        nonce, tag, _, stamp = head
+        if nonce is None or tag is None:
+            raise AspError("asp.decrypt_failed")
+        query = scope.get("query_string", b"")
+        aad = request_aad(scope["method"], scope["path"], query.decode("latin-1") if query else "", stamp)
+        sealed = ciphertext + tag
+        for cipher in self._openers:  # Keys.open, inlined: this runs on every request of a covered route
             try:
-                fresh = await replay.first_use(nonce)
-            except MegaError as exc:  # the replay cache is down: refuse (fail closed), encrypted
-                req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
-                await failure.send(scope, sealing, exc, req)
-                return None
-            if not fresh:
-                req = Request(scope, receive, params, request_id(scope["headers"]), body_limit)
-                await failure.send(scope, sealing, AspError("asp.replay"), req)
-                return None
-            await endpoint(scope, _prepended({"type": "http.request", "body": plaintext, "more_body": False},
-                                             receive), sealing, params)
-            return None
+                return cipher.decrypt(nonce, sealed, aad)
+            except InvalidTag:
+                continue
+        raise AspError("asp.decrypt_failed")
 
-        asp_endpoint.__qualname__ = getattr(endpoint, "__qualname__", "endpoint") + "[asp]"
-        asp_endpoint.cors = getattr(endpoint, "cors", None)  # type: ignore[attr-defined]
-        asp_endpoint.failure = failure  # type: ignore[attr-defined]
-        return asp_endpoint
+    def seal(self, body: bytes, status: int, request_nonce: bytes) -> tuple[bytes, bytes]:
+        """(ciphertext, the three response headers as a raw block) of a response of `status` (Keys.seal and
+        response_aad, inlined)."""
+        nonce = os.urandom(NONCE_SIZE)
+        sealed = self._sealer.encrypt(nonce, body, b"mega-asp/1 response\n%d\n%s" % (status, request_nonce))
+        block = b"x-mega-asp: 1\r\nx-mega-asp-nonce: %s\r\nx-mega-asp-tag: %s\r\n" % (
+            b64_bytes(nonce), b64_bytes(sealed[-TAG_SIZE:]))
+        return sealed[:-TAG_SIZE], block
 
+    @staticmethod
+    def replayed() -> AspError:
+        return AspError("asp.replay")
 
-def _asp_headers(headers: list[tuple[bytes, bytes]]) -> list[bytes | None]:
-    """[signal, timestamp, nonce, tag] as sent (None where missing; a repeated one keeps its last)."""
-    found: list[bytes | None] = [None, None, None, None]
-    for name, value in headers:
-        if name.startswith(SIGNAL):
-            index = _NAMES.get(name)
-            if index is not None:
-                found[index] = value
-    return found
-
-
-_NAMES = {SIGNAL: 0, TIMESTAMP: 1, NONCE: 2, TAG: 3}
-
-
-def _prepended(message: dict[str, Any], receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """A `receive` that gives `message` first (the body already taken, or its plaintext), then the
-    connection's own messages (a disconnect)."""
-    pending = True
-
-    async def receive_again() -> dict[str, Any]:
-        nonlocal pending
-        if pending:
-            pending = False
-            return message
-        following: dict[str, Any] = await receive()
-        return following
-
-    return receive_again
+    def sealing(self, send: Any, request_nonce: bytes) -> _SealingSend:
+        """A `send` that encrypts one response, whatever way it is sent (the less common paths)."""
+        return _SealingSend(send, self.response_keys, request_nonce)
 
 
 class _SealingSend:
@@ -240,7 +216,7 @@ class _SealingSend:
 
     __slots__ = ("_chunks", "_keys", "_nonce", "_send", "_start")
 
-    def __init__(self, send: Any, keys: Keys, request_nonce: str) -> None:
+    def __init__(self, send: Any, keys: Keys, request_nonce: bytes) -> None:
         self._send = send
         self._keys = keys
         self._nonce = request_nonce
@@ -262,7 +238,7 @@ class _SealingSend:
         status = int(start["status"])
         nonce, ciphertext, tag = self._keys.seal(body, response_aad(status, self._nonce))
         # GCM keeps the length: the Content-Length the route computed still holds.
-        nonce_value, tag_value = b64(nonce).encode("ascii"), b64(tag).encode("ascii")
+        nonce_value, tag_value = b64_bytes(nonce), b64_bytes(tag)
         if RAW_HEADERS in start:  # mega's server: one pre-built header block, extended by three lines
             start = {**start, RAW_HEADERS: start[RAW_HEADERS] + b"x-mega-asp: 1\r\nx-mega-asp-nonce: "
                      + nonce_value + b"\r\nx-mega-asp-tag: " + tag_value + b"\r\n"}

@@ -6,6 +6,7 @@ replayed for up to 2 x drift after it was sent: each cache keeps nonces that lon
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
@@ -31,23 +32,33 @@ class MemoryReplay:
     dropped from the front as new ones come in: no sweeper, and nothing live is ever evicted
     (an LRU bound would let a flood push out a nonce and reopen it to replay)."""
 
-    __slots__ = ("_keep", "_seen")
+    __slots__ = ("_keep", "_seen", "_sweep_at")
 
     def __init__(self, drift: float) -> None:
         self._keep = 2 * drift
         self._seen: OrderedDict[bytes, float] = OrderedDict()
+        self._sweep_at = math.inf  # when the oldest entry expires
 
     async def first_use(self, nonce: bytes) -> bool:
+        return self.use(nonce)
+
+    def use(self, nonce: bytes) -> bool:
+        """`first_use` without awaiting (memory only)."""
         now = time.monotonic()
         seen = self._seen
-        while seen:
-            oldest, expires = next(iter(seen.items()))
-            if expires > now:
-                break
-            del seen[oldest]
+        if now >= self._sweep_at:
+            self._sweep_at = math.inf
+            while seen:
+                oldest, expires = next(iter(seen.items()))
+                if expires > now:
+                    self._sweep_at = expires
+                    break
+                del seen[oldest]
         if nonce in seen:
             return False
-        seen[nonce] = now + self._keep
+        expires = seen[nonce] = now + self._keep
+        if self._sweep_at == math.inf:
+            self._sweep_at = expires
         return True
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "VERSION",
     "Keys",
     "b64",
+    "b64_bytes",
     "derive_key",
     "request_aad",
     "response_aad",
@@ -55,13 +56,20 @@ def request_aad(method: str, path: str, query: str, timestamp: str) -> bytes:
     return f"mega-asp/1 request\n{method}\n{path}\n{query}\n{timestamp}".encode()
 
 
-def response_aad(status: int, request_nonce: str) -> bytes:
-    """What a response's tag also covers: its status and the nonce of the request it answers."""
-    return f"mega-asp/1 response\n{status}\n{request_nonce}".encode("ascii")
+def response_aad(status: int, request_nonce: str | bytes) -> bytes:
+    """What a response's tag also covers: its status and the nonce of the request it answers (as sent)."""
+    if isinstance(request_nonce, str):
+        request_nonce = request_nonce.encode("ascii")
+    return b"mega-asp/1 response\n%d\n%s" % (status, request_nonce)
 
 
 def b64(raw: bytes) -> str:
-    return binascii.b2a_base64(raw, newline=False).translate(_TO_URL).rstrip(b"=").decode("ascii")
+    return b64_bytes(raw).decode("ascii")
+
+
+def b64_bytes(raw: bytes) -> bytes:
+    """Unpadded base64url, as the bytes a header carries."""
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URL).rstrip(b"=")
 
 
 def unb64(text: str | bytes, size: int) -> bytes | None:
@@ -69,19 +77,23 @@ def unb64(text: str | bytes, size: int) -> bytes | None:
     raw = text.encode("latin-1") if isinstance(text, str) else text
     if len(raw) != (size * 4 + 2) // 3 or not raw.isascii():
         return None
+    # Only the canonical spelling (the unused low bits of the last character zero), so one nonce has one
+    # header value.
+    if size % 3 and raw[-1] not in _CANONICAL_LAST[size % 3]:
+        return None
     try:
         decoded = binascii.a2b_base64(raw.translate(_FROM_URL) + b"=" * (-len(raw) % 4), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
-    # Only the canonical spelling (unused trailing bits zero), so one nonce has one header value.
-    if len(decoded) != size or (size % 3 and b64(decoded).encode("ascii") != raw):
-        return None
-    return decoded
+    return decoded if len(decoded) == size else None
 
 
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 # '+' and '/' are not base64url: map them to a byte a2b_base64 refuses, so they cannot pass as '-' / '_'.
 _FROM_URL = bytes.maketrans(b"-_+/", b"+/!!")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# size % 3 -> the characters that may end it: 1 byte over leaves 4 unused bits, 2 bytes over leave 2.
+_CANONICAL_LAST = {1: frozenset(_ALPHABET[::16]), 2: frozenset(_ALPHABET[::4])}
 
 
 class Keys:
@@ -90,27 +102,27 @@ class Keys:
     Built once (key derivation and the AES key schedule happen here, never per message).
     """
 
-    __slots__ = ("_ciphers",)
+    __slots__ = ("ciphers",)
 
     def __init__(self, secrets: tuple[str, ...] | list[str], direction: str, context: str = "http") -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         if not secrets:
             raise ValueError("at least one secret is needed")
-        self._ciphers = tuple(AESGCM(derive_key(s, direction, context)) for s in secrets)
+        self.ciphers = tuple(AESGCM(derive_key(s, direction, context)) for s in secrets)
 
     def seal(self, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> tuple[bytes, bytes, bytes]:
         """(nonce, ciphertext, tag) under the first secret; a fresh random nonce unless one is given."""
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
-        sealed = self._ciphers[0].encrypt(nonce, plaintext, aad)
+        sealed = self.ciphers[0].encrypt(nonce, plaintext, aad)
         return nonce, sealed[:-TAG_SIZE], sealed[-TAG_SIZE:]
 
     def open(self, nonce: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes | None:
         """The plaintext, or None when no secret's key authenticates it (the GCM tag compares in
         constant time inside OpenSSL)."""
         sealed = ciphertext + tag
-        for cipher in self._ciphers:
+        for cipher in self.ciphers:
             try:
                 return cipher.decrypt(nonce, sealed, aad)
             except InvalidTag:

@@ -77,6 +77,10 @@ async def read_form(req: Request) -> Form:
 
 
 async def _next_chunk(req: Request) -> tuple[bytes, bool]:
+    try:  # the body was read already (req.body(), or ASP's plaintext): that is the whole of it
+        return req._body, False
+    except AttributeError:
+        pass
     message = await req.receive()
     if message["type"] == "http.disconnect":
         raise BadRequestError("body.disconnected", "client disconnected while sending the body")

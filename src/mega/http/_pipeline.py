@@ -1,7 +1,7 @@
-"""One compiled pipeline per route: request id, the guard (rate limit by IP, CSRF, CORS), validation,
-before, the rate limit keyed by user or a callable, handler, transform, envelope, send, access log,
-after. Everything that can be decided at boot is decided in `compile_route`;
-the per-request function only runs what the route actually uses.
+"""One compiled pipeline per route: request id, ASP (on the routes it covers: mega.asp._http), the guard
+(rate limit by IP, CSRF, CORS), validation, before, the rate limit keyed by user or a callable, handler,
+transform, envelope, send, access log, after. Everything that can be decided at boot is decided in
+`compile_route`; the per-request function only runs what the route actually uses.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from mega.http.router import RouteDef, describe
 
 if TYPE_CHECKING:
     from mega.app.app import MegaApp
+    from mega.asp._http import HttpAsp
 
 __all__ = ["RAW_HEADERS", "Endpoint", "as_async", "chain", "compile_route", "positional_arity", "request_id"]
 
@@ -108,9 +109,11 @@ def chain(fns: list[Any], kind: str) -> list[Callable[..., Awaitable[Any]]]:
 
 
 def compile_route(  # noqa: C901 - one closure per route on purpose: every branch is a boot-time choice
-    route: RouteDef, settings: AppSettings, chains: dict[str, list[Any]], ctx_app: MegaApp
+    route: RouteDef, settings: AppSettings, chains: dict[str, list[Any]], ctx_app: MegaApp,
+    asp: HttpAsp | None = None,
 ) -> Endpoint:
-    """Build the per-request function for one route. `ctx_app` is only handed to each `Ctx`."""
+    """Build the per-request function for one route. `ctx_app` is only handed to each `Ctx`; `asp`: the
+    app's ASP when it covers this route (its checks run first, its sealing wraps every answer)."""
     opts = route.options
     where = f"{route.method} {route.path}"
     handler = as_async(route.handler)
@@ -136,7 +139,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
     if own_secure is not None:  # the route replaces the app's secure headers
         merged = merge_secure_headers(settings.custom_headers, own_secure)
         constant = (merged, header_block(merged))
-    needs_req = arity >= 1 or has_chains or bool(validators) or guard_needs_req or keyed is not None
+    needs_req = arity >= 1 or has_chains or bool(validators) or guard_needs_req or keyed is not None or \
+        asp is not None
     needs_reply = arity >= 2 or has_chains
     needs_ctx = arity >= 3 or has_chains or keyed is not None
     access = settings.access_log
@@ -144,6 +148,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                       cors=route_cors, route=where, handler=route.handler_name, app=settings.name,
                       pages=settings.pages)
     const_headers, raw_block = constant
+    asp_fresh = asp.first_use_now if asp is not None else None
 
     # The hot path, kept in one function: each helper call would cost a frame per request.
     async def endpoint(  # noqa: C901
@@ -157,7 +162,15 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
         status = success_status
         sending = False
         guarded: list[tuple[bytes, bytes]] | None = None
+        sealed: bytes | None = None  # ASP: the request's nonce once it decrypted; every answer is sealed then
         try:
+            if asp is not None:  # signal, timestamp, decrypt, replay: before anything else of the route
+                head = asp.check(scope)
+                req._body = asp.open(scope, head, await req.body())  # type: ignore[union-attr]
+                sealed = head[2]
+                if not (asp_fresh(head[0]) if asp_fresh is not None  # type: ignore[arg-type]
+                        else await asp.replay.first_use(head[0])):  # type: ignore[arg-type]
+                    raise asp.replayed()
             if guard is not None:  # rate limit, CSRF, CORS: what this route's settings ask for
                 checked = guard(scope, req)
                 if checked is not None:
@@ -191,11 +204,14 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
             if type(result) is not dict and isinstance(result, _SPECIAL):
                 encoded = _encode_envelope(result, where)
                 sending = True
-                status = await _send_special(result, encoded, scope, send, rid, reply, guarded, constant)
+                status = await _send_special(result, encoded, scope, send if sealed is None else
+                                             asp.sealing(send, sealed),  # type: ignore[union-attr]
+                                             rid, reply, guarded, constant)
             elif reply is not None and reply.response is not None:
                 sending = True
-                status = await _send_special(reply.response, None, scope, send, rid, reply, guarded,
-                                             constant)
+                status = await _send_special(reply.response, None, scope, send if sealed is None else
+                                             asp.sealing(send, sealed),  # type: ignore[union-attr]
+                                             rid, reply, guarded, constant)
             else:
                 if check_response is not None:
                     result = check_response(result)
@@ -208,25 +224,33 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     extra = extra + guarded if extra else guarded
                 if status == 204 or status == 304:  # no body and no length, whatever was returned (RFC 9110)
                     sending = True
-                    await _send_bodiless(send, status, rid, const_headers, extra)
+                    await _send_bodiless(send if sealed is None else asp.sealing(send, sealed),  # type: ignore[union-attr]
+                                         status, rid, const_headers, extra)
                 else:
                     try:
                         body = ok_body(result)
                     except TypeError as exc:
                         raise not_serializable(where, exc) from exc
                     sending = True
+                    asp_block = None
+                    if sealed is not None:  # GCM keeps the length: Content-Length holds for the ciphertext
+                        body, asp_block = asp.seal(body, status, sealed)  # type: ignore[union-attr]
                     # Inlined from wire.send_json: this is the path nearly every request takes.
                     ext = scope.get("extensions")
                     if ext is not None and RAW_HEADERS in ext:
-                        head = JSON_HEAD % (len(body), rid) + raw_block
+                        block = JSON_HEAD % (len(body), rid) + raw_block
                         if extra:
-                            head += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
+                            block += b"".join(n + b": " + v + b"\r\n" for n, v in extra)
+                        if asp_block is not None:
+                            block += asp_block
                         await send({"type": "http.response.start", "status": status, "headers": (),
-                                    RAW_HEADERS: head})
+                                    RAW_HEADERS: block})
                     else:
                         headers = [(CT, JSON), (CL, b"%d" % len(body)), (RID, rid), *const_headers]
                         if extra:
                             headers.extend(extra)
+                        if asp_block is not None:
+                            headers.extend(_block_pairs(asp_block))
                         await send({"type": "http.response.start", "status": status, "headers": headers})
                     await send({"type": "http.response.body", "body": body})
         except Exception as exc:  # the error boundary: every failure becomes an error envelope
@@ -239,7 +263,8 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     access.record(scope["method"], scope["path"], status, (perf_counter() - started) * 1000.0,
                                   rid.decode("latin-1"))
                 raise
-            status = await failure.send(scope, send, exc, req)
+            status = await failure.send(scope, send if sealed is None else asp.sealing(send, sealed),  # type: ignore[union-attr]
+                                        exc, req)
         finally:
             if req is not None and req._spool is not None:  # uploads: gone once the response is sent
                 req._spool.discard()
@@ -257,11 +282,17 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                                   extra={"request_id": req.request_id})
         return status
 
-    endpoint.__qualname__ = f"endpoint[{where}]"
+    endpoint.__qualname__ = f"endpoint[{where}]" + ("[asp]" if asp is not None else "")
     endpoint.cors = route_cors  # type: ignore[attr-defined]  # read by the CORS preflight
-    endpoint.failure = failure  # type: ignore[attr-defined]  # how a wrapper (ASP) answers its refusals
+    endpoint.failure = failure  # type: ignore[attr-defined]  # how a wrapper answers its refusals
     endpoint.returns_status = True  # type: ignore[attr-defined]  # read by mega.observe's wrappers
     return endpoint
+
+
+def _block_pairs(block: bytes) -> Headers:
+    """A raw header block as (name, value) pairs, for servers without mega's raw-header path."""
+    lines = (line.partition(b": ") for line in block.split(b"\r\n") if line)
+    return [(name, value) for name, _, value in lines]
 
 
 async def _send_bodiless(send: Any, status: int, rid: bytes, constant: Headers,

@@ -103,7 +103,7 @@ class Instruments:
 def with_status(endpoint: Endpoint) -> Endpoint:
     """`endpoint`, returning the status it sent (hooks read it to label what they record).
 
-    Compiled routes return it already (free); another endpoint (ASP's wrapper, a plugin's) gets its
+    Compiled routes (ASP's included) return it already (free); another endpoint (a plugin's) gets its
     `send` watched, which costs a call per message on that route only."""
     if getattr(endpoint, "returns_status", False):
         return endpoint

@@ -9,23 +9,26 @@ handler becomes a child of the request's span.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mega import __version__
 from mega.adapters.base import STATEMENT
 from mega.errors import MegaError
+from mega.observe._spans import QueueProcessor, ServerSpan
 from mega.observe._tracing_settings import TracingSettings
 from mega.observe.instruments import UNMATCHED, Instruments
 
@@ -39,6 +42,7 @@ __all__ = ["Tracing", "build_resource"]
 log = logging.getLogger("mega.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACEPARENT, _TRACESTATE = b"traceparent", b"tracestate"
+_LOW64 = (1 << 64) - 1
 EXPORT_TIMEOUT = 5.0  # seconds per export: a dead collector must not hold shutdown for long
 
 
@@ -59,10 +63,10 @@ def build_resource(settings: TracingSettings, *, project: str, env: str) -> Reso
 def build_exporter(settings: TracingSettings) -> SpanExporter | None:
     """The exporter `tracing.exporter` names (None for 'none')."""
     if settings.exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from mega.observe._otlp import OtlpExporter
 
-        return OTLPSpanExporter(endpoint=settings.export_url, headers=dict(settings.headers) or None,
-                                timeout=EXPORT_TIMEOUT)
+        return OtlpExporter(endpoint=settings.export_url, headers=dict(settings.headers) or None,
+                            timeout=EXPORT_TIMEOUT)
     if settings.exporter == "zipkin":
         from opentelemetry.exporter.zipkin.json import ZipkinExporter
 
@@ -83,14 +87,16 @@ class Tracing:
             raise MegaError("tracing.invalid_sample_ratio", f"tracing sample_ratio must be from 0 to 1, got "
                             f"{settings.sample_ratio!r}", hint="0.1 samples one trace in ten, 1 all, 0 none")
         self.settings = settings
+        ratio = TraceIdRatioBased(settings.sample_ratio)
         self.provider = TracerProvider(resource=build_resource(settings, project=project, env=env),
-                                       sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)))
+                                       sampler=ParentBased(ratio))
         exporter = exporter if exporter is not None else build_exporter(settings)
         if exporter is not None:
-            processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+            processor = QueueProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
             self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("mega", __version__)
         self._never = settings.sample_ratio == 0.0
+        self._bound = ratio.bound  # a root trace is sampled when its id's low 64 bits are below it
 
     def install(self, instruments: Instruments) -> None:
         instruments.add_http(self.http_hook)
@@ -117,16 +123,43 @@ class Tracing:
             fixed["http.request.method"] = method
         name = f"{method} {pattern}"
 
-        never = self._never
+        never, bound = self._never, self._bound
+        tracer = cast(SdkTracer, self.tracer)
+        processor = tracer.span_processor  # the provider's: every processor added to it sees the span
+        scope_of = getattr(tracer, "_instrumentation_scope", None)
+        bits = random.getrandbits
 
         async def traced(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
             parent = _parent(scope["headers"])
-            if parent is None and never:  # the sampler would drop it: make no span at all
-                answered: int = await endpoint(scope, receive, send, params)
-                return answered
-            attributes = _request_attributes(scope, fixed, unmatched)
-            span = tracer.start_span(scope["method"] if unmatched else name, context=parent,
-                                     kind=SpanKind.SERVER, attributes=attributes)
+            parent_span = None
+            if parent is not None:
+                parent_span = trace.get_current_span(parent).get_span_context()
+                if not parent_span.is_valid:  # a malformed traceparent: a new root, as the SDK does
+                    parent, parent_span = None, None
+            if parent_span is None:
+                if never:  # the sampler would drop it: make no span at all
+                    answered: int = await endpoint(scope, receive, send, params)
+                    return answered
+                trace_id = bits(128) or 1
+                sampled = (trace_id & _LOW64) < bound
+                flags, state = (0x03 if sampled else 0x02), None  # W3C level 2: a random trace id
+            else:
+                trace_id, state = parent_span.trace_id, parent_span.trace_state
+                sampled = parent_span.trace_flags.sampled
+                flags = (parent_span.trace_flags & 0x02) | (0x01 if sampled else 0)
+            if not sampled:  # the trace goes on (its id travels) but nothing is recorded
+                context = SpanContext(trace_id, bits(64) or 1, False, TraceFlags(flags), state)
+                span: Any = trace.NonRecordingSpan(context)
+                token = otel_context.attach(trace.set_span_in_context(span, parent))
+                try:
+                    answered = await endpoint(scope, receive, send, params)
+                    return answered
+                finally:
+                    otel_context.detach(token)
+            span = ServerSpan(scope["method"] if unmatched else name, trace_id, bits(64) or 1, flags,
+                              parent_span, state, _request_attributes(scope, fixed, unmatched),
+                              tracer.resource, scope_of, processor, fixed)
+            processor.on_start(span, parent)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
             status: int = 500
             try:
@@ -136,9 +169,7 @@ class Tracing:
                 span.record_exception(exc)
                 raise
             finally:
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
+                span.answered(status)
                 otel_context.detach(token)
                 span.end()
 

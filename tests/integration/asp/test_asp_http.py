@@ -43,7 +43,25 @@ ROUTES = """
     async def who(req):
         return {"path": req.path}
 
+    async def form(req):
+        return {"form": (await req.form()).to_dict()}
+
+    async def text(req, reply):
+        return reply.send("plain words")
+
+    async def nothing(req, reply):
+        reply.status(204)
+
+    async def odd(req):
+        from mega import Envelope
+
+        return Envelope.ok({"when": object()})  # JSON cannot encode it: an error, after decryption
+
     def routes(router):
+        router.post("/api/secure/form", form, csrf=False)
+        router.get("/api/secure/odd", odd)
+        router.get("/api/secure/text", text)
+        router.delete("/api/secure/nothing", nothing)
         router.post("/api/secure/echo", echo)
         router.post("/api/secure/pay", pay, body=Payment)
         router.put("/api/secure/raw", raw)
@@ -112,6 +130,25 @@ async def test_round_trip_decrypts_for_the_handler_and_encrypts_the_answer(http:
     encoded = await asp.get("/api/secure/items/caf%C3%A9 x")
     assert encoded.json()["data"] == {"path": "/api/secure/items/café x"}
     assert (await asp.post("/api/exact", json=[1])).json()["data"]["got"] == [1]
+
+
+async def test_forms_responses_and_bodiless_answers_go_through_asp(http: httpx.AsyncClient) -> None:
+    asp = Client(SECRET, http)
+    form = await asp.post("/api/secure/form", content=b"a=1&b=two",
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 200 and form.json()["data"] == {"form": {"a": "1", "b": "two"}}  # plaintext
+    sealed = asp.seal("GET", "/api/secure/text")
+    wire = await http.get("/api/secure/text", headers=sealed.headers)
+    assert wire.status_code == 200 and wire.headers["x-mega-asp"] == "1" and wire.content != b"plain words"
+    assert asp.open(200, wire.headers, wire.content, sealed.nonce) == b"plain words"  # a Response, sealed
+    sealed = asp.seal("DELETE", "/api/secure/nothing")
+    empty = await http.delete("/api/secure/nothing", headers=sealed.headers)
+    assert empty.status_code == 204 and empty.content == b"" and empty.headers["x-mega-asp"] == "1"
+    assert asp.open(204, empty.headers, empty.content, sealed.nonce) == b""  # the tag still binds the status
+    sealed = asp.seal("GET", "/api/secure/odd")
+    odd = await http.get("/api/secure/odd", headers=sealed.headers)
+    assert odd.status_code == 500 and odd.headers["x-mega-asp"] == "1"  # sealed once, not twice
+    assert orjson.loads(asp.open(500, odd.headers, odd.content, sealed.nonce))["ok"] is False
 
 
 async def test_errors_on_asp_paths_are_encrypted(http: httpx.AsyncClient) -> None:

@@ -15,7 +15,7 @@ from mega.testing import running, write_project
 
 
 async def plain(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> None:
-    """An endpoint that returns nothing (as ASP's wrapper or a plugin's may)."""
+    """An endpoint that returns nothing (as a plugin's may)."""
     await send({"type": "http.response.start", "status": 418, "headers": []})
     await send({"type": "http.response.body", "body": b""})
 
