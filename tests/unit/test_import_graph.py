@@ -47,8 +47,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.app.app", "mega.ws.presence._core"): "presence, built on the first use of app.presence (apps "
                                                "without channels never load it)",
     ("mega.asp._http", "mega.asp._ws"): "ASP over WebSockets, only for apps with asp.websocket namespaces",
-    ("mega.ws.hub._stage", "mega.ws.hub._bridge"): "the hub link (websockets client, tenacity), only for apps "
-                                                   "with bridge_hub",
+    ("mega.ws.hub._stage", "mega.ws.hub._bridge"): "the hub link (websockets client, tenacity), only "
+                                                   "for apps with bridge_hub",
     ("mega.ws.hub._stage", "mega.ws.presence._stage"): "the Redis roster, only for a bridge with a roster",
     ("mega.ws.presence._core", "mega.shutdown"): "the shutdown hook, registered on the first join",
     ("mega.ws.presence._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only with ws_cluster",
@@ -59,7 +59,8 @@ LAZY: dict[tuple[str, str], str] = {
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {
     "mega.cli": "each command imports what it runs when it runs (`mega --help` stays fast)",
-    "mega.cluster._primary": "run by `mega start` in cluster mode: boot, config and the listener when it runs",
+    "mega.cluster._primary": "run by `mega start` in cluster mode: boot, config and the listener when it "
+                             "runs",
     "mega.cluster._worker": "run by `mega start` in a cluster worker: boot and metrics when it runs",
     "mega.ws.hub._cli": "`mega ws-hub`: the config loaders when the command runs",
 }
