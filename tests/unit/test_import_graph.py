@@ -39,6 +39,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.observe._stage", "mega.observe.tracing"): "OpenTelemetry, only with tracing on",
     ("mega.schedules._schedule", "mega.schedules._cron"): "cronsim, only for projects with schedules",
     ("mega.testing._live", "mega.server._serve"): "uvicorn, only for tests that serve on a real socket",
+    ("mega.ws.presence._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only with ws_cluster",
+    ("mega.ws.presence._stage", "mega.cache.redis"): "redis-py, only with the Redis roster",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {

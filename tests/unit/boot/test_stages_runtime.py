@@ -32,7 +32,7 @@ def test_the_stage_list_cannot_be_edited_in_place() -> None:
     assert isinstance(stages.STAGES, tuple)
     assert [s.name for s in stages.STAGES] == ["env", "config", "runtime", "adapters", "models", "migrations",
                                                "observe", "apps", "locks", "workers", "schedules", "bus",
-                                               "observe-wire", "jobs", "i18n", "ready"]
+                                               "presence", "observe-wire", "jobs", "i18n", "ready"]
     with pytest.raises(TypeError):
         stages.STAGES[0] = Stage("x", lambda rt: None)  # type: ignore[index]
 
@@ -59,7 +59,7 @@ def test_adding_after_an_unknown_stage_names_the_stages() -> None:
     assert info.value.code == "boot.unknown_stage"
     assert "no boot stage named 'aps'" in info.value.message
     stage_list = ("env, config, runtime, adapters, models, migrations, observe, apps, locks, workers, "
-                  "schedules, bus, observe-wire, jobs, i18n, ready")
+                  "schedules, bus, presence, observe-wire, jobs, i18n, ready")
     assert stage_list in (info.value.hint or "")
 
 

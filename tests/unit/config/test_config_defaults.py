@@ -69,6 +69,7 @@ def test_empty_global_config_gets_every_default(make_project: MakeProject) -> No
                  "run_timeout": 1800.0, "shutdown_timeout": 10.0},
         "schedules": {"timezone": "UTC", "misfire_grace": 60.0, "shutdown_timeout": 10.0},
         "workers": {},
+        "ws_cluster": None,  # off unless configured
     }
     assert project.settings["lock"] == LockSettings("memory", None, "mega:lock:", 10.0, 5.0, "mega_config.py")
 

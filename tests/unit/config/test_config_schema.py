@@ -63,6 +63,7 @@ def test_builtin_sections_are_registered_with_their_scopes() -> None:
         "schedules": {Scope.GLOBAL},
         "workers": {Scope.GLOBAL},
         "ws": {Scope.APP},
+        "ws_cluster": {Scope.GLOBAL},
     }
     assert not set(scopes) & set(NOT_BUILT)
 
