@@ -32,6 +32,7 @@ from mega.views._error_pages import ErrorPages
 from mega.views._settings import views_settings
 from mega.ws._dispatch import WsDispatch
 from mega.ws._settings import ws_settings
+from mega.ws.presence._core import Presence
 
 if TYPE_CHECKING:
     from mega.adapters._manager import AdapterManager
@@ -156,8 +157,6 @@ class MegaApp:
     def presence(self) -> Presence:
         """Who is connected to this app's channels; broadcast, direct messages (mega.ws.presence)."""
         if self._presence is None:
-            from mega.ws.presence._core import Presence
-
             self._presence = Presence(self.name)
         return self._presence
 

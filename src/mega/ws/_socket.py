@@ -60,16 +60,11 @@ class Socket:
         if self._closing:
             return
         text = dumps(obj).decode("utf-8")
-        size = len(text) if text.isascii() else len(text.encode("utf-8"))
-        if self._queued + size > self._limit:
-            self.fail(1013, "slow consumer")
-            return
-        self._queued += size
-        self._pending.append(text)
-        self._event.set()
+        self.send_text(text, len(text) if text.isascii() else len(text.encode("utf-8")))
 
     def send_text(self, text: str, size: int) -> None:
-        """Queue an already serialised frame of `size` UTF-8 bytes (one broadcast serialises once)."""
+        """Queue an already serialised frame of `size` UTF-8 bytes (one broadcast serialises once).
+        Every outbound data frame passes here (`send` too)."""
         if self._closing:
             return
         if self._queued + size > self._limit:

@@ -18,6 +18,7 @@ import socket as _socket
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mega import shutdown
 from mega.errors import MegaError
 from mega.http.envelope import dumps
 from mega.ws.presence._seam import ChannelRoster, Member, PresenceTransport, Session
@@ -141,8 +142,6 @@ class Presence:
         if self._closed:
             return
         self._closed = True
-        from mega import shutdown
-
         if self.transport is not None:
             try:
                 await self.transport.stop()

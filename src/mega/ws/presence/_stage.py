@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mega.errors import MegaError
+from mega.ws.presence._cluster import NatsCluster, NatsWire
+from mega.ws.presence._redis_roster import RedisRoster
 
 if TYPE_CHECKING:
     from mega.boot.runtime import Runtime
@@ -18,7 +20,6 @@ __all__ = ["presence_stage", "redis_roster"]
 def redis_roster(rt: Runtime, app_name: str, roster: RosterSettings) -> Any:
     """The Redis roster of `roster` (driver redis) for one app; also for the hub bridge's `roster`."""
     from mega.cache.redis import RedisCache
-    from mega.ws.presence._redis_roster import RedisRoster
 
     assert rt.adapters is not None and roster.cache is not None
     cache = rt.adapters.cache(roster.cache)
@@ -43,7 +44,6 @@ async def presence_stage(rt: Runtime) -> None:
     if settings is None:
         return
     from mega.adapters.nats import NatsAdapter
-    from mega.ws.presence._cluster import NatsCluster, NatsWire
 
     assert rt.adapters is not None
     adapter = rt.adapters.bus(settings.bus)

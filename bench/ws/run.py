@@ -1,0 +1,262 @@
+"""WebSocket fan-out benchmark, one run. Writes bench/results/ws.json.
+
+    local   100 broadcasts of 1 KB to 5,000 local connections: mega (`presence.broadcast`) vs a Starlette
+            `await ws.send_text()` loop and the websockets library's `broadcast()` (the ceiling). Each
+            server runs in its own process; one client process holds the connections and only counts
+            bytes. Two figures per server: the server's own time until every write buffer is empty, and the
+            client's time until every connection got every byte. Target: mega >= 0.9x Starlette.
+    stuck   the same for mega with one more client that never reads: it is closed with 1013 and mega stays
+            within 1.1x of its own time.
+
+    .venv/bin/python bench/ws/run.py            # 5,000 connections, 100 broadcasts of 1 KB
+    .venv/bin/python bench/ws/run.py --quick    # smoke: 200 connections, 10 broadcasts
+
+Needs the bench extra (starlette). Not measured here yet: the cross-instance latency against
+Starlette + broadcaster and python-socketio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+RESULTS = REPO / "bench" / "results"
+sys.path.insert(0, str(HERE))
+from peers import frame_text  # noqa: E402
+
+ROUTES = """
+    import asyncio
+    import time
+
+    from mega import get_app
+    from mega.ws import WebSocketController
+
+    class B(WebSocketController):
+        pass
+
+    async def go(req, reply, ctx):
+        n, size = int(req.query["n"]), int(req.query["size"])
+        presence = get_app("web").presence
+        message = {"type": "b", "payload": "x" * size}
+        started = time.perf_counter()
+        for _ in range(n):
+            await presence.broadcast(ns="/ws/b", message=message)
+        socks = presence.indexes()[0].get("/ws/b", set())
+        while any(s.queued_bytes and not s.closed for s in socks):
+            await asyncio.sleep(0.001)
+        return {"seconds": time.perf_counter() - started, "sockets": len(socks)}
+
+    def routes(router):
+        router.ws("/ws/b", B)
+        router.get("/go", go)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Counter(asyncio.Protocol):
+    """A client that did the handshake and then only counts the bytes it receives."""
+
+    def __init__(self, want: int, done: asyncio.Event, state: dict[str, int]) -> None:
+        self.head = b""
+        self.got = 0
+        self.want = want
+        self.done = done
+        self.state = state
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.upgraded.done():
+            self.head += data
+            if b"\r\n\r\n" in self.head:
+                head, _, rest = self.head.partition(b"\r\n\r\n")
+                self.upgraded.set_result(head.split(b"\r\n")[0])
+                data = rest
+            else:
+                return
+        before = self.got
+        self.got += len(data)
+        if before < self.want <= self.got:
+            self.state["complete"] += 1
+            if self.state["complete"] == self.state["total"]:
+                self.done.set()
+
+
+def upgrade_request(path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+def masked_text(text: str) -> bytes:
+    data = text.encode()
+    assert len(data) < 126
+    return bytes([0x81, 0x80 | len(data)]) + b"\0\0\0\0" + data  # a zero mask leaves the payload as is
+
+
+async def open_counters(port: int, count: int, want: int, done: asyncio.Event,
+                        state: dict[str, int]) -> list[Counter]:
+    loop = asyncio.get_running_loop()
+    out: list[Counter] = []
+    for start in range(0, count, 200):
+        batch = []
+        for _ in range(start, min(count, start + 200)):
+            _, proto = await loop.create_connection(lambda: Counter(want, done, state), "127.0.0.1", port)
+            assert proto.transport is not None
+            proto.transport.write(upgrade_request("/ws/b"))
+            batch.append(proto)
+        for proto in batch:
+            status = await asyncio.wait_for(proto.upgraded, 30)
+            assert b" 101 " in status, status
+        out += batch
+    return out
+
+
+async def stuck_client(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    await asyncio.get_running_loop().sock_sendall(sock, upgrade_request("/ws/b"))
+    return sock  # never read from again
+
+
+def http_get(port: int, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=600) as response:
+        body = json.loads(response.read())
+    return body.get("data", body)
+
+
+async def one_run(kind: str, port: int, conns: int, n: int, size: int, stuck: bool = False) -> dict[str, Any]:
+    per_frame = len(frame_text(size).encode()) + 4  # server frames: 2-byte header + 2-byte length
+    done, state = asyncio.Event(), {"complete": 0, "total": conns}
+    counters = await open_counters(port, conns, n * per_frame, done, state)
+    stuck_sock = await stuck_client(port) if stuck else None
+    await asyncio.sleep(0.5)
+    started = time.perf_counter()
+    if kind == "websockets":
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(upgrade_request("/ws/b"))
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(masked_text(f"go {n} {size}"))
+        await asyncio.wait_for(done.wait(), 600)
+        client = time.perf_counter() - started
+        head = await reader.readexactly(2)
+        length = head[1] & 0x7F
+        server = json.loads(await reader.readexactly(length))
+        writer.close()
+    else:
+        answer = asyncio.create_task(asyncio.to_thread(http_get, port, f"/go?n={n}&size={size}"))
+        await asyncio.wait_for(done.wait(), 600)
+        client = time.perf_counter() - started
+        server = await answer
+    for c in counters:
+        assert c.transport is not None
+        c.transport.close()
+    if stuck_sock is not None:
+        stuck_sock.close()
+    await asyncio.sleep(0.5)
+    return {"server_s": round(server["seconds"], 4), "client_s": round(client, 4)}
+
+
+def start_server(kind: str, port: int, root: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if kind == "mega":
+        env.pop("MEGA_TEST_RUN", None)
+        cmd = [sys.executable, "-m", "mega", "--root", str(root), "start", "--port", str(port)]
+    else:
+        cmd = [sys.executable, str(HERE / "peers.py"), kind, str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"{kind} did not start: {err}") from None
+            time.sleep(0.1)
+
+
+def mega_project(root: Path) -> Path:
+    (root / "apps" / "web" / "routes").mkdir(parents=True)
+    (root / "mega_config.py").write_text('config = {"logger": {"level": "warning", "access_log": False}}\n')
+    (root / "apps" / "web" / "app_config.py").write_text("config = {'ws': {'allow_missing_origin': True}}\n")
+    (root / "apps" / "web" / "routes" / "main.py").write_text(textwrap.dedent(ROUTES))
+    return root
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"connections": args.connections, "broadcasts": args.broadcasts,
+                               "size": args.size, "quick": args.quick, "local": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = mega_project(Path(tmp))
+        for kind in ("mega", "starlette", "websockets"):
+            port = free_port()
+            proc = start_server(kind, port, root)
+            try:
+                runs = [await one_run(kind, port, args.connections, args.broadcasts, args.size)
+                        for _ in range(args.rounds)]
+                results["local"][kind] = {**min(runs, key=lambda r: r["client_s"]), "runs": runs}
+                if kind == "mega":
+                    stuck = [await one_run(kind, port, args.connections, args.broadcasts, args.size,
+                                           stuck=True) for _ in range(args.rounds)]
+                    results["stuck"] = {"mega": dict(min(stuck, key=lambda r: r["client_s"])), "runs": stuck}
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    local = results["local"]
+    results["ratios"] = {
+        "mega_vs_starlette_speed": round(local["starlette"]["client_s"] / local["mega"]["client_s"], 3),
+        "mega_vs_websockets_speed": round(local["websockets"]["client_s"] / local["mega"]["client_s"], 3),
+        "mega_stuck_over_own": round(results["stuck"]["mega"]["client_s"] / local["mega"]["client_s"], 3),
+    }
+    results["targets"] = {"mega_vs_starlette_speed": ">= 0.9", "mega_stuck_over_own": "<= 1.1"}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--connections", type=int, default=5000)
+    parser.add_argument("--broadcasts", type=int, default=100)
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.connections, args.broadcasts, args.rounds = 200, 10, 1
+    results = asyncio.run(bench(args))
+    out = args.out or RESULTS / ("ws-quick.json" if args.quick else "ws.json")
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["ratios"]), "->", out)
+
+
+if __name__ == "__main__":
+    main()
