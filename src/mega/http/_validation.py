@@ -46,7 +46,7 @@ def _coerce_strings(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
     for name, prop in props.items():
         kind = prop.get("type") if isinstance(prop, dict) else None
         if kind == "integer":
-            casts[name] = int
+            casts[name] = _to_int64
         elif kind == "number":
             casts[name] = float
         elif kind == "boolean":
@@ -64,6 +64,15 @@ def _coerce_strings(schema: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
         return out
 
     return coerce
+
+
+def _to_int64(raw: str) -> int:
+    """An integer JSON can carry back out (64 bits, as the encoder writes them): a longer one stays a
+    string, which the schema refuses with 400, instead of passing validation and failing the answer."""
+    value = int(raw)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(raw)
+    return value
 
 
 def _to_bool(raw: str) -> bool:
