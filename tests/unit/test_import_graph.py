@@ -44,17 +44,12 @@ LAZY: dict[tuple[str, str], str] = {
     ("mega.observe.logging", "mega.observe.telegram"): "urllib.request (http.client, email), only with a "
                                                        "telegram sink",
     ("mega.testing._live", "mega.server._serve"): "uvicorn, only for tests that serve on a real socket",
-    ("mega.app.app", "mega.ws.presence._core"): "presence, built on the first use of app.presence (apps "
-                                               "without channels never load it)",
     ("mega.asp._http", "mega.asp._ws"): "ASP over WebSockets, only for apps with asp.websocket namespaces",
     ("mega.ws.hub._stage", "mega.ws.hub._bridge"): "the hub link (websockets client, tenacity), only "
                                                    "for apps with bridge_hub",
     ("mega.ws.hub._stage", "mega.ws.presence._stage"): "the Redis roster, only for a bridge with a roster",
-    ("mega.ws.presence._core", "mega.shutdown"): "the shutdown hook, registered on the first join",
     ("mega.ws.presence._stage", "mega.adapters.nats"): "nats-py (~0.2 s), only with ws_cluster",
-    ("mega.ws.presence._stage", "mega.ws.presence._cluster"): "nats-py (~0.2 s), only with ws_cluster",
     ("mega.ws.presence._stage", "mega.cache.redis"): "redis-py, only with a Redis roster",
-    ("mega.ws.presence._stage", "mega.ws.presence._redis_roster"): "redis-py, only with a Redis roster",
 }
 # Importers whose function-local imports are all lazy on purpose.
 LAZY_PACKAGES: dict[str, str] = {
