@@ -7,12 +7,11 @@
             client's time until every connection got every byte. Target: mega >= 0.9x Starlette.
     stuck   the same for mega with one more client that never reads: it is closed with 1013 and mega stays
             within 1.1x of its own time.
+    cross   the latency p50/p99 of a broadcast over 2 instances: mega (ws_cluster on NATS) vs Starlette +
+            broadcaster on Redis and python-socketio's AsyncRedisManager (bench/ws/cross.py).
 
     .venv/bin/python bench/ws/run.py            # 5,000 connections, 100 broadcasts of 1 KB
     .venv/bin/python bench/ws/run.py --quick    # smoke: 200 connections, 10 broadcasts, 40 cross
-
-    cross   the latency p50/p99 of a broadcast over 2 instances: mega (ws_cluster on NATS) vs Starlette +
-            broadcaster on Redis and python-socketio's AsyncRedisManager (bench/ws/cross.py).
 
 The stuck run checks the 1013 close on both sides. Needs the bench extra, NATS and Redis.
 """
