@@ -2,17 +2,22 @@
 
     python bench/ws/peers.py starlette PORT    # Starlette on uvicorn: `await ws.send_text(t)` per socket
     python bench/ws/peers.py websockets PORT   # the websockets library: `broadcast(conns, t)` (ceiling)
+    python bench/ws/peers.py broadcaster PORT REDIS_URL CHANNEL   # Starlette + broadcaster on Redis
+    python bench/ws/peers.py socketio PORT REDIS_URL CHANNEL      # python-socketio, AsyncRedisManager
 
 Both accept sockets at /ws/b and fan out on `GET /go?n=&size=` (Starlette) or a text frame
 `go <n> <size>` (websockets), then answer with the server-side seconds until every write buffer is empty.
+The last two are the cross-instance peers (bench/ws/cross.py): two processes of each share one Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 
@@ -85,13 +90,71 @@ async def websockets_server(port: int) -> None:
         await asyncio.Event().wait()
 
 
+def broadcaster_app(url: str, channel: str) -> Any:
+    """Starlette + broadcaster: a chat message from any socket is published on Redis; each process has one
+    subscription and a queue and a task per socket (broadcaster's documented pattern)."""
+    from broadcaster import Broadcast
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    broadcast = Broadcast(url)
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+
+        async def outbound() -> None:
+            async with broadcast.subscribe(channel=channel) as subscriber:
+                async for event in subscriber:  # type: ignore[union-attr]
+                    await websocket.send_text(event.message)
+
+        sender = asyncio.create_task(outbound())
+        try:
+            while True:
+                data = json.loads(await websocket.receive_text())
+                await broadcast.publish(channel=channel, message=json.dumps(
+                    {"type": "m", "ns": "/ws/x", "payload": data["payload"]}, separators=(",", ":")))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await broadcast.connect()
+        yield
+        await broadcast.disconnect()
+
+    return Starlette(routes=[WebSocketRoute("/ws/x", ws)], lifespan=lifespan)
+
+
+def socketio_app(url: str, channel: str) -> Any:
+    """python-socketio on ASGI with its Redis manager: `emit` to everyone from the event handler."""
+    import socketio
+
+    manager = socketio.AsyncRedisManager(url, channel=channel)
+    sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager, cors_allowed_origins="*")
+
+    @sio.on("say")  # type: ignore[misc]
+    async def say(sid: str, data: Any) -> None:
+        await sio.emit("m", data)
+
+    return socketio.ASGIApp(sio)
+
+
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
-    if kind == "starlette":
+    if kind in ("starlette", "broadcaster", "socketio"):
         import uvicorn
 
+        if kind == "starlette":
+            app = starlette_app()
+        elif kind == "broadcaster":
+            app = broadcaster_app(sys.argv[3], sys.argv[4])
+        else:
+            app = socketio_app(sys.argv[3], sys.argv[4])
         print("ready", flush=True)
-        uvicorn.run(starlette_app(), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
                     ws_ping_interval=None, access_log=False)
     else:
         asyncio.run(websockets_server(port))

@@ -34,7 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from mega.errors import MegaError
 from mega.observe._metrics_settings import MetricsSettings
-from mega.observe.instruments import Instruments
+from mega.observe.instruments import UNMATCHED, Instruments
 from mega.resilience._breaker import BreakerEvent, breaker_names, get_breaker, observe_breakers
 from mega.security._client_ip import client_ip
 from mega.security.rejections import on_rejection
@@ -101,6 +101,10 @@ class Metrics:
         self.job_runs = Histograms(settings.buckets)
         self.job_events: dict[tuple[str, str], int] = {}  # (subject, event)
         self.job_failures: dict[tuple[str, str], int] = {}  # (subject, phase)
+        # WebSockets, per (app, ns): [opened, open now, messages in, messages out]
+        self.ws: dict[tuple[str, str], list[int]] = {}
+        self.ws_closed: dict[tuple[str, str, str], int] = {}  # (app, ns, close code label)
+        self.ws_broadcasts: dict[tuple[str, str, str], int] = {}  # (app, ns, origin)
         self.loop_lag = 0.0
         self.loop_lag_max = 0.0
         self.sources: list[Callable[[], Iterable[Metric]]] = []  # more families (locks, buses, jobs, ...)
@@ -124,6 +128,8 @@ class Metrics:
         instruments.closers.append(stop)
         instruments.closers.append(observe_breakers(self.count_breaker))
         instruments.add("jobs", self.jobs_hook)
+        instruments.add("ws", self.ws_hook)
+        instruments.add("ws_presence", self.presence_hook)
         instruments.closers.append(self.stop)
 
     def http_hook(self, app: str, method: str, pattern: str, endpoint: Endpoint) -> Endpoint:
@@ -213,6 +219,24 @@ class Metrics:
         queue.on("fail", failed)
         queue.run_observers.append(lambda subject, seconds: runs.observe(runs.row((subject,)), seconds))
 
+    def ws_hook(self, app: str, ns: str) -> _WsRoute:
+        """The "ws" slot: one channel route's counters (its row made here, at boot)."""
+        row = self.ws.setdefault((app, ns), [0, 0, 0, 0])
+        return _WsRoute(row, self.ws_closed, app, ns)
+
+    def presence_hook(self, app: str, presence: Any, namespaces: Iterable[str]) -> None:
+        """The "ws_presence" slot: count an app's broadcasts by ns and origin (`local`: this process
+        called `broadcast`; `remote`: another instance's, delivered here). A namespace that is not one
+        of the app's channel paths (sent by another instance) counts as `__unmatched__`."""
+        known = frozenset(namespaces)
+        counts = self.ws_broadcasts
+
+        def observe(ns: str, origin: str) -> None:
+            key = (app, ns if ns in known else UNMATCHED, origin)
+            counts[key] = counts.get(key, 0) + 1
+
+        presence.observe_broadcast = observe
+
     # -- event-loop lag ------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -251,7 +275,10 @@ class Metrics:
                 "job_runs": {k: list(v) for k, v in self.job_runs.rows.items()},
                 "job_events": {k: [v] for k, v in self.job_events.items()},
                 "job_failures": {k: [v] for k, v in self.job_failures.items()},
-                "breaker_calls": {k: [v] for k, v in self.breaker_calls.items()}}
+                "breaker_calls": {k: [v] for k, v in self.breaker_calls.items()},
+                "ws": {k: list(v) for k, v in self.ws.items()},
+                "ws_closed": {k: [v] for k, v in self.ws_closed.items()},
+                "ws_broadcasts": {k: [v] for k, v in self.ws_broadcasts.items()}}
 
     def collect(self) -> Iterator[Metric]:
         yield self.http.family("mega_http_request_duration_seconds",
@@ -283,6 +310,7 @@ class Metrics:
         yield lag
         yield from self._breakers()
         yield from self._jobs()
+        yield from self._websockets()
         for source in self.sources:
             yield from source()
 
@@ -317,6 +345,31 @@ class Metrics:
         yield self.job_runs.family("mega_job_run_duration_seconds",
                                    "Job run time (all attempts of a delivery)", ["subject"])
 
+    def _websockets(self) -> Iterator[Metric]:
+        if not self.ws:
+            return  # no channel route in this process
+        labels = ["app", "ns"]
+        open_now = GaugeMetricFamily("mega_ws_connections_open", "WebSocket connections open now",
+                                     labels=labels)
+        opened = CounterMetricFamily("mega_ws_connections", "WebSocket connections accepted", labels=labels)
+        messages = CounterMetricFamily("mega_ws_messages", "WebSocket data frames received (in) and sent "
+                                       "(out)", labels=[*labels, "direction"])
+        for (app, ns), row in sorted(self.ws.items()):
+            opened.add_metric([app, ns], row[0])
+            open_now.add_metric([app, ns], row[1])
+            messages.add_metric([app, ns, "in"], row[2])
+            messages.add_metric([app, ns, "out"], row[3])
+        closed = CounterMetricFamily("mega_ws_connections_closed", "WebSocket connections closed, by close "
+                                     "code", labels=[*labels, "code"])
+        for key, count in sorted(self.ws_closed.items()):
+            closed.add_metric(list(key), count)
+        broadcasts = CounterMetricFamily("mega_ws_presence_broadcasts", "Presence broadcasts by origin "
+                                         "(local: sent by this process; remote: received from another "
+                                         "instance)", labels=[*labels, "origin"])
+        for key, count in sorted(self.ws_broadcasts.items()):
+            broadcasts.add_metric(list(key), count)
+        yield from (open_now, opened, closed, messages, broadcasts)
+
     # -- the /metrics endpoint -----------------------------------------------------------------
 
     def endpoint(self) -> Endpoint:
@@ -343,6 +396,56 @@ class Metrics:
 
         scrape.returns_status = True  # type: ignore[attr-defined]
         return scrape
+
+
+_CLOSE_CODES = frozenset(range(1000, 1016)) | {4503}  # RFC 6455's codes and mega's requeue
+
+
+def close_label(code: int) -> str:
+    """The `code` label of a close: the RFC 6455 codes (1000-1015) and mega's 4503 as themselves, other
+    codes by class (`3xxx`, `4xxx`), anything else `other`: a bounded set."""
+    if code in _CLOSE_CODES:
+        return str(code)
+    if 3000 <= code < 5000:
+        return f"{code // 1000}xxx"
+    return "other"
+
+
+class _WsRoute:
+    """One channel route's counters: list slots, no lookup per frame."""
+
+    __slots__ = ("app", "closes", "ns", "row")
+
+    def __init__(self, row: list[int], closes: dict[tuple[str, str, str], int], app: str, ns: str) -> None:
+        self.row = row
+        self.closes = closes
+        self.app = app
+        self.ns = ns
+
+    def opened(self) -> None:
+        self.row[0] += 1
+        self.row[1] += 1
+
+    def closed(self, code: int) -> None:
+        self.row[1] -= 1
+        key = (self.app, self.ns, close_label(code))
+        self.closes[key] = self.closes.get(key, 0) + 1
+
+    def wrap(self, receive: Any, send: Any) -> tuple[Any, Any]:
+        row = self.row
+
+        async def counted_receive() -> Any:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                row[2] += 1
+            return message
+
+        async def counted_send(message: dict[str, Any]) -> None:
+            await send(message)
+            if message["type"] == "websocket.send":
+                row[3] += 1
+
+        return counted_receive, counted_send
 
 
 class _Collector:
@@ -391,7 +494,7 @@ def bus_source(buses: Callable[[], dict[str, Any]]) -> Callable[[], Iterable[Met
 def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The sum of several processes' `snapshot()`s (a cluster primary serves one text from it)."""
     parts = ("http", "adapters", "lock_waits", "bus_requests", "job_runs", "job_events", "job_failures",
-             "breaker_calls")
+             "breaker_calls", "ws", "ws_closed", "ws_broadcasts")
     out: dict[str, Any] = {part: {} for part in parts}
     out["rejections"] = {}
     for snap in snapshots:

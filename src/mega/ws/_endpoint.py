@@ -23,6 +23,7 @@ from mega.http.response import Response
 from mega.http.router import RouteDef, describe
 from mega.security import rejections
 from mega.ws._channel import Handler, compile_channel
+from mega.ws._observe import WsObserver
 from mega.ws._settings import WsSettings
 from mega.ws._socket import Socket
 from mega.ws.presence._core import connected as presence_connected
@@ -127,20 +128,24 @@ class _Route:
     settings: WsSettings
     development: bool
     path: str
+    observer: WsObserver | None  # metrics on: counts connections and closes (frames: see _observed)
 
 
 def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings: WsSettings) -> WsEndpoint:
     """Build the endpoint of one `router.ws(path, Channel)` route; checks the channel at boot."""
     channel: type[Any] = route.handler  # type: ignore[assignment]  # router.ws stores the class
     table = compile_channel(channel, where=route.where)
+    observer = _observer(app, route.path)
     shared = _Route(app, channel, table, chain(befores, "before"), settings, shows_detail(app.env),
-                    route.path)
+                    route.path, observer)
     asp = _asp(app, route.path)
 
     async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
         first = await receive()
         if first["type"] != "websocket.connect":
             return
+        if observer is not None:  # metrics on: the frames are counted on the wire (decided at boot)
+            receive, send = observer.wrap(receive, send)
         if asp is not None:  # asp.websocket.namespaces: frames decrypted in, encrypted out
             receive, send = asp.wrap(scope, receive, send)
         ctx = await _upgrade(shared, scope, receive, send, params)
@@ -149,7 +154,38 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
             await _connection(shared, receive, send, ctx)
 
     endpoint.__qualname__ = f"ws_endpoint[{route.path}]"
+    endpoint.observer = observer  # type: ignore[attr-defined]  # None when metrics are off (introspection)
     return endpoint
+
+
+def _observer(app: MegaApp, path: str) -> WsObserver | None:
+    """The "ws" hooks' observer of this route (metrics), None when there are none: then nothing is
+    wrapped or counted."""
+    hooks = app.instruments.hooks("ws") if app.instruments is not None else []
+    observers: list[WsObserver] = [hook(app.name, path) for hook in hooks]
+    if not observers:
+        return None
+    return observers[0] if len(observers) == 1 else _Observers(observers)
+
+
+class _Observers:
+    """Several "ws" hooks' observers as one."""
+
+    def __init__(self, observers: list[WsObserver]) -> None:
+        self.observers = observers
+
+    def opened(self) -> None:
+        for observer in self.observers:
+            observer.opened()
+
+    def closed(self, code: int) -> None:
+        for observer in self.observers:
+            observer.closed(code)
+
+    def wrap(self, receive: Any, send: Any) -> tuple[Any, Any]:
+        for observer in self.observers:
+            receive, send = observer.wrap(receive, send)
+        return receive, send
 
 
 def _asp(app: MegaApp, path: str) -> Any:
@@ -203,6 +239,9 @@ async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
     presence_connected(presence, sock, ctx)
     instance = route.channel()
     code = 1005
+    observer = route.observer
+    if observer is not None:
+        observer.opened()
     try:
         try:
             await _call(instance.on_connect, sock, ctx)
@@ -226,6 +265,8 @@ async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
                 await _dispatch(text, sock, instance, route.table, ctx)
     finally:
         await sock.finish()
+        if observer is not None:
+            observer.closed(sock.close_code or code)
         presence.disconnected(sock)  # before on_disconnect: the roster no longer lists this socket
         try:
             await _call(instance.on_disconnect, sock, ctx, sock.close_code or code)

@@ -91,6 +91,15 @@ def test_env_defaults_and_a_missing_token(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_project_config(root, environ={})
     assert [(p.code, p.key) for p in info.value.problems] == [("config.missing_value", "bridge_hub.token")]
+    def bridge_id(root: Path, environ: dict[str, str]) -> str:
+        return str(load_project_config(root, environ=environ).apps["web"].settings["bridge_hub"].bridge_id)
+
+    worker = {**environ, "MEGA_WORKER_ID": "3"}  # a cluster worker: its slot appended, one id per process
+    assert bridge_id(root, worker) == "b-7.w3"
+    worker.pop("BRIDGE_ID")
+    assert bridge_id(root, worker) == "main-1.w3"
+    assert bridge_id(project(tmp_path / "named", "{'bridge_id': 'edge'}"), worker) == "edge.w3"
+    assert bridge_id(root, {**environ, "MEGA_WORKER_ID": ""}) == "b-7"  # not a worker
     bad = project(tmp_path / "bad", "{'url': 'http://x', 'retry': {'min_timeout': 5, 'max_timeout': 1}}")
     with pytest.raises(ConfigError) as info:
         load_project_config(bad, environ={"MEGA_WSHUB_TOKEN": "t"})

@@ -4,6 +4,7 @@
         "url": "ws://hub.internal:3100",      # default: MEGA_WSHUB_URL, else ws://localhost:3100
         "token": "...",                       # default: MEGA_WSHUB_TOKEN (required)
         "bridge_id": "web-1",                 # default: BRIDGE_ID, else main-1; unique per process
+                                              # (a cluster worker N appends ".w<N>": web-1.w2)
         "channels": ["chat"],                 # channels this bridge receives broadcasts of
         "retry": {"retries": 30, "min_timeout": 1, "max_timeout": 10},   # reconnect backoff, seconds
         "connect_timeout": 5,                 # seconds to wait for register_ok
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from mega.cluster import WORKER_ID_VAR
 from mega.config import _checks as c
 from mega.config._specs import Leaf, Section, Switch, const
 from mega.config.sections import APP, Resolve, register_section
@@ -114,7 +116,11 @@ def bridge_settings(value: Any, resolve: Resolve) -> BridgeSettings | None:
     roster = _roster(value["roster"], resolve)
     if isinstance(roster, bool):
         return None
-    return BridgeSettings(value["url"], token, value["bridge_id"], tuple(dict.fromkeys(value["channels"])),
+    bridge_id = value["bridge_id"]
+    worker = resolve.ctx.environ.get(WORKER_ID_VAR, "")
+    if worker.isdigit():  # a cluster worker (the primary sets its slot): one link, so one id, per process
+        bridge_id = f"{bridge_id}.w{worker}"
+    return BridgeSettings(value["url"], token, bridge_id, tuple(dict.fromkeys(value["channels"])),
                           RetrySettings(int(retry["retries"]), float(retry["min_timeout"]),
                                         float(retry["max_timeout"])), float(value["connect_timeout"]),
                           roster)

@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import socket as _socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mega import shutdown
@@ -120,6 +120,8 @@ class Presence:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.hook_names: list[str] = []  # shutdown hooks the wiring registered (unregistered by close)
+        # (ns, "local" | "remote") per broadcast: set by metrics at boot when they are on, else None
+        self.observe_broadcast: Callable[[str, str], None] | None = None
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -258,7 +260,9 @@ class Presence:
         if channel is not None:
             _channel(channel)
         excepted = _strings(except_session_ids, "except_session_ids", "presence.invalid_session_id")
-        count = self.deliver_broadcast(ns, channel, message, excepted)
+        if self.observe_broadcast is not None:
+            self.observe_broadcast(ns, "local")
+        count = self._deliver_broadcast(ns, channel, message, excepted)
         self._publish("broadcast", lambda t: t.publish_broadcast(ns, channel, message, excepted))
         return count
 
@@ -321,6 +325,13 @@ class Presence:
 
     def deliver_broadcast(self, ns: str, channel: str | None, message: Mapping[str, Any],
                           except_session_ids: Sequence[str] = ()) -> int:
+        """A broadcast another instance sent (the cluster, the hub bridge): local delivery only."""
+        if self.observe_broadcast is not None:
+            self.observe_broadcast(ns, "remote")
+        return self._deliver_broadcast(ns, channel, message, except_session_ids)
+
+    def _deliver_broadcast(self, ns: str, channel: str | None, message: Mapping[str, Any],
+                           except_session_ids: Sequence[str] = ()) -> int:
         conns = self._ns.get(ns)
         if not conns:
             return 0

@@ -41,6 +41,9 @@ async def presence_stage(rt: Runtime) -> None:
             await presence.close()
 
     rt.shutdown.register_resource("ws-presence", close)
+    for hook in rt.instruments.hooks("ws_presence") if rt.instruments is not None else ():
+        for app in apps:  # metrics on: broadcasts counted by namespace (decided here, at boot)
+            hook(app.name, app.presence, [route.path for route in app.ws_routes])
     if settings is None:
         return
     from mega.adapters.nats import NatsAdapter
