@@ -71,6 +71,10 @@ class Ctx:
 
     def cache(self, alias: str | None = None) -> Cache:
         """A cache by alias; no alias = the default cache."""
+        if alias is None:  # the usual call, in one frame once the adapters resolved it
+            adapters = self.app.adapters
+            if adapters is not None and adapters._default_cache is not None:
+                return adapters._default_cache
         cache: Cache = self.app.cache(alias)
         return cache
 
