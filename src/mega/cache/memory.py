@@ -52,11 +52,11 @@ class MemoryCache(Cache):
         if self.observe is not None or not isinstance(key, str):
             return await super().get(key, default)
         self.calls += 1
-        try:
-            store: OrderedDict[str, Entry] = self.native  # raises adapter.not_connected before connect
-        except BaseException:
+        if self._connected:
+            store: OrderedDict[str, Entry] = self._native
+        else:
             self.errors += 1
-            raise
+            store = self.native  # raises adapter.not_connected
         full = self.prefix + key
         entry = store.get(full)  # `_live`, inlined: the read of a request
         if entry is None:
