@@ -33,18 +33,19 @@ if TYPE_CHECKING:  # the contracts are for type checkers only: a request imports
 class Ctx:
     """Request context. Attributes set by middleware (`ctx.user = ...`) are seen by the handler."""
 
-    __slots__ = ("__dict__", "_log", "_services", "app", "reply", "req")
+    __slots__ = ("__dict__", "app", "reply", "req")
 
     # Default for the attribute a project's auth middleware fills in.
     user: Any = None
+    # Built on first use, in the instance's __dict__: a new ctx sets three slots only.
+    _log: logging.Logger | logging.LoggerAdapter[Any] | None = None
+    _services: Services | None = None
     fire_time: Any = None  # in a schedule's run: the fire it belongs to (an aware UTC datetime)
 
     def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
         self.app = app
         self.req = req
         self.reply = reply
-        self._log: logging.Logger | logging.LoggerAdapter[Any] | None = None
-        self._services: Services | None = None
 
     @property
     def request_id(self) -> str | None:
@@ -71,6 +72,10 @@ class Ctx:
 
     def cache(self, alias: str | None = None) -> Cache:
         """A cache by alias; no alias = the default cache."""
+        if alias is None:  # the usual call, in one frame once the adapters resolved it
+            adapters = self.app.adapters
+            if adapters is not None and adapters._default_cache is not None:
+                return adapters._default_cache
         cache: Cache = self.app.cache(alias)
         return cache
 

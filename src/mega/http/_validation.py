@@ -116,9 +116,7 @@ def _schema_validator(part: str, schema: dict[str, Any], *, route: str) -> Valid
     full = jsonschema.validators.validator_for(schema)(schema)
     coerce = _coerce_strings(schema) if part in ("params", "query", "headers", "form") else None
 
-    def validate(value: Any) -> Any:
-        if coerce is not None:
-            value = coerce(value)
+    def checked(value: Any) -> Any:
         try:
             return fast(value)
         except fastjsonschema.JsonSchemaValueException:
@@ -129,7 +127,78 @@ def _schema_validator(part: str, schema: dict[str, Any], *, route: str) -> Valid
                 details = [{"in": part, "path": "", "message": "value does not match the schema"}]
             raise _fail(part, details) from None
 
+    verdict = _native_verdict(schema) if part == "body" else None
+    if verdict is not None:
+        def validate_body(value: Any) -> Any:
+            # A valid body (the usual case) is decided in Rust; a refused one goes through the
+            # engines above, which word the errors and keep the last word on the verdict.
+            return value if verdict(value) else checked(value)
+
+        return validate_body
+    if coerce is None:
+        return checked
+
+    def validate(value: Any) -> Any:
+        return checked(coerce(value))
+
     return validate
+
+
+# The keywords on which jsonschema-rs and fastjsonschema agree for every value orjson produces
+# (checked value by value in tests/unit/http/test_validation_native.py). Anything else (`default`,
+# which fastjsonschema fills in; `format`, `pattern`, `enum`, `const`, `$ref`, ...) keeps the
+# fastjsonschema verdict.
+_NATIVE_KEYWORDS = frozenset({
+    "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
+    "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minProperties", "maxProperties", "allOf", "anyOf", "oneOf", "not",
+    "title", "description", "examples", "$comment", "$schema",
+})
+_NATIVE_DRAFTS = {
+    None: "Draft7Validator",  # fastjsonschema's default draft
+    "http://json-schema.org/draft-07/schema#": "Draft7Validator",
+    "http://json-schema.org/draft-07/schema": "Draft7Validator",
+    "http://json-schema.org/draft-06/schema#": "Draft6Validator",
+    "http://json-schema.org/draft-06/schema": "Draft6Validator",
+    "http://json-schema.org/draft-04/schema#": "Draft4Validator",
+    "http://json-schema.org/draft-04/schema": "Draft4Validator",
+}
+
+
+def _native_schema(schema: Any) -> bool:
+    """Whether `schema` uses only `_NATIVE_KEYWORDS`, all the way down."""
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict) or not schema.keys() <= _NATIVE_KEYWORDS:
+        return False
+    for key, sub in schema.items():
+        if key == "properties":
+            if not isinstance(sub, dict) or not all(_native_schema(s) for s in sub.values()):
+                return False
+        elif key in ("allOf", "anyOf", "oneOf"):
+            if not isinstance(sub, list) or not all(_native_schema(s) for s in sub):
+                return False
+        elif key in ("items", "additionalProperties", "not") and not _native_schema(sub):
+            return False  # `items` as a list (tuple validation) is refused here too
+    return True
+
+
+def _native_verdict(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """jsonschema-rs's `is_valid` for a JSON body's schema within `_NATIVE_KEYWORDS` (about 4x faster
+    than fastjsonschema's generated Python on a 1 KiB object: ADR 0033), else None."""
+    declared = schema.get("$schema")
+    draft = _NATIVE_DRAFTS.get(declared, "") if declared is None or isinstance(declared, str) else ""
+    if not draft or not _native_schema(schema):
+        return None
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a base dependency; fastjsonschema alone still validates
+        return None
+    try:
+        verdict: Callable[[Any], bool] = getattr(jsonschema_rs, draft)(schema).is_valid
+    except Exception:  # a schema it cannot take: fastjsonschema alone validates
+        return None
+    return verdict
 
 
 def _pydantic_validator(part: str, adapter: Any) -> Validator:

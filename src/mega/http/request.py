@@ -213,8 +213,12 @@ class Request:
         if self._spool is not None or hasattr(self, "_form"):
             raise MegaError("body.consumed", "the body was already read by req.form()",
                             hint="use `await req.form()` (cached) instead of req.body() on this request")
+        return await self._read(self._header(b"content-length"))
+
+    async def _read(self, declared: str | None) -> bytes:
+        """Read the body (`declared`: the Content-Length field, checked against the limit first, before
+        the first receive() lets the server send 100 Continue)."""
         limit = self.body_limit
-        declared = self._header(b"content-length")
         # ASCII digits only, and short (int() refuses 4,300+ digits); a bad value is the server's to
         # refuse, the limit below still holds while reading.
         if declared is not None and limit and ascii_digits(declared) and \
@@ -248,10 +252,29 @@ class Request:
             return self._json
         except AttributeError:
             pass
-        ctype = self.content_type
-        if not is_json_media_type(ctype):
-            raise not_json(ctype)
-        raw = await self.body()
+        try:
+            raw = self._body
+        except AttributeError:
+            raw = None
+        if raw is None and self._headers is None and self._spool is None:
+            # The usual first read: content-type and content-length from one pass over the raw head.
+            ctype_found = declared = None
+            for key, value in self.scope["headers"]:
+                if key == b"content-type":
+                    text = value.decode("latin-1")
+                    ctype_found = text if ctype_found is None else f"{ctype_found}, {text}"
+                elif key == b"content-length":
+                    text = value.decode("latin-1")
+                    declared = text if declared is None else f"{declared}, {text}"
+            ctype = ctype_found or ""
+            if not is_json_media_type(ctype):
+                raise not_json(ctype)
+            raw = await self._read(declared) if not hasattr(self, "_form") else await self.body()
+        else:
+            ctype = self.content_type
+            if not is_json_media_type(ctype):
+                raise not_json(ctype)
+            raw = await self.body()
         if not raw.strip():
             raise BadRequestError("body.invalid_json", "request body is empty; expected JSON")
         try:

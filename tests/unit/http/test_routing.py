@@ -216,3 +216,32 @@ def test_lookup_does_not_walk_other_routes():
     assert table.match("/r999/5") == ({"GET": 999}, {"id": 5})
     assert table.match("/s500") == ({"GET": -500}, {})
     assert table.match("/r1000/5") is None
+
+
+def test_the_one_loop_first_pass_finds_what_the_depth_first_search_finds():
+    """RouteTable.match follows the first choices in a loop and falls back to `_walk` at a dead end:
+    every path must get the table and values the search alone gives (backtracking included)."""
+    import itertools
+
+    from mega.http._routing.trie import _walk
+
+    table = RouteTable()
+    paths = ["/users/{id:int}", "/users/{name}", "/users/{id:int}/posts", "/users/{name}/likes",
+             "/users/me", "/users/me/{rest:path}", "/files/{rest:path}", "/files/{k:uuid}/raw",
+             "/a/{x:int}/{y:int}", "/a/{x}/b", "/{any}/tail"]
+    for path in paths:
+        table.add(parse_path(path, where=path))
+    segments = ["users", "files", "a", "me", "42", "-7", "bob", "posts", "likes", "raw", "b", "tail", "",
+                str(uuid.UUID(int=5)), "99999999999999999999"]
+    checked = 0
+    for n in range(1, 4):
+        for combo in itertools.product(segments, repeat=n):
+            request = "/" + "/".join(combo)
+            values: list = []
+            leaf = _walk(table._root, request[1:].split("/"), 0, values) if len(request) >= 2 else None
+            expected = None if leaf is None else (leaf.leaf, dict(zip(leaf.leaf_names, values, strict=True)))
+            if request in table.static:
+                expected = (table.static[request], {})
+            assert table.match(request) == expected, request
+            checked += expected is not None
+    assert checked > 100  # the set reaches routes, backtracking ones included

@@ -79,14 +79,38 @@ class RouteTable:
             return table, {}
         if len(path) < 2 or path[0] != "/":
             return None
+        parts = path[1:].split("/")
         values: list[Any] = []
-        leaf = _walk(self._root, path[1:].split("/"), 0, values)
-        if leaf is None:
-            return None
+        leaf = _first_choice(self._root, parts, values)
+        if leaf is None:  # a dead end on the first choices: the full depth-first search decides
+            values.clear()
+            leaf = _walk(self._root, parts, 0, values)
+            if leaf is None:
+                return None
         names = leaf.leaf_names
         if len(names) == 1:
             return leaf.leaf, {names[0]: values[0]}  # type: ignore[return-value]
         return leaf.leaf, dict(zip(names, values, strict=True))  # type: ignore[return-value]
+
+
+def _first_choice(node: _Node, parts: list[str], values: list[Any]) -> _Node | None:
+    """The path `_walk` tries first (literal child, else the first parameter that converts), in one
+    loop; None at a dead end, where only `_walk`'s backtracking can tell."""
+    for part in parts:
+        child = node.literal.get(part)
+        if child is None:
+            if not part:
+                return None
+            for p in node.params:
+                value = p.convert(part)
+                if value is not MISS:
+                    values.append(value)
+                    child = p.node
+                    break
+            else:
+                return None
+        node = child
+    return node if node.leaf is not None else None
 
 
 def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | None:
