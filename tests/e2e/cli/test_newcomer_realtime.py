@@ -29,3 +29,24 @@ def test_check_reports_a_bad_ws_value(fresh_project: Path) -> None:
     checked = mega("check", cwd=fresh_project)
     assert checked.returncode != 0
     assert "ws.max_message_bytes must be a size in bytes" in checked.stdout + checked.stderr
+
+
+CHANNEL = """\
+from mega.ws import WebSocketController, on
+
+
+class ChatChannel(WebSocketController):
+    {decorator}
+    async def send(self, sock, msg, ctx):
+        sock.send({{"type": "sent", "payload": msg}})
+"""
+
+
+def test_an_import_error_in_a_channel_names_the_channel_file(fresh_project: Path) -> None:
+    assert mega("g", "channel", "chat", cwd=fresh_project).returncode == 0
+    (fresh_project / "apps/main/channels/chat_channel.py").write_text(
+        CHANNEL.format(decorator='@on("chat.send", scheme=dict)'))
+    listed = mega("routes", cwd=fresh_project)
+    assert listed.returncode != 0
+    assert ("cannot import apps/main/routes/chat_channel.py, line 3 (in apps/main/channels/chat_channel.py, "
+            "line 5): TypeError: on() got an unexpected keyword argument 'scheme'") in listed.stderr
