@@ -42,6 +42,20 @@ class ChatChannel(WebSocketController):
 """
 
 
+@pytest.mark.parametrize(("decorator", "expected"), [
+    ("@on", 'apps/main/channels/chat_channel.py, line 5: @on on '),
+    ('@on("")', "apps/main/channels/chat_channel.py, line 5: @on needs a non-empty message type, got ''"),
+])
+def test_a_bad_on_names_the_file_line_and_the_fix(fresh_project: Path, decorator: str, expected: str) -> None:
+    assert mega("g", "channel", "chat", cwd=fresh_project).returncode == 0
+    (fresh_project / "apps/main/channels/chat_channel.py").write_text(CHANNEL.format(decorator=decorator))
+    listed = mega("routes", cwd=fresh_project)
+    assert listed.returncode != 0
+    assert expected in listed.stderr
+    assert "code: ws.invalid_handler" in listed.stderr
+    assert 'hint: ' in listed.stderr and '@on("chat.send")' in listed.stderr
+
+
 def test_an_import_error_in_a_channel_names_the_channel_file(fresh_project: Path) -> None:
     assert mega("g", "channel", "chat", cwd=fresh_project).returncode == 0
     (fresh_project / "apps/main/channels/chat_channel.py").write_text(
