@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from mega._suggest import close_match
 from mega.app.ctx import Ctx
 from mega.errors import MegaError, ValidationError
 from mega.http._host_field import host_name
@@ -245,7 +246,9 @@ async def _dispatch(text: str, sock: Socket, instance: Any, table: dict[str, Han
         return
     handler = table.get(type_)
     if handler is None:
-        sock.send(_error_frame("ws.unknown_type", f"no handler for message type '{type_[:100]}'",
+        meant = close_match(type_[:100], table)
+        also = f": did you mean '{meant}'?" if meant else ""
+        sock.send(_error_frame("ws.unknown_type", f"no handler for message type '{type_[:100]}'{also}",
                                {"type": type_[:100]}))
         return
     payload = data.get("payload")
