@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from mega.testing import live_server, running, write_project
 
@@ -46,3 +47,13 @@ async def test_a_type_with_a_typo_gets_did_you_mean(tmp_path: Path) -> None:
         await ws.send(json.dumps({"type": "zzz"}))  # nothing close: no suggestion
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert frame["payload"]["message"] == "no handler for message type 'zzz'"
+
+
+async def test_no_origin_is_told_how_to_get_in(tmp_path: Path) -> None:
+    async with running(project(tmp_path)) as rt, live_server(rt) as server:
+        with pytest.raises(InvalidStatus) as info:
+            async with server.websocket_connect("/ws/chat", origin=None):
+                pass
+        body = json.loads(info.value.response.body)
+        assert info.value.response.status_code == 403 and body["error"]["code"] == "ws.origin_refused"
+        assert "ws.allow_missing_origin" in body["error"]["message"]
