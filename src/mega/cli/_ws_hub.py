@@ -36,4 +36,7 @@ def ws_hub(ctx: click.Context, host: str | None, port: int | None, heartbeat: fl
             failure.lines.append(f"code: {exc.code}")
             raise failure from exc
         raise failure_from(exc, debug=cli_state(ctx).debug) from exc
-    return asyncio.run(serve_until_signal(options))
+    try:
+        return asyncio.run(serve_until_signal(options))
+    except MegaError as exc:  # the port in use, an interface that cannot be bound
+        raise failure_from(exc, debug=cli_state(ctx).debug) from exc

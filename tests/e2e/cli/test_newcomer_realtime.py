@@ -3,11 +3,12 @@ what the docs say and some things they warn against: each mistake gets an error 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import mega
+from .conftest import Server, environ, free_port, mega, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,18 @@ def test_an_import_error_in_a_channel_names_the_channel_file(fresh_project: Path
     assert listed.returncode != 0
     assert ("cannot import apps/main/routes/chat_channel.py, line 3 (in apps/main/channels/chat_channel.py, "
             "line 5): TypeError: on() got an unexpected keyword argument 'scheme'") in listed.stderr
+
+
+def test_a_second_hub_on_the_same_port_says_the_port_is_in_use(
+        tmp_path: Path, start_server: Callable[..., Server]) -> None:
+    port = free_port()
+    env = environ(MEGA_WSHUB_TOKENS="t1")
+    first = start_server("ws-hub", "--host", "127.0.0.1", "--port", str(port), cwd=tmp_path, env=env)
+    wait_for(lambda: "listening" in first.output(), 20, "the first hub")
+    second = mega("ws-hub", "--host", "127.0.0.1", "--port", str(port), cwd=tmp_path, env=env, timeout=30)
+    assert second.returncode == 1
+    assert second.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use",
+        "hint: stop the other hub (or server), or choose another port with --port or MEGA_WSHUB_PORT",
+        "code: server.port_in_use",
+    ]

@@ -4,9 +4,9 @@ the project's `ws_hub` section, then the hub until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
-import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +89,8 @@ def hub_options(root: Path, environ: MutableMapping[str, str], *, host: str | No
 
 
 async def serve_until_signal(options: HubOptions) -> int:
-    """Serve until SIGTERM or SIGINT, drain the links with 4503, exit 0."""
+    """Serve until SIGTERM or SIGINT, drain the links with 4503, exit 0; a port in use raises
+    `server.port_in_use`."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop = asyncio.Event()
@@ -105,7 +106,13 @@ async def serve_until_signal(options: HubOptions) -> int:
     try:
         await run_hub(hub, options.host, options.port, stop, on_listening=listening)
     except OSError as exc:
-        print(f"mega ws-hub: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
-        return 1
+        details = {"host": options.host, "port": options.port}
+        if exc.errno == errno.EADDRINUSE:
+            raise MegaError("server.port_in_use", f"port {options.port} on {options.host} is already in use",
+                            hint="stop the other hub (or server), or choose another port with --port or "
+                                 "MEGA_WSHUB_PORT", details=details) from exc
+        raise MegaError("server.bind_failed", f"mega ws-hub cannot listen on {options.host}:{options.port}: "
+                        f"{exc.strerror or exc}", hint="check --host / MEGA_WSHUB_HOST and --port",
+                        details=details) from exc
     log.info("ws-hub stopped")
     return 0
