@@ -80,3 +80,27 @@ def test_a_second_hub_on_the_same_port_says_the_port_is_in_use(
         "hint: stop the other hub (or server), or choose another port with --port or MEGA_WSHUB_PORT",
         "code: server.port_in_use",
     ]
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [
+    (["--heartbeat", "-1"], {},
+     ["error: --heartbeat must be a duration > 0 (seconds, or a string like '30s', '5m', '1h'), got '-1'",
+      "hint: pass --heartbeat 25 (seconds) or a duration such as 30s"]),
+    ([], {"MEGA_WSHUB_HEARTBEAT": "soon"},
+     ["error: MEGA_WSHUB_HEARTBEAT must be a duration > 0 (seconds, or a string like '30s', '5m', '1h'), "
+      "got 'soon'",
+      "hint: fix MEGA_WSHUB_HEARTBEAT in the environment or .env: seconds, or a duration such as 30s"]),
+])
+def test_a_bad_hub_heartbeat_names_where_it_came_from(
+        tmp_path: Path, args: list[str], env: dict[str, str], expected: list[str]) -> None:
+    run = mega("ws-hub", "--port", "0", *args, cwd=tmp_path, env=environ(MEGA_WSHUB_TOKENS="t1", **env))
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [*expected, "code: config.invalid_value"]
+
+
+@pytest.mark.parametrize(("args", "env"), [(["--heartbeat", "2m"], {}), ([], {"MEGA_WSHUB_HEARTBEAT": "2m"})])
+def test_the_hub_heartbeat_takes_a_duration_like_other_durations(
+        tmp_path: Path, start_server: Callable[..., Server], args: list[str], env: dict[str, str]) -> None:
+    hub = start_server("ws-hub", "--host", "127.0.0.1", "--port", "0", *args, cwd=tmp_path,
+                       env=environ(MEGA_WSHUB_TOKENS="t1", **env))
+    wait_for(lambda: "(heartbeat 120s)" in hub.output(), 20, "the hub listening with a 2 minute heartbeat")
