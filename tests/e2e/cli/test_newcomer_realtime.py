@@ -104,3 +104,14 @@ def test_the_hub_heartbeat_takes_a_duration_like_other_durations(
     hub = start_server("ws-hub", "--host", "127.0.0.1", "--port", "0", *args, cwd=tmp_path,
                        env=environ(MEGA_WSHUB_TOKENS="t1", **env))
     wait_for(lambda: "(heartbeat 120s)" in hub.output(), 20, "the hub listening with a 2 minute heartbeat")
+
+
+def test_a_ws_cluster_bus_alias_with_a_typo_gets_did_you_mean(fresh_project: Path) -> None:
+    (fresh_project / "mega_config.py").write_text(
+        "config = {'services': {'buses': {'events': {'driver': 'nats', 'url': 'nats://127.0.0.1:4222'}}},\n"
+        "          'ws_cluster': {'bus': 'event'}}\n")
+    checked = mega("check", cwd=fresh_project)
+    assert checked.returncode != 0
+    out = checked.stdout + checked.stderr
+    assert "ws_cluster.bus names 'event', which is not declared in services.buses (declared: events)" in out
+    assert "hint: did you mean 'events'? declare it in mega_config.py" in out
