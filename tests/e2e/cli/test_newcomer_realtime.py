@@ -115,3 +115,18 @@ def test_a_ws_cluster_bus_alias_with_a_typo_gets_did_you_mean(fresh_project: Pat
     out = checked.stdout + checked.stderr
     assert "ws_cluster.bus names 'event', which is not declared in services.buses (declared: events)" in out
     assert "hint: did you mean 'events'? declare it in mega_config.py" in out
+
+
+ASP_SECRET = "newcomer-asp-secret-0123456789abcdefghijk"
+
+
+def test_an_asp_namespace_with_a_typo_is_warned_at_boot(fresh_project: Path) -> None:
+    assert mega("g", "channel", "chat", cwd=fresh_project).returncode == 0
+    _app_config(fresh_project, 'config = {"asp": {"websocket": {"namespaces": ["/ws/chta"]}}}\n')
+    listed = mega("routes", cwd=fresh_project, env=environ(ASP_MASTER_SECRET=ASP_SECRET))
+    assert listed.returncode == 0, listed.stderr
+    assert ("asp.websocket.namespaces entry '/ws/chta' covers no channel: its frames are not encrypted"
+            in listed.stdout + listed.stderr)
+    _app_config(fresh_project, 'config = {"asp": {"websocket": {"namespaces": ["/ws/chat"]}}}\n')
+    listed = mega("routes", cwd=fresh_project, env=environ(ASP_MASTER_SECRET=ASP_SECRET))
+    assert listed.returncode == 0 and "covers no channel" not in listed.stdout + listed.stderr
