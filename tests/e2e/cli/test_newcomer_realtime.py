@@ -130,3 +130,12 @@ def test_an_asp_namespace_with_a_typo_is_warned_at_boot(fresh_project: Path) -> 
     _app_config(fresh_project, 'config = {"asp": {"websocket": {"namespaces": ["/ws/chat"]}}}\n')
     listed = mega("routes", cwd=fresh_project, env=environ(ASP_MASTER_SECRET=ASP_SECRET))
     assert listed.returncode == 0 and "covers no channel" not in listed.stdout + listed.stderr
+
+
+def test_a_bad_asp_namespace_is_the_only_problem_reported(fresh_project: Path) -> None:
+    _app_config(fresh_project, 'config = {"asp": {"websocket": {"namespaces": ["ws/chat"]}}}\n')
+    checked = mega("check", cwd=fresh_project, env=environ(ASP_MASTER_SECRET=ASP_SECRET))
+    assert checked.returncode != 0
+    errors = [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("error")]
+    assert errors == ["error [config.invalid_value] apps/main/app_config.py: asp.websocket.namespaces[0] has "
+                      "'ws/chat', which is not a path"]
