@@ -139,3 +139,17 @@ def test_a_bad_asp_namespace_is_the_only_problem_reported(fresh_project: Path) -
     errors = [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("error")]
     assert errors == ["error [config.invalid_value] apps/main/app_config.py: asp.websocket.namespaces[0] has "
                       "'ws/chat', which is not a path"]
+
+
+def test_a_worker_count_typo_is_refused_before_any_worker_forks(fresh_project: Path) -> None:
+    # `check` first: without the bound, the `start` below would fork 5000 workers
+    (fresh_project / "mega_config.py").write_text('config = {"server": {"workers": 10000}}\n')
+    checked = mega("check", cwd=fresh_project)
+    assert checked.returncode != 0
+    assert "server.workers must be at most 1024, got 10000" in checked.stdout + checked.stderr
+    started = mega("start", "--port", str(free_port()), cwd=fresh_project, timeout=30,
+                   env=environ(MEGA_CLUSTER_WORKERS="5000"))
+    assert started.returncode == 2
+    assert started.stderr.splitlines()[0] == (
+        "error: MEGA_CLUSTER_WORKERS='5000' (from the environment) must be at most 1024, got 5000")
+    assert started.stderr.splitlines()[-1] == "code: cluster.invalid_workers"
