@@ -153,3 +153,15 @@ def test_a_worker_count_typo_is_refused_before_any_worker_forks(fresh_project: P
     assert started.stderr.splitlines()[0] == (
         "error: MEGA_CLUSTER_WORKERS='5000' (from the environment) must be at most 1024, got 5000")
     assert started.stderr.splitlines()[-1] == "code: cluster.invalid_workers"
+
+
+def test_a_socket_refused_in_a_project_test_says_why_and_what_to_do(fresh_project: Path) -> None:
+    assert mega("g", "channel", "chat", cwd=fresh_project).returncode == 0
+    routes = fresh_project / "apps/main/routes/chat_channel.py"
+    routes.write_text(routes.read_text().replace(
+        'router.ws("/ws/chat", ChatChannel)', 'router.ws("/ws/chat", ChatChannel, before=[require_auth])')
+        .replace("from apps.main", "from mega import require_auth\nfrom apps.main"))
+    run = mega("test", "-q", "-p", "no:cacheprovider", cwd=fresh_project, timeout=180)
+    assert run.returncode != 0  # the generated test opens the socket without a login
+    assert ("mega refused the upgrade: 401 auth.required: ") in run.stdout
+    assert "log in with this client first (its cookies go with the socket)" in run.stdout
