@@ -165,3 +165,15 @@ def test_a_socket_refused_in_a_project_test_says_why_and_what_to_do(fresh_projec
     assert run.returncode != 0  # the generated test opens the socket without a login
     assert ("mega refused the upgrade: 401 auth.required: ") in run.stdout
     assert "log in with this client first (its cookies go with the socket)" in run.stdout
+
+
+def test_two_channels_at_one_path_name_both_and_their_files(fresh_project: Path) -> None:
+    (fresh_project / "apps/main/routes/chat.py").write_text(
+        "from mega.ws import WebSocketController\n\n\nclass ChatChannel(WebSocketController):\n    pass\n\n\n"
+        "def routes(router):\n    router.ws('/ws/chat', ChatChannel)\n")
+    assert mega("g", "channel", "chat", cwd=fresh_project).returncode == 0  # a second one at /ws/chat
+    listed = mega("routes", cwd=fresh_project)
+    assert listed.returncode != 0
+    assert ("two channels at WS /ws/chat in app 'main': apps.main.routes.chat.ChatChannel "
+            "(apps/main/routes/chat.py) and apps.main.channels.chat_channel.ChatChannel "
+            "(apps/main/routes/chat_channel.py)") in listed.stderr
