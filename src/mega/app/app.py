@@ -283,7 +283,6 @@ class MegaApp:
                 endpoint = self.instruments.wrap_route(self.name, route.method, route.path, endpoint)
             self.table.add(pattern)[route.method] = endpoint
         if self.asp is not None:
-            self.asp.warn_unused()
             extra = {**(extra or {}), **self.asp.extra_endpoints(settings.constant[0])}
         self._listed_extra = []
         for (method, path), endpoint in (extra or {}).items():
@@ -299,6 +298,8 @@ class MegaApp:
         self._miss = Dispatch(self.table, settings, self.static_files, unmatched).miss
         if self.ws_routes:
             self._ws = WsDispatch(self, [(r, self._route_chains(r)["before"]) for r in self.ws_routes])
+        if self.asp is not None:
+            self.asp.warn_unused()  # after the channels too: they mark the namespaces they use
         self._settings = settings
 
     def _static_files(self, settings: AppSettings) -> StaticFiles | None:

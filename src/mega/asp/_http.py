@@ -126,8 +126,10 @@ class HttpAsp:
 
     def websocket(self, path: str, span_hooks: Any = ()) -> WsAsp | None:
         """The ASP of the channel mounted at `path` when `asp.websocket.namespaces` covers it, else None."""
-        if not covers(self.settings.ws_namespaces, path):
+        hit = [p for p in self.settings.ws_namespaces if covers((p,), path)]
+        if not hit:
             return None
+        self.used.update(hit)
         from mega.asp._ws import WsAsp, WsKeys
 
         if self._ws_keys is None:
@@ -141,6 +143,11 @@ class HttpAsp:
             if pattern not in self.used:
                 log.warning("app '%s': asp.paths entry %r covers no route (routes are matched as "
                             "declared, e.g. '/users/{id}')", self.app_name, pattern)
+        for pattern in self.settings.ws_namespaces:
+            if pattern not in self.used:  # a typo here leaves the channel's frames in clear
+                log.warning("app '%s': asp.websocket.namespaces entry %r covers no channel: its frames are "
+                            "not encrypted (channel paths are matched as mounted with router.ws, e.g. "
+                            "'/ws/chat', or a prefix '/ws/*')", self.app_name, pattern)
 
     def extra_endpoints(self, constant: list[tuple[bytes, bytes]]) -> dict[tuple[str, str], Endpoint]:
         """The browser client, served at SCRIPT_PATH while ASP is on."""

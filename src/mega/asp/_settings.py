@@ -93,7 +93,8 @@ def asp_settings(value: Any, resolve: Resolve) -> AspSettings | None:
         return None
     secrets, paths = value["secret"], value["paths"]
     namespaces = value["websocket"]["namespaces"]
-    if not paths and not namespaces and not _reported(resolve, "paths"):
+    if not paths and not namespaces and not _reported(resolve, "paths") \
+            and not _reported(resolve, "websocket.namespaces"):  # a bad namespace was reported as such
         resolve.report(c.INVALID_VALUE, "paths", "is empty, but asp is configured: ASP needs both a secret "
                        "and the paths it covers", "list them, e.g. asp = {'paths': ['/api/secure/*']}, "
                        "or remove the asp section")

@@ -48,7 +48,12 @@ def _import(app: MegaApp, kind: str, path: Path) -> ModuleType:
     module_name = f"apps.{app.name}.{kind}.{path.stem}"
     try:
         return importlib.import_module(module_name)
-    except MegaError:
+    except MegaError as exc:
+        # Raised while the module ran (a decorator such as @on, a model field): name where.
+        where = _where(exc, path)
+        if where:
+            exc.message = f"{where}: {exc.message}"
+            exc.args = (exc.message,)
         raise
     except Exception as exc:
         raise MegaError("boot.import_failed", f"cannot import {_rel(path)}{_line(exc, path)}: "
@@ -56,14 +61,38 @@ def _import(app: MegaApp, kind: str, path: Path) -> ModuleType:
 
 
 def _line(exc: BaseException, path: Path) -> str:
-    """', line N' of the deepest frame in `path` (or of a syntax error), else ''."""
-    if isinstance(exc, SyntaxError) and exc.lineno and exc.filename == str(path):
-        return f", line {exc.lineno}"
-    line = ""
+    """', line N' of the deepest frame in `path`, then ' (in FILE, line N)' if a deeper frame is in
+    another file of the project (a module `path` imports), else ''."""
+    where = _where(exc, path)
+    if not where:
+        return ""
+    mine = f", line {_last_line(exc, str(path))}" if _last_line(exc, str(path)) else ""
+    return mine if where.startswith(f"{_rel(path)}, line ") else f"{mine} (in {where})"
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """'FILE, line N' of the deepest frame (or syntax error) in the project's apps/, else ''."""
+    apps = str(path.parents[2])
+    if isinstance(exc, SyntaxError) and exc.lineno and exc.filename and exc.filename.startswith(apps):
+        return f"{_rel(Path(exc.filename))}, line {exc.lineno}"
+    found = ""
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == str(path):
-            line = f", line {tb.tb_lineno}"
+        name = tb.tb_frame.f_code.co_filename
+        if name.startswith(apps):
+            found = f"{_rel(Path(name))}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+def _last_line(exc: BaseException, filename: str) -> int | None:
+    if isinstance(exc, SyntaxError) and exc.filename == filename:
+        return exc.lineno
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
         tb = tb.tb_next
     return line
 

@@ -14,11 +14,11 @@ from mega.cli._project import CONFIG_FILE, cli_state
 @click.option("--host", default=None, help="Interface to bind (env MEGA_WSHUB_HOST, default 0.0.0.0).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port (env MEGA_WSHUB_PORT, default 3100; 0 picks a free one).")
-@click.option("--heartbeat", type=float, default=None, metavar="SECONDS",
+@click.option("--heartbeat", default=None, metavar="SECONDS",
               help="Heartbeat interval; a link silent for two is dropped "
-                   "(env MEGA_WSHUB_HEARTBEAT, default 25).")
+                   "(seconds or a duration such as 30s; env MEGA_WSHUB_HEARTBEAT, default 25).")
 @click.pass_context
-def ws_hub(ctx: click.Context, host: str | None, port: int | None, heartbeat: float | None) -> int:
+def ws_hub(ctx: click.Context, host: str | None, port: int | None, heartbeat: str | None) -> int:
     """Run the WebSocket hub until SIGTERM (links are drained with 4503). Needs MEGA_WSHUB_TOKENS."""
     import asyncio
 
@@ -36,4 +36,7 @@ def ws_hub(ctx: click.Context, host: str | None, port: int | None, heartbeat: fl
             failure.lines.append(f"code: {exc.code}")
             raise failure from exc
         raise failure_from(exc, debug=cli_state(ctx).debug) from exc
-    return asyncio.run(serve_until_signal(options))
+    try:
+        return asyncio.run(serve_until_signal(options))
+    except MegaError as exc:  # the port in use, an interface that cannot be bound
+        raise failure_from(exc, debug=cli_state(ctx).debug) from exc

@@ -37,7 +37,8 @@ def resolve_workers(configured: int | str | None, environ: Mapping[str, str] | N
         try:
             value = c.workers(raw)
         except c.Invalid as exc:
-            raise MegaError(INVALID, f"{ENV_VAR}={raw!r} (from the environment) {exc.text}", hint=_HINT,
+            raise MegaError(INVALID, f"{ENV_VAR}={raw!r} (from the environment) {exc.text}",
+                            hint=exc.hint or _HINT,
                             details={"value": raw, "source": ENV_VAR}) from None
     else:
         value = 0 if configured is None else configured

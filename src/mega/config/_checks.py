@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,7 @@ def integer(low: int, high: int | None = None) -> Check:
 
 
 WORKERS_HINT = "use an integer >= 1 (workers), 'auto' (one per CPU), or 0 / leave it unset for one process"
+MAX_WORKERS = 1024  # a typo ('10000' for '10') would fork that many processes before anything failed
 
 
 def workers(value: Any) -> int | str:
@@ -69,8 +71,11 @@ def workers(value: Any) -> int | str:
         if text == "auto":
             return "auto"
         if ascii_digits(text):
-            return int(text)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_WORKERS:
+        raise Invalid("cluster.invalid_workers", f"must be at most {MAX_WORKERS}, got {value!r}",
+                      hint=f"{WORKERS_HINT} ('auto' is {os.cpu_count() or 1} on this machine)")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise Invalid("cluster.invalid_workers", f"must be an integer >= 0 or 'auto', got {value!r}",
                   hint=WORKERS_HINT)

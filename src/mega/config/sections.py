@@ -48,7 +48,8 @@ BUILTIN = ("mega.lock._settings", "mega.bus._settings", "mega.sessions._settings
            "mega.static._settings", "mega.views._settings", "mega.openapi._settings", "mega.asp._settings",
            "mega.auth._settings", "mega.observe._metrics_settings", "mega.observe._tracing_settings",
            "mega.jobs._settings", "mega.schedules._settings", "mega.workers._settings",
-           "mega.ws.hub._settings", "mega.ws.hub._bridge_settings", "mega.ws.presence._settings",
+           "mega.ws._settings", "mega.ws.hub._settings", "mega.ws.hub._bridge_settings",
+           "mega.ws.presence._settings",
            "mega.cluster._settings")
 
 # Keys of features planned but not built: refused by name, never accepted and ignored.

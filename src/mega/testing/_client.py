@@ -45,8 +45,15 @@ class AppClient(httpx.AsyncClient):
         if self._live is None:
             self._live = await self._stack.enter_async_context(live_server(self._runtime))
         jar = self._cookies_for(host) if cookies is None else cookies
-        async with self._live.websocket_connect(path, host=host, cookies=jar, origin=origin, **kwargs) as ws:
-            yield ws
+        from websockets.exceptions import InvalidStatus
+
+        try:
+            async with self._live.websocket_connect(path, host=host, cookies=jar, origin=origin,
+                                                    **kwargs) as ws:
+                yield ws
+        except InvalidStatus as exc:  # the message shows only the status: add mega's error to the report
+            exc.add_note(refusal_note(exc))
+            raise
 
     def _cookies_for(self, host: str) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -69,3 +76,24 @@ class AppClient(httpx.AsyncClient):
         finally:
             self._live = None
             await super().__aexit__(*exc)
+
+
+_NEXT_STEP = {
+    "auth.required": "log in with this client first (its cookies go with the socket)",
+    "ws.origin_refused": "pass origin='http://<the app's host>' (browsers always send one)",
+    "route.not_found": "check the path against `mega routes` (WS rows)",
+}
+
+
+def refusal_note(exc: Any) -> str:
+    """'mega refused the upgrade: 401 auth.required: ...' from the JSON error envelope of the answer."""
+    import json
+
+    status = exc.response.status_code
+    try:
+        error = json.loads(exc.response.body)["error"]
+        code, message = error["code"], error["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"mega refused the upgrade with HTTP {status}"
+    step = _NEXT_STEP.get(code)
+    return f"mega refused the upgrade: {status} {code}: {message}" + (f"; {step}" if step else "")

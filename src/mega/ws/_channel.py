@@ -21,8 +21,12 @@ def on(type: str, *, schema: Any = None) -> Callable[[F], F]:
 
     `schema` (a pydantic model or a JSON Schema dict) validates the payload first; the handler
     gets `(sock, msg, ctx)` with `msg` the validated payload (the model instance for pydantic)."""
+    if callable(type):  # `@on` without parentheses: Python passed the method itself
+        raise MegaError("ws.invalid_handler", f"@on on {describe(type)} has no message type",
+                        hint='write @on("chat.send") (the type of the frames it handles), not a bare @on')
     if not isinstance(type, str) or not type:
-        raise MegaError("ws.invalid_handler", f"@on needs a non-empty message type, got {type!r}")
+        raise MegaError("ws.invalid_handler", f"@on needs a non-empty message type, got {type!r}",
+                        hint='e.g. @on("chat.send"): the "type" of the client frames this method handles')
 
     def mark(fn: F) -> F:
         marks: list[tuple[str, Any]] = list(getattr(fn, _MARK, ()))

@@ -23,13 +23,20 @@ class WsDispatch:
     def __init__(self, app: MegaApp, routes: list[tuple[RouteDef, list[Any]]]) -> None:
         self._table = RouteTable()
         self._development = shows_detail(app.env)
+        first: dict[str, RouteDef] = {}
         for route, befores in routes:
             pattern = parse_path(route.path, where=route.where)
             methods = self._table.add(pattern)
             if "WS" in methods:
-                raise MegaError("route.duplicate", f"two channels at WS {route.path} in app '{app.name}'",
-                                details={"method": "WS", "path": route.path},
-                                hint="mount one channel per path")
+                other = first[pattern.shape]
+                raise MegaError("route.duplicate", f"two channels at WS {route.path} in app '{app.name}': "
+                                f"{other.handler_name} ({other.source or '?'}) and {route.handler_name} "
+                                f"({route.source or '?'})",
+                                details={"method": "WS", "path": route.path,
+                                         "handlers": [other.handler_name, route.handler_name]},
+                                hint="mount one channel per path: remove one router.ws(...) or give it "
+                                     "another path")
+            first[pattern.shape] = route
             methods["WS"] = compile_ws_route(route, befores, app, app.ws_settings)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

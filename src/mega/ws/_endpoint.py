@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from mega._suggest import close_match
 from mega.app.ctx import Ctx
 from mega.errors import MegaError, ValidationError
 from mega.http._host_field import host_name
@@ -78,7 +79,9 @@ def origin_refusal(scope: dict[str, Any], hosts: list[str], settings: WsSettings
     if origin is None:
         if settings.allow_missing_origin:
             return None
-        return _refused("", "the upgrade has no Origin header")
+        return _refused("", "the upgrade has no Origin header (browsers always send one; another "
+                        "client sends an origin of the app's site, or the app sets ws.allow_missing_origin)",
+                        hint=_NO_ORIGIN_HINT)
     text = origin.decode("latin-1").strip().lower()
     if text in settings.allowed_origins:
         return None
@@ -100,10 +103,14 @@ def _same_site(origin: str, hosts: list[str], host: bytes | None) -> bool:
     return bool(host) and name == host_name(host).decode("latin-1")  # type: ignore[arg-type]
 
 
-def _refused(origin: str, message: str) -> MegaError:
-    return MegaError("ws.origin_refused", message, status=403, details={"origin": origin},
-                     hint="open the socket from a page of one of the app's hosts, or add the origin to "
-                          "ws.allowed_origins in app_config.py")
+_ORIGIN_HINT = ("open the socket from a page of one of the app's hosts, or add the origin to "
+                "ws.allowed_origins in app_config.py")
+_NO_ORIGIN_HINT = ("browsers always send an Origin: a client that is not a browser sends one of the app's "
+                   "hosts as Origin, or the app sets ws.allow_missing_origin to True in app_config.py")
+
+
+def _refused(origin: str, message: str, hint: str = _ORIGIN_HINT) -> MegaError:
+    return MegaError("ws.origin_refused", message, status=403, details={"origin": origin}, hint=hint)
 
 
 def _error_frame(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -286,7 +293,9 @@ async def _dispatch(text: str, sock: Socket, instance: Any, table: dict[str, Han
         return
     handler = table.get(type_)
     if handler is None:
-        sock.send(_error_frame("ws.unknown_type", f"no handler for message type '{type_[:100]}'",
+        meant = close_match(type_[:100], table)
+        also = f": did you mean '{meant}'?" if meant else ""
+        sock.send(_error_frame("ws.unknown_type", f"no handler for message type '{type_[:100]}'{also}",
                                {"type": type_[:100]}))
         return
     payload = data.get("payload")

@@ -4,9 +4,9 @@ the project's `ws_hub` section, then the hub until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
-import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,16 @@ def _env_number(environ: MutableMapping[str, str], name: str, scale: float = 1.0
     return value
 
 
+def _seconds(name: str, value: float | str, hint: str) -> float:
+    from mega.config import _checks as c
+
+    try:
+        seconds: float = c.duration()(value)
+        return seconds
+    except c.Invalid as exc:
+        raise MegaError("config.invalid_value", f"{name} {exc.text}", hint=hint) from None
+
+
 def project_settings(root: Path, environ: MutableMapping[str, str]) -> HubSettings:
     """mega_config.py's `ws_hub` section alone (the hub needs no apps); its problems raise ConfigError."""
     from mega.config._files import read_config_file
@@ -61,7 +71,8 @@ def project_settings(root: Path, environ: MutableMapping[str, str]) -> HubSettin
 
 
 def hub_options(root: Path, environ: MutableMapping[str, str], *, host: str | None = None,
-                port: int | None = None, heartbeat: float | None = None, project: bool = False) -> HubOptions:
+                port: int | None = None, heartbeat: float | str | None = None,
+                project: bool = False) -> HubOptions:
     """Flags win over the environment, which wins over mega_config.py's `ws_hub`, then the defaults."""
     from mega.config import load_dotenv_file
 
@@ -77,19 +88,23 @@ def hub_options(root: Path, environ: MutableMapping[str, str], *, host: str | No
         if not env_port.isdigit() or int(env_port) > 65535:
             raise _invalid("MEGA_WSHUB_PORT", env_port, "a port 0-65535")
         port = int(env_port)
-    if heartbeat is None:
-        heartbeat = _env_number(environ, "MEGA_WSHUB_HEARTBEAT")
-    if heartbeat is None:
+    if heartbeat is not None:
+        heartbeat = _seconds("--heartbeat", heartbeat,
+                             "pass --heartbeat 25 (seconds) or a duration such as 30s")
+    elif environ.get("MEGA_WSHUB_HEARTBEAT", "").strip():
+        heartbeat = _seconds("MEGA_WSHUB_HEARTBEAT", environ["MEGA_WSHUB_HEARTBEAT"].strip(),
+                             "fix MEGA_WSHUB_HEARTBEAT in the environment or .env: seconds, or a duration "
+                             "such as 30s")
+    else:
         heartbeat = _env_number(environ, "MEGA_WSHUB_HEARTBEAT_MS", 0.001)
-    if heartbeat is not None and not heartbeat > 0:
-        raise _invalid("--heartbeat", str(heartbeat), "a number of seconds > 0")
     return HubOptions(tokens, host or environ.get("MEGA_WSHUB_HOST", "").strip() or settings.host,
                       settings.port if port is None else port,
                       settings.heartbeat if heartbeat is None else heartbeat, settings.compression)
 
 
 async def serve_until_signal(options: HubOptions) -> int:
-    """Serve until SIGTERM or SIGINT, drain the links with 4503, exit 0."""
+    """Serve until SIGTERM or SIGINT, drain the links with 4503, exit 0; a port in use raises
+    `server.port_in_use`."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop = asyncio.Event()
@@ -105,7 +120,13 @@ async def serve_until_signal(options: HubOptions) -> int:
     try:
         await run_hub(hub, options.host, options.port, stop, on_listening=listening)
     except OSError as exc:
-        print(f"mega ws-hub: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
-        return 1
+        details = {"host": options.host, "port": options.port}
+        if exc.errno == errno.EADDRINUSE:
+            raise MegaError("server.port_in_use", f"port {options.port} on {options.host} is already in use",
+                            hint="stop the other hub (or server), or choose another port with --port or "
+                                 "MEGA_WSHUB_PORT", details=details) from exc
+        raise MegaError("server.bind_failed", f"mega ws-hub cannot listen on {options.host}:{options.port}: "
+                        f"{exc.strerror or exc}", hint="check --host / MEGA_WSHUB_HOST and --port",
+                        details=details) from exc
     log.info("ws-hub stopped")
     return 0

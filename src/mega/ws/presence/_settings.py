@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mega._suggest import close_match
 from mega.config import _checks as c
 from mega.config._specs import Leaf, Section, Switch, const
 from mega.config.sections import GLOBAL, Resolve, register_section
@@ -70,9 +71,12 @@ def _named(resolve: Resolve, key: str, alias: str, group: str, driver: str, exam
         return True
     if alias not in entries:
         listed = ", ".join(sorted(entries)) or "none"
+        near = close_match(alias, [name for name, entry in entries.items() if _driver(entry) == driver])
+        guess = f"did you mean {near!r}? " if near else ""
         resolve.report("adapter.not_found", key, f"names {alias!r}, which is not declared in "
                        f"services.{group} (declared: {listed})",
-                       f"declare it in mega_config.py: services = {{{group!r}: {{{alias!r}: {example}}}}}")
+                       f"{guess}declare it in mega_config.py: "
+                       f"services = {{{group!r}: {{{alias!r}: {example}}}}}")
         return False
     if _driver(entries[alias]) != driver:
         resolve.report(c.INVALID_VALUE, key, f"names {alias!r}, which is not a {driver} entry "
