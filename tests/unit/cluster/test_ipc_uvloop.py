@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+import uvloop  # a base dependency of mega (pyproject.toml) wherever the cluster runs
 
 from mega.bus.cluster import ClusterBus
 from mega.cluster.ipc import ClusterClient, ClusterHost
 from mega.errors import MegaError
 from mega.lock.cluster import ClusterLock
-
-uvloop = pytest.importorskip("uvloop")
 
 
 async def scenario(path: Path) -> None:
