@@ -54,7 +54,13 @@ async def test_slow_head_is_disconnected(served):
 
 
 async def test_oversized_head_gets_431_and_close(served, mega_server):
-    response, closed = await request(served, raw_get("/", "X-Big: " + "a" * 1_000_000))
+    try:
+        response, closed = await request(served, raw_get("/", "X-Big: " + "a" * 1_000_000))
+    except (BrokenPipeError, ConnectionResetError):
+        # granian answers 431 and closes with the rest of the megabyte unread: the kernel's reset can
+        # overtake the answer. Refused either way, never served.
+        assert mega_server == "granian"
+        return
     assert response.status == 431 and closed
     assert refusal_code(response, mega_server) in ("http.headers_too_large", None)
 
