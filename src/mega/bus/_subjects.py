@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Protocol, TypeVar
 
 from mega.bus._errors import BusError
 
@@ -82,3 +83,28 @@ def matches(pattern: tuple[str, ...], tokens: list[str]) -> bool:
         if p != "*" and p != tokens[i]:
             return False
     return True
+
+
+class _Queued(Protocol):
+    @property
+    def queue(self) -> str | None: ...
+
+
+_S = TypeVar("_S", bound=_Queued)
+
+
+def one_per_queue(subs: list[_S], turns: dict[str, int]) -> list[_S]:
+    """The receivers of one message: every subscriber outside a queue group, and one member of each group,
+    taking turns (`turns` counts per group, kept by the caller)."""
+    if not any(s.queue for s in subs):
+        return subs
+    chosen = [s for s in subs if s.queue is None]
+    groups: dict[str, list[_S]] = {}
+    for s in subs:
+        if s.queue is not None:
+            groups.setdefault(s.queue, []).append(s)
+    for name, members in groups.items():
+        turn = turns.get(name, 0)
+        turns[name] = turn + 1
+        chosen.append(members[turn % len(members)])
+    return chosen

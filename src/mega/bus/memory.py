@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mega.bus._errors import no_responders, request_timeout
-from mega.bus._subjects import is_pattern, matches
+from mega.bus._subjects import is_pattern, matches, one_per_queue
 from mega.bus.contract import Bus, Reply
 from mega.bus.subscription import Subscription
 
@@ -65,18 +65,7 @@ class MemoryBroker:
         if self._patterns:
             tokens = subject.split(".")
             subs = subs + [s for p, s in self._patterns if matches(p, tokens)]
-        if not any(s.queue for s in subs):
-            return subs
-        chosen = [s for s in subs if s.queue is None]
-        groups: dict[str, list[Subscription]] = {}
-        for s in subs:
-            if s.queue is not None:
-                groups.setdefault(s.queue, []).append(s)
-        for name, members in groups.items():
-            turn = self._turns.get(name, 0)
-            self._turns[name] = turn + 1
-            chosen.append(members[turn % len(members)])
-        return chosen
+        return one_per_queue(subs, self._turns)
 
     def publish(self, subject: str, data: bytes, reply: str | None,
                 headers: Mapping[str, str] | None) -> int:

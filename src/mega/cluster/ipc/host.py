@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from mega.bus._subjects import is_pattern, matches
+from mega.bus._subjects import is_pattern, matches, one_per_queue
 from mega.cluster.ipc._wire import ProtocolError, Reader, frame
 from mega.lock._fence import TokenClock
 
@@ -348,18 +348,7 @@ class ClusterHost:
         if self._patterns:
             tokens = subject.split(".")
             subs = subs + [s for s in self._patterns if matches(s.pattern or (), tokens)]
-        if not any(s.queue for s in subs):
-            return subs
-        chosen = [s for s in subs if s.queue is None]
-        groups: dict[str, list[_Sub]] = {}
-        for s in subs:
-            if s.queue is not None:
-                groups.setdefault(s.queue, []).append(s)
-        for name, members in groups.items():
-            turn = self._turns.get(name, 0)
-            self._turns[name] = turn + 1
-            chosen.append(members[turn % len(members)])
-        return chosen
+        return one_per_queue(subs, self._turns)
 
     def _route(self, subject: str, reply: str | None, headers: Any, data: bytes) -> int:
         self.messages += 1
