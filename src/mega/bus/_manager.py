@@ -26,13 +26,15 @@ from mega.bus._settings import DEFAULT, BusSettings
 from mega.bus.cluster import ClusterBus
 from mega.bus.contract import Bus
 from mega.bus.memory import MemoryBroker, MemoryBus
-from mega.cluster.ipc.client import ClusterClient, IpcDown
+from mega.cluster.ipc.client import ClusterClient
+from mega.cluster.ipc.family import ClusterFamily
 from mega.config._problems import close_match
 
 if TYPE_CHECKING:  # nats-py takes ~0.2 s to import: only projects that use NATS pay it
     from mega.adapters.nats import NatsAdapter
 
 log = logging.getLogger("mega.bus")
+_FAMILY = ClusterFamily("bus", BusError, "nats", "events do not cross workers", log)
 
 Connect = Callable[[str], Awaitable["NatsAdapter"]]
 """Returns the connected NATS adapter declared as `services.buses.<alias>`."""
@@ -84,33 +86,13 @@ class BusManager:
 
     def driver_for(self, app: str, spec: BusSettings) -> str:
         """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
-        if spec.driver == "cluster" and not self.cluster_socket:
-            raise BusError("bus.cluster_unavailable", f"app '{app}': bus.driver is 'cluster' ({spec.file}) "
-                           "but the project does not run in cluster mode", details={"app": app}, status=500,
-                           hint="start it with several workers (MEGA_CLUSTER_WORKERS=N or server.workers), "
-                                "or use driver 'memory' (one process) or 'nats' (several)")
-        if spec.driver == "memory" and self.cluster_socket:
-            if spec.explicit:
-                log.warning("app %s: bus.driver is 'memory' (%s) in cluster mode: each worker has its own "
-                            "bus, so events do not cross workers; drop the driver to get 'cluster', or "
-                            "use 'nats'", app, spec.file, extra={"app": app})
-                return "memory"
-            return "cluster"
-        return spec.driver
+        return _FAMILY.driver_for(app, spec.driver, explicit=spec.explicit, file=spec.file,
+                                  socket=self.cluster_socket)
 
     async def _cluster_client(self, app: str) -> ClusterClient:
         if self._cluster is None:
             assert self.cluster_socket is not None
-            client = ClusterClient(self.cluster_socket)
-            try:
-                await client.connect()
-            except IpcDown as exc:
-                raise BusError("bus.backend_unavailable", f"app '{app}': the cluster bus cannot reach the "
-                               f"cluster primary: {exc}", details={"app": app, "driver": "cluster",
-                               "socket": self.cluster_socket}, status=503,
-                               hint="the cluster primary sets MEGA_CLUSTER_SOCKET; is it running?"
-                               ) from exc
-            self._cluster = client
+            self._cluster = await _FAMILY.connect(app, self.cluster_socket)
         return self._cluster
 
     def by_alias(self, app: str, spec: BusSettings, alias: str) -> Bus:

@@ -15,7 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mega.cluster.ipc.client import ClusterClient, IpcDown
+from mega.cluster.ipc.client import ClusterClient
+from mega.cluster.ipc.family import ClusterFamily
 from mega.lock._settings import DEFAULT, DEFAULT_PREFIX, LockSettings
 from mega.lock.cluster import ClusterLock
 from mega.lock.contract import Lock, LockError
@@ -24,6 +25,7 @@ from mega.lock.memory import MemoryLock
 __all__ = ["DEFAULT", "DEFAULT_PREFIX", "LockManager", "LockSettings"]
 
 log = logging.getLogger("mega.lock")
+_FAMILY = ClusterFamily("lock", LockError, "redis", "workers do not exclude one another", log)
 
 ClientFor = Callable[[str], Awaitable[Any]]
 """Returns the connected redis.asyncio.Redis client of the connection `services.redis.<alias>`."""
@@ -62,34 +64,13 @@ class LockManager:
 
     def driver_for(self, app: str, spec: LockSettings) -> str:
         """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
-        if spec.driver == "cluster" and not self.cluster_socket:
-            raise LockError("lock.cluster_unavailable", f"app '{app}': lock.driver is 'cluster' "
-                            f"({spec.file}) but the project does not run in cluster mode",
-                            details={"app": app}, status=500,
-                            hint="start it with several workers (MEGA_CLUSTER_WORKERS=N or server.workers), "
-                                 "or use driver 'memory' (one process) or 'redis' (several)")
-        if spec.driver == "memory" and self.cluster_socket:
-            if spec.explicit:
-                log.warning("app %s: lock.driver is 'memory' (%s) in cluster mode: each worker has its own "
-                            "lock, so workers do not exclude one another; drop the driver to get "
-                            "'cluster', or use 'redis'", app, spec.file, extra={"app": app})
-                return "memory"
-            return "cluster"
-        return spec.driver
+        return _FAMILY.driver_for(app, spec.driver, explicit=spec.explicit, file=spec.file,
+                                  socket=self.cluster_socket)
 
     async def _cluster_client(self, app: str) -> ClusterClient:
         if self._cluster is None:
             assert self.cluster_socket is not None
-            client = ClusterClient(self.cluster_socket)
-            try:
-                await client.connect()
-            except IpcDown as exc:
-                raise LockError("lock.backend_unavailable", f"app '{app}': the cluster lock cannot reach the "
-                                f"cluster primary: {exc}", details={"app": app, "driver": "cluster",
-                                "socket": self.cluster_socket}, status=503,
-                                hint="the cluster primary sets MEGA_CLUSTER_SOCKET; is it running?"
-                               ) from exc
-            self._cluster = client
+            self._cluster = await _FAMILY.connect(app, self.cluster_socket)
         return self._cluster
 
     async def close(self) -> None:
