@@ -5,17 +5,15 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mega.testing import write_project
+from tests.e2e.cli.conftest import free_port, wait_for
 
 PROBE = '''
 import asyncio
@@ -102,27 +100,6 @@ def probe_project(root: Path, *, config: str = "", server: str = "") -> Path:
         "apps/main/app_config.py": "config = {\"rate_limit\": False}\n",
         "apps/main/routes/probe.py": PROBE,
     })
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
 
 
 class Cluster:
