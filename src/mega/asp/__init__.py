@@ -7,8 +7,9 @@ lazily, so a project without ASP never loads `cryptography`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mega._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from mega.asp._ws import ws_decrypt as ws_decrypt
@@ -22,10 +23,4 @@ _EXPORTS = {"Client": "mega.asp.client", "Sealed": "mega.asp.client", "ws_decryp
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mega.asp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
