@@ -5,7 +5,7 @@
         "send_buffer_bytes": "1 MiB",    # queued, unsent bytes per connection; beyond: close 1013
         "allowed_origins": ["https://app.example.com"],  # besides the app's own hosts
         "allow_missing_origin": False,   # True lets clients without an Origin header (not browsers) in
-        "compression": False,            # permessage-deflate: True, or {"enabled", "threshold", "window_bits"}
+        "compression": False,            # permessage-deflate: True, or {"threshold": ..., "window_bits": ...}
     }
 """
 

@@ -56,7 +56,8 @@ METHODS: dict[type, dict[str, tuple[str, ...]]] = {
     WebSocketsSansIOProtocol: {"send": ("self", "message")},
     ServerProtocol: {"process_extensions": ("self", "headers")},
 }
-ASYNC_METHODS = {(WebSocketsSansIOProtocol, "send"), (httptools_impl.RequestResponseCycle, "send"), (httptools_impl.RequestResponseCycle,
+ASYNC_METHODS = {(WebSocketsSansIOProtocol, "send"),
+                 (httptools_impl.RequestResponseCycle, "send"), (httptools_impl.RequestResponseCycle,
                  "send_500_response"), (httptools_impl.RequestResponseCycle, "run_asgi"),
                  (flow_control.FlowControl, "drain")}  # fmt: skip
 
@@ -82,8 +83,8 @@ ATTRIBUTES: dict[type, tuple[str, ...]] = {
 def _fail(name: str, what: str) -> None:
     pytest.fail(
         f"mega's HTTP protocol rebuilds uvicorn internals tested on uvicorn {UVICORN_TESTED}; "
-        f"uvicorn {uvicorn.__version__} changed {name}: {what}. Update mega.server._uvicorn_protocol / _uvicorn_ws / "
-        "_uvicorn_cycle for it, or pin uvicorn to a tested version.",
+        f"uvicorn {uvicorn.__version__} changed {name}: {what}. Update mega.server._uvicorn_protocol / "
+        "_uvicorn_cycle / _uvicorn_ws for it, or pin uvicorn to a tested version.",
         pytrace=False,
     )
 

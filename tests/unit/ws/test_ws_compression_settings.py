@@ -56,7 +56,8 @@ def test_window_bits_message_lists_the_range() -> None:
     with pytest.raises(ConfigError) as info:
         settings({"compression": {"window_bits": 20}})
     (problem,) = info.value.problems
-    assert problem.message == "apps/web/app_config.py: ws.compression.window_bits must be an integer 9-15, got 20"
+    assert problem.message == ("apps/web/app_config.py: ws.compression.window_bits must be an integer 9-15, "
+                               "got 20")
     assert problem.hint == "9 (a 512-byte window, least memory) to 15 (32 KiB, the best ratio)"
 
 

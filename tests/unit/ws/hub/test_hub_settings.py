@@ -12,8 +12,8 @@ from websockets.frames import Frame, Opcode
 from mega.config import load_project_config
 from mega.config._problems import ConfigError
 from mega.testing import write_project
-from mega.ws.hub._cli import project_settings
 from mega.ws._deflate import Threshold
+from mega.ws.hub._cli import project_settings
 from mega.ws.hub._settings import Compression, HubSettings
 
 
