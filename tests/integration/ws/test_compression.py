@@ -1,7 +1,7 @@
 """permessage-deflate per app (`ws.compression`), through mega's uvicorn server and a `websockets`
 client that offers it: off by default (nothing negotiated), on for the app that asks (several apps on
 one port differ), messages under the threshold go out uncompressed, and a compressed frame that
-inflates too far closes the socket with 1009."""
+inflates too far closes the socket with 1009; an offer that does not parse opens the socket uncompressed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
@@ -135,6 +136,17 @@ async def test_a_client_that_offers_nothing_gets_plain_frames(tmp_path: Path) ->
         assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
         await ws.send(json.dumps({"type": "echo", "payload": "z" * 5000}))
         assert (await recv(ws))["payload"] == "z" * 5000
+
+
+async def test_an_offer_that_does_not_parse_opens_the_socket_uncompressed(tmp_path: Path) -> None:
+    bad_offer = [("Sec-WebSocket-Extensions", "permessage-deflate; ,=")]
+    async with running(project(tmp_path, "{'compression': True}")) as rt, live_server(rt) as server, \
+            connect(f"ws://packed.test:{server.port}/ws/echo", host="127.0.0.1", port=server.port,
+                    origin="http://packed.test", compression=None,  # type: ignore[arg-type]
+                    additional_headers=bad_offer) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        await ws.send(json.dumps({"type": "echo", "payload": "q" * 3000}))
+        assert (await recv(ws))["payload"] == "q" * 3000
 
 
 async def test_a_frame_that_inflates_past_twice_the_message_limit_closes_1009(tmp_path: Path) -> None:
