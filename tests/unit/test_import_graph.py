@@ -20,6 +20,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAZY: dict[tuple[str, str], str] = {
     ("mega.server._serve", "mega.server._uvicorn_protocol"): "uvicorn/httptools, only when serving",
     ("mega.server._serve", "mega.server._granian"): "granian (an optional extra), only for --server granian",
+    ("mega.server._serve", "mega.server._uvicorn_ws"): "uvicorn's websockets protocol, only when serving",
+    ("mega.ws._endpoint", "mega.ws._deflate"): "the websockets library, only for an app with ws.compression",
     ("mega.boot.stages", "mega.data.migrations._scan"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.data.migrations._validate"): "SQLAlchemy, only for projects with models",
     ("mega.boot.stages", "mega.asp._http"): "cryptography, only for apps that turn ASP on",

@@ -96,6 +96,19 @@ def enforce_limits(app: Any, *, max_headers: int, body_timeout: float) -> Any:
     return guarded
 
 
+def refuse_unsupported(rt: Runtime) -> None:
+    """granian's WebSocket layer never negotiates permessage-deflate: an app with channels that turns
+    `ws.compression` on is refused rather than served uncompressed without a word."""
+    for name, app in rt.apps.items():
+        if app.ws_routes and app.ws_settings.compression.enabled:
+            raise MegaError(
+                "server.unsupported_feature",
+                f"granian cannot compress WebSocket messages, and app '{name}' turns ws.compression on",
+                hint=f"serve with uvicorn (mega start without --server granian), or set ws.compression "
+                     f"to False in apps/{name}/app_config.py",
+                details={"server": "granian", "app": name, "key": "ws.compression"})
+
+
 def granian_server(rt: Runtime, server: dict[str, Any]) -> Any:
     """granian's embedded server for the booted project (ASGI without lifespan: mega booted already)."""
     from granian.constants import HTTPModes, Interfaces

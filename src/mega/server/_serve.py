@@ -47,6 +47,7 @@ class _Server(uvicorn.Server):
 
 def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
     from mega.server._uvicorn_protocol import make_protocol_class
+    from mega.server._uvicorn_ws import WebSocketProtocol
 
     assert rt.host is not None
     protocol = make_protocol_class(
@@ -67,9 +68,11 @@ def uvicorn_config(rt: Runtime, server: dict[str, Any]) -> uvicorn.Config:
         log_config=None,
         timeout_keep_alive=int(server["keep_alive_timeout"]),
         timeout_graceful_shutdown=int(server["shutdown_timeout"]),
-        # WebSockets (mega.ws): the sans-I/O implementation answers the ASGI denial extension (refused
-        # upgrades carry the error envelope) and pings every 20 s, closing after a 20 s pong timeout.
-        ws="websockets-sansio",
+        # WebSockets (mega.ws): uvicorn's sans-I/O implementation answers the ASGI denial extension (refused
+        # upgrades carry the error envelope) and pings every 20 s, closing after a 20 s pong timeout; mega's
+        # subclass negotiates permessage-deflate per app (ws.compression), never server-wide.
+        ws=WebSocketProtocol,
+        ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
     )
@@ -104,6 +107,14 @@ async def serve(root: Path, *, host: str | None = None, port: int | None = None,
         overrides["server.port"] = port
     rt = await boot(root, overrides=overrides)
     server = rt.server_config
+    if server_name == "granian":
+        from mega.server._granian import refuse_unsupported
+
+        try:
+            refuse_unsupported(rt)
+        except MegaError as exc:
+            await rt.close()
+            raise BootError("server", exc) from exc
     try:
         sock = bind_socket(server["host"], int(server["port"]))
     except MegaError as exc:

@@ -146,6 +146,7 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
     shared = _Route(app, channel, table, chain(befores, "before"), settings, shows_detail(app.env),
                     route.path, observer)
     asp = _asp(app, route.path)
+    accept = _accept_message(settings)
 
     async def endpoint(scope: dict[str, Any], receive: Any, send: Any, params: dict[str, Any] | None) -> None:
         first = await receive()
@@ -157,12 +158,24 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
             receive, send = asp.wrap(scope, receive, send)
         ctx = await _upgrade(shared, scope, receive, send, params)
         if ctx is not None:
-            await send({"type": "websocket.accept"})
+            await send(accept)
             await _connection(shared, receive, send, ctx)
 
     endpoint.__qualname__ = f"ws_endpoint[{route.path}]"
     endpoint.observer = observer  # type: ignore[attr-defined]  # None when metrics are off (introspection)
     return endpoint
+
+
+def _accept_message(settings: WsSettings) -> dict[str, Any]:
+    """`websocket.accept`, naming the app's permessage-deflate when `ws.compression` is on (mega's uvicorn
+    protocol negotiates it then; other servers ignore the key). Never changed after boot."""
+    comp = settings.compression
+    if not comp.enabled:
+        return {"type": "websocket.accept"}
+    from mega.ws._deflate import ACCEPT_KEY, app_extensions  # imports websockets: only when it is on
+
+    return {"type": "websocket.accept",
+            ACCEPT_KEY: app_extensions(comp.threshold, comp.window_bits, settings.max_message_bytes)}
 
 
 def _observer(app: MegaApp, path: str) -> WsObserver | None:

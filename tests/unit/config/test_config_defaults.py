@@ -120,7 +120,7 @@ def test_empty_app_config_gets_every_default(make_project: MakeProject) -> None:
             "asp": False,
             "auth": {"login_route": None, "login_path": "/login", "next_param": "next"},
             "ws": {"max_message_bytes": 64 * 1024, "send_buffer_bytes": 1024 * 1024, "allowed_origins": [],
-                   "allow_missing_origin": False},
+                   "allow_missing_origin": False, "compression": False},
             "bridge_hub": False,
         },
         settings=app.settings,

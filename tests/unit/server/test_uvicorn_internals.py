@@ -15,7 +15,10 @@ import httptools
 import pytest
 import uvicorn
 from uvicorn.protocols.http import flow_control, httptools_impl
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.protocol import Protocol
+from websockets.server import ServerProtocol
 
 from mega.server import UVICORN_TESTED
 
@@ -49,8 +52,12 @@ METHODS: dict[type, dict[str, tuple[str, ...]]] = {
         "run_asgi": ("self", "app"),
     },
     flow_control.FlowControl: {"drain": ("self",), "resume_reading": ("self",)},
+    # mega.server._uvicorn_ws: permessage-deflate negotiated when the app accepts.
+    WebSocketsSansIOProtocol: {"send": ("self", "message")},
+    ServerProtocol: {"process_extensions": ("self", "headers")},
 }
-ASYNC_METHODS = {(httptools_impl.RequestResponseCycle, "send"), (httptools_impl.RequestResponseCycle,
+ASYNC_METHODS = {(WebSocketsSansIOProtocol, "send"),
+                 (httptools_impl.RequestResponseCycle, "send"), (httptools_impl.RequestResponseCycle,
                  "send_500_response"), (httptools_impl.RequestResponseCycle, "run_asgi"),
                  (flow_control.FlowControl, "drain")}  # fmt: skip
 
@@ -67,6 +74,9 @@ ATTRIBUTES: dict[type, tuple[str, ...]] = {
     ),
     flow_control.FlowControl: ("write_paused",),
     ServerState: ("default_headers",),
+    WebSocketsSansIOProtocol: ("conn", "request", "response", "handshake_complete", "initial_response"),
+    ServerProtocol: ("available_extensions",),
+    Protocol: ("extensions",),
 }  # fmt: skip
 
 
@@ -74,7 +84,7 @@ def _fail(name: str, what: str) -> None:
     pytest.fail(
         f"mega's HTTP protocol rebuilds uvicorn internals tested on uvicorn {UVICORN_TESTED}; "
         f"uvicorn {uvicorn.__version__} changed {name}: {what}. Update mega.server._uvicorn_protocol / "
-        "_uvicorn_cycle for it, or pin uvicorn to a tested version.",
+        "_uvicorn_cycle / _uvicorn_ws for it, or pin uvicorn to a tested version.",
         pytrace=False,
     )
 
@@ -159,6 +169,16 @@ def test_parser_still_offers_what_mega_reads() -> None:
     if not hasattr(httptools.HttpRequestParser, "get_method"):
         _fail("httptools.HttpRequestParser.get_method", "it no longer exists")
 
+
+
+def test_the_websocket_handshake_is_answered_from_self_response_when_the_app_accepts() -> None:
+    # mega adds the negotiated Sec-WebSocket-Extensions to self.response before uvicorn's send writes it.
+    source = ast.unparse(_function_tree(WebSocketsSansIOProtocol.send))
+    if "self.conn.send_response(self.response)" not in source:
+        _fail("WebSocketsSansIOProtocol.send", "the accept no longer sends self.response")
+    connect = ast.unparse(_function_tree(WebSocketsSansIOProtocol.handle_connect))
+    if "self.request = event" not in connect or "self.conn.accept(event)" not in connect:
+        _fail("WebSocketsSansIOProtocol.handle_connect", "it no longer keeps the request and accepts it")
 
 
 def test_protocol_code_paths_mega_relies_on() -> None:

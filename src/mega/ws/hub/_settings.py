@@ -17,21 +17,13 @@ from typing import Any
 from mega.config import _checks as c
 from mega.config._specs import Leaf, Section, const
 from mega.config.sections import GLOBAL, Resolve, register_section, section_settings
-from mega.forms._settings import size
+from mega.ws._compression import Compression, compression_fields, compression_from
 
 __all__ = ["HUB_DEFAULTS", "WS_HUB", "Compression", "HubSettings", "hub_settings"]
 
 HOST = "0.0.0.0"
 PORT = 3100
 HEARTBEAT = 25.0
-THRESHOLD = 1024
-
-
-@dataclass(frozen=True)
-class Compression:
-    enabled: bool = False
-    threshold: int = THRESHOLD
-    window_bits: int = 15
 
 
 @dataclass(frozen=True)
@@ -45,37 +37,19 @@ class HubSettings:
 HUB_DEFAULTS = HubSettings()
 
 
-def _threshold(value: Any) -> int:
-    if value == 0 and not isinstance(value, bool):
-        return 0
-    try:
-        return size(value)
-    except c.Invalid as exc:
-        raise c.Invalid(c.INVALID_VALUE,
-                        f"must be a size in bytes >= 0 (e.g. 1024 or '1 KiB'), got {value!r}",
-                        hint="messages smaller than the threshold go uncompressed") from exc
-
-
 WS_HUB = Section(
     {
         "host": Leaf(c.string, const(HOST)),
         "port": Leaf(c.integer(1, 65535), const(PORT)),
         "heartbeat": Leaf(c.duration(most=3600), const(HEARTBEAT)),
-        "compression": Section(
-            {
-                "enabled": Leaf(c.boolean, const(False)),
-                "threshold": Leaf(_threshold, const(THRESHOLD)),
-                "window_bits": Leaf(c.integer(9, 15), const(15)),
-            }
-        ),
+        "compression": Section(compression_fields(enabled=False, window_bits=15)),
     }
 )
 
 
 def _from_value(value: Mapping[str, Any]) -> HubSettings:
-    comp = value["compression"]
     return HubSettings(str(value["host"]), int(value["port"]), float(value["heartbeat"]),
-                       Compression(bool(comp["enabled"]), int(comp["threshold"]), int(comp["window_bits"])))
+                       compression_from(value["compression"]))
 
 
 def ws_hub_section_settings(value: Any, resolve: Resolve) -> HubSettings:

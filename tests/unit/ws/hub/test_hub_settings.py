@@ -12,8 +12,8 @@ from websockets.frames import Frame, Opcode
 from mega.config import load_project_config
 from mega.config._problems import ConfigError
 from mega.testing import write_project
+from mega.ws._deflate import Threshold
 from mega.ws.hub._cli import project_settings
-from mega.ws.hub._compression import _Threshold
 from mega.ws.hub._settings import Compression, HubSettings
 
 
@@ -63,7 +63,7 @@ def test_an_unknown_compression_key_is_named(tmp_path: Path) -> None:
 
 def test_messages_under_the_threshold_go_uncompressed() -> None:
     inner = PerMessageDeflate(False, False, 15, 15)
-    ext = _Threshold(inner, 1024)
+    ext = Threshold(inner, 1024)
     small = ext.encode(Frame(Opcode.TEXT, b"x" * 100))
     big = ext.encode(Frame(Opcode.TEXT, b"x" * 4000))
     assert (small.rsv1, small.data) == (False, b"x" * 100)

@@ -1,0 +1,55 @@
+"""mega's uvicorn WebSocket protocol: uvicorn's sans-I/O one, with permessage-deflate decided per app.
+
+uvicorn negotiates extensions for the whole server (`ws_per_message_deflate`, on by default) when the
+upgrade request arrives, before any app has seen it. Here the server offers none by itself; the app's
+`websocket.accept` message names the extension factories it wants under `ACCEPT_KEY` (an app's
+`ws.compression`, built once at boot), and they are negotiated against the client's offer at that
+moment, when the handshake response has not been sent yet. Several apps behind one port (chosen by
+Host) can so differ. Why: docs/adr/0036-websocket-compression-per-app.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidHandshake
+
+from mega.ws._deflate import ACCEPT_KEY
+
+__all__ = ["WebSocketProtocol"]
+
+log = logging.getLogger("mega.ws")
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """Extensions only when the accepting app asks for them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Whatever `ws_per_message_deflate` says: the handshake in handle_connect negotiates nothing.
+        self.conn.available_extensions = None
+
+    async def send(self, message: Any) -> None:
+        if (message["type"] == "websocket.accept" and not self.handshake_complete
+                and self.initial_response is None):
+            factories = message.get(ACCEPT_KEY)
+            if factories:
+                self._negotiate(factories)
+        await super().send(message)
+
+    def _negotiate(self, factories: list[Any]) -> None:
+        """The app's extensions against the request's offer, into the 101 response not yet sent."""
+        conn = self.conn
+        conn.available_extensions = factories
+        try:
+            header, extensions = conn.process_extensions(self.request.headers)
+        except InvalidHandshake as exc:  # a malformed offer: the socket opens uncompressed
+            log.debug("Sec-WebSocket-Extensions not understood (%s): no compression", exc)
+            return
+        finally:
+            conn.available_extensions = None
+        conn.extensions = extensions
+        if header is not None:
+            self.response.headers["Sec-WebSocket-Extensions"] = header
