@@ -7,6 +7,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from mega.bus._manager import CLUSTER_FAMILY as BUS
+from mega.cluster._settings import resolve_workers
+from mega.config import load_dotenv_file
+from mega.errors import MegaError
+from mega.lock._manager import CLUSTER_FAMILY as LOCK
 from mega.observe._checks import Finding
 
 if TYPE_CHECKING:
@@ -16,12 +21,6 @@ __all__ = ["cluster_driver_findings"]
 
 
 def cluster_driver_findings(config: ProjectConfig) -> list[Finding]:
-    from mega.bus._manager import CLUSTER_FAMILY as BUS
-    from mega.cluster._settings import resolve_workers
-    from mega.config import load_dotenv_file
-    from mega.errors import MegaError
-    from mega.lock._manager import CLUSTER_FAMILY as LOCK
-
     environ = dict(os.environ)
     load_dotenv_file(config.root, environ)  # as `mega start` reads it
     try:
