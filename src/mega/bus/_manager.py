@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # nats-py takes ~0.2 s to import: only projects that use NATS
     from mega.adapters.nats import NatsAdapter
 
 log = logging.getLogger("mega.bus")
-_FAMILY = ClusterFamily("bus", BusError, "nats", "events do not cross workers", log)
+CLUSTER_FAMILY = ClusterFamily("bus", BusError, "nats", "events do not cross workers", log)
 
 Connect = Callable[[str], Awaitable["NatsAdapter"]]
 """Returns the connected NATS adapter declared as `services.buses.<alias>`."""
@@ -86,13 +86,13 @@ class BusManager:
 
     def driver_for(self, app: str, spec: BusSettings) -> str:
         """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
-        return _FAMILY.driver_for(app, spec.driver, explicit=spec.explicit, file=spec.file,
+        return CLUSTER_FAMILY.driver_for(app, spec.driver, explicit=spec.explicit, file=spec.file,
                                   socket=self.cluster_socket)
 
     async def _cluster_client(self, app: str) -> ClusterClient:
         if self._cluster is None:
             assert self.cluster_socket is not None
-            self._cluster = await _FAMILY.connect(app, self.cluster_socket)
+            self._cluster = await CLUSTER_FAMILY.connect(app, self.cluster_socket)
         return self._cluster
 
     def by_alias(self, app: str, spec: BusSettings, alias: str) -> Bus:

@@ -16,7 +16,10 @@ from mega.cli._project import project_root
 if TYPE_CHECKING:
     from mega.config._project import ProjectConfig
 
-ITEMS: list[str] = ["mega.observe._checks:observability_findings"]
+ITEMS: list[str] = [
+    "mega.observe._checks:observability_findings",
+    "mega.cluster._checks:cluster_driver_findings",
+]
 """The check items, as "module:function" (imported only when `mega check` runs)."""
 
 

@@ -17,6 +17,10 @@ from mega.errors import MegaError, ValidationError
 MAX_DETAILS = 20
 PARTS = ("params", "query", "headers", "body")
 
+SCHEMA_KINDS = "a JSON Schema dict, a pydantic BaseModel subclass or a pydantic TypeAdapter"
+SCHEMA_HINT = ("pass a dict, a pydantic BaseModel subclass or a pydantic TypeAdapter; wrap any other "
+               "type (list[Item], a dataclass, a TypedDict) in pydantic.TypeAdapter(...)")
+
 Validator = Callable[[Any], Any]
 """Takes the raw value, returns the validated (and for pydantic, converted) value or raises."""
 
@@ -98,8 +102,8 @@ def compile_part(part: str, spec: Any, *, route: str) -> Validator:
             return _pydantic_validator(part, spec)
     raise MegaError(
         "route.invalid_schema",
-        f"{part} schema of route '{route}' must be a JSON Schema dict or a pydantic model, "
-        f"got {type(spec).__name__}",
+        f"{part} schema of route '{route}' must be {SCHEMA_KINDS}, got {type(spec).__name__}",
+        hint=SCHEMA_HINT,
     )
 
 

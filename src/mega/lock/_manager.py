@@ -22,10 +22,10 @@ from mega.lock.cluster import ClusterLock
 from mega.lock.contract import Lock, LockError
 from mega.lock.memory import MemoryLock
 
-__all__ = ["DEFAULT", "DEFAULT_PREFIX", "LockManager", "LockSettings"]
+__all__ = ["CLUSTER_FAMILY", "DEFAULT", "DEFAULT_PREFIX", "LockManager", "LockSettings"]
 
 log = logging.getLogger("mega.lock")
-_FAMILY = ClusterFamily("lock", LockError, "redis", "workers do not exclude one another", log)
+CLUSTER_FAMILY = ClusterFamily("lock", LockError, "redis", "workers do not exclude one another", log)
 
 ClientFor = Callable[[str], Awaitable[Any]]
 """Returns the connected redis.asyncio.Redis client of the connection `services.redis.<alias>`."""
@@ -64,13 +64,13 @@ class LockManager:
 
     def driver_for(self, app: str, spec: LockSettings) -> str:
         """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
-        return _FAMILY.driver_for(app, spec.driver, explicit=spec.explicit, file=spec.file,
+        return CLUSTER_FAMILY.driver_for(app, spec.driver, explicit=spec.explicit, file=spec.file,
                                   socket=self.cluster_socket)
 
     async def _cluster_client(self, app: str) -> ClusterClient:
         if self._cluster is None:
             assert self.cluster_socket is not None
-            self._cluster = await _FAMILY.connect(app, self.cluster_socket)
+            self._cluster = await CLUSTER_FAMILY.connect(app, self.cluster_socket)
         return self._cluster
 
     async def close(self) -> None:

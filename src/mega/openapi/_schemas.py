@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from mega.errors import MegaError
+from mega.http._validation import SCHEMA_HINT, SCHEMA_KINDS
 
 __all__ = ["REF", "SchemaSet"]
 
@@ -39,9 +40,8 @@ class SchemaSet:
         elif isinstance(spec, pydantic.TypeAdapter):
             self._adapters.append((key, mode, spec))
         else:
-            raise MegaError("route.invalid_schema", f"{where}: the schema must be a JSON Schema dict or a "
-                            f"pydantic model, got {type(spec).__name__}",
-                            hint="pass a dict, a pydantic BaseModel subclass or a TypeAdapter")
+            raise MegaError("route.invalid_schema", f"{where}: the schema must be {SCHEMA_KINDS}, "
+                            f"got {type(spec).__name__}", hint=SCHEMA_HINT)
 
     def resolve(self) -> None:
         if self._adapters:

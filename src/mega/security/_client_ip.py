@@ -188,7 +188,11 @@ def configure(proxies: TrustedProxies) -> None:
 
 def client_ip(scope: dict[str, Any]) -> str | None:
     """The client's address for this request, by the process-wide trusted proxies."""
-    return _current.client_ip(scope)
+    proxies = _current
+    if not proxies.networks:  # the default: the peer is the client (one call per request, not two)
+        peer = scope.get("client")
+        return peer[0] if peer else None
+    return proxies.client_ip(scope)
 
 
 def request_scheme(scope: dict[str, Any]) -> str:

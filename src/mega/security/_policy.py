@@ -191,8 +191,9 @@ def _compile_guard(limiter: Limiter | None, csrf: CsrfPolicy | None, cors: CorsP
     """The per-request check of one route, with only the parts it uses."""
     if limiter is not None and limiter.policy.headers:
         return _compile_counting_guard(limiter, csrf, cors)
-    memory_hit = limiter.hit if isinstance(limiter, MemoryRateLimiter) else None
-    redis_hit = limiter.hit if isinstance(limiter, RedisRateLimiter) else None
+    if isinstance(limiter, MemoryRateLimiter):
+        return _compile_memory_guard(limiter, csrf, cors)
+    redis_hit = limiter.hit if limiter is not None else None
     policy = limiter.policy if limiter is not None else None
     client_of = client_ip.client_ip
     bucket = client_ip.Buckets(limiter.policy.ipv6_prefix).of if limiter is not None else None
@@ -209,18 +210,47 @@ def _compile_guard(limiter: Limiter | None, csrf: CsrfPolicy | None, cors: CorsP
         return extra
 
     def guard(scope: dict[str, Any], req: Request | None) -> Headers | Awaitable[Headers | None] | None:
-        ip = ""
-        if bucket is not None:
-            ip = bucket(client_of(scope) or "")  # IPv6: the client's network, /64 by default
-            if memory_hit is not None:
-                retry = memory_hit(ip)
-                if retry:
-                    raise rate_limited(retry, policy)
+        ip = bucket(client_of(scope) or "") if bucket is not None else ""  # IPv6: its network, /64
         pending = csrf_check(scope, req) if csrf_check is not None else None  # type: ignore[arg-type]
         extra = cors_headers(scope["headers"]) if cors_headers is not None else None
         if redis_hit is not None or pending is not None:
             return slow(ip, pending, extra)
         return extra or None
+
+    return guard
+
+
+def _compile_memory_guard(limiter: MemoryRateLimiter, csrf: CsrfPolicy | None,
+                          cors: CorsPolicy | None) -> Guard:
+    """The guard of a route counted in memory (the default), with `limiter.hit` written out in it: one
+    dict update and no call but the client's address (calling the bucket and the limiter cost about
+    0.1 µs more per request). Same counts, verdicts and errors as `hit`."""
+    policy = limiter.policy
+    most = policy.max
+    check = limiter.check
+    client_of = client_ip.client_ip
+    bucket = client_ip.Buckets(policy.ipv6_prefix).of
+    csrf_check = csrf.check if csrf is not None else None
+    cors_headers = cors.response_headers if cors is not None else None
+
+    def guard(scope: dict[str, Any], req: Request | None) -> Headers | Awaitable[Headers | None] | None:
+        ip = client_of(scope) or ""
+        if ":" in ip:  # IPv6: the client's network, /64 by default (IPv4 is never written with a colon)
+            ip = bucket(ip)
+        counts = limiter.counts  # the current window's: read per request, a new window is a new dict
+        n = counts[ip] = counts.get(ip, 0) + 1
+        if n > most or not limiter.ticking:  # over the limit, or no timer: the clock decides (as hit)
+            retry = check(ip, n)
+            if retry:
+                raise rate_limited(retry, policy)
+        if csrf_check is not None:
+            pending = csrf_check(scope, req)  # type: ignore[arg-type]
+            if pending is not None:
+                return _then_extra(pending, cors_headers(scope["headers"]) if cors_headers is not None
+                                   else None)
+        if cors_headers is not None:
+            return cors_headers(scope["headers"]) or None
+        return None
 
     return guard
 
@@ -267,6 +297,11 @@ def _compile_counting_guard(limiter: Limiter, csrf: CsrfPolicy | None, cors: Cor
 
 
 async def _then(pending: Awaitable[None], extra: Headers) -> Headers:
+    await pending
+    return extra
+
+
+async def _then_extra(pending: Awaitable[None], extra: Headers | None) -> Headers | None:
     await pending
     return extra
 

@@ -51,12 +51,15 @@ _SWEEP_BATCH = 2_000  # about 0.5 ms of the loop per tick
 class MemoryRateLimiter(RateLimiter):
     """Counts per key in this process. Windows are aligned on multiples of `window` of the clock, so
     one dict holds the current window's counts and a new window is a new dict: the previous one is
-    emptied by the timer, a batch per tick, never on the request path."""
+    emptied by the timer, a batch per tick, never on the request path.
+
+    A route's guard inlines `hit` (mega.security._policy): it reads `counts` (the current window's
+    dict, replaced at each new window) and `ticking` on every request and calls `check` as hit does."""
 
     store = "memory"
     local = True
-    __slots__ = ("_chunk", "_clock", "_counts", "_drained", "_limited", "_loop", "_max", "_retired",
-                 "_tick", "_ticking", "_timer", "_wid", "_window", "policy")
+    __slots__ = ("_chunk", "_clock", "_drained", "_limited", "_loop", "_max", "_retired", "_tick",
+                 "_timer", "_wid", "_window", "counts", "policy", "ticking")
 
     def __init__(self, policy: RateLimitPolicy, *, clock: Clock = DEFAULT_CLOCK) -> None:
         self.policy = policy
@@ -64,11 +67,11 @@ class MemoryRateLimiter(RateLimiter):
         self._window = float(policy.window)
         self._clock = clock
         self._tick = max(_MIN_TICK, min(_MAX_TICK, self._window / 10))
-        self._counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
         self._retired: list[dict[str, int]] = []  # past windows' counts, waiting for the sweep
         self._chunk = _SWEEP_BATCH
         self._wid = self._window_id(clock())
-        self._ticking = False
+        self.ticking = False
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drained = 0  # requests counted in swept windows
@@ -86,22 +89,22 @@ class MemoryRateLimiter(RateLimiter):
         except RuntimeError:
             raise RuntimeError("MemoryRateLimiter.start() needs a running event loop: call it from async "
                                "code (boot), or not at all (hit() then reads the clock itself)") from None
-        self._ticking = True
+        self.ticking = True
         self._on_tick()
 
     def close(self) -> None:
         timer, self._timer = self._timer, None
-        self._ticking = False
+        self.ticking = False
         if timer is not None:
             timer.cancel()
 
     def hit(self, key: str) -> float:
         """Count one request for `key`: 0.0 when allowed, else the seconds until the window ends."""
-        counts = self._counts
+        counts = self.counts
         n = counts[key] = counts.get(key, 0) + 1
-        if n <= self._max and self._ticking:
+        if n <= self._max and self.ticking:
             return 0.0
-        return self._check(key, n)
+        return self.check(key, n)
 
     def hit_count(self, key: str) -> tuple[int, float]:
         """Count one request for `key`: (requests counted in its window, this one included; seconds
@@ -109,22 +112,22 @@ class MemoryRateLimiter(RateLimiter):
         retry = self.hit(key)
         now = self._clock()
         if retry:
-            return self._counts.get(key, self._max + 1), retry
-        return self._counts.get(key, 1), max((self._window_id(now) + 1) * self._window - now, 0.001)
+            return self.counts.get(key, self._max + 1), retry
+        return self.counts.get(key, 1), max((self._window_id(now) + 1) * self._window - now, 0.001)
 
-    def _check(self, key: str, n: int) -> float:
+    def check(self, key: str, n: int) -> float:
         """Without a timer, or over the limit: read the clock, so a late or dead timer may allow a
         request one tick late but never refuses one wrongly."""
         now = self._clock()
         wid = self._window_id(now)
         if wid > self._wid:  # this request belongs to a window the timer has not opened yet
             if n == 1:
-                del self._counts[key]
+                del self.counts[key]
             else:
-                self._counts[key] = n - 1
+                self.counts[key] = n - 1
             self._rotate(wid)
-            n = self._counts[key] = 1
-        if self._retired and not self._ticking:  # no timer to sweep: a batch per request instead
+            n = self.counts[key] = 1
+        if self._retired and not self.ticking:  # no timer to sweep: a batch per request instead
             self._sweep()
         if n <= self._max:
             return 0.0
@@ -132,9 +135,9 @@ class MemoryRateLimiter(RateLimiter):
         return max((self._wid + 1) * self._window - now, 0.001)
 
     def _rotate(self, wid: int) -> None:
-        if self._counts:
-            self._retired.append(self._counts)
-            self._counts = {}
+        if self.counts:
+            self._retired.append(self.counts)
+            self.counts = {}
             # empty the backlog within about half a window, however many keys arrive
             backlog = sum(map(len, self._retired))
             self._chunk = max(_SWEEP_BATCH, math.ceil(backlog / max(1.0, self._window / self._tick / 2)))
@@ -146,7 +149,7 @@ class MemoryRateLimiter(RateLimiter):
             self._rotate(wid)
         if self._retired:
             self._sweep()
-        if self._ticking and self._loop is not None:
+        if self.ticking and self._loop is not None:
             self._timer = self._loop.call_later(self._tick, self._on_tick)
 
     def _sweep(self) -> None:
@@ -167,8 +170,8 @@ class MemoryRateLimiter(RateLimiter):
     def stats(self) -> dict[str, Any]:
         """Counts since start; walks the live counts in C (about 1 ms per 200,000 keys)."""
         pending = sum(sum(d.values()) for d in self._retired)
-        seen = self._drained + pending + sum(self._counts.values())
-        keys = len(self._counts) + sum(map(len, self._retired))
+        seen = self._drained + pending + sum(self.counts.values())
+        keys = len(self.counts) + sum(map(len, self._retired))
         return {"store": "memory", "max": self._max, "window": self._window, "keys": keys,
                 "allowed": seen - self._limited, "limited": self._limited}
 

@@ -19,7 +19,7 @@ _MARK = "__mega_ws_on__"
 def on(type: str, *, schema: Any = None) -> Callable[[F], F]:
     """Mark a method of a `WebSocketController` as the handler of frames `{"type": type, ...}`.
 
-    `schema` (a pydantic model or a JSON Schema dict) validates the payload first; the handler
+    `schema` (a JSON Schema dict, a pydantic model or a TypeAdapter) validates the payload first; the handler
     gets `(sock, msg, ctx)` with `msg` the validated payload (the model instance for pydantic)."""
     if callable(type):  # `@on` without parentheses: Python passed the method itself
         raise MegaError("ws.invalid_handler", f"@on on {describe(type)} has no message type",

@@ -53,3 +53,28 @@ def test_a_name_ending_in_channel_is_the_same_channel(tmp_path: Path) -> None:
         "would create tests/test_main_room_chat_channel.py",
         "dry run: nothing was written",
     ]
+
+
+def test_an_existing_channel_file_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    assert mega("new", "p", cwd=tmp_path).returncode == 0
+    project = tmp_path / "p"
+    channel = project / "apps/main/channels/chat_channel.py"
+    channel.parent.mkdir()
+    channel.write_text("# my own chat channel\n")
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    refused = mega("g", "channel", "chat", cwd=project)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        "error: apps/main/channels/chat_channel.py already exists: nothing was written\n"
+        "hint: pass --force to overwrite, or choose another name (--dry-run shows what would be written)\n"
+        "code: generate.file_exists\n")
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before  # not the other two either
+    assert channel.read_text() == "# my own chat channel\n"
+    # Generated once, the same command again refuses all three files.
+    channel.unlink()
+    assert mega("g", "channel", "chat", cwd=project).returncode == 0
+    again = mega("g", "channel", "chat", cwd=project)
+    assert again.returncode == 2 and again.stderr.startswith(
+        "error: apps/main/channels/chat_channel.py, apps/main/routes/chat_channel.py, "
+        "tests/test_main_chat_channel.py already exist: nothing was written\n")

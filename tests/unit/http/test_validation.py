@@ -149,3 +149,12 @@ def test_invalid_schema_fails_at_boot():
     with pytest.raises(MegaError) as info:
         build_app(lambda r: r.post("/", lambda: 1, body=42))
     assert info.value.code == "route.invalid_schema"
+
+
+def test_a_schema_of_the_wrong_kind_names_every_kind_accepted():
+    with pytest.raises(MegaError) as info:
+        build_app(lambda r: r.post("/", lambda: 1, body=list[int]))
+    assert info.value.code == "route.invalid_schema"
+    assert info.value.message == ("body schema of route 'POST /' must be a JSON Schema dict, a pydantic "
+                                  "BaseModel subclass or a pydantic TypeAdapter, got GenericAlias")
+    assert "TypeAdapter(...)" in (info.value.hint or "")

@@ -96,6 +96,7 @@ def test_a_schema_that_is_neither_dict_nor_model_fails() -> None:
     with pytest.raises(MegaError) as info:
         document(lambda r: r.post("/x", handler, body=[1, 2]))
     assert info.value.code == "route.invalid_schema" and "got list" in info.value.message
+    assert "a pydantic BaseModel subclass or a pydantic TypeAdapter" in info.value.message
 
 
 def test_a_model_named_like_the_error_envelope_fails() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
@@ -288,3 +289,52 @@ async def test_the_timer_sweeps_keys_of_past_windows() -> None:
 async def test_tick_is_a_tenth_of_the_window_within_bounds() -> None:
     ticks = [MemoryRateLimiter(RateLimitPolicy(max=1, window=w))._tick for w in (0.1, 2, 60, 3600)]
     assert [math.isclose(t, want) for t, want in zip(ticks, (0.05, 0.2, 1.0, 1.0), strict=True)] == [True] * 4
+
+
+# -- the route guard, which inlines MemoryRateLimiter.hit --------------------------------------
+
+
+def _guarded(max_: int, *, v6_prefix: int = 64) -> tuple[Any, MemoryRateLimiter]:
+    from mega.http.router import RouteDef
+    from mega.security._policy import AppSecurity
+
+    cfg = {"csrf": False, "rate_limit": {"max": max_, "window": 60, "ipv6_prefix": v6_prefix}}
+    security = AppSecurity(security_settings(cfg, file=WHERE), app_name="web", hosts=["a.com"])
+    guard, _, _ = security.guard_for(RouteDef("GET", "/", lambda: 1))
+    limiter = next(iter(security.limiters.values()))
+    assert isinstance(limiter, MemoryRateLimiter)
+    return guard, limiter
+
+
+def _scope(client: str | None) -> dict[str, Any]:
+    return {"type": "http", "client": (client, 5000) if client else None, "headers": []}
+
+
+@pytest.mark.parametrize("ticking", [False, True])
+async def test_the_route_guard_counts_and_refuses_as_hit_does(ticking: bool) -> None:
+    guard, limiter = _guarded(2)  # compiled in a loop: its timer ticks
+    if not ticking:
+        limiter.close()  # no timer: the clock decides each request
+    assert limiter.ticking is ticking
+    try:
+        for client in ("10.0.0.1", "2001:db8:1:2::5", "2001:db8:1:2::6", None):
+            assert guard(_scope(client), None) is None
+        assert guard(_scope("10.0.0.1"), None) is None
+        with pytest.raises(MegaError) as info:  # the third request of 2001:db8:1:2::/64
+            guard(_scope("2001:db8:1:2::7"), None)
+        assert info.value.code == "rate_limit.exceeded" and info.value.status == 429
+        headers = dict(info.value.headers)
+        assert headers[b"retry-after"] == b"%d" % info.value.details["retry_after"]
+        assert headers[b"ratelimit-policy"] == b'"default";q=2;w=60'
+        assert limiter.counts == {"10.0.0.1": 2, "2001:db8:1:2::/64": 3, "": 1}
+        assert limiter.hit("10.0.0.1") > 0  # the guard's count is the limiter's
+        assert limiter.stats()["limited"] == 2 and limiter.stats()["allowed"] == 5
+    finally:
+        limiter.close()
+
+
+async def test_the_route_guard_keys_every_ipv6_address_apart_with_prefix_128() -> None:
+    guard, limiter = _guarded(1, v6_prefix=128)
+    assert guard(_scope("2001:db8::1"), None) is None
+    assert guard(_scope("2001:db8::2"), None) is None
+    assert limiter.counts == {"2001:db8::1": 1, "2001:db8::2": 1}

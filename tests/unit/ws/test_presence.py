@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mega.errors import MegaError
-from mega.ws.presence import Presence, PresenceSink, PresenceTransport, Session
+from mega.ws.presence import Presence, PresenceSink, PresenceTransport, Session, SocketPresence
 from tests.unit.ws._presence_helpers import close_socket, open_socket, settle
 
 MSG = {"type": "chat.message", "payload": {"text": "hi"}}
@@ -276,3 +276,29 @@ async def test_kick_closes_1008_or_4503_and_unknown_is_a_no_op(presence: Presenc
     assert presence.kick("nobody") is False
     await settle()
     assert ca.closed == (1008, "disconnected by hub") and cb.closed == (4503, "requeued — reconnect")
+
+
+async def test_positional_arguments_get_a_mega_error_that_shows_the_call_with_keywords(
+        presence: Presence) -> None:
+    sock, _ = open_socket(presence)
+    bound = SocketPresence(presence, sock)
+    with pytest.raises(MegaError) as err:
+        await bound.join("u1", "s1")
+    assert err.value.code == "presence.keyword_arguments"
+    assert err.value.message == ("ctx.presence.join() takes its arguments by keyword, got 2 positional: "
+                                 "'u1', 's1'")
+    assert err.value.hint == ("name each one, e.g. await ctx.presence.join(user_id='u1', session_id='s1') "
+                              "(its keywords: user_id, session_id, channels, metadata)")
+    with pytest.raises(MegaError) as err:  # a value is matched to the required keywords first
+        await bound.broadcast({"type": "hello"})
+    assert "e.g. await ctx.presence.broadcast(message={'type': 'hello'})" in (err.value.hint or "")
+    with pytest.raises(MegaError) as err:
+        await presence.join(sock, "u1", session_id="s1")
+    assert err.value.code == "presence.keyword_arguments"
+    assert "e.g. await app.presence.join(sock, user_id='u1', session_id=...)" in (err.value.hint or "")
+    with pytest.raises(MegaError) as err:
+        await presence.list("/ws/chat")
+    assert "e.g. await app.presence.list(ns='/ws/chat')" in (err.value.hint or "")
+    assert presence.indexes() == ({"/ws/chat": {sock}}, {}, {})  # nothing joined
+    await bound.join(user_id="u1", session_id="s1")  # by keyword, as before
+    assert await bound.list() == [{"session_id": "s1", "user_id": "u1", "metadata": None}]

@@ -23,20 +23,30 @@ class ClusterFamily:
     def driver_for(self, app: str, driver: str, *, explicit: bool, file: str, socket: str | None) -> str:
         """The driver an app gets: its settings' one, with the cluster-mode rules applied."""
         if driver == "cluster" and not socket:
-            raise self.error(f"{self.name}.cluster_unavailable",
-                             f"app '{app}': {self.name}.driver is 'cluster' ({file}) but the project does "
-                             "not run in cluster mode", details={"app": app}, status=500,
-                             hint="start it with several workers (MEGA_CLUSTER_WORKERS=N or server.workers), "
-                                  f"or use driver 'memory' (one process) or '{self.shared}' (several)")
+            raise self.unavailable(app, file)
         if driver == "memory" and socket:
             if explicit:
-                self.log.warning("app %s: %s.driver is 'memory' (%s) in cluster mode: each worker has its "
-                                 "own %s, so %s; drop the driver to get 'cluster', or use '%s'",
-                                 app, self.name, file, self.name, self.memory_effect, self.shared,
-                                 extra={"app": app})
+                self.log.warning("%s", self.memory_in_cluster(app, file), extra={"app": app})
                 return "memory"
             return "cluster"
         return driver
+
+    def unavailable(self, app: str, file: str) -> MegaError:
+        """`<family>.cluster_unavailable`: driver 'cluster' outside cluster mode (boot and `mega check`)."""
+        return self.error(f"{self.name}.cluster_unavailable",
+                          f"app '{app}': {self.name}.driver is 'cluster' ({file}) but the project does not "
+                          f"run in cluster mode, so there is no cluster primary to hold the {self.name}",
+                          details={"app": app}, status=500,
+                          hint="the 'cluster' driver only works when `mega start` runs several workers: set "
+                               "server.workers = N in mega_config.py (or MEGA_CLUSTER_WORKERS=N), or use "
+                               f"driver 'memory' (one process) or '{self.shared}' (several processes or "
+                               "machines)")
+
+    def memory_in_cluster(self, app: str, file: str) -> str:
+        """The warning for an explicit 'memory' driver in cluster mode (boot and `mega check`)."""
+        return (f"app {app}: {self.name}.driver is 'memory' ({file}) in cluster mode: each worker has its "
+                f"own {self.name}, so {self.memory_effect}; drop the driver to get 'cluster', or use "
+                f"'{self.shared}'")
 
     async def connect(self, app: str, socket: str) -> ClusterClient:
         """A connected client of the cluster primary, or the family's `backend_unavailable` (503)."""

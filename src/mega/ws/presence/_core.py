@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mega import shutdown
 from mega.errors import MegaError
 from mega.http.envelope import dumps
+from mega.ws.presence._keywords import keyword_only
 from mega.ws.presence._seam import ChannelRoster, Member, PresenceTransport, Session
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class Presence:
 
     # -- the API ------------------------------------------------------------------------------
 
+    @keyword_only("app.presence")
     async def join(self, sock: Socket, *, user_id: Any, session_id: Any, channels: Any = None,
                    metadata: Any = None) -> None:
         conn = self._socks.get(sock)
@@ -250,6 +252,7 @@ class Presence:
         if conn is not None:
             self._forget(conn)
 
+    @keyword_only("app.presence")
     async def broadcast(self, *, ns: Any, channel: Any = None, message: Any,
                         except_session_ids: Any = None) -> int:
         """Deliver `message` as `{type, ns, payload}` to every open socket of `ns` (but those joined
@@ -295,6 +298,7 @@ class Presence:
                 self._background(roster.add(channel, member), f"roster update {channel}")
         return True
 
+    @keyword_only("app.presence")
     async def list(self, *, ns: Any = None, channel: Any = None) -> list[dict[str, Any]]:
         """Members `{session_id, user_id, metadata}`: of `channel` when given (local, then the roster,
         then the cluster's), else of namespace `ns` (local, then the cluster's). Local entries win."""
@@ -430,6 +434,7 @@ class SocketPresence:
     def ns(self) -> str:
         return self._sock.path
 
+    @keyword_only("ctx.presence")
     async def join(self, *, user_id: Any, session_id: Any, channels: Any = None,
                    metadata: Any = None) -> None:
         """Map this socket to `user_id` and `session_id` (unique: a second socket takes it over)."""
@@ -443,6 +448,7 @@ class SocketPresence:
     async def list(self, channel: Any = None) -> list[dict[str, Any]]:
         return await self._presence.list(ns=self._sock.path, channel=channel)
 
+    @keyword_only("ctx.presence")
     async def broadcast(self, *, channel: Any = None, message: Any, except_session_ids: Any = None) -> int:
         return await self._presence.broadcast(ns=self._sock.path, channel=channel, message=message,
                                               except_session_ids=except_session_ids)

@@ -3,8 +3,10 @@ channels, start them, and close every app's presence at shutdown (sockets then g
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+from mega.cluster.ipc.client import socket_path
 from mega.errors import MegaError
 from mega.ws.presence._cluster import NatsCluster, NatsWire
 from mega.ws.presence._redis_roster import RedisRoster
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     from mega.ws.presence._settings import RosterSettings, WsClusterSettings
 
 __all__ = ["presence_stage", "redis_roster"]
+
+log = logging.getLogger("mega.ws.presence")
 
 
 def redis_roster(rt: Runtime, app_name: str, roster: RosterSettings) -> Any:
@@ -45,6 +49,8 @@ async def presence_stage(rt: Runtime) -> None:
         for app in apps:  # metrics on: broadcasts counted by namespace (decided here, at boot)
             hook(app.name, app.presence, [route.path for route in app.ws_routes])
     if settings is None:
+        if socket_path(rt.environ):
+            _warn_per_worker(apps)
         return
     from mega.adapters.nats import NatsAdapter
 
@@ -68,3 +74,14 @@ async def presence_stage(rt: Runtime) -> None:
             rt.shutdown.register(hook, roster.stop, order=41)
             presence.hook_names.append(hook)
         await presence.start()
+
+
+def _warn_per_worker(apps: list[Any]) -> None:
+    """Cluster mode without a transport: each worker's presence sees only its own sockets."""
+    for app in apps:
+        if app.presence.transport is None:
+            log.warning("app %s: in cluster mode each worker has its own presence: a broadcast reaches "
+                        "only the sockets of the worker that sends it, and presence.list() lists only "
+                        "them; set ws_cluster in mega_config.py (over NATS) or bridge_hub in "
+                        "apps/%s/app_config.py to share it across the workers", app.name, app.name,
+                        extra={"app": app.name})
