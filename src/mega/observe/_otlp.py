@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext
 
+from mega.observe._otlp_http import KeepAlivePost
 from mega.observe._spans import _ERROR, _UNSET, ServerSpan, server_address
 
 __all__ = ["OtlpExporter", "encode"]
@@ -304,12 +305,18 @@ def encode(spans: Sequence[ReadableSpan]) -> bytes:
 
 
 class OtlpExporter(OTLPSpanExporter):
-    """OpenTelemetry's OTLP/HTTP exporter (its session, headers, timeout, retries and compression) with
-    the lean encoder."""
+    """OpenTelemetry's OTLP/HTTP exporter (its headers, timeout, compression, retries) with the lean
+    encoder; to a plain `http://` collector, a batch the collector takes goes over a kept-alive stdlib
+    connection (`_otlp_http.py`), anything else through OpenTelemetry's client."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._encoder = _Encoder()
+        self._direct: KeepAlivePost | None = None
+        client = getattr(self, "_client", None)
+        headers, compress = getattr(client, "_headers", None), getattr(client, "_compress", None)
+        if isinstance(headers, dict) and callable(compress) and str(getattr(self, "_endpoint", "")).startswith("http://"):
+            self._direct = KeepAlivePost(self._endpoint, headers, float(getattr(client, "_timeout", 10.0)))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         client = getattr(self, "_client", None)
@@ -322,5 +329,12 @@ class OtlpExporter(OTLPSpanExporter):
         except Exception:
             log.exception("encoding %d spans for OTLP failed", len(spans))
             return SpanExportResult.FAILURE
-        result = client.export(data)
+        if self._direct is not None and self._direct.post(client._compress(data)):
+            return SpanExportResult.SUCCESS
+        result = client.export(data)  # its retries and backoff, and its log of what failed
         return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+        super().shutdown()  # type: ignore[no-untyped-call]
