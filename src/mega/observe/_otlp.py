@@ -96,7 +96,7 @@ class _Encoder:
         self._kv: dict[tuple[str, Any], bytes] = {}
         self._once: dict[int, tuple[object, bytes]] = {}  # id(resource or scope) -> (it, its bytes)
         self._names: dict[str, bytes] = {}  # a server span's name -> its name and kind fields
-        self._requests: dict[tuple[Any, ...], bytes] = {}  # a request span's raw values -> its attributes
+        self._requests: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}  # a request span's values -> bytes
         self._prefixes: dict[int, bytes] = {}  # a span's length -> its tag and length bytes
 
     def attribute(self, key: str, value: Any) -> bytes | None:
@@ -128,37 +128,52 @@ class _Encoder:
         return bytes(request.resource_spans[0].scope_spans[0].spans[0].SerializeToString())
 
     def _server_span(self, span: ServerSpan) -> bytes | None:
-        """mega's request spans: their fields read directly, a route's and a request's attributes encoded
-        once while they repeat."""
+        """mega's request spans: their fields read directly; what follows the ids and times (name, kind,
+        attributes, status, flags) encoded once while it repeats."""
         if span._events or span._links or span._end_time is None:
             return None
-        names = self._names
-        name = names.get(span._name)
-        if name is None:
-            if len(names) >= _KV_CACHE_MAX:
-                names.clear()
-            name = names[span._name] = _field(b"\x2a", span._name.encode("utf-8")) + b"\x30\x02"  # SERVER
-        attributes = self._request_attributes(span) if span._attrs is None else self._set_attributes(span)
-        if attributes is None:
-            return None
-        trace_id, parent, state = span._trace_id, span._parent, span._trace_state
+        parent = span._parent
+        remote = parent is not None and parent.is_remote
+        if span._attrs is None:  # nobody read or set an attribute: the request's values as they came
+            key = (span._route, span._name, span._path, span._scheme, span._host, span._status_code,
+                   span._method, span._status, remote)
+            parts = self._requests.get(key)
+            if parts is None:
+                parts = self._request_parts(span, remote)
+                if parts is None:
+                    return None
+                if len(self._requests) >= _KV_CACHE_MAX:
+                    self._requests.clear()
+                self._requests[key] = parts
+            name, tail = parts
+        else:
+            attributes = self._set_attributes(span)
+            if attributes is None:
+                return None
+            name = self._name_field(span._name)
+            tail = attributes + _status_field(span._status) + (_FLAGS_REMOTE if remote else _FLAGS_LOCAL)
+        trace_id, state = span._trace_id, span._trace_state
         head = _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _U64, b"\x12\x08", span._span_id)
         if state:
             head += _field(b"\x1a", ",".join(f"{k}={v}" for k, v in state.items()).encode("utf-8"))
         if parent is not None:
             head += b"\x22\x08" + parent.span_id.to_bytes(8, "big")
-        return b"".join((head, name, _TIMES(b"\x39", span._start_time, b"\x41", span._end_time), attributes,
-                         _status_field(span._status),
-                         _FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL))
+        return b"".join((head, name, _TIMES(b"\x39", span._start_time, b"\x41", span._end_time), tail))
 
-    def _request_attributes(self, span: ServerSpan) -> bytes | None:
-        """The attributes of a span whose dict was never made: the route's and the request's values, in
-        the order `ServerSpan._make_attributes` puts them."""
+    def _name_field(self, name: str) -> bytes:
+        """Span fields 5 and 6: the name, and the kind SERVER."""
+        names = self._names
+        encoded = names.get(name)
+        if encoded is None:
+            if len(names) >= _KV_CACHE_MAX:
+                names.clear()
+            encoded = names[name] = _field(b"\x2a", name.encode("utf-8")) + b"\x30\x02"
+        return encoded
+
+    def _request_parts(self, span: ServerSpan, remote: bool) -> tuple[bytes, bytes] | None:
+        """The name field, and the attributes, status and flags of a span whose attributes dict was never
+        made, in the order `ServerSpan._make_attributes` would put them."""
         route = span._route
-        key = (route, span._path, span._scheme, span._host, span._status_code, span._method)
-        encoded = self._requests.get(key)
-        if encoded is not None:
-            return encoded
         attribute = self.attribute
         parts = [self._route_attributes(route.fixed), attribute("url.path", span._path),
                  attribute("url.scheme", span._scheme)]
@@ -170,10 +185,8 @@ class _Encoder:
             parts.append(attribute("http.response.status_code", span._status_code))
         if None in parts:
             return None
-        if len(self._requests) >= _KV_CACHE_MAX:
-            self._requests.clear()
-        encoded = self._requests[key] = b"".join(parts)  # type: ignore[arg-type]
-        return encoded
+        parts += (_status_field(span._status), _FLAGS_REMOTE if remote else _FLAGS_LOCAL)
+        return self._name_field(span._name), b"".join(parts)  # type: ignore[arg-type]
 
     def _route_attributes(self, fixed: dict[str, Any]) -> bytes | None:
         hit = self._once.get(id(fixed))
