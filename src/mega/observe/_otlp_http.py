@@ -10,6 +10,7 @@ hands the same bytes to OpenTelemetry's client, whose retries, backoff and loggi
 from __future__ import annotations
 
 import http.client
+import os
 import threading
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -30,9 +31,12 @@ class KeepAlivePost:
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()  # one request at a time on the one connection
+        self._pid = os.getpid()
 
     def post(self, body: bytes) -> bool:
         """True when the collector answered 2xx; False otherwise (nothing raised)."""
+        if self._pid != os.getpid():  # a forked worker: its own connection (and lock), never the parent's
+            self._conn, self._lock, self._pid = None, threading.Lock(), os.getpid()
         with self._lock:
             for _ in range(2):  # a kept-alive connection the collector closed meanwhile: reopen once
                 conn = self._conn or http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)

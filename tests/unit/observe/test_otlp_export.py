@@ -3,6 +3,7 @@ OpenTelemetry's headers; an error answer or a closed connection handled by OpenT
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -96,3 +97,17 @@ def test_a_collector_gone_and_back_between_batches(collector: Any) -> None:
     dead = OtlpExporter(endpoint="http://127.0.0.1:9/v1/traces", timeout=0.5)  # nothing listens there
     assert dead.export(spans(1)) is SpanExportResult.FAILURE
     dead.shutdown()
+
+
+def test_a_forked_worker_opens_its_own_connection(collector: Any) -> None:
+    url, handler = collector
+    exporter = OtlpExporter(endpoint=url, timeout=5)
+    assert exporter.export(spans(1)) is SpanExportResult.SUCCESS  # the parent's connection is open
+    pid = os.fork()
+    if pid == 0:  # the child: exports over a connection of its own, then leaves without cleanup
+        os._exit(0 if exporter.export(spans(1)) is SpanExportResult.SUCCESS else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exporter.export(spans(1)) is SpanExportResult.SUCCESS  # the parent's still works
+    assert len(handler.posts) == 3 and len({p["peer"] for p in handler.posts}) == 2
+    exporter.shutdown()
