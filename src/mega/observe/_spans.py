@@ -113,7 +113,6 @@ class ServerSpan(ReadableSpan, trace.Span):
         self._method = method
         self._resource = route.resource
         self._instrumentation_scope = route.scope
-        self._processor = route.processor
         self._start_time = time.time_ns()
 
     @property  # ReadableSpan keeps it in an attribute: made here on first use
@@ -220,7 +219,7 @@ class ServerSpan(ReadableSpan, trace.Span):
         if self._ended("end"):
             return
         self._end_time = end_time if end_time is not None else time.time_ns()
-        self._processor.on_end(self)
+        self._route.processor.on_end(self)
 
     def answered(self, status: int) -> None:
         """The response's status code; a 5xx is the span's status ERROR (unless the handler set OK)."""

@@ -165,7 +165,8 @@ class Tracing:
                 fan.refresh()
             for start in fan.starts:
                 start(span, parent)
-            token = _attach(Context({**(parent or _current()), _SPAN_KEY: span}))
+            base = parent or _current()
+            token = _attach(Context({**base, _SPAN_KEY: span}) if base else Context({_SPAN_KEY: span}))
             status: int = 500
             try:
                 status = await endpoint(scope, receive, send, params)
