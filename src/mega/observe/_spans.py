@@ -4,12 +4,12 @@ background exporter.
 `ServerSpan` is an OpenTelemetry span (the API's `Span`, and the SDK's `ReadableSpan` that processors
 and exporters take) that mega builds itself for each HTTP request instead of going through
 `Tracer.start_span`: the sampling decision is the provider's (a sampled parent wins, otherwise the
-trace id against the ratio, as `ParentBased(TraceIdRatioBased)` decides), the attributes are a plain
-dict whose route part was built at boot, and the `SpanContext` is made only when something asks for it
-(a child span, a processor, an exporter). It is the current span while the handler runs, so spans an
-application starts there, and mega's database, cache, lock, bus and jobs spans, are its children. Like
-the SDK's spans it refuses changes once ended; unlike them it is not meant to be shared across threads
-(a request's span is used by the request's task).
+trace id against the ratio, as `ParentBased(TraceIdRatioBased)` decides), the route's part is built
+at boot (`Route`), and the attributes dict and the `SpanContext` are made only when something asks
+for them (a child span, a processor, an exporter, a handler setting an attribute). It is the current
+span while the handler runs, so spans an application starts there, and mega's database, cache, lock,
+bus and jobs spans, are its children. Like the SDK's spans it refuses changes once ended; unlike them
+it is not meant to be shared across threads (a request's span is used by the request's task).
 
 `QueueProcessor` replaces the SDK's `BatchSpanProcessor` for the configured exporter: `on_end` is a
 deque append; a daemon thread exports in batches of up to `batch` spans when `batch` are waiting or

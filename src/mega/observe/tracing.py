@@ -25,7 +25,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mega import __version__
@@ -46,6 +45,7 @@ log = logging.getLogger("mega.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACEPARENT, _TRACESTATE = b"traceparent", b"tracestate"
 _LOW64 = (1 << 64) - 1
+_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))  # the current span's key
 _RUNTIME = otel_context._RUNTIME_CONTEXT
 _attach: Callable[[Context], Any] = otel_context.attach
 _detach: Callable[[Any], None] = otel_context.detach
