@@ -1,15 +1,18 @@
 """What metrics and tracing cost on hello-JSON: mega against its own metrics-off build, and the peers'
-Prometheus integrations against theirs, in one run.
+Prometheus and OpenTelemetry integrations against theirs, in one run.
 
     .venv/bin/python bench/observe/metrics_http.py            # figures: wrk, 10 s x 3 rounds per build
     .venv/bin/python bench/observe/metrics_http.py --smoke    # seconds: every build answers, 1 s each
     .venv/bin/python bench/observe/metrics_http.py --micro    # in-process µs per request, no server
+    .venv/bin/python bench/observe/metrics_http.py --builds mega_off,mega_tracing1 --duration 3 --rounds 2
 
 Builds (one uvicorn worker each, uvloop + httptools, pinned like bench/http):
   mega off | mega metrics | mega tracing, sampling 0 | mega tracing, sampling 1.0 exporting over OTLP/HTTP
-  to a local receiver (started here) | Litestar off | Litestar + PrometheusPlugin | Starlette off |
-  Starlette + starlette-exporter. Each ratio is a build's requests/s over its own off build's, from
-  adjacent runs (off, on, off, on ...), medians over rounds. Needs the `bench` extra.
+  to a local receiver (started here) | Litestar off | Litestar + PrometheusPlugin | Litestar +
+  OpenTelemetryPlugin | Starlette off | Starlette + starlette-exporter | Starlette + OpenTelemetry's ASGI
+  middleware. The peers' tracing builds sample everything and export with OpenTelemetry's batch
+  processor and OTLP/HTTP exporter to the same receiver. Each ratio is a build's requests/s over its
+  own off build's, from nearby runs (off, then its on builds), medians over rounds. Needs the `bench` extra.
 Results go to bench/results/observe_http.json.
 """
 
@@ -66,8 +69,25 @@ if METRICS:
     from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
     app = Litestar(route_handlers=[hello, user, PrometheusController],
                    middleware=[PrometheusConfig(group_path=True).middleware])
+elif OTLP:
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+    app = Litestar(route_handlers=[hello, user],
+                   plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=tracer_provider()))])
 else:
     app = Litestar(route_handlers=[hello, user])
+'''
+
+PEER_TRACER = '''
+def tracer_provider():
+    """Sampling 1.0, OpenTelemetry's batch processor and OTLP/HTTP exporter (what their docs show)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=OTLP)))
+    return provider
 '''
 
 STARLETTE = '''
@@ -86,6 +106,10 @@ if METRICS:
     from starlette_exporter import PrometheusMiddleware, handle_metrics
     app = Starlette(routes=[*routes, Route("/metrics", handle_metrics)])
     app.add_middleware(PrometheusMiddleware, group_paths=True)
+elif OTLP:
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    app = Starlette(routes=routes)
+    app.add_middleware(OpenTelemetryMiddleware, tracer_provider=tracer_provider())
 else:
     app = Starlette(routes=routes)
 '''
@@ -105,8 +129,12 @@ BUILDS = {  # name -> (family, off build of the family)
     "mega_off": ("mega", "mega_off"), "mega_metrics": ("mega", "mega_off"),
     "mega_tracing0": ("mega", "mega_off"), "mega_tracing1": ("mega", "mega_off"),
     "litestar_off": ("litestar", "litestar_off"), "litestar_prometheus": ("litestar", "litestar_off"),
+    "litestar_tracing1": ("litestar", "litestar_off"),
     "starlette_off": ("starlette", "starlette_off"), "starlette_exporter": ("starlette", "starlette_off"),
+    "starlette_tracing1": ("starlette", "starlette_off"),
 }
+METRICS_ON = ("mega_metrics", "litestar_prometheus", "starlette_exporter")
+TRACING_ON = ("mega_tracing1", "litestar_tracing1", "starlette_tracing1")
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -141,8 +169,11 @@ def write_builds(root: Path, otlp: str) -> None:
             'config = {"rate_limit": {"max": 1_000_000_000, "window": 60}}\n')
         (project / "apps/bench/routes/main.py").write_text(MEGA_ROUTES)
     for name, source in (("litestar", LITESTAR), ("starlette", STARLETTE)):
-        for on, suffix in ((False, "off"), (True, "prometheus" if name == "litestar" else "exporter")):
-            (root / f"peer_{name}_{suffix}.py").write_text(f"METRICS = {on}\n" + source)
+        switches = (("off", False, None), ("prometheus" if name == "litestar" else "exporter", True, None),
+                    ("tracing1", False, otlp))
+        for suffix, metrics, endpoint in switches:
+            (root / f"peer_{name}_{suffix}.py").write_text(
+                f"METRICS = {metrics}\nOTLP = {endpoint!r}\n" + PEER_TRACER + source)
 
 
 def command(name: str, root: Path, port: int) -> tuple[list[str], Path, dict[str, str]]:
@@ -208,10 +239,11 @@ def wrk(port: int, path: str, seconds: float) -> float:
     return float(match.group(1))
 
 
-def measure(root: Path, seconds: float, rounds: int, smoke: bool) -> dict[str, list[float]]:
-    rps: dict[str, list[float]] = {name: [] for name in BUILDS}
+def measure(root: Path, seconds: float, rounds: int, smoke: bool,
+            builds: list[str]) -> dict[str, list[float]]:
+    rps: dict[str, list[float]] = {name: [] for name in builds}
     for rnd in range(rounds):
-        for name in BUILDS:  # off builds come right before their on builds: adjacent pairs
+        for name in builds:  # off builds come right before their on builds: adjacent pairs
             server = Server(name, root)
             try:
                 status, body = server.get("/users/42")
@@ -231,12 +263,16 @@ def report(rps: dict[str, list[float]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     print("\nbuild                   rps (median)   ÷ own off build")
     for name, (family, off) in BUILDS.items():
+        if name not in rps or off not in rps:
+            continue
         ratios = [on / base for on, base in zip(rps[name], rps[off], strict=True)]
         out[name] = {"family": family, "rps": statistics.median(rps[name]),
                      "ratio": statistics.median(ratios)}
         print(f"{name:22s} {out[name]['rps']:12.0f}   {out[name]['ratio']:.3f}")
-    best = max(("mega_metrics", "litestar_prometheus", "starlette_exporter"), key=lambda n: out[n]["ratio"])
-    print(f"\nmetrics on, best ratio: {best}")
+    for switch, names in (("metrics on", METRICS_ON), ("tracing 1.0 to OTLP", TRACING_ON)):
+        measured = [n for n in names if n in out]
+        if measured:
+            print(f"{switch}, best ratio: {max(measured, key=lambda n: out[n]['ratio'])}")
     return out
 
 
@@ -339,6 +375,8 @@ def main() -> int:
     parser.add_argument("--micro", action="store_true", help="in-process µs per request only")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--builds", default=",".join(BUILDS),
+                        help="comma-separated builds to run (a subset is printed, not saved)")
     args = parser.parse_args()
     if args.micro:
         calls, rounds = (2000, 3) if args.smoke else (20000, 7)
@@ -354,14 +392,18 @@ def main() -> int:
         root = Path(tmp)
         write_builds(root, otlp)
         seconds, rounds = (1.0, 1) if args.smoke else (args.duration, args.rounds)
-        rps = measure(root, seconds, rounds, args.smoke)
+        builds = [name for name in args.builds.split(",") if name]
+        unknown = set(builds) - set(BUILDS)
+        if unknown:
+            parser.error(f"unknown builds: {', '.join(sorted(unknown))}")
+        rps = measure(root, seconds, rounds, args.smoke, builds)
     receiver.shutdown()
     print(f"OTLP receiver got {Receiver.posts} exports")
     if args.smoke and Receiver.posts == 0:
         print("no span reached the OTLP receiver", file=sys.stderr)
         return 1
     figures = report(rps)
-    if not args.smoke:  # a smoke run proves it runs; its figures are not worth keeping
+    if not args.smoke and set(builds) == set(BUILDS):  # a smoke or partial run is not a figure of record
         _save({"wrk": figures, "exports": Receiver.posts})
     return 0
 

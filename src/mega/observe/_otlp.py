@@ -25,7 +25,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext
 
-from mega.observe._spans import _ERROR, _UNSET, ServerSpan
+from mega.observe._otlp_http import KeepAlivePost
+from mega.observe._spans import _ERROR, _UNSET, ServerSpan, server_address
 
 __all__ = ["OtlpExporter", "encode"]
 
@@ -36,6 +37,8 @@ _SMALL = [bytes((n,)) for n in range(128)]
 _PACK_Q = struct.Struct("<Q").pack
 _PACK_I = struct.Struct("<I").pack
 _PACK_D = struct.Struct("<d").pack
+_IDS = struct.Struct(">2sQQ2sQ").pack  # span fields 1 and 2: the trace id (16 bytes), the span id (8)
+_TIMES = struct.Struct("<cQcQ").pack  # span fields 7 and 8: start and end, fixed64
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags of opentelemetry-proto
 _FLAGS_LOCAL = b"\x85\x01" + _PACK_I(_HAS_IS_REMOTE)  # field 16, fixed32
 _FLAGS_REMOTE = b"\x85\x01" + _PACK_I(_HAS_IS_REMOTE | _IS_REMOTE)
@@ -93,6 +96,8 @@ class _Encoder:
         self._kv: dict[tuple[str, Any], bytes] = {}
         self._once: dict[int, tuple[object, bytes]] = {}  # id(resource or scope) -> (it, its bytes)
         self._names: dict[str, bytes] = {}  # a server span's name -> its name and kind fields
+        self._requests: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}  # a request span's values -> bytes
+        self._prefixes: dict[int, bytes] = {}  # a span's length -> its tag and length bytes
 
     def attribute(self, key: str, value: Any) -> bytes | None:
         """The span field 9 (a KeyValue) for one attribute."""
@@ -123,36 +128,88 @@ class _Encoder:
         return bytes(request.resource_spans[0].scope_spans[0].spans[0].SerializeToString())
 
     def _server_span(self, span: ServerSpan) -> bytes | None:
-        """mega's request spans: their fields read directly, the route's attributes encoded once."""
+        """mega's request spans: their fields read directly; what follows the ids and times (name, kind,
+        attributes, status, flags) encoded once while it repeats."""
         if span._events or span._links or span._end_time is None:
             return None
+        parent = span._parent
+        remote = parent is not None and parent.is_remote
+        if span._attrs is None:  # nobody read or set an attribute: the request's values as they came
+            key = (span._route, span._name, span._path, span._scheme, span._host, span._status_code,
+                   span._method, span._status, remote)
+            parts = self._requests.get(key)
+            if parts is None:
+                parts = self._request_parts(span, remote)
+                if parts is None:
+                    return None
+                if len(self._requests) >= _KV_CACHE_MAX:
+                    self._requests.clear()
+                self._requests[key] = parts
+            name, tail = parts
+        else:
+            attributes = self._set_attributes(span)
+            if attributes is None:
+                return None
+            name = self._name_field(span._name)
+            tail = attributes + _status_field(span._status) + (_FLAGS_REMOTE if remote else _FLAGS_LOCAL)
+        trace_id, state = span._trace_id, span._trace_state
+        head = _IDS(b"\x0a\x10", trace_id >> 64, trace_id & _U64, b"\x12\x08", span._span_id)
+        if state:
+            head += _field(b"\x1a", ",".join(f"{k}={v}" for k, v in state.items()).encode("utf-8"))
+        if parent is not None:
+            head += b"\x22\x08" + parent.span_id.to_bytes(8, "big")
+        return b"".join((head, name, _TIMES(b"\x39", span._start_time, b"\x41", span._end_time), tail))
+
+    def _name_field(self, name: str) -> bytes:
+        """Span fields 5 and 6: the name, and the kind SERVER."""
         names = self._names
-        name = names.get(span._name)
-        if name is None:
+        encoded = names.get(name)
+        if encoded is None:
             if len(names) >= _KV_CACHE_MAX:
                 names.clear()
-            name = names[span._name] = _field(b"\x2a", span._name.encode("utf-8")) + b"\x30\x02"  # SERVER
-        parts = [b"\x0a\x10", span._trace_id.to_bytes(16, "big"),
-                 b"\x12\x08", span._span_id.to_bytes(8, "big")]
-        state = span._trace_state
-        if state:
-            parts.append(_field(b"\x1a", ",".join(f"{k}={v}" for k, v in state.items()).encode("utf-8")))
-        parent = span._parent
-        if parent is not None:
-            parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-        parts += (name, b"\x39", _PACK_Q(span._start_time), b"\x41", _PACK_Q(span._end_time))
+            encoded = names[name] = _field(b"\x2a", name.encode("utf-8")) + b"\x30\x02"
+        return encoded
+
+    def _request_parts(self, span: ServerSpan, remote: bool) -> tuple[bytes, bytes] | None:
+        """The name field, and the attributes, status and flags of a span whose attributes dict was never
+        made, in the order `ServerSpan._make_attributes` would put them."""
+        route = span._route
         attribute = self.attribute
-        fixed, items = span._fixed, span._attrs.items()
+        parts = [self._route_attributes(route.fixed), attribute("url.path", span._path),
+                 attribute("url.scheme", span._scheme)]
+        if route.unmatched:
+            parts.append(attribute("http.request.method", span._method))
+        if span._host is not None:
+            parts.append(attribute("server.address", server_address(span._host)))
+        if span._status_code is not None:
+            parts.append(attribute("http.response.status_code", span._status_code))
+        if None in parts:
+            return None
+        parts += (_status_field(span._status), _FLAGS_REMOTE if remote else _FLAGS_LOCAL)
+        return self._name_field(span._name), b"".join(parts)  # type: ignore[arg-type]
+
+    def _route_attributes(self, fixed: dict[str, Any]) -> bytes | None:
+        hit = self._once.get(id(fixed))
+        if hit is None or hit[0] is not fixed:
+            encoded = [self.attribute(key, value) for key, value in fixed.items()]
+            if None in encoded:
+                return None
+            hit = self._once[id(fixed)] = (fixed, b"".join(encoded))  # type: ignore[arg-type]
+        return hit[1]
+
+    def _set_attributes(self, span: ServerSpan) -> bytes | None:
+        """The attributes of a span whose dict was made (read, or set by the application)."""
+        attrs = span._attrs
+        assert attrs is not None
+        fixed, items = span._fixed, attrs.items()
+        parts = []
         if fixed is not None:  # the route's attributes come first, unchanged: encoded once per route
-            hit = self._once.get(id(fixed))
-            if hit is None or hit[0] is not fixed:
-                encoded_fixed = [attribute(key, value) for key, value in fixed.items()]
-                if None in encoded_fixed:
-                    return None
-                hit = self._once[id(fixed)] = (fixed, b"".join(encoded_fixed))  # type: ignore[arg-type]
-            parts.append(hit[1])
+            route = self._route_attributes(fixed)
+            if route is None:
+                return None
+            parts.append(route)
             items = islice(items, len(fixed), None)  # type: ignore[assignment]
-        cached = self._kv.get
+        cached, attribute = self._kv.get, self.attribute
         for key, value in items:
             try:
                 encoded = cached((key, value)) or attribute(key, value)
@@ -161,8 +218,6 @@ class _Encoder:
             if encoded is None:
                 return None
             parts.append(encoded)
-        parts.append(_status_field(span._status))
-        parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
         return b"".join(parts)
 
     def _fast_span(self, span: ReadableSpan) -> bytes | None:
@@ -201,8 +256,10 @@ class _Encoder:
         return encoded
 
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
-        """An ExportTraceServiceRequest: spans grouped by resource, then by instrumentation scope."""
+        """An ExportTraceServiceRequest: spans grouped by resource, then by instrumentation scope; the
+        pieces joined once at the end."""
         groups: dict[tuple[int, int], tuple[Any, Any, list[bytes]]] = {}
+        prefixes = self._prefixes
         last_resource: Any = None
         last_scope: Any = None
         last: list[bytes] | None = None
@@ -215,20 +272,27 @@ class _Encoder:
                     group = groups[key] = (resource, scope, [])
                 last_resource, last_scope, last = resource, scope, group[2]
             body = (self._server_span(span) if type(span) is ServerSpan else None) or self.span(span)
-            last.append(b"\x12" + _varint(len(body)) + body)
+            size = len(body)
+            prefix = prefixes.get(size)
+            if prefix is None:
+                prefix = prefixes[size] = b"\x12" + _varint(size)  # field 2 of ScopeSpans, its length
+            last += (prefix, body)
         by_resource: dict[int, tuple[Any, list[bytes]]] = {}
         for resource, scope, encoded in groups.values():
             head = _field(b"\x0a", self._encoded_once(scope, _scope)) if scope is not None else b""
-            scope_spans = head + b"".join(encoded)
-            if scope is not None and scope.schema_url:
-                scope_spans += _field(b"\x1a", scope.schema_url.encode("utf-8"))
-            by_resource.setdefault(id(resource), (resource, []))[1].append(_field(b"\x12", scope_spans))
-        out = []
-        for resource, scope_spans_list in by_resource.values():
-            body = _field(b"\x0a", self._encoded_once(resource, _resource)) + b"".join(scope_spans_list)
+            schema = scope.schema_url if scope is not None else None
+            tail = _field(b"\x1a", schema.encode("utf-8")) if schema else b""
+            inner = by_resource.setdefault(id(resource), (resource, []))[1]
+            inner += (b"\x12", _varint(len(head) + sum(map(len, encoded)) + len(tail)), head)
+            inner += encoded
+            inner.append(tail)
+        out: list[bytes] = []
+        for resource, scope_spans in by_resource.values():
+            parts = [_field(b"\x0a", self._encoded_once(resource, _resource)), *scope_spans]
             if resource.schema_url:
-                body += _field(b"\x1a", resource.schema_url.encode("utf-8"))
-            out.append(_field(b"\x0a", body))
+                parts.append(_field(b"\x1a", resource.schema_url.encode("utf-8")))
+            out += (b"\x0a", _varint(sum(map(len, parts))))
+            out += parts
         return b"".join(out)
 
 
@@ -254,12 +318,18 @@ def encode(spans: Sequence[ReadableSpan]) -> bytes:
 
 
 class OtlpExporter(OTLPSpanExporter):
-    """OpenTelemetry's OTLP/HTTP exporter (its session, headers, timeout, retries and compression) with
-    the lean encoder."""
+    """OpenTelemetry's OTLP/HTTP exporter (its headers, timeout, compression, retries) with the lean
+    encoder; to a plain `http://` collector, a batch the collector takes goes over a kept-alive stdlib
+    connection (`_otlp_http.py`), anything else through OpenTelemetry's client."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._encoder = _Encoder()
+        self._direct: KeepAlivePost | None = None
+        client = getattr(self, "_client", None)
+        headers, compress = getattr(client, "_headers", None), getattr(client, "_compress", None)
+        if isinstance(headers, dict) and callable(compress) and str(getattr(self, "_endpoint", "")).startswith("http://"):
+            self._direct = KeepAlivePost(self._endpoint, headers, float(getattr(client, "_timeout", 10.0)))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         client = getattr(self, "_client", None)
@@ -272,5 +342,12 @@ class OtlpExporter(OTLPSpanExporter):
         except Exception:
             log.exception("encoding %d spans for OTLP failed", len(spans))
             return SpanExportResult.FAILURE
-        result = client.export(data)
+        if self._direct is not None and self._direct.post(client._compress(data)):
+            return SpanExportResult.SUCCESS
+        result = client.export(data)  # its retries and backoff, and its log of what failed
         return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+        super().shutdown()  # type: ignore[no-untyped-call]

@@ -4,12 +4,12 @@ background exporter.
 `ServerSpan` is an OpenTelemetry span (the API's `Span`, and the SDK's `ReadableSpan` that processors
 and exporters take) that mega builds itself for each HTTP request instead of going through
 `Tracer.start_span`: the sampling decision is the provider's (a sampled parent wins, otherwise the
-trace id against the ratio, as `ParentBased(TraceIdRatioBased)` decides), the attributes are a plain
-dict whose route part was built at boot, and the `SpanContext` is made only when something asks for it
-(a child span, a processor, an exporter). It is the current span while the handler runs, so spans an
-application starts there, and mega's database, cache, lock, bus and jobs spans, are its children. Like
-the SDK's spans it refuses changes once ended; unlike them it is not meant to be shared across threads
-(a request's span is used by the request's task).
+trace id against the ratio, as `ParentBased(TraceIdRatioBased)` decides), the route's part is built
+at boot (`Route`), and the attributes dict and the `SpanContext` are made only when something asks
+for them (a child span, a processor, an exporter, a handler setting an attribute). It is the current
+span while the handler runs, so spans an application starts there, and mega's database, cache, lock,
+bus and jobs spans, are its children. Like the SDK's spans it refuses changes once ended; unlike them
+it is not meant to be shared across threads (a request's span is used by the request's task).
 
 `QueueProcessor` replaces the SDK's `BatchSpanProcessor` for the configured exporter: `on_end` is a
 deque append; a daemon thread exports in batches of up to `batch` spans when `batch` are waiting or
@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-__all__ = ["QueueProcessor", "ServerSpan"]
+__all__ = ["QueueProcessor", "Route", "ServerSpan", "server_address"]
 
 log = logging.getLogger("mega.tracing")
 _UNSET = Status(StatusCode.UNSET)
@@ -56,34 +56,84 @@ def _clean(value: Any) -> Any:
     return None
 
 
+class Route:
+    """What every request span of one route shares, made once when the route's hook is built."""
+
+    __slots__ = ("fixed", "name", "processor", "resource", "scope", "unmatched")
+
+    def __init__(self, name: str, fixed: dict[str, Any], unmatched: bool, resource: Any, scope: Any,
+                 processor: SpanProcessor) -> None:
+        self.name = name
+        self.fixed = fixed  # mega.app, and http.route + http.request.method when matched
+        self.unmatched = unmatched
+        self.resource = resource
+        self.scope = scope
+        self.processor = processor
+
+
+def server_address(host: bytes) -> str:
+    """`server.address` from a Host header: the host without its port ("[::1]" keeps its brackets)."""
+    text = host.decode("latin-1")
+    return text.split("]")[0] + "]" if text.startswith("[") else text.rsplit(":", 1)[0]
+
+
 class ServerSpan(ReadableSpan, trace.Span):
-    """An HTTP request's span (see the module docstring)."""
+    """An HTTP request's span (see the module docstring).
+
+    What a request adds to its route's attributes (path, scheme, Host, status code) is kept as it came;
+    the attributes dict is made only when something reads or sets one (a processor, the SDK's encoder,
+    a handler's `set_attribute`). The lean encoder writes the raw values with cached bytes instead."""
+
+    # What every request span starts with: the class's until a span sets its own.
+    _kind = SpanKind.SERVER
+    _events: list[Event] | tuple[()] = ()
+    _links: list[Link] | tuple[()] = ()
+    _status = _UNSET
+    _instrumentation_info = None
+    _span_context: SpanContext | None = None
+    _end_time: int | None = None
+    _attrs: dict[str, Any] | None = None  # the attributes, once made
+    _fixed: dict[str, Any] | None = None  # the route's attributes while `_attrs` begins with them unchanged
+    _status_code: int | None = None
 
     def __init__(self, name: str, trace_id: int, span_id: int, flags: int, parent: SpanContext | None,
-                 trace_state: Any, attributes: dict[str, Any], resource: Any, scope: Any,
-                 processor: SpanProcessor, fixed: dict[str, Any] | None = None) -> None:
+                 trace_state: Any, route: Route, path: str, scheme: str, host: bytes | None,
+                 method: str) -> None:
         # ReadableSpan's fields, set directly (its __init__ would build a Resource when none is given)
         self._name = name
         self._trace_id = trace_id
         self._span_id = span_id
         self._flags = flags
         self._trace_state = trace_state
-        self._span_context: SpanContext | None = None
         self._parent = parent
-        self._kind = SpanKind.SERVER
-        self._attributes = self._attrs = attributes
-        # The route's attributes (built at boot) when `attributes` begins with them, unchanged: the encoder
-        # reuses their bytes. None once one of them is set again.
-        self._fixed = fixed
-        self._events: list[Event] = []
-        self._links: list[Link] = []
-        self._resource = resource
-        self._instrumentation_scope = scope
-        self._instrumentation_info = None
-        self._status = _UNSET
-        self._processor = processor
+        self._route = route
+        self._path = path
+        self._scheme = scheme
+        self._host = host
+        self._method = method
+        self._resource = route.resource
+        self._instrumentation_scope = route.scope
         self._start_time = time.time_ns()
-        self._end_time: int | None = None
+
+    @property  # ReadableSpan keeps it in an attribute: made here on first use
+    def _attributes(self) -> dict[str, Any]:  # type: ignore[override]
+        attrs = self._attrs
+        return attrs if attrs is not None else self._make_attributes()
+
+    def _make_attributes(self) -> dict[str, Any]:
+        route = self._route
+        attributes = dict(route.fixed)
+        attributes["url.path"] = self._path
+        attributes["url.scheme"] = self._scheme
+        if route.unmatched:
+            attributes["http.request.method"] = self._method
+        if self._host is not None:
+            attributes["server.address"] = server_address(self._host)
+        if self._status_code is not None:
+            attributes["http.response.status_code"] = self._status_code
+        self._fixed = route.fixed
+        self._attrs = attributes
+        return attributes
 
     @property  # ReadableSpan keeps it in an attribute: made here on first use
     def _context(self) -> SpanContext:  # type: ignore[override]
@@ -122,19 +172,24 @@ class ServerSpan(ReadableSpan, trace.Span):
             log.warning("span attribute %r = %r refused: keys are non-empty strings, values str, bool, int, "
                         "float or a sequence of one of them", key, value)
             return
+        attrs = self._attributes
         if self._fixed is not None and key in self._fixed:
             self._fixed = None
-        self._attrs[key] = cleaned
+        attrs[key] = cleaned
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         if self._ended("add_event"):
             return
+        if not self._events:
+            self._events = []
         self._events.append(Event(name, attributes, timestamp if timestamp is not None else time.time_ns()))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self._ended("add_link"):
             return
         if context is not None and (context.is_valid or attributes or context.trace_state):
+            if not self._links:
+                self._links = []
             self._links.append(Link(context, attributes))
 
     def update_name(self, name: str) -> None:
@@ -164,11 +219,13 @@ class ServerSpan(ReadableSpan, trace.Span):
         if self._ended("end"):
             return
         self._end_time = end_time if end_time is not None else time.time_ns()
-        self._processor.on_end(self)
+        self._route.processor.on_end(self)
 
     def answered(self, status: int) -> None:
         """The response's status code; a 5xx is the span's status ERROR (unless the handler set OK)."""
-        self._attrs["http.response.status_code"] = status
+        self._status_code = status
+        if self._attrs is not None:
+            self._attrs["http.response.status_code"] = status
         if status >= 500 and self._status.status_code is not StatusCode.OK:
             self._status = _ERROR
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider
@@ -28,7 +30,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from mega import __version__
 from mega.adapters.base import STATEMENT
 from mega.errors import MegaError
-from mega.observe._spans import QueueProcessor, ServerSpan
+from mega.observe._spans import QueueProcessor, Route, ServerSpan
 from mega.observe._tracing_settings import TracingSettings
 from mega.observe.instruments import UNMATCHED, Instruments
 
@@ -43,6 +45,14 @@ log = logging.getLogger("mega.tracing")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACEPARENT, _TRACESTATE = b"traceparent", b"tracestate"
 _LOW64 = (1 << 64) - 1
+_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))  # the current span's key
+_RUNTIME = otel_context._RUNTIME_CONTEXT
+_attach: Callable[[Context], Any] = otel_context.attach
+_detach: Callable[[Any], None] = otel_context.detach
+_current: Callable[[], Context] = otel_context.get_current
+if type(_RUNTIME) is ContextVarsRuntimeContext:  # the default: its context variable, set and reset directly
+    _attach, _detach, _current = (_RUNTIME._current_context.set, _RUNTIME._current_context.reset,
+                                  _RUNTIME._current_context.get)
 EXPORT_TIMEOUT = 5.0  # seconds per export: a dead collector must not hold shutdown for long
 
 
@@ -97,6 +107,7 @@ class Tracing:
         self.tracer = self.provider.get_tracer("mega", __version__)
         self._never = settings.sample_ratio == 0.0
         self._bound = ratio.bound  # a root trace is sampled when its id's low 64 bits are below it
+        self._fan = _Fanout(cast(SdkTracer, self.tracer).span_processor)
 
     def install(self, instruments: Instruments) -> None:
         instruments.add_http(self.http_hook)
@@ -115,27 +126,23 @@ class Tracing:
 
     def http_hook(self, app: str, method: str, pattern: str, endpoint: Endpoint) -> Endpoint:
         """`endpoint` inside a server span named "<method> <route pattern>", the caller's trace continued."""
-        tracer = self.tracer
         unmatched = pattern == UNMATCHED
         fixed: dict[str, Any] = {"mega.app": app}
         if not unmatched:
             fixed["http.route"] = pattern
             fixed["http.request.method"] = method
         name = f"{method} {pattern}"
-
         never, bound = self._never, self._bound
         tracer = cast(SdkTracer, self.tracer)
-        processor = tracer.span_processor  # the provider's: every processor added to it sees the span
-        scope_of = getattr(tracer, "_instrumentation_scope", None)
+        # the provider's processor: every processor added to it sees the span
+        route = Route(name, fixed, unmatched, tracer.resource,
+                      getattr(tracer, "_instrumentation_scope", None), tracer.span_processor)
+        fan, multi = self._fan, tracer.span_processor
         bits = random.getrandbits
+        time_ns = time.time_ns
 
         async def traced(scope: dict[str, Any], receive: Any, send: Any, params: Any) -> int:
-            parent = _parent(scope["headers"])
-            parent_span = None
-            if parent is not None:
-                parent_span = trace.get_current_span(parent).get_span_context()
-                if not parent_span.is_valid:  # a malformed traceparent: a new root, as the SDK does
-                    parent, parent_span = None, None
+            host, parent, parent_span = _incoming(scope["headers"])
             if parent_span is None:
                 if never:  # the sampler would drop it: make no span at all
                     answered: int = await endpoint(scope, receive, send, params)
@@ -149,18 +156,17 @@ class Tracing:
                 flags = (parent_span.trace_flags & 0x02) | (0x01 if sampled else 0)
             if not sampled:  # the trace goes on (its id travels) but nothing is recorded
                 context = SpanContext(trace_id, bits(64) or 1, False, TraceFlags(flags), state)
-                span: Any = trace.NonRecordingSpan(context)
-                token = otel_context.attach(trace.set_span_in_context(span, parent))
-                try:
-                    answered = await endpoint(scope, receive, send, params)
-                    return answered
-                finally:
-                    otel_context.detach(token)
+                return await _unrecorded(trace.NonRecordingSpan(context), parent, endpoint, scope, receive,
+                                         send, params)
             span = ServerSpan(scope["method"] if unmatched else name, trace_id, bits(64) or 1, flags,
-                              parent_span, state, _request_attributes(scope, fixed, unmatched),
-                              tracer.resource, scope_of, processor, fixed)
-            processor.on_start(span, parent)
-            token = otel_context.attach(trace.set_span_in_context(span, parent))
+                              parent_span, state, route, scope["path"], scope.get("scheme", "http"), host,
+                              scope["method"])
+            if getattr(multi, "_span_processors", None) is not fan.seen:
+                fan.refresh()
+            for start in fan.starts:
+                start(span, parent)
+            base = parent or _current()
+            token = _attach(Context({**base, _SPAN_KEY: span}) if base else Context({_SPAN_KEY: span}))
             status: int = 500
             try:
                 status = await endpoint(scope, receive, send, params)
@@ -170,8 +176,13 @@ class Tracing:
                 raise
             finally:
                 span.answered(status)
-                otel_context.detach(token)
-                span.end()
+                _detach(token)
+                if span._end_time is None:  # what `span.end()` does, the processors called directly
+                    span._end_time = time_ns()
+                    for end in fan.ends:
+                        end(span)
+                else:
+                    span.end()  # ended by the handler: refused, and said so
 
         traced.returns_status = True  # type: ignore[attr-defined]
         return traced
@@ -290,28 +301,47 @@ class Tracing:
             yield span
 
 
-def _parent(headers: list[tuple[bytes, bytes]]) -> otel_context.Context | None:
-    """The caller's context from `traceparent`/`tracestate` (None when absent; invalid gives a new root)."""
-    carrier: dict[str, str] | None = None
-    for name, value in headers:
-        if name in (_TRACEPARENT, _TRACESTATE):
-            if carrier is None:
-                carrier = {}
-            carrier[name.decode()] = value.decode("latin-1")
-    return _PROPAGATOR.extract(carrier) if carrier else None
+def _incoming(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, Context | None, SpanContext | None]:
+    """The Host header, and the caller's context and span from `traceparent`/`tracestate` (None when
+    absent; an invalid one gives a new root, as the SDK does)."""
+    host = carrier = None
+    for key, value in headers:
+        if key == b"host":
+            host = host or value
+        elif key in (_TRACEPARENT, _TRACESTATE):
+            carrier = carrier or {}
+            carrier[key.decode()] = value.decode("latin-1")
+    if carrier is None:
+        return host, None, None
+    parent = _PROPAGATOR.extract(carrier)
+    parent_span = trace.get_current_span(parent).get_span_context()
+    return (host, parent, parent_span) if parent_span.is_valid else (host, None, None)
 
 
-def _request_attributes(scope: dict[str, Any], fixed: dict[str, Any], unmatched: bool) -> dict[str, Any]:
-    """The span's attributes, in one dict (each `set_attribute` on a live span takes its lock)."""
-    attributes = dict(fixed)
-    attributes["url.path"] = scope["path"]
-    attributes["url.scheme"] = scope.get("scheme", "http")
-    if unmatched:
-        attributes["http.request.method"] = scope["method"]
-    for name, value in scope["headers"]:
-        if name == b"host":
-            host = value.decode("latin-1")
-            attributes["server.address"] = host.split("]")[0] + "]" if host.startswith("[") else \
-                host.rsplit(":", 1)[0]
-            break
-    return attributes
+async def _unrecorded(span: trace.Span, parent: Context | None, endpoint: Endpoint, scope: dict[str, Any],
+                      receive: Any, send: Any, params: Any) -> int:
+    """An unsampled request: its trace is current (the id travels on) and nothing is recorded."""
+    token = _attach(Context({**(parent or _current()), _SPAN_KEY: span}))
+    try:
+        answered: int = await endpoint(scope, receive, send, params)
+        return answered
+    finally:
+        _detach(token)
+
+
+class _Fanout:
+    """The provider's processors' `on_start` and `on_end`, called directly by the HTTP hook and read
+    again when a processor is added (the SDK then replaces its tuple of them); `QueueProcessor.on_start`
+    does nothing and is left out. Without that tuple (another SDK release), the provider's own fan-out."""
+
+    def __init__(self, multi: Any) -> None:
+        self.multi = multi
+        self.seen: Any = None
+        self.starts: tuple[Callable[..., None], ...] = (multi.on_start,)
+        self.ends: tuple[Callable[[Any], None], ...] = (multi.on_end,)
+
+    def refresh(self) -> None:
+        processors = self.multi._span_processors
+        self.starts = tuple(p.on_start for p in processors if not isinstance(p, QueueProcessor))
+        self.ends = tuple(p.on_end for p in processors)
+        self.seen = processors

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -171,18 +171,46 @@ def test_the_lean_encoder_writes_the_bytes_opentelemetrys_encoder_writes() -> No
         return 503
 
     run(tr.http_hook("web", "GET", "/down", down), scope("/down"))  # status ERROR set by mega
+
+    async def fine(scope: Any, receive: Any, send: Any, params: Any) -> int:
+        trace.get_current_span().set_status(Status(StatusCode.OK))  # a status, no attribute touched
+        return 200
+
+    run(tr.http_hook("web", "GET", "/fine", fine), scope("/fine"))
     sdk = tr.tracer
     with sdk.start_as_current_span("plain", attributes={"a": "b", "n": 3}) as span:
         span.add_link(span.get_span_context(), {"why": "test"})
     with sdk.start_span("client", kind=SpanKind.CLIENT, links=[Link(span.get_span_context())]) as other:
         other.set_status(Status(StatusCode.OK))
     spans = keep.spans
-    assert len(spans) == 7
-    ours = ExportTraceServiceRequest.FromString(encode(spans))
-    theirs = encode_spans(spans)
+    assert len(spans) == 8
+    untouched = encode(spans)  # request spans nobody read: encoded from the request's values
+    ours = ExportTraceServiceRequest.FromString(untouched)
+    theirs = encode_spans(spans)  # reads every span's attributes
     assert ours == theirs
     assert len(ours.resource_spans) == 1 and len(ours.resource_spans[0].scope_spans) == 1
-    assert encode(spans) == encode(spans)  # the caches give the same bytes again
+    assert encode(spans) == untouched  # from the attributes once read, and from the caches: the same bytes
+
+
+def test_a_processor_added_after_the_hook_was_built_sees_every_request_span_start_and_end() -> None:
+    tr, keep = tracing()
+    hook = tr.http_hook("web", "GET", "/late", ok)
+    run(hook, scope("/late"))
+    seen: list[tuple[str, Any]] = []
+
+    class Watch(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            seen.append(("start", span))
+
+        def on_end(self, span: ReadableSpan) -> None:
+            seen.append(("end", dict(span.attributes or {})))
+
+    tr.provider.add_span_processor(Watch())
+    run(hook, scope("/late", [(b"traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01".encode())]))
+    _, second = keep.spans
+    assert [kind for kind, _ in seen] == ["start", "end"] and seen[0][1] is second
+    assert seen[1][1]["http.response.status_code"] == 200 and seen[1][1]["url.path"] == "/late"
+    assert format(second.context.trace_id, "032x") == TRACE_ID
 
 
 def test_the_queue_processor_exports_in_batches_and_on_flush_and_shutdown() -> None:
