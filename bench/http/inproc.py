@@ -7,9 +7,10 @@ Usage: python bench/http/inproc.py [--apps mega,mega_rsgi,blacksheep,...] [--sha
                                    [--out PATH]
 
 mega runs the base project (bench/http/project) booted in this process, with the scope extension of
-mega's own server (`mega.raw_headers`) unless --plain; peers run their module from bench/http/peers. `mega_rsgi` is the same app behind mega's RSGI adapter
-(`mega start --server granian`), driven with a fake RSGI scope and protocol: the adapter's own Python
-cost, not granian's work in Rust on either interface.
+mega's own server (`mega.raw_headers`) unless --plain; peers run their module from bench/http/peers.
+`mega_rsgi` is the same app behind mega's RSGI adapter (`mega start --server granian`), driven with a
+fake RSGI scope and protocol: the adapter's own Python cost, not granian's work in Rust on either
+interface.
 """
 
 from __future__ import annotations
@@ -97,13 +98,16 @@ async def measure(app: Any, shape: Shape, raw_headers: bool, n: int, repeat: int
 
 
 class _Headers:
-    """granian's RSGI headers as the adapter reads them (items, get)."""
+    """granian's RSGI headers as the adapter reads them (items, keys, get)."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self._pairs = pairs
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._pairs)
+
+    def keys(self) -> list[str]:  # each name once, as granian's
+        return list(dict.fromkeys(k for k, _ in self._pairs))
 
     def get(self, key: str, default: Any = None) -> Any:
         return next((v for k, v in self._pairs if k == key), default)

@@ -18,60 +18,51 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.apps import ALL_APPS
 from harness.project import materialise
 from harness.server import Server, verify
-from harness.shapes import BY_NAME, wrk_script
+from harness.shapes import BY_NAME, Shape, wrk_script
 from harness.wrk import measure
 
+Runs = dict[tuple[str, str], list[dict[str, Any]]]
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("deployments", nargs="+", help="server:app, e.g. granian:blacksheep")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--shapes", default=",".join(BY_NAME))
-    parser.add_argument("--port", type=int, default=8800)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+
+def _start(specs: list[str], port: int, work: Path, servers: list[Server]) -> None:
     apps = {a.name: a for a in ALL_APPS}
-    with tempfile.TemporaryDirectory(prefix="mega-sbs-") as tmp:
-        work = Path(tmp)
-        (work / "projects").mkdir()
-        servers: list[Server] = []
-        try:
-            for i, spec in enumerate(args.deployments):
-                server_name, _, name = spec.partition(":")
-                app = apps[name]
-                if app.variant is not None and not (work / "projects" / name).exists():
-                    materialise(app.variant, work / "projects" / name)
-                server = Server(server_name, app, args.port + i, "cli", work)
-                server.start()
-                verify(server.port, app)
-                servers.append(server)
-            shapes = [BY_NAME[s] for s in args.shapes.split(",")]
-            runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-            for rnd in range(args.rounds):
-                order = servers if rnd % 2 == 0 else servers[::-1]
-                for shape in shapes:
-                    for server in order:
-                        if shape.name not in server.app.shape_names:
-                            continue
-                        measure(server.port, server.pgid, shape.path, 1, wrk_script(shape))  # warm-up
-                        res = measure(server.port, server.pgid, shape.path, args.duration, wrk_script(shape))
-                        key = (f"{server.server}:{server.app.name}", shape.name)
-                        runs.setdefault(key, []).append(res)
-                        print(f"r{rnd + 1} {key[0]:32} {shape.name:14} {res['rps']:9,.0f} req/s "
-                              f"srv {res['server_cpu_us_per_req'] or 0:5.1f} µs/req  p99 {res['p99_ms']} ms  "
-                              f"other core0 {res['core0_other']:.0%} core1 {res['core1_other']:.0%}",
-                              flush=True)
-        finally:
-            for server in servers:
-                server.stop()
-    names = [f"{s.server}:{s.app.name}" for s in servers]
+    (work / "projects").mkdir()
+    for i, spec in enumerate(specs):
+        server_name, _, name = spec.partition(":")
+        app = apps[name]
+        if app.variant is not None and not (work / "projects" / name).exists():
+            materialise(app.variant, work / "projects" / name)
+        server = Server(server_name, app, port + i, "cli", work)
+        servers.append(server)  # stopped by the caller, even if it fails to start
+        server.start()
+        verify(server.port, app)
+
+
+def _measure(servers: list[Server], shapes: list[Shape], rounds: int, duration: float) -> Runs:
+    runs: Runs = {}
+    for rnd in range(rounds):
+        order = servers if rnd % 2 == 0 else servers[::-1]
+        for shape in shapes:
+            for server in order:
+                if shape.name not in server.app.shape_names:
+                    continue
+                measure(server.port, server.pgid, shape.path, 1, wrk_script(shape))  # warm-up
+                res = measure(server.port, server.pgid, shape.path, duration, wrk_script(shape))
+                key = (f"{server.server}:{server.app.name}", shape.name)
+                runs.setdefault(key, []).append(res)
+                print(f"r{rnd + 1} {key[0]:32} {shape.name:14} {res['rps']:9,.0f} req/s "
+                      f"srv {res['server_cpu_us_per_req'] or 0:5.1f} µs/req  p99 {res['p99_ms']} ms  "
+                      f"other core0 {res['core0_other']:.0%} core1 {res['core1_other']:.0%}", flush=True)
+    return runs
+
+
+def _summary(runs: Runs, names: list[str], shapes: list[Shape]) -> dict[str, dict[str, dict[str, float]]]:
     summary: dict[str, dict[str, dict[str, float]]] = {}
-    print()
     for shape in shapes:
         ref = runs.get((names[0], shape.name))
         for name in names:
@@ -81,7 +72,7 @@ def main() -> int:
             row = {"rps": statistics.median(r["rps"] for r in got),
                    "srv_us": statistics.median(r["server_cpu_us_per_req"] or 0 for r in got),
                    "p99_ms": statistics.median(r["p99_ms"] or 0 for r in got)}
-            if ref:
+            if ref:  # same-round ratios: both sides measured seconds apart
                 row["rps_ratio_to_first"] = statistics.median(
                     a["rps"] / b["rps"] for a, b in zip(got, ref, strict=False))
                 row["srv_ratio_to_first"] = statistics.median(
@@ -91,6 +82,30 @@ def main() -> int:
             print(f"{shape.name:14} {name:32} {row['rps']:9,.0f} req/s  srv {row['srv_us']:5.1f} µs  "
                   f"p99 {row['p99_ms']:5.2f} ms  ÷first rps {row.get('rps_ratio_to_first', 0):.3f} "
                   f"srv {row.get('srv_ratio_to_first', 0):.3f}")
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("deployments", nargs="+", help="server:app, e.g. granian:blacksheep")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--shapes", default=",".join(BY_NAME))
+    parser.add_argument("--port", type=int, default=8800)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    shapes = [BY_NAME[s] for s in args.shapes.split(",")]
+    servers: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="mega-sbs-") as tmp:
+        try:
+            _start(args.deployments, args.port, Path(tmp), servers)
+            runs = _measure(servers, shapes, args.rounds, args.duration)
+        finally:
+            for server in servers:
+                server.stop()
+    print()
+    summary = _summary(runs, [f"{s.server}:{s.app.name}" for s in servers], shapes)
     if args.out:
         args.out.write_text(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "rounds": args.rounds,
                                         "duration_s": args.duration, "summary": summary,
