@@ -159,6 +159,7 @@ class Exchange:
             if not self.timed_out:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            chunks = None  # this frame outlives the read in the error's traceback: not the body stream
             err = MegaError("http.body_timeout", "The request body stopped arriving.",
                             details={"timeout": deadlines.timeout}, status=408)
             err.headers = [(b"connection", b"close")]
@@ -256,6 +257,11 @@ class RsgiApp:
             protocol.response_bytes(500, [_JSON, ("content-length", str(len(body))),
                                           ("x-request-id", rid.decode("latin-1"))], body)
             return
+        finally:
+            # An error's traceback can keep the exchange alive in a cycle until the next gc; granian's
+            # protocol (and the request body it holds) must go now, or hyper may keep the connection
+            # open after a `connection: close` answer to a request whose body was not read to its end.
+            exchange.protocol = exchange._chunks = None
         if exchange.started is not True:  # the app returned without answering: as ASGI servers do
             protocol.response_bytes(500, [("content-length", "0")], b"")
 
