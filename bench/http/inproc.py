@@ -2,12 +2,15 @@
 scope/receive/send (no server, no socket), medians of several batches. For design choices on a shared
 machine, where wrk figures are noise; the wrk benchmark (run.py) stays the judge.
 
-Usage: python bench/http/inproc.py [--apps mega,blacksheep,...] [--shapes hello,params,...]
+Usage: python bench/http/inproc.py [--apps mega,mega_rsgi,blacksheep,...] [--shapes hello,params,...]
                                    [--n 5000] [--repeat 5] [--rounds 3] [--plain]
                                    [--out PATH]
 
 mega runs the base project (bench/http/project) booted in this process, with the scope extension of
 mega's own server (`mega.raw_headers`) unless --plain; peers run their module from bench/http/peers.
+`mega_rsgi` is the same app behind mega's RSGI adapter (`mega start --server granian`), driven with a
+fake RSGI scope and protocol: the adapter's own Python cost, not granian's work in Rust on either
+interface.
 """
 
 from __future__ import annotations
@@ -94,6 +97,79 @@ async def measure(app: Any, shape: Shape, raw_headers: bool, n: int, repeat: int
     return min(samples), status[0]
 
 
+class _Headers:
+    """granian's RSGI headers as the adapter reads them (items, keys, get)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
+
+    def keys(self) -> list[str]:  # each name once, as granian's
+        return list(dict.fromkeys(k for k, _ in self._pairs))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return next((v for k, v in self._pairs if k == key), default)
+
+
+class _RsgiScope:
+    proto = "http"
+    http_version = "1.1"
+    scheme = "http"
+    client = "127.0.0.1:40000"
+    server = "127.0.0.1:8765"
+
+    def __init__(self, shape: Shape) -> None:
+        base = scope_for(shape, False)
+        self.method = shape.method
+        self.path = base["path"]
+        self.query_string = base["query_string"].decode()
+        self.headers = _Headers([(k.decode(), v.decode()) for k, v in base["headers"]])
+
+
+class _Protocol:
+    """An RSGI HTTP protocol that hands over the body at once and records the status."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.status = 0
+
+    async def __call__(self) -> bytes:
+        return self.body
+
+    def __aiter__(self) -> Any:  # granian's is a Rust object: no async generator (and its finaliser)
+        return self
+
+    async def __anext__(self) -> bytes:
+        body, self.body = self.body, b""
+        if not body:
+            raise StopAsyncIteration
+        return body
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+
+    response_str = response_bytes
+
+
+async def measure_rsgi(app: Any, shape: Shape, n: int, repeat: int) -> tuple[float, int]:
+    """mega's RSGI adapter (mega.server._rsgi) with a fake RSGI scope and protocol."""
+    scope = _RsgiScope(shape)
+    body = shape.body or b""
+    proto = _Protocol(body)
+    for _ in range(200):
+        await app.__rsgi__(scope, _Protocol(body))
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await app.__rsgi__(scope, _Protocol(body))
+        samples.append((time.perf_counter() - t0) / n * 1e6)
+    await app.__rsgi__(scope, proto)
+    return min(samples), proto.status
+
+
 async def load_mega(tmp: Path) -> Any:
     project = tmp / "mega_10"
     materialise(BY_NAME["mega_10"], project)
@@ -124,6 +200,11 @@ async def main() -> int:
         for name in names:
             if name == "mega":
                 apps[name] = (await load_mega(Path(tmp)), not args.plain)
+            elif name == "mega_rsgi":  # the same booted app behind mega's RSGI adapter
+                from mega.server._rsgi import RsgiApp
+
+                asgi = apps["mega"][0] if "mega" in apps else await load_mega(Path(tmp))
+                apps[name] = (RsgiApp(asgi, max_headers=100, body_timeout=30.0), False)
             else:
                 app = importlib.import_module(PEERS[name]).app
                 if name != "raw":
@@ -134,7 +215,8 @@ async def main() -> int:
             for name in names if rnd % 2 == 0 else reversed(names):
                 app, raw = apps[name]
                 for shape in shapes:
-                    us, status = await measure(app, shape, raw, args.n, args.repeat)
+                    us, status = await (measure_rsgi(app, shape, args.n, args.repeat) if name == "mega_rsgi"
+                                        else measure(app, shape, raw, args.n, args.repeat))
                     samples[name][shape.name].append(us)
                     print(f"r{rnd + 1} {name:11} {shape.name:14} {us:7.2f} µs  ({status})", flush=True)
     print("\nmedian over rounds, µs per request")

@@ -121,8 +121,8 @@ VARIANTS = (
     Variant("mega_uvicorn_http",
             "mega_10 via `uvicorn mega.asgi:app --http mega.server:HardenedHttpProtocol`",
             "uvicorn CLI + mega's protocol class ÷ mega start", launch="uvicorn_http", servers=("uvicorn",)),
-    Variant(START_GRANIAN, "mega_10 via `mega start --server granian` (granian's embedded server)",
-            "mega start --server granian ÷ granian mega.asgi:app", launch="start_granian",
+    Variant(START_GRANIAN, "mega_10 via `mega start --server granian` (granian's embedded server over RSGI)",
+            "mega start --server granian (RSGI) ÷ granian mega.asgi:app (ASGI)", launch="start_granian",
             servers=("granian",)),
 )
 BY_NAME = {v.name: v for v in VARIANTS}

@@ -30,6 +30,7 @@ from mega.http._wire import (
     JSON_HEAD,
     RAW_HEADERS,
     RID,
+    RSGI,
     header_block,
     merge_secure_headers,
     request_id,
@@ -249,6 +250,9 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                             block += asp_block
                         await send({"type": "http.response.start", "status": status, "headers": (),
                                     RAW_HEADERS: block})
+                        await send({"type": "http.response.body", "body": body})
+                    elif ext is not None and ext.get(RSGI) is send:  # granian's RSGI: one call
+                        send.json(status, body, rid, constant, extra, asp_block)
                     else:
                         headers = [(CT, JSON), (CL, b"%d" % len(body)), (RID, rid), *const_headers]
                         if extra:
@@ -256,7 +260,7 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                         if asp_block is not None:
                             headers.extend(_block_pairs(asp_block))
                         await send({"type": "http.response.start", "status": status, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
+                        await send({"type": "http.response.body", "body": body})
         except Exception as exc:  # the error boundary: every failure becomes an error envelope
             if req is None:
                 req = Request(scope, receive, params, rid, body_limit)

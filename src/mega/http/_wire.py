@@ -18,6 +18,9 @@ from mega.http._public_error import error_body
 Headers = list[tuple[bytes, bytes]]
 
 RAW_HEADERS = "mega.raw_headers"
+# On granian's RSGI interface: the request's exchange (mega.server._rsgi), which is also its `send`;
+# `exchange.json(...)` answers a JSON body in one call when `send` is that very object.
+RSGI = "mega.rsgi"
 CT = b"content-type"
 CL = b"content-length"
 RID = b"x-request-id"
@@ -74,6 +77,9 @@ async def send_json(scope: dict[str, Any], send: Any, status: int, body: bytes, 
         if extra:
             head += header_block(extra)
         await send({"type": "http.response.start", "status": status, "headers": (), RAW_HEADERS: head})
+    elif ext is not None and ext.get(RSGI) is send:
+        send.json(status, body, rid, constant, extra)
+        return
     else:
         headers = [(CT, JSON), (CL, b"%d" % len(body)), (RID, rid), *constant[0]]
         if extra:

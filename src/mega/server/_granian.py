@@ -1,6 +1,6 @@
 """`mega start --server granian`: the booted project served by granian's embedded server (HTTP parsed in
-Rust by hyper), in this process and on this event loop. What it keeps of `mega start`'s promises and
-what it cannot is in ADR 0033 and docs/reference/server.md.
+Rust by hyper) over its RSGI interface (mega.server._rsgi), in this process and on this event loop. What
+it keeps of `mega start`'s promises and what it cannot is in ADRs 0033, 0035 and docs/reference/server.md.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ import os
 import signal
 from typing import Any
 
-import orjson
-
 from mega.boot.stages import Runtime
 from mega.errors import MegaError
-from mega.security import rejections
-from mega.server._uvicorn_protocol import _GOOD_HOSTS, _good_host
+from mega.server._rsgi import RsgiApp
 
 log = logging.getLogger("mega.server")
 
@@ -25,80 +22,10 @@ MIN_BUFFER = 8192
 DRAIN_NOTICE = 0.1  # seconds between SIGTERM (readiness 503) and the listener's close
 
 
-def _refusal(code: str, message: str, details: dict[str, Any]) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    body = orjson.dumps({"ok": False, "error": {"code": code, "message": message, "details": details}})
-    return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-            (b"connection", b"close")], body
-
-
-_BAD_HOST_HEAD, _BAD_HOST = _refusal(
-    "host.invalid", "bad request: two Host header fields, or a Host that is not name[:port]", {})
-
-
-async def _bad_host(scope: dict[str, Any], send: Any) -> None:
-    """RFC 9112 3.2, as mega's protocol answers it: two Host fields or one that is not name[:port]."""
-    if rejections.LISTENERS:  # refused before any app: the hook hears it from here
-        err = MegaError("host.invalid", "bad request: two Host header fields, or a Host that is not "
-                        "name[:port]", status=400)
-        rejections.report(err, scope, b"")
-    await send({"type": "http.response.start", "status": 400, "headers": _BAD_HOST_HEAD})
-    await send({"type": "http.response.body", "body": _BAD_HOST})
-
-
-def enforce_limits(app: Any, *, max_headers: int, body_timeout: float) -> Any:
-    """What hyper does not enforce and mega can, in front of the app: `server.max_headers` (431, the
-    same envelope as mega's protocol), one well-formed Host field (400 `host.invalid`), and
-    `server.body_timeout` (each body read waits at most that long for bytes: 408 `http.body_timeout`,
-    through the pipeline's error boundary)."""
-    head, body = _refusal("http.too_many_headers", "The request has too many header fields.",
-                          {"limit": max_headers})
-    start = {"type": "http.response.start", "status": 431, "headers": head}
-    end = {"type": "http.response.body", "body": body}
-
-    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        headers = scope["headers"]
-        if len(headers) > max_headers:
-            await send(start)
-            await send(end)
-            return
-        host = None
-        for name, value in headers:
-            if name == b"host":
-                if host is not None or (value not in _GOOD_HOSTS and not _good_host(value)):
-                    await _bad_host(scope, send)
-                    return
-                host = value
-
-        body_done = False
-
-        async def timed_receive() -> Any:
-            # Only while the body arrives: a stream waiting for the client's disconnect is not timed.
-            nonlocal body_done
-            if body_done:
-                return await receive()
-            try:
-                async with asyncio.timeout(body_timeout):
-                    message = await receive()
-            except TimeoutError:
-                err = MegaError("http.body_timeout", "The request body stopped arriving.",
-                                details={"timeout": body_timeout}, status=408)
-                err.headers = [(b"connection", b"close")]
-                raise err from None
-            if not message.get("more_body", False):
-                body_done = True
-            return message
-
-        await app(scope, timed_receive, send)
-
-    return guarded
-
-
 def refuse_unsupported(rt: Runtime) -> None:
     """granian's WebSocket layer never negotiates permessage-deflate: an app with channels that turns
-    `ws.compression` on is refused rather than served uncompressed without a word."""
+    `ws.compression` on is refused rather than served uncompressed without a word; close codes, which
+    granian loses, are warned about."""
     for name, app in rt.apps.items():
         if app.ws_routes and app.ws_settings.compression.enabled:
             raise MegaError(
@@ -107,10 +34,17 @@ def refuse_unsupported(rt: Runtime) -> None:
                 hint=f"serve with uvicorn (mega start without --server granian), or set ws.compression "
                      f"to False in apps/{name}/app_config.py",
                 details={"server": "granian", "app": name, "key": "ws.compression"})
+    # Served, but not as on uvicorn: said once at boot rather than found out from a client's 1005.
+    with_channels = sorted(name for name, app in rt.apps.items() if app.ws_routes)
+    if with_channels:
+        log.warning("granian loses WebSocket close codes and reasons both ways (clients see 1005, "
+                    "on_disconnect gets 1005) for app(s) %s; serve with uvicorn (mega start without "
+                    "--server granian) when clients act on close codes (docs/reference/server.md)",
+                    ", ".join(with_channels), extra={"code": "server.ws_close_codes_lost"})
 
 
 def granian_server(rt: Runtime, server: dict[str, Any]) -> Any:
-    """granian's embedded server for the booted project (ASGI without lifespan: mega booted already)."""
+    """granian's embedded server for the booted project, over RSGI (mega booted already: no lifespan)."""
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -122,13 +56,13 @@ def granian_server(rt: Runtime, server: dict[str, Any]) -> Any:
         keep_alive=True,
         max_buffer_size=max(MIN_BUFFER, int(server["max_header_bytes"])),
     )
-    app = enforce_limits(rt.host.asgi, max_headers=int(server["max_headers"]),
-                         body_timeout=float(server["body_timeout"]))
+    app = RsgiApp(rt.host.asgi, max_headers=int(server["max_headers"]),
+                  body_timeout=float(server["body_timeout"]))
     return Server(
         app,
         address=server["host"],
         port=int(server["port"]),
-        interface=Interfaces.ASGINL,
+        interface=Interfaces.RSGI,
         http=HTTPModes.http1,
         http1_settings=http1,
         websockets=True,
