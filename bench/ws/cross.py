@@ -78,10 +78,30 @@ def mask(opcode: int, data: bytes) -> bytes:
     return head + b"\0\0\0\0" + data
 
 
+class Tally:
+    """Counts the frames the receivers got; `done` is set once `expect`'s count is reached. (One event
+    per broadcast, not one wake-up per delivery: the client process must cost little, it shares the
+    cores with the servers.)"""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.want = -1
+        self.done = asyncio.Event()
+
+    def expect(self, want: int) -> None:
+        self.count, self.want = 0, want
+        self.done.clear()
+
+    def arrived(self) -> None:
+        self.count += 1
+        if self.count == self.want:
+            self.done.set()
+
+
 class Recorder(asyncio.Protocol):
     """A raw WebSocket client: answers pings (and engine.io's), keeps (time, payload) of each text frame."""
 
-    def __init__(self, kind: str, got: asyncio.Queue[None]) -> None:
+    def __init__(self, kind: str, got: Tally) -> None:
         self.kind = kind
         self.buf = b""
         self.frames: list[tuple[float, bytes]] = []
@@ -139,7 +159,7 @@ class Recorder(asyncio.Protocol):
                     self.opened.set_result(None)
                 return
         self.frames.append((now, payload))
-        self.got.put_nowait(None)
+        self.got.arrived()
 
 
 def upgrade(path: str) -> bytes:
@@ -148,7 +168,7 @@ def upgrade(path: str) -> bytes:
             "Sec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
-async def connect_all(kind: str, ports: list[int], count: int, got: asyncio.Queue[None]) -> list[Recorder]:
+async def connect_all(kind: str, ports: list[int], count: int, got: Tally) -> list[Recorder]:
     loop = asyncio.get_running_loop()
     out: list[Recorder] = []
     for start in range(0, count, 100):
@@ -178,26 +198,24 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 3)
 
 
-async def one_broadcast(sender: Recorder, frame: bytes, clients: int, got: asyncio.Queue[None]) -> None:
+async def one_broadcast(sender: Recorder, frame: bytes, clients: int, got: Tally) -> None:
     """Send one chat message and wait until every receiver got a frame."""
+    got.expect(clients)
     sender.send_text(frame)
-    for _ in range(clients):
-        await asyncio.wait_for(got.get(), 30)
+    await asyncio.wait_for(got.done.wait(), 30)
 
 
 async def measure(kind: str, ports: list[int], clients: int, broadcasts: int, size: int,
                   warmup: int = 0) -> dict[str, Any]:
-    got: asyncio.Queue[None] = asyncio.Queue()
+    got = Tally()
     receivers = await connect_all(kind, ports, clients, got)
-    senders = await connect_all(kind, ports, 2, asyncio.Queue())  # senders[i] is on ports[i]
+    senders = await connect_all(kind, ports, 2, Tally())  # senders[i] is on ports[i]
     await asyncio.sleep(1.0)  # subscriptions settle (broker, cluster)
     pad = "x" * size
     for n in range(-warmup, 0):  # first-use costs of every system (imports, caches, buffers): not measured
         await one_broadcast(senders[n % 2], message(kind, n, pad), clients, got)
     for r in receivers + senders:
         r.frames.clear()
-    while not got.empty():
-        got.get_nowait()
     sent: list[float] = []
     started = time.perf_counter()
     for n in range(broadcasts):
