@@ -3,7 +3,8 @@
 Two server processes of each system share one broker; `clients` connections are spread over both. One
 sender connection per instance sends a chat message (`{"n": <seq>, "pad": <size bytes>}`), alternating
 between the instances, one broadcast at a time: the next goes out once every receiver got the previous.
-Latency = receive time - send time of each delivery, measured by the one client process (one clock).
+Latency = receive time - send time of each delivery, measured by the one client process (one clock);
+a few warm-up broadcasts go first, unmeasured (with 40 clients the first one alone would be the p99).
 Every receiver must get every message exactly once (checked), so a broken system posts no figure.
 
     mega         two `mega start`, a channel handler calling `ctx.presence.broadcast`, ws_cluster on NATS
@@ -38,7 +39,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 NATS_URL = os.environ.get("MEGA_BENCH_NATS_URL", "nats://127.0.0.1:4222")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-SEQ = re.compile(rb'"n":(\d+)')
+SEQ = re.compile(rb'"n":(-?\d+)')
 
 ROUTES = """
     from mega.ws import WebSocketController, on
@@ -77,10 +78,30 @@ def mask(opcode: int, data: bytes) -> bytes:
     return head + b"\0\0\0\0" + data
 
 
+class Tally:
+    """Counts the frames the receivers got; `done` is set once `expect`'s count is reached. (One event
+    per broadcast, not one wake-up per delivery: the client process must cost little, it shares the
+    cores with the servers.)"""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.want = -1
+        self.done = asyncio.Event()
+
+    def expect(self, want: int) -> None:
+        self.count, self.want = 0, want
+        self.done.clear()
+
+    def arrived(self) -> None:
+        self.count += 1
+        if self.count == self.want:
+            self.done.set()
+
+
 class Recorder(asyncio.Protocol):
     """A raw WebSocket client: answers pings (and engine.io's), keeps (time, payload) of each text frame."""
 
-    def __init__(self, kind: str, got: asyncio.Queue[None]) -> None:
+    def __init__(self, kind: str, got: Tally) -> None:
         self.kind = kind
         self.buf = b""
         self.frames: list[tuple[float, bytes]] = []
@@ -138,7 +159,7 @@ class Recorder(asyncio.Protocol):
                     self.opened.set_result(None)
                 return
         self.frames.append((now, payload))
-        self.got.put_nowait(None)
+        self.got.arrived()
 
 
 def upgrade(path: str) -> bytes:
@@ -147,7 +168,7 @@ def upgrade(path: str) -> bytes:
             "Sec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
-async def connect_all(kind: str, ports: list[int], count: int, got: asyncio.Queue[None]) -> list[Recorder]:
+async def connect_all(kind: str, ports: list[int], count: int, got: Tally) -> list[Recorder]:
     loop = asyncio.get_running_loop()
     out: list[Recorder] = []
     for start in range(0, count, 100):
@@ -177,25 +198,31 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000, 3)
 
 
-async def measure(kind: str, ports: list[int], clients: int, broadcasts: int, size: int) -> dict[str, Any]:
-    got: asyncio.Queue[None] = asyncio.Queue()
+async def one_broadcast(sender: Recorder, frame: bytes, clients: int, got: Tally) -> None:
+    """Send one chat message and wait until every receiver got a frame."""
+    got.expect(clients)
+    sender.send_text(frame)
+    await asyncio.wait_for(got.done.wait(), 30)
+
+
+async def measure(kind: str, ports: list[int], clients: int, broadcasts: int, size: int,
+                  warmup: int = 0) -> dict[str, Any]:
+    got = Tally()
     receivers = await connect_all(kind, ports, clients, got)
-    senders = await connect_all(kind, ports, 2, asyncio.Queue())  # senders[i] is on ports[i]
+    senders = await connect_all(kind, ports, 2, Tally())  # senders[i] is on ports[i]
     await asyncio.sleep(1.0)  # subscriptions settle (broker, cluster)
-    for r in receivers:
-        r.frames.clear()
-    while not got.empty():
-        got.get_nowait()
     pad = "x" * size
+    for n in range(-warmup, 0):  # first-use costs of every system (imports, caches, buffers): not measured
+        await one_broadcast(senders[n % 2], message(kind, n, pad), clients, got)
+    for r in receivers + senders:
+        r.frames.clear()
     sent: list[float] = []
     started = time.perf_counter()
     for n in range(broadcasts):
         sender = senders[n % 2]
         frame = message(kind, n, pad)
         sent.append(time.perf_counter())
-        sender.send_text(frame)
-        for _ in range(clients):
-            await asyncio.wait_for(got.get(), 30)
+        await one_broadcast(sender, frame, clients, got)
         for s in senders:
             s.frames.clear()
     elapsed = time.perf_counter() - started
@@ -228,10 +255,15 @@ def start(kind: str, port: int, root: Path, channel: str) -> subprocess.Popen[by
         cmd = [sys.executable, "-m", "mega", "--root", str(root), "start", "--port", str(port)]
     else:
         cmd = [sys.executable, str(HERE / "peers.py"), kind, str(port), REDIS_URL, channel]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log_of(root, port).open("wb") as err:  # a file: a full pipe nobody reads would block the server
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
-def wait_up(procs: list[subprocess.Popen[bytes]], ports: list[int]) -> None:
+def log_of(root: Path, port: int) -> Path:
+    return root / f"server-{port}.log"
+
+
+def wait_up(procs: list[subprocess.Popen[bytes]], ports: list[int], root: Path) -> None:
     deadline = time.monotonic() + 60
     for proc, port in zip(procs, ports, strict=True):
         while True:
@@ -240,7 +272,7 @@ def wait_up(procs: list[subprocess.Popen[bytes]], ports: list[int]) -> None:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                    err = log_of(root, port).read_text()[-2000:]
                     raise RuntimeError(f"server on {port} did not start: {err}") from None
                 time.sleep(0.1)
 
@@ -260,9 +292,10 @@ async def one(kind: str, root: Path, ports: list[int], args: Any) -> dict[str, A
     channel = f"bench-ws-{secrets.token_hex(4)}"
     procs = [start(kind, port, root, channel) for port in ports]
     try:
-        wait_up(procs, ports)
+        wait_up(procs, ports, root)
         await asyncio.sleep(0.5)
-        return await measure(kind, ports, args.cross_clients, args.cross_broadcasts, args.size)
+        return await measure(kind, ports, args.cross_clients, args.cross_broadcasts, args.size,
+                             args.cross_warmup)
     finally:
         stop(procs)
 
@@ -279,6 +312,7 @@ async def cross(args: Any, tmp: Path, free_port: Any) -> dict[str, Any]:
             print(f"cross {kind}: {runs[kind][-1]}", flush=True)
     best = {k: min(v, key=lambda x: x["p99_ms"]) for k, v in runs.items()}
     out: dict[str, Any] = {"clients": args.cross_clients, "broadcasts": args.cross_broadcasts,
+                           "warmup": args.cross_warmup,
                            "size": args.size, "instances": 2,
                            "brokers": {"mega": NATS_URL, "broadcaster": REDIS_URL, "socketio": REDIS_URL},
                            "best": best, "runs": runs}

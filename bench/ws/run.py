@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -245,7 +246,11 @@ def start_server(kind: str, port: int, root: Path) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "mega", "--root", str(root), "start", "--port", str(port)]
     else:
         cmd = [sys.executable, str(HERE / "peers.py"), kind, str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file, never a pipe nobody reads: a server logging 5,000 closed connections would fill
+    # the pipe and block in write() (its accept queue then overflows: connect timeouts).
+    log = root / f"{kind}-{port}.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -253,8 +258,7 @@ def start_server(kind: str, port: int, root: Path) -> subprocess.Popen[bytes]:
             return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-                raise RuntimeError(f"{kind} did not start: {err}") from None
+                raise RuntimeError(f"{kind} did not start: {log.read_text()[-2000:]}") from None
             time.sleep(0.1)
 
 
@@ -271,16 +275,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                                "size": args.size, "quick": args.quick, "local": {}}
     with tempfile.TemporaryDirectory() as tmp:
         root = mega_project(Path(tmp))
-        for kind in ("mega", "starlette", "websockets"):
+        for kind in () if args.no_local else args.kinds.split(","):
             port = free_port()
             proc = start_server(kind, port, root)
             try:
-                runs = [await one_run(kind, port, args.connections, args.broadcasts, args.size)
-                        for _ in range(args.rounds)]
+                runs, stuck = [], []
+                for _ in range(args.rounds):  # mega: each round with and without the stuck client, in turn
+                    runs.append(await one_run(kind, port, args.connections, args.broadcasts, args.size))
+                    if kind == "mega":
+                        stuck.append(await one_run(kind, port, args.connections, args.broadcasts, args.size,
+                                                   stuck=True))
+                    print(f"local {kind}: {runs[-1]}" + (f" stuck: {stuck[-1]}" if stuck else ""), flush=True)
                 results["local"][kind] = {**min(runs, key=lambda r: r["client_s"]), "runs": runs}
                 if kind == "mega":
-                    stuck = [await one_run(kind, port, args.connections, args.broadcasts, args.size,
-                                           stuck=True) for _ in range(args.rounds)]
                     results["stuck"] = {"mega": dict(min(stuck, key=lambda r: r["client_s"])), "runs": stuck}
                     if args.quick:
                         results["stuck"]["note"] = ("quick: the stuck run is measured as the full one is, "
@@ -291,8 +298,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                for log in root.glob(f"{kind}-*.log"):
+                    if size := log.stat().st_size:
+                        print(f"{kind} stderr ({size} bytes): {log.read_text()[-300:]!r}", flush=True)
         local = results["local"]
-        results["ratios"] = {
+        results["ratios"] = {} if len(local) < 3 else {
             "mega_vs_starlette_speed": round(local["starlette"]["client_s"] / local["mega"]["client_s"], 3),
             "mega_vs_websockets_speed": round(local["websockets"]["client_s"] / local["mega"]["client_s"], 3),
             "mega_stuck_over_own": round(results["stuck"]["mega"]["client_s"] / local["mega"]["client_s"], 3),
@@ -315,13 +325,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cross-clients", type=int, default=1000, help="connections over the 2 instances")
     parser.add_argument("--cross-broadcasts", type=int, default=100)
-    parser.add_argument("--cross-rounds", type=int, default=2)
+    parser.add_argument("--cross-rounds", type=int, default=3)
+    parser.add_argument("--cross-warmup", type=int, default=5, help="broadcasts sent first and not measured")
     parser.add_argument("--no-cross", action="store_true", help="the local part only")
+    parser.add_argument("--no-local", action="store_true", help="the cross-instance part only")
+    parser.add_argument("--kinds", default="mega,starlette,websockets", help="local servers to run (a subset "
+                        "writes no ratios)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 5,000 sockets on each side (servers inherit)
+    want = args.connections + args.cross_clients + 1000
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard) if hard != resource.RLIM_INFINITY
+                                                    else want, hard))
     if args.quick:
         args.connections, args.broadcasts, args.rounds = 200, 10, 1
-        args.cross_clients, args.cross_broadcasts, args.cross_rounds = 40, 10, 1
+        args.cross_clients, args.cross_broadcasts, args.cross_rounds, args.cross_warmup = 40, 10, 1, 2
     results = asyncio.run(bench(args))
     out = args.out or RESULTS / ("ws-quick.json" if args.quick else "ws.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
