@@ -15,8 +15,6 @@ import websockets
 
 from mega.server._rsgi import RsgiApp
 
-pytest.importorskip("granian")
-
 TIMEOUT = 0.5
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
