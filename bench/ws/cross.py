@@ -228,6 +228,7 @@ async def measure(kind: str, ports: list[int], clients: int, broadcasts: int, si
     elapsed = time.perf_counter() - started
     all_ms: list[float] = []
     remote: list[float] = []
+    local: list[float] = []
     for i, r in enumerate(receivers):
         seqs = []
         for at, payload in r.frames:
@@ -238,12 +239,15 @@ async def measure(kind: str, ports: list[int], clients: int, broadcasts: int, si
             all_ms.append(at - sent[n])
             if n % 2 != i % 2:  # the sender was on the other instance
                 remote.append(at - sent[n])
+            else:
+                local.append(at - sent[n])
         assert seqs == list(range(broadcasts)), f"{kind}: receiver {i} got {seqs[:10]}..."
     for r in receivers + senders:
         if r.transport is not None:
             r.transport.close()
     return {"p50_ms": pct(all_ms, 0.5), "p99_ms": pct(all_ms, 0.99),
             "remote_p50_ms": pct(remote, 0.5), "remote_p99_ms": pct(remote, 0.99),
+            "local_p50_ms": pct(local, 0.5), "local_p99_ms": pct(local, 0.99),
             "mean_ms": round(statistics.fmean(all_ms) * 1000, 3), "deliveries": len(all_ms),
             "seconds": round(elapsed, 3)}
 

@@ -1,16 +1,21 @@
-"""`Socket`: one connection's sending side. `send` only enqueues; a writer task drains the queue."""
+"""`Socket`: one connection's sending side. `send` never waits: a frame goes to the server's transport at
+once when nothing is queued before it and the server offers a synchronous write (mega's uvicorn protocol),
+else on a bounded queue that a writer task drains."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mega.http.envelope import dumps
 
-__all__ = ["REASON_MAX", "Socket", "cut_reason"]
+__all__ = ["REASON_MAX", "WRITE_KEY", "Socket", "cut_reason"]
 
+# The scope extension under which a server offers `write_now(text) -> bool` (mega's uvicorn protocol).
+WRITE_KEY = "mega.ws.write_now"
 REASON_MAX = 123  # bytes: the most a close frame's reason may hold (RFC 6455 §5.5)
 log = logging.getLogger("mega.ws")
 
@@ -26,19 +31,29 @@ def cut_reason(reason: str) -> str:
 class Socket:
     """One WebSocket connection as a channel sees it.
 
-    `send(obj)` serialises `obj` to JSON and puts it on this connection's bounded queue; it never
-    waits for the network. A connection whose unsent bytes would pass `ws.send_buffer_bytes` is
-    closed with 1013 `slow consumer` (the queued messages are dropped)."""
+    `send(obj)` serialises `obj` to JSON; it never waits for the network. `write_now(text) -> bool`,
+    when the server offers one, writes a frame to the transport synchronously and says False when it
+    cannot (handshake not done, closing, or the transport paused above its high-water mark): frames go
+    that way only while nothing is queued or being written, so the order is kept and a slow client
+    still fills the bounded queue. A connection whose unsent bytes would pass `ws.send_buffer_bytes`
+    is closed with 1013 `slow consumer` (the queued messages are dropped); bytes written at once in
+    the current event-loop turn count as unsent (a writer task would not have run before the turn
+    ends), so a burst over the limit closes the socket as it did when every frame was queued.
+    Why: ADR 0029."""
 
-    __slots__ = ("_closer", "_closing", "_event", "_limit", "_pending", "_queued", "_send", "_writer",
-                 "close_code", "path")
+    __slots__ = ("_burst", "_closer", "_closing", "_event", "_limit", "_loop", "_pending", "_queued", "_send",
+                 "_write_now", "_writer", "close_code", "path")
 
-    def __init__(self, send: Any, *, limit: int, path: str) -> None:
+    def __init__(self, send: Any, *, limit: int, path: str,
+                 write_now: Callable[[str], bool] | None = None) -> None:
         self._send = send
+        self._write_now = write_now
         self._limit = limit
         self.path = path
         self._pending: collections.deque[str | tuple[int, str]] = collections.deque()
         self._queued = 0
+        self._burst = 0  # bytes written at once during this loop turn (reset by a call_soon)
+        self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         self._closing = False
         self._closer: asyncio.Future[None] | None = None
@@ -67,12 +82,23 @@ class Socket:
         Every outbound data frame passes here (`send` too)."""
         if self._closing:
             return
-        if self._queued + size > self._limit:
+        burst = self._burst
+        if self._queued + burst + size > self._limit:
             self.fail(1013, "slow consumer")
+            return
+        # Nothing queued nor in flight (`_queued` drops only once the writer's send returned): straight
+        # to the transport, no writer wake-up. A paused transport says no and the frame is queued.
+        if self._queued == 0 and not self._pending and self._write_now is not None and self._write_now(text):
+            if not burst:
+                self._loop.call_soon(self._end_burst)
+            self._burst = burst + size
             return
         self._queued += size
         self._pending.append(text)
         self._event.set()
+
+    def _end_burst(self) -> None:
+        self._burst = 0
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close after the messages already queued are written."""
