@@ -9,7 +9,8 @@ Host) can so differ. Why: docs/adr/0036-websocket-compression-per-app.md.
 
 It also puts a synchronous text write in the scope's extensions (`WRITE_KEY`): a broadcast then writes
 each idle socket's frame to its transport at once instead of waking one writer task per socket (mega.ws
-falls back to its queue whenever this says no). Why: docs/adr/0029-websocket-presence-and-cluster.md.
+falls back to its queue whenever this says no); without extensions a text is framed once for every
+socket it goes to. Why: docs/adr/0029-websocket-presence-and-cluster.md.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidHandshake, InvalidState
+from websockets.exceptions import InvalidHandshake, InvalidState, ProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from mega.ws._deflate import ACCEPT_KEY
 from mega.ws._socket import WRITE_KEY
@@ -26,6 +29,21 @@ from mega.ws._socket import WRITE_KEY
 __all__ = ["WebSocketProtocol"]
 
 log = logging.getLogger("mega.ws")
+
+
+_last: tuple[str | None, bytes] = (None, b"")  # the last text framed and its frame, swapped as one reference
+
+
+def _frame(text: str) -> bytes:
+    """An unmasked, uncompressed, final text frame of `text` (what a server sends without extensions),
+    built once per text object: every socket of a broadcast gets the same `str`."""
+    global _last
+    last = _last
+    if last[0] is text:
+        return last[1]
+    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+    _last = (text, frame)
+    return frame
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -48,11 +66,15 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if (not self.writable.is_set() or self.disconnected or self.close_sent or not self.handshake_complete
                 or self.initial_response is not None or self.transport.is_closing()):
             return False
-        try:
-            self.conn.send_text(text.encode())
-        except InvalidState:
-            return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        conn = self.conn
+        if conn.extensions or conn.expect_continuation_frame or conn.writes or conn.state is not State.OPEN:
+            try:  # compressed (per connection), or anything unusual: websockets frames it
+                conn.send_text(text.encode())
+            except (InvalidState, ProtocolError):
+                return False
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        self.transport.write(_frame(text))
         return True
 
     async def send(self, message: Any) -> None:
