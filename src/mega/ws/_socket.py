@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,37 @@ def cut_reason(reason: str) -> str:
     return raw[:REASON_MAX].decode("utf-8", "ignore")
 
 
+class _Turns:
+    """Numbers an event loop's turns, lazily: the first socket writing at once in a turn arms one
+    `call_soon` that moves `n` on (one per turn, not one per socket)."""
+
+    __slots__ = ("armed", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.armed = False
+
+    def now(self, loop: asyncio.AbstractEventLoop) -> int:
+        if not self.armed:
+            self.armed = True
+            loop.call_soon(self._next)
+        return self.n
+
+    def _next(self) -> None:
+        self.n += 1
+        self.armed = False
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turns_of(loop: asyncio.AbstractEventLoop) -> _Turns:
+    turns = _TURNS.get(loop)
+    if turns is None:
+        turns = _TURNS[loop] = _Turns()
+    return turns
+
+
 class Socket:
     """One WebSocket connection as a channel sees it.
 
@@ -41,8 +73,8 @@ class Socket:
     ends), so a burst over the limit closes the socket as it did when every frame was queued.
     Why: ADR 0029."""
 
-    __slots__ = ("_burst", "_closer", "_closing", "_event", "_limit", "_loop", "_pending", "_queued", "_send",
-                 "_write_now", "_writer", "close_code", "path")
+    __slots__ = ("_burst", "_burst_turn", "_closer", "_closing", "_event", "_limit", "_loop", "_pending",
+                 "_queued", "_send", "_turns", "_write_now", "_writer", "close_code", "path")
 
     def __init__(self, send: Any, *, limit: int, path: str,
                  write_now: Callable[[str], bool] | None = None) -> None:
@@ -52,8 +84,10 @@ class Socket:
         self.path = path
         self._pending: collections.deque[str | tuple[int, str]] = collections.deque()
         self._queued = 0
-        self._burst = 0  # bytes written at once during this loop turn (reset by a call_soon)
+        self._burst = 0  # bytes written at once during loop turn `_burst_turn`
+        self._burst_turn = -1
         self._loop = asyncio.get_running_loop()
+        self._turns = _turns_of(self._loop)
         self._event = asyncio.Event()
         self._closing = False
         self._closer: asyncio.Future[None] | None = None
@@ -82,23 +116,19 @@ class Socket:
         Every outbound data frame passes here (`send` too)."""
         if self._closing:
             return
-        burst = self._burst
+        burst = self._burst if self._burst_turn == self._turns.n else 0
         if self._queued + burst + size > self._limit:
             self.fail(1013, "slow consumer")
             return
         # Nothing queued nor in flight (`_queued` drops only once the writer's send returned): straight
         # to the transport, no writer wake-up. A paused transport says no and the frame is queued.
         if self._queued == 0 and not self._pending and self._write_now is not None and self._write_now(text):
-            if not burst:
-                self._loop.call_soon(self._end_burst)
+            self._burst_turn = self._turns.now(self._loop)
             self._burst = burst + size
             return
         self._queued += size
         self._pending.append(text)
         self._event.set()
-
-    def _end_burst(self) -> None:
-        self._burst = 0
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close after the messages already queued are written."""
