@@ -60,6 +60,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][WRITE_KEY] = self.write_now
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # scope -> bound method -> self: no cycle left for the collector
+            scope["extensions"].pop(WRITE_KEY, None)
+
     def write_now(self, text: str) -> bool:
         """One text frame to the transport now, as `send({"type": "websocket.send", "text": ...})` would
         write it; False (nothing written) unless the socket is open and the transport not paused."""

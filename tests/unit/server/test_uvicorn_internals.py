@@ -53,7 +53,8 @@ METHODS: dict[type, dict[str, tuple[str, ...]]] = {
     },
     flow_control.FlowControl: {"drain": ("self",), "resume_reading": ("self",)},
     # mega.server._uvicorn_ws: permessage-deflate negotiated when the app accepts.
-    WebSocketsSansIOProtocol: {"send": ("self", "message"), "handle_connect": ("self", "event")},
+    WebSocketsSansIOProtocol: {"send": ("self", "message"), "handle_connect": ("self", "event"),
+                               "connection_lost": ("self", "exc")},
     ServerProtocol: {"process_extensions": ("self", "headers")},
 }
 ASYNC_METHODS = {(WebSocketsSansIOProtocol, "send"),
