@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 import time
@@ -115,6 +116,10 @@ def broadcaster_app(url: str, channel: str) -> Any:
         try:
             while True:
                 data = json.loads(await websocket.receive_text())
+                if data["type"] == "settle":  # bench/ws/cross.py's settle step
+                    gc.collect()
+                    await websocket.send_text('{"type":"settled","payload":null}')
+                    continue
                 await broadcast.publish(channel=channel, message=json.dumps(
                     {"type": "m", "ns": "/ws/x", "payload": data["payload"]}, separators=(",", ":")))
         except WebSocketDisconnect:
@@ -141,6 +146,11 @@ def socketio_app(url: str, channel: str) -> Any:
     @sio.on("say")  # type: ignore[misc]
     async def say(sid: str, data: Any) -> None:
         await sio.emit("m", data)
+
+    @sio.on("settle")  # type: ignore[misc]
+    async def settle(sid: str, data: Any) -> None:  # bench/ws/cross.py's settle step
+        gc.collect()
+        await sio.emit("settled", {}, to=sid)
 
     return socketio.ASGIApp(sio)
 

@@ -447,6 +447,17 @@ class _WsRoute:
 
         return counted_receive, counted_send
 
+    def wrap_write_now(self, write: Any) -> Any:
+        row = self.row
+
+        def counted_write(text: str) -> bool:
+            if write(text):
+                row[3] += 1
+                return True
+            return False
+
+        return counted_write
+
 
 class _Collector:
     def __init__(self, metrics: Metrics) -> None:

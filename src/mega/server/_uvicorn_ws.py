@@ -6,6 +6,11 @@ upgrade request arrives, before any app has seen it. Here the server offers none
 `ws.compression`, built once at boot), and they are negotiated against the client's offer at that
 moment, when the handshake response has not been sent yet. Several apps behind one port (chosen by
 Host) can so differ. Why: docs/adr/0036-websocket-compression-per-app.md.
+
+It also puts a synchronous text write in the scope's extensions (`WRITE_KEY`): a broadcast then writes
+each idle socket's frame to its transport at once instead of waking one writer task per socket (mega.ws
+falls back to its queue whenever this says no); without extensions a text is framed once for every
+socket it goes to. Why: docs/adr/0029-websocket-presence-and-cluster.md.
 """
 
 from __future__ import annotations
@@ -14,13 +19,31 @@ import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import InvalidHandshake, InvalidState, ProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from mega.ws._deflate import ACCEPT_KEY
+from mega.ws._socket import WRITE_KEY
 
 __all__ = ["WebSocketProtocol"]
 
 log = logging.getLogger("mega.ws")
+
+
+_last: tuple[str | None, bytes] = (None, b"")  # the last text framed and its frame, swapped as one reference
+
+
+def _frame(text: str) -> bytes:
+    """An unmasked, uncompressed, final text frame of `text` (what a server sends without extensions),
+    built once per text object: every socket of a broadcast gets the same `str`."""
+    global _last
+    last = _last
+    if last[0] is text:
+        return last[1]
+    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+    _last = (text, frame)
+    return frame
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -30,6 +53,35 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         # Whatever `ws_per_message_deflate` says: the handshake in handle_connect negotiates nothing.
         self.conn.available_extensions = None
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # the upgrade request was read: the app runs next turn
+        if scope is not None:
+            scope["extensions"][WRITE_KEY] = self.write_now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # scope -> bound method -> self: no cycle left for the collector
+            scope["extensions"].pop(WRITE_KEY, None)
+
+    def write_now(self, text: str) -> bool:
+        """One text frame to the transport now, as `send({"type": "websocket.send", "text": ...})` would
+        write it; False (nothing written) unless the socket is open and the transport not paused."""
+        if (not self.writable.is_set() or self.disconnected or self.close_sent or not self.handshake_complete
+                or self.initial_response is not None or self.transport.is_closing()):
+            return False
+        conn = self.conn
+        if conn.extensions or conn.expect_continuation_frame or conn.writes or conn.state is not State.OPEN:
+            try:  # compressed (per connection), or anything unusual: websockets frames it
+                conn.send_text(text.encode())
+            except (InvalidState, ProtocolError):
+                return False
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        self.transport.write(_frame(text))
+        return True
 
     async def send(self, message: Any) -> None:
         if (message["type"] == "websocket.accept" and not self.handshake_complete

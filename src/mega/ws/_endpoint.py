@@ -26,7 +26,7 @@ from mega.security import rejections
 from mega.ws._channel import Handler, compile_channel
 from mega.ws._observe import WsObserver
 from mega.ws._settings import WsSettings
-from mega.ws._socket import Socket
+from mega.ws._socket import WRITE_KEY, Socket
 from mega.ws.presence._core import connected as presence_connected
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
         first = await receive()
         if first["type"] != "websocket.connect":
             return
+        write_now = _write_now(scope, observer, asp)
         if observer is not None:  # metrics on: the frames are counted on the wire (decided at boot)
             receive, send = observer.wrap(receive, send)
         if asp is not None:  # asp.websocket.namespaces: frames decrypted in, encrypted out
@@ -159,7 +160,7 @@ def compile_ws_route(route: RouteDef, befores: list[Any], app: MegaApp, settings
         ctx = await _upgrade(shared, scope, receive, send, params)
         if ctx is not None:
             await send(accept)
-            await _connection(shared, receive, send, ctx)
+            await _connection(shared, receive, send, ctx, write_now)
 
     endpoint.__qualname__ = f"ws_endpoint[{route.path}]"
     endpoint.observer = observer  # type: ignore[attr-defined]  # None when metrics are off (introspection)
@@ -207,6 +208,14 @@ class _Observers:
             receive, send = observer.wrap(receive, send)
         return receive, send
 
+    def wrap_write_now(self, write: Any) -> Any:
+        for observer in self.observers:
+            wrap = getattr(observer, "wrap_write_now", None)
+            if wrap is None:
+                return None
+            write = wrap(write)
+        return write
+
 
 def _asp(app: MegaApp, path: str) -> Any:
     """The route's WsAsp when ASP covers its namespace (decided at boot), else None."""
@@ -251,10 +260,24 @@ async def _upgrade(route: _Route, scope: dict[str, Any], receive: Any, send: Any
     return ctx
 
 
-async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx) -> None:
+def _write_now(scope: dict[str, Any], observer: Any, asp: Any) -> Callable[[str], bool] | None:
+    """The server's synchronous frame write (mega's uvicorn protocol offers one), counted by the observer
+    like `send`; None with ASP (every frame is encrypted on the way out), an observer that cannot count
+    it, or a server without one: then every frame goes through the writer task."""
+    write = (scope.get("extensions") or {}).get(WRITE_KEY)
+    if write is None or asp is not None:
+        return None
+    if observer is not None:
+        wrap = getattr(observer, "wrap_write_now", None)
+        return wrap(write) if wrap is not None else None
+    return write  # type: ignore[no-any-return]
+
+
+async def _connection(route: _Route, receive: Any, send: Any, ctx: Ctx,
+                      write_now: Callable[[str], bool] | None = None) -> None:
     """An accepted socket: hooks, then frames until the disconnect."""
     limit = route.settings.max_message_bytes
-    sock = Socket(send, limit=route.settings.send_buffer_bytes, path=route.path)
+    sock = Socket(send, limit=route.settings.send_buffer_bytes, path=route.path, write_now=write_now)
     presence = route.app.presence
     presence_connected(presence, sock, ctx)
     instance = route.channel()

@@ -13,7 +13,9 @@ __all__ = ["WsObserver"]
 
 class WsObserver(Protocol):
     """One route's observer: `wrap` is applied to each connection's ASGI receive and send (so it sees
-    every frame in and out), `opened` after the accept, `closed` with the final close code."""
+    every frame in and out), `opened` after the accept, `closed` with the final close code. An observer
+    may also have `wrap_write_now(write) -> write`: the same for the server's synchronous frame write
+    (`write(text) -> bool`, True when written); without it that fast path is off for the route."""
 
     def opened(self) -> None: ...
 

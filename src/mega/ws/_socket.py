@@ -1,16 +1,22 @@
-"""`Socket`: one connection's sending side. `send` only enqueues; a writer task drains the queue."""
+"""`Socket`: one connection's sending side. `send` never waits: a frame goes to the server's transport at
+once when nothing is queued before it and the server offers a synchronous write (mega's uvicorn protocol),
+else on a bounded queue that a writer task drains."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from mega.http.envelope import dumps
 
-__all__ = ["REASON_MAX", "Socket", "cut_reason"]
+__all__ = ["REASON_MAX", "WRITE_KEY", "Socket", "cut_reason"]
 
+# The scope extension under which a server offers `write_now(text) -> bool` (mega's uvicorn protocol).
+WRITE_KEY = "mega.ws.write_now"
 REASON_MAX = 123  # bytes: the most a close frame's reason may hold (RFC 6455 §5.5)
 log = logging.getLogger("mega.ws")
 
@@ -23,22 +29,65 @@ def cut_reason(reason: str) -> str:
     return raw[:REASON_MAX].decode("utf-8", "ignore")
 
 
+class _Turns:
+    """Numbers an event loop's turns, lazily: the first socket writing at once in a turn arms one
+    `call_soon` that moves `n` on (one per turn, not one per socket)."""
+
+    __slots__ = ("armed", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.armed = False
+
+    def now(self, loop: asyncio.AbstractEventLoop) -> int:
+        if not self.armed:
+            self.armed = True
+            loop.call_soon(self._next)
+        return self.n
+
+    def _next(self) -> None:
+        self.n += 1
+        self.armed = False
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turns_of(loop: asyncio.AbstractEventLoop) -> _Turns:
+    turns = _TURNS.get(loop)
+    if turns is None:
+        turns = _TURNS[loop] = _Turns()
+    return turns
+
+
 class Socket:
     """One WebSocket connection as a channel sees it.
 
-    `send(obj)` serialises `obj` to JSON and puts it on this connection's bounded queue; it never
-    waits for the network. A connection whose unsent bytes would pass `ws.send_buffer_bytes` is
-    closed with 1013 `slow consumer` (the queued messages are dropped)."""
+    `send(obj)` serialises `obj` to JSON; it never waits for the network. `write_now(text) -> bool`,
+    when the server offers one, writes a frame to the transport synchronously and says False when it
+    cannot (handshake not done, closing, or the transport paused above its high-water mark): frames go
+    that way only while nothing is queued or being written, so the order is kept and a slow client
+    still fills the bounded queue. A connection whose unsent bytes would pass `ws.send_buffer_bytes`
+    is closed with 1013 `slow consumer` (the queued messages are dropped); bytes written at once in
+    the current event-loop turn count as unsent (a writer task would not have run before the turn
+    ends), so a burst over the limit closes the socket as it did when every frame was queued.
+    Why: ADR 0029."""
 
-    __slots__ = ("_closer", "_closing", "_event", "_limit", "_pending", "_queued", "_send", "_writer",
-                 "close_code", "path")
+    __slots__ = ("_burst", "_burst_turn", "_closer", "_closing", "_event", "_limit", "_loop", "_pending",
+                 "_queued", "_send", "_turns", "_write_now", "_writer", "close_code", "path")
 
-    def __init__(self, send: Any, *, limit: int, path: str) -> None:
+    def __init__(self, send: Any, *, limit: int, path: str,
+                 write_now: Callable[[str], bool] | None = None) -> None:
         self._send = send
+        self._write_now = write_now
         self._limit = limit
         self.path = path
         self._pending: collections.deque[str | tuple[int, str]] = collections.deque()
         self._queued = 0
+        self._burst = 0  # bytes written at once during loop turn `_burst_turn`
+        self._burst_turn = -1
+        self._loop = asyncio.get_running_loop()
+        self._turns = _turns_of(self._loop)
         self._event = asyncio.Event()
         self._closing = False
         self._closer: asyncio.Future[None] | None = None
@@ -67,8 +116,15 @@ class Socket:
         Every outbound data frame passes here (`send` too)."""
         if self._closing:
             return
-        if self._queued + size > self._limit:
+        burst = self._burst if self._burst_turn == self._turns.n else 0
+        if self._queued + burst + size > self._limit:
             self.fail(1013, "slow consumer")
+            return
+        # Nothing queued nor in flight (`_queued` drops only once the writer's send returned): straight
+        # to the transport, no writer wake-up. A paused transport says no and the frame is queued.
+        if self._queued == 0 and not self._pending and self._write_now is not None and self._write_now(text):
+            self._burst_turn = self._turns.now(self._loop)
+            self._burst = burst + size
             return
         self._queued += size
         self._pending.append(text)

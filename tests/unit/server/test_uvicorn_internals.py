@@ -53,7 +53,8 @@ METHODS: dict[type, dict[str, tuple[str, ...]]] = {
     },
     flow_control.FlowControl: {"drain": ("self",), "resume_reading": ("self",)},
     # mega.server._uvicorn_ws: permessage-deflate negotiated when the app accepts.
-    WebSocketsSansIOProtocol: {"send": ("self", "message")},
+    WebSocketsSansIOProtocol: {"send": ("self", "message"), "handle_connect": ("self", "event"),
+                               "connection_lost": ("self", "exc")},
     ServerProtocol: {"process_extensions": ("self", "headers")},
 }
 ASYNC_METHODS = {(WebSocketsSansIOProtocol, "send"),
@@ -74,9 +75,10 @@ ATTRIBUTES: dict[type, tuple[str, ...]] = {
     ),
     flow_control.FlowControl: ("write_paused",),
     ServerState: ("default_headers",),
-    WebSocketsSansIOProtocol: ("conn", "request", "response", "handshake_complete", "initial_response"),
+    WebSocketsSansIOProtocol: ("conn", "request", "response", "handshake_complete", "initial_response",
+                               "scope", "writable", "disconnected", "close_sent", "transport"),
     ServerProtocol: ("available_extensions",),
-    Protocol: ("extensions",),
+    Protocol: ("extensions", "expect_continuation_frame", "writes"),
 }  # fmt: skip
 
 
@@ -229,3 +231,28 @@ def test_parser_reports_trailer_fields_through_on_header_between_chunk_callbacks
                 "header", "chunk_complete", "message_complete"]
     if events != expected:
         _fail("httptools' chunk callbacks", f"the order is {events}, mega expects {expected}")
+
+
+def test_a_text_is_sent_as_mega_write_now_writes_it() -> None:
+    # mega.server._uvicorn_ws.write_now does what send does for websocket.send text (and frames a text
+    # itself when the connection has no extensions): uvicorn must still frame through self.conn.send_text.
+    source = ast.unparse(_function_tree(WebSocketsSansIOProtocol.send))
+    if "self.conn.send_text(text_data.encode())" not in source or "self.writable.wait()" not in source:
+        _fail("WebSocketsSansIOProtocol.send", "websocket.send no longer waits for writable then frames text")
+    connect = ast.unparse(_function_tree(WebSocketsSansIOProtocol.handle_connect))
+    if "'extensions':" not in connect or "self.loop.create_task(self.run_asgi())" not in connect:
+        _fail("WebSocketsSansIOProtocol.handle_connect", "the scope's extensions or the app task moved")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_mega_frames_a_text_as_websockets_does(size: int) -> None:
+    from websockets.protocol import State
+
+    from mega.server._uvicorn_ws import _frame
+
+    conn = ServerProtocol()
+    conn.state = State.OPEN
+    for text in ("é" * (size // 2), "x" * size):
+        conn.send_text(text.encode())
+        assert _frame(text) == b"".join(conn.data_to_send())
+        assert _frame(text) == _frame(text)  # the second one from the cache

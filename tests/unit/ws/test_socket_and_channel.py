@@ -133,3 +133,60 @@ def test_mega_routes_lists_channels() -> None:
     [listed] = [r for r in app.describe_routes() if r["methods"] == ["WS"]]
     assert listed["path"] == "/ws/chat" and listed["handler"].endswith("Chat")
     assert listed["middleware"]["before"][0].endswith("guard")
+
+
+class Transport:
+    """A server's synchronous frame write (`write_now`): refuses while `paused`, as a transport above its
+    high-water mark; the ASGI send records what the writer task sends."""
+
+    def __init__(self) -> None:
+        self.wire: list[str] = []
+        self.paused = False
+        self.release = asyncio.Event()
+        self.release.set()
+
+    def write_now(self, text: str) -> bool:
+        if self.paused:
+            return False
+        self.wire.append(text)
+        return True
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.release.wait()
+        if message["type"] == "websocket.send":
+            self.wire.append(message["text"])
+
+
+async def test_frames_go_straight_to_the_transport_and_queue_in_order_once_it_pauses() -> None:
+    t = Transport()
+    sock = Socket(t.send, limit=1 << 20, path="/ws", write_now=t.write_now)
+    sock.send({"n": 0})
+    assert t.wire == ['{"n":0}'] and sock.queued_bytes == 0  # written at once, no writer turn
+    t.paused, t.release = True, asyncio.Event()
+    sock.send({"n": 1})
+    t.paused = False
+    sock.send({"n": 2})  # the transport takes frames again, but n=1 waits in the queue: queued after it
+    assert t.wire == ['{"n":0}'] and sock.queued_bytes > 0
+    await asyncio.sleep(0.01)
+    sock.send({"n": 3})  # the writer is still in its send (not released): queued too
+    t.release.set()
+    await asyncio.sleep(0.01)
+    assert t.wire == ['{"n":0}', '{"n":1}', '{"n":2}', '{"n":3}'] and sock.queued_bytes == 0
+    sock.send({"n": 4})
+    assert t.wire[-1] == '{"n":4}'
+    await sock.finish()
+
+
+async def test_a_burst_written_at_once_over_the_limit_closes_1013_as_a_queued_one_would() -> None:
+    t = Transport()
+    sock = Socket(t.send, limit=10_000, path="/ws", write_now=t.write_now)
+    for _ in range(9):
+        sock.send({"p": "x" * 1000})  # 9 x 1,008 B in one loop turn: under the limit
+    assert not sock.closed
+    await asyncio.sleep(0)  # the next turn: what was written before is no longer counted
+    for _ in range(9):
+        sock.send({"p": "x" * 1000})
+    assert not sock.closed and len(t.wire) == 18
+    sock.send({"p": "x" * 1000})  # a 10th in the same turn: 10,080 B unsent as far as the loop knows
+    assert sock.closed and sock.close_code == 1013
+    await sock.finish()
