@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
-from typing import Any
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from mega.app.app import MegaApp
 from mega.http.router import Router
 from tests import services
+
+if TYPE_CHECKING:
+    from mega.cluster.ipc import ClusterHost
 
 # mega's own suite runs as a test environment unless a test says otherwise (pytest owns logging).
 os.environ.setdefault("MEGA_ENV", "test")
@@ -64,3 +71,16 @@ def make_client() -> Callable[..., httpx.AsyncClient]:
         return asgi_client(build_app(declare, **kwargs))
 
     return factory
+
+
+@pytest_asyncio.fixture
+async def cluster_host() -> AsyncIterator[ClusterHost]:
+    """A cluster primary's IPC host on a fresh socket (in /tmp: a socket path has 107 bytes at most)."""
+    from mega.cluster.ipc import ClusterHost  # imported by the tests that use it, not by every test
+
+    folder = tempfile.mkdtemp(prefix="mega-ipc-", dir="/tmp")
+    srv = ClusterHost(Path(folder) / "cluster.sock")
+    await srv.start()
+    yield srv
+    await srv.close()
+    shutil.rmtree(folder, ignore_errors=True)

@@ -6,12 +6,10 @@ Each lock or bus gets its own `ClusterClient` connection, as if each were anothe
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from mega.bus.cluster import ClusterBus
@@ -25,14 +23,9 @@ from mega.testing.contracts.lock import LockContract
 Connect = Callable[[], Awaitable[ClusterClient]]
 
 
-@pytest_asyncio.fixture
-async def host() -> AsyncIterator[ClusterHost]:
-    folder = tempfile.mkdtemp(prefix="mega-ipc-", dir="/tmp")  # short: a socket path has 107 bytes
-    srv = ClusterHost(Path(folder) / "cluster.sock")
-    await srv.start()
-    yield srv
-    await srv.close()
-    shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def host(cluster_host: ClusterHost) -> ClusterHost:
+    return cluster_host  # tests/conftest.py
 
 
 @pytest_asyncio.fixture

@@ -15,10 +15,8 @@ import asyncio
 import itertools
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -40,14 +38,9 @@ ROOT = Path(__file__).resolve().parents[3]
 SECTIONS = int(os.environ.get("MEGA_CLUSTER_SECTIONS", "1000"))
 
 
-@pytest_asyncio.fixture
-async def host() -> AsyncIterator[ClusterHost]:
-    folder = tempfile.mkdtemp(prefix="mega-ipc-", dir="/tmp")
-    srv = ClusterHost(Path(folder) / "cluster.sock")
-    await srv.start()
-    yield srv
-    await srv.close()
-    shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def host(cluster_host: ClusterHost) -> ClusterHost:
+    return cluster_host  # tests/conftest.py
 
 
 class Worker:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from mega.boot.stages import BootError
 from mega.bus.cluster import ClusterBus
@@ -26,14 +23,9 @@ from mega.testing import running, write_project
 from tests import services
 
 
-@pytest_asyncio.fixture
-async def host() -> AsyncIterator[ClusterHost]:
-    folder = tempfile.mkdtemp(prefix="mega-ipc-", dir="/tmp")
-    srv = ClusterHost(Path(folder) / "cluster.sock")
-    await srv.start()
-    yield srv
-    await srv.close()
-    shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def host(cluster_host: ClusterHost) -> ClusterHost:
+    return cluster_host  # tests/conftest.py
 
 
 def project(tmp_path: Path, glob: dict[str, Any] | None = None, web: dict[str, Any] | None = None) -> Path:

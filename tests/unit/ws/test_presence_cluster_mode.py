@@ -4,13 +4,9 @@ transport is told at boot that its presence is per worker."""
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from mega.cluster.ipc import SOCKET_ENV, ClusterHost
 from mega.testing import running, write_project
@@ -19,14 +15,9 @@ CHANNEL = ("from mega.ws import WebSocketController\n\n\nclass Chat(WebSocketCon
            "def routes(router):\n    router.ws('/ws/chat', Chat)\n")
 
 
-@pytest_asyncio.fixture
-async def host() -> AsyncIterator[ClusterHost]:
-    folder = tempfile.mkdtemp(prefix="mega-ipc-", dir="/tmp")
-    srv = ClusterHost(Path(folder) / "cluster.sock")
-    await srv.start()
-    yield srv
-    await srv.close()
-    shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def host(cluster_host: ClusterHost) -> ClusterHost:
+    return cluster_host  # tests/conftest.py
 
 
 def project(tmp_path: Path) -> Path:
