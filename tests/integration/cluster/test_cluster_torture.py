@@ -56,9 +56,17 @@ def test_kill_9_ten_times_under_32_keep_alive_connections(tmp_path: Path,
     # A scrape fails only when its keep-alive connection was on the killed worker.
     assert len([s for _, s in load.scrapes if isinstance(s, str)]) <= len(kills)
     assert went_down(load.scrapes) == []
-    total = [s for _, s in load.scrapes if not isinstance(s, str)][-1]
+    good = [(at, s) for at, s in load.scrapes if not isinstance(s, str)]
+    final_at, total = good[-1]
     requests = sum(v for k, v in total.items() if k.startswith("mega_http_requests_total{") and "/pid" in k)
-    assert requests >= len(served) * 0.9  # the dead workers' counts are kept
+    # Compared with what the last scrape could count: a victim's answers after the scrape before its
+    # kill are lost by design (ADR 0031), and answers after the last scrape are not in it yet.
+    lost = set()
+    for victim, killed, _ in kills:
+        before = max((at for at, _ in good if at < killed), default=0.0)
+        lost.update(id(r) for r in served if r.pid == victim and r.ended > before)
+    countable = [r for r in served if r.ended <= final_at and id(r) not in lost]
+    assert requests >= len(countable) * 0.9  # the dead workers' counts are kept
     cluster.signal()
     assert cluster.wait(60) == 0
 
