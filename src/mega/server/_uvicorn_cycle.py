@@ -8,7 +8,7 @@ goes through uvicorn's own ``send``.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Generator
 from typing import Any, Final
 
 from uvicorn._types import ASGISendEvent, HTTPResponseStartEvent
@@ -32,6 +32,18 @@ PATHSEND_LENGTH: Final = "mega.length"
 
 # Bodies above this are written separately rather than copied into one buffer with the head.
 _COALESCE_LIMIT: Final = 65536
+
+
+class _Done:
+    """An awaitable that is already complete: what `send` returns when it did its work at the call."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+
+_DONE: Final = _Done()
 
 
 def _serialise_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -63,12 +75,24 @@ class RawHeaderCycle(RequestResponseCycle):
     # so that uvicorn's __init__ stays untouched.
     _raw_start: HTTPResponseStartEvent | None = None
 
-    def send(self, message: ASGISendEvent) -> Coroutine[Any, Any, None]:
-        # A plain function that returns a coroutine: without a raw block it hands back uvicorn's own send
-        # coroutine, so the fallback costs one call instead of an extra coroutine frame per message.
-        if (self._raw_start is None and (self.response_started or RAW_HEADERS_EXTENSION not in message)
-                and message["type"] != PATHSEND_EXTENSION):
-            return _uvicorn_send(self, message)
+    def send(self, message: ASGISendEvent) -> Awaitable[None]:  # type: ignore[override]
+        # A plain function that returns an awaitable. Without a raw block it hands back uvicorn's own send
+        # coroutine (one call instead of an extra coroutine frame per message). A raw-block start, and the
+        # one-message body after it while the transport takes writes, are done here and return an
+        # awaitable that is already complete: no coroutine per message on the path nearly every response
+        # takes. The rest (flow control, pathsend, errors) goes through _send_raw.
+        start = self._raw_start
+        if start is None:
+            if self.response_started or RAW_HEADERS_EXTENSION not in message:
+                if message["type"] != PATHSEND_EXTENSION:
+                    return _uvicorn_send(self, message)
+            elif not self.disconnected:
+                self._hold_start(message)
+                return _DONE
+        elif (message["type"] == "http.response.body" and not self.flow.write_paused and not self.disconnected
+              and not message.get("more_body", False)):
+            self._write_raw(start, message.get("body", b""))
+            return _DONE
         return self._send_raw(message)
 
     async def _send_raw(self, message: ASGISendEvent) -> None:
@@ -96,11 +120,12 @@ class RawHeaderCycle(RequestResponseCycle):
             raise RuntimeError(
                 "A response started with 'mega.raw_headers' must send its body in one message."
             )
+        self._write_raw(start, message.get("body", b""))
 
+    def _write_raw(self, start: HTTPResponseStartEvent, body: bytes) -> None:
         head = self._raw_head(start)
         self._raw_start = None
         self.response_started = True
-        body = message.get("body", b"")
         if self.scope["method"] == "HEAD" or not body:
             self.transport.write(head)
         elif len(body) > _COALESCE_LIMIT:

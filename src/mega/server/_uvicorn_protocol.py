@@ -6,25 +6,35 @@ header lines, merges chunked trailer fields into the request headers and drops t
 request when a later one is malformed; this class answers 408 / 414 / 431 / 400, in order, and closes.
 A request body that stops arriving (`Content-Length: 100`, one byte sent) is answered 408 and closed after
 `body_timeout` seconds without a byte of it, unless the app is the one not reading (flow control).
-Responses may use the raw header block of ``mega.server._uvicorn_cycle``. Everything else (keep-alive,
-pipelining, upgrades, expect-100, flow control, the 500 on app errors) is uvicorn's own code, reached
-through the base classes. Why and what it costs: docs/adr/0002-server-hardening.md.
+Responses may use the raw header block of ``mega.server._uvicorn_cycle``.
+
+Per request it does less than uvicorn (docs/adr/0037-eager-handlers-on-megas-protocol.md): a handler's first
+step runs inside the read that completed its request, in its own copy of the connection's context, and
+becomes a task only if it awaits something not ready; the keep-alive wait is a stamp read by the one sweep
+per loop instead of a loop timer per response. Everything else (pipelining, upgrades, expect-100, flow
+control, the 500 on app errors) is uvicorn's own code, reached through the base classes. Why and what the
+hardening costs: docs/adr/0002-server-hardening.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import re
 import sys
-import types
+import urllib.parse
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, ClassVar, Final, cast
 
 import httptools
 import orjson
-import uvicorn
-from uvicorn.protocols.http import httptools_impl
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from mega.errors import MegaError
 from mega.http._host_field import HOST_VALUE
@@ -101,7 +111,7 @@ class _Sweeper:
 
     def add(self, proto: HardenedHttpProtocol) -> None:
         self.conns.add(proto)
-        self.interval = min(self.interval, proto._sweep_interval)
+        self.interval = min(self.interval, proto._sweep_interval, max(proto.timeout_keep_alive / 4, 0.01))
         if self.handle is None:
             self.handle = self.loop.call_later(self.interval, self._tick)
 
@@ -118,32 +128,10 @@ class _Sweeper:
     def _tick(self) -> None:
         now = self.loop.time()
         self._sweep_bodies(now)
-        expired: list[HardenedHttpProtocol] = []
-        idle: list[HardenedHttpProtocol] = []
-        for p in self.conns:
-            deadline = p._deadline
-            if deadline:
-                if deadline < 0.0:
-                    # A head began since the last sweep: stamp its deadline now (never early; at most one
-                    # interval late). Cheaper than reading the clock in on_message_begin per request.
-                    p._deadline = now + p.header_timeout
-                elif deadline <= now:
-                    expired.append(p)
-            elif p.timeout_keep_alive_task is None and p.cycle is not None and p.cycle.response_complete:
-                # Every request is answered, yet uvicorn's keep-alive timer is off: bytes came that start no
-                # request (bare CRLFs, which llhttp skips between messages, or the rest of a body whose
-                # request was answered without reading it). No response is owed, so none is sent: the
-                # connection is closed quietly after header_timeout.
-                if p._idle_cycle is not p.cycle:
-                    p._idle_cycle = p.cycle
-                    p._idle_until = now + p.header_timeout
-                elif p._idle_until <= now:
-                    idle.append(p)
-        for p in expired:
-            p._deadline_passed()
-        for p in idle:
-            p.logger.debug("No request after %.3g s of stray bytes; closing.", p.header_timeout)
-            p._close_quietly()
+        # Actions run after the walk: they remove connections from the set being walked.
+        due = [action for p in self.conns if (action := p._swept(now)) is not None]
+        for action in due:
+            action()
         if self.conns:
             self.handle = self.loop.call_later(self.interval, self._tick)
         else:
@@ -164,23 +152,45 @@ class _Sweeper:
 _SWEEPERS: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
 
 
-# uvicorn's on_headers_complete builds `RequestResponseCycle(...)` by global name. Reuse its exact code with
-# that one name bound to our subclass instead of copying 50 lines that would drift from uvicorn.
-_UVICORN_ON_HEADERS_COMPLETE = HttpToolsProtocol.on_headers_complete
-if "RequestResponseCycle" not in _UVICORN_ON_HEADERS_COMPLETE.__code__.co_names:  # pragma: no cover
-    raise ImportError(
-        f"mega's HTTP protocol rebuilds uvicorn internals tested on uvicorn {UVICORN_TESTED}; uvicorn "
-        f"{uvicorn.__version__} changed HttpToolsProtocol.on_headers_complete: it no longer builds "
-        "RequestResponseCycle by name. Install a uvicorn version that mega's pyproject.toml allows."
-    )
-_uvicorn_on_headers_complete = types.FunctionType(
-    _UVICORN_ON_HEADERS_COMPLETE.__code__,
-    {**vars(httptools_impl), "RequestResponseCycle": RawHeaderCycle},
-    "on_headers_complete",
-    _UVICORN_ON_HEADERS_COMPLETE.__defaults__,
-    _UVICORN_ON_HEADERS_COMPLETE.__closure__,
-)
 _RUN_ASGI_CODE: Final = RequestResponseCycle.run_asgi.__code__
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Eager start: a request's handler runs its first step inside data_received; only one that awaits something
+# not yet done becomes a task (see HardenedHttpProtocol._start_asgi_task).
+
+
+class _Relay:
+    """Hands a coroutine that already ran its first step to a Task: yields what that step yielded, then
+    forwards every send and throw (a cancellation included) to the coroutine."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: object) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro = self.coro
+        yielded = self.yielded
+        self.yielded = None
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:  # forwarded, not handled
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+async def _resume(relay: _Relay) -> None:
+    await relay
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -307,6 +317,14 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     # Quiet close of a connection that receives bytes while no request is pending (see _Sweeper._tick).
     _idle_cycle: object = None
     _idle_until: float = 0.0
+    # Loop time at which an idle keep-alive connection is closed; 0.0 = a request is in progress or bytes
+    # came; _UNSTAMPED = the last response was just written (the next sweep sets the time).
+    _keep_alive_until: float = 0.0
+    # A request whose head was parsed in the read being fed: its handler starts once the whole read is parsed
+    # (its body, when the read holds it, is then already in the cycle), unless the read refused it.
+    _pending: tuple[RequestResponseCycle, Any] | None = None
+    _feeding: bool = False
+    _context: contextvars.Context
 
     @classmethod
     def _configure(cls) -> None:
@@ -343,6 +361,8 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # What a handler's context is copied from: the server's, as a task created here would copy.
+        self._context = contextvars.copy_context()
         # The first head is due header_timeout after the connection opens (this also covers a client
         # that connects and sends nothing: uvicorn has no timer for that).
         self._deadline = self.loop.time() + self.header_timeout
@@ -361,8 +381,46 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._unregister()
         super().handle_websocket_upgrade()
 
+    def _swept(self, now: float) -> Callable[[], None] | None:
+        """What the sweep at `now` must do to this connection (None: nothing); stamps new deadlines."""
+        deadline = self._deadline
+        if deadline:
+            if deadline < 0.0:
+                # A head began since the last sweep: stamp its deadline now (never early; at most one interval
+                # late). Cheaper than reading the clock in on_message_begin per request.
+                self._deadline = now + self.header_timeout
+            elif deadline <= now:
+                return self._deadline_passed
+        elif self._keep_alive_until:
+            # Every response written, no byte since: closed keep_alive_timeout after the sweep that first saw
+            # it (uvicorn arms and cancels a loop timer per response for this).
+            if self._keep_alive_until < 0.0:
+                self._keep_alive_until = now + self.timeout_keep_alive
+            elif self._keep_alive_until <= now:
+                return self._keep_alive_passed
+        elif self.cycle is not None and self.cycle.response_complete:
+            # Every request is answered, yet no keep-alive wait runs: bytes came that start no request (bare
+            # CRLFs, which llhttp skips between messages, or the rest of a body whose request was answered
+            # without reading it). No response is owed, so none is sent: the connection is closed quietly
+            # after header_timeout.
+            if self._idle_cycle is not self.cycle:
+                self._idle_cycle = self.cycle
+                self._idle_until = now + self.header_timeout
+            elif self._idle_until <= now:
+                return self._stray_bytes_passed
+        return None
+
+    def _keep_alive_passed(self) -> None:
+        self._keep_alive_until = 0.0
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _stray_bytes_passed(self) -> None:
+        self.logger.debug("No request after %.3g s of stray bytes; closing.", self.header_timeout)
+        self._close_quietly()
+
     def _unregister(self) -> None:
-        self._deadline = self._body_deadline = 0.0
+        self._deadline = self._body_deadline = self._keep_alive_until = 0.0
         sweeper = _SWEEPERS.get(self.loop)
         if sweeper is not None:
             sweeper.discard(self)
@@ -372,27 +430,52 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._rejected:
             return  # refused or lingering: discard
+        self._keep_alive_until = 0.0  # bytes came: the keep-alive wait is over (a head's clock takes over)
         pos = self._pos = self._end
         end = self._end = pos + len(data)
         in_head = self._deadline  # a head was already in progress when this read arrived
-        if end - (self._head_start if in_head else pos) > self.max_header_bytes:
-            # A head ending in this read could pass the limit: feed the read in pieces that end at blank
-            # lines, so that each head's end (and so its size in bytes as received) is known exactly.
-            self._feed_pieces(data, pos, bool(in_head))
-        else:
-            # The common case: any head that ends in this read is within the limit; nothing to count.
-            HttpToolsProtocol.data_received(self, data)  # not super(): per read, the proxy object costs
+        self._feeding = True
+        try:
+            if end - (self._head_start if in_head else pos) > self.max_header_bytes:
+                # A head ending in this read could pass the limit: feed the read in pieces that end at blank
+                # lines, so that each head's end (and so its size in bytes as received) is known exactly.
+                self._feed_pieces(data, pos, bool(in_head))
+            else:
+                # The common case: any head that ends in this read is within the limit; nothing to count.
+                self._feed(data)
+        finally:
+            self._feeding = False
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            cycle = pending[0]
+            if not (cycle.disconnected or self.transport.is_closing()):
+                self._run_eagerly(cycle, pending[1])
         if self._deadline:
             if not self._rejected:  # (else: lingering)
                 self._head_left_open(data, pos)
         elif self._run_from >= 0 and end - self._run_from > self.max_header_bytes and not self._rejected:
             self._refuse_request(431, self._trailers_too_large_body)
 
+    def _feed(self, data: bytes) -> None:
+        # uvicorn's data_received without its keep-alive timer (ours is a stamp the sweep reads).
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
     def _feed_pieces(self, data: bytes, pos: int, in_head: bool) -> None:
         # Pieces end at each blank line ("\r\n\r\n", where every head ends) and at the end of each body of
         # known length, so a head begins where a piece begins (after CR/LF, or after a body's tail that is
         # found by content) and ends where it ends.
-        feed = HttpToolsProtocol.data_received
+        feed = HardenedHttpProtocol._feed
         view = memoryview(data)
         n = len(data)
         at = 0
@@ -460,12 +543,22 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             self._refuse_head(*self._oversized(start, data, pos))
 
     def on_message_begin(self) -> None:
-        HttpToolsProtocol.on_message_begin(self)  # not super(): per request
-        scope = self.scope
-        if "extensions" in scope:
-            scope["extensions"] = {**scope["extensions"], **_EXTENSIONS}
-        else:
-            scope["extensions"] = _EXTENSIONS
+        # uvicorn's, with mega's scope extensions in the same dict literal.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+            "extensions": _EXTENSIONS,
+        }
         self._head_start = self._pos
         if not self._deadline:
             self._deadline = _UNSTAMPED
@@ -477,14 +570,47 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         if len(self.headers) > self.max_headers or self._end - self._head_start > self.max_header_bytes:
             self._check_head()
         self._check_host()
-        if self.expect_100_continue and self.parser.get_http_version() != "1.1":
+        parser = self.parser
+        http_version = parser.get_http_version()
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
             # RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
             self.expect_100_continue = False
-        _uvicorn_on_headers_complete(self)
+        if parser.should_upgrade() and self._should_upgrade():
+            return  # data_received hands the connection to the WebSocket protocol
+        # From here uvicorn's own on_headers_complete (0.54/0.55), minus what mega does not use per request.
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        root_path = self.root_path
+        scope["path"] = root_path + path if root_path else path
+        scope["raw_path"] = root_path.encode("ascii") + raw_path if root_path else raw_path
+        scope["query_string"] = parsed_url.query or b""
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        else:
+            app = self.app
+        existing_cycle = self.cycle
+        self.cycle = RawHeaderCycle(
+            scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
+            self.server_state.default_headers, asyncio.Event(), self.expect_100_continue,
+            http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete,
+        )
+        if existing_cycle is None or existing_cycle.response_complete:
+            self._start_asgi_task(self.cycle, app)
+        else:
+            # Pipelined requests wait for the responses before them.
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, app))
         # A body may follow: its clock runs until on_message_complete (which llhttp calls at once, in this
         # same read, for a request without one).
-        if not self._upgraded:
-            self._body_deadline = _UNSTAMPED
+        self._body_deadline = _UNSTAMPED
 
     def on_message_complete(self) -> None:
         self._body_deadline = 0.0
@@ -531,6 +657,50 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         if rl_end - start > self.max_header_bytes:
             return 414, self._uri_too_long_body
         return 431, self._too_large_body
+
+    # -- running the app ------------------------------------------------------------------------------------
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, with the keep-alive wait as a stamp the sweep reads instead of a loop timer armed and
+        # cancelled per response.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._keep_alive_until = _UNSTAMPED
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # uvicorn calls this from on_headers_complete (inside the parser) and from on_response_complete (a
+        # pipelined request whose turn came, called from inside the previous handler's send). The first
+        # waits for the end of the read (data_received runs it); the second stays a task, so a long run of
+        # pipelined requests never nests one handler inside another.
+        if self._feeding and self._pending is None:
+            self._pending = (cycle, app)
+            return
+        # In the connection's context, not in the previous handler's (on_response_complete runs inside it):
+        # a context variable one request sets is never seen by the next.
+        context = contextvars.Context() if self.config.reset_contextvars else self._context.copy()
+        task = self.loop.create_task(cycle.run_asgi(app), context=context)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    def _run_eagerly(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # The handler's first step runs now, in its own copy of the context as a task's would; most answer
+        # without awaiting anything that is not ready (no task, no loop turn). One that awaits becomes a task
+        # from where it stopped, counted in self.tasks like uvicorn's own (graceful shutdown waits for them).
+        context = contextvars.Context() if self.config.reset_contextvars else self._context.copy()
+        coro = cycle.run_asgi(app)
+        try:
+            yielded = context.run(coro.send, None)
+        except StopIteration:
+            return
+        task = self.loop.create_task(_resume(_Relay(coro, yielded)), context=context)
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def on_body(self, body: bytes) -> None:
         self._run_from = -1  # data: any open trailer count is over
@@ -644,7 +814,12 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._answer(status, body)
 
     def _cancel_unstarted(self, cycle: RequestResponseCycle) -> None:
-        # uvicorn created the handler's task in this same read (its first step has not run): cancel it.
+        # The handler was not started yet: its head came in this same read (or, as a task, its first step
+        # has not run): it never starts.
+        pending = self._pending
+        if pending is not None and pending[0] is cycle:
+            self._pending = None
+            return
         for task in self.tasks:
             coro = task.get_coro()
             if (
@@ -672,7 +847,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def _close_quietly(self) -> None:
         self._rejected = True
-        self._deadline = self._body_deadline = 0.0
+        self._deadline = self._body_deadline = self._keep_alive_until = 0.0
         transport = self.transport
         if transport.is_closing():
             return

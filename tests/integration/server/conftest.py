@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_wire import DEFAULTS, STRICT
+from server_wire import DEFAULTS, KEEP_ALIVE, STRICT
 
 SERVE = Path(__file__).with_name("serve_app.py")
 
@@ -24,7 +24,8 @@ def _free_port() -> int:
 
 def _serve(limits: dict[str, float]) -> Iterator[int]:
     port = _free_port()
-    args = [str(limits["header_timeout"]), str(limits["max_header_bytes"]), str(limits["max_headers"])]
+    args = [str(limits["header_timeout"]), str(limits["max_header_bytes"]), str(limits["max_headers"]),
+            str(int(limits.get("keep_alive_timeout", 5)))]
     proc = subprocess.Popen([sys.executable, str(SERVE), str(port), *args])
     try:
         deadline = time.monotonic() + 15
@@ -58,3 +59,9 @@ def strict_port() -> Iterator[int]:
 def default_port() -> Iterator[int]:
     """Port of a server with make_protocol_class() defaults (30 s, 64 KiB, 100 headers)."""
     yield from _serve(DEFAULTS)
+
+
+@pytest.fixture(scope="session")
+def keep_alive_port() -> Iterator[int]:
+    """Port of a server with a 1 s keep-alive timeout (and the default head limits)."""
+    yield from _serve(KEEP_ALIVE)

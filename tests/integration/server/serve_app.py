@@ -1,10 +1,12 @@
 """A tiny ASGI app served by uvicorn with mega's protocol class; run as a subprocess by the tests.
 
-usage: python serve_app.py PORT HEADER_TIMEOUT MAX_HEADER_BYTES MAX_HEADERS
+usage: python serve_app.py PORT HEADER_TIMEOUT MAX_HEADER_BYTES MAX_HEADERS [KEEP_ALIVE_TIMEOUT]
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 import sys
 from typing import Any
@@ -15,6 +17,8 @@ import uvicorn
 from mega.server import RAW_HEADERS_EXTENSION, make_protocol_class
 
 Scope = dict[str, Any]
+# Set by /ctx to the request's path: a later request must never see an earlier one's value.
+SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
 Receive = Any
 Send = Any
 
@@ -64,6 +68,19 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     path: str = scope["path"]
     body = await read_body(receive)
     if path == "/boom":
+        raise RuntimeError("boom")
+    if path.startswith("/ctx"):
+        before = SEEN.get()
+        SEEN.set(path)
+        if "await" in path:  # suspends: the rest runs as a task, still in this request's context
+            await asyncio.sleep(0.01)
+        text = (before + " " + SEEN.get()).encode()
+        block = b"content-type: text/plain\r\ncontent-length: %d\r\n" % len(text)
+        await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
+        await send({"type": "http.response.body", "body": text})
+        return
+    if path == "/boom-after-await":
+        await asyncio.sleep(0.01)
         raise RuntimeError("boom")
     if path == "/stream":
         # Plain headers, no content-length: uvicorn's chunked encoding.
@@ -118,6 +135,7 @@ def main() -> None:
         host="127.0.0.1",
         port=port,
         http=protocol,
+        timeout_keep_alive=int(sys.argv[5]) if len(sys.argv) > 5 else 5,
         loop="uvloop",
         lifespan="off",
         access_log=False,

@@ -15,6 +15,7 @@ IO_TIMEOUT = 5.0
 # timeout tests fast.
 STRICT = {"header_timeout": 1.0, "max_header_bytes": 8192, "max_headers": 32}
 DEFAULTS = {"header_timeout": 30.0, "max_header_bytes": 65536, "max_headers": 100}
+KEEP_ALIVE = {**DEFAULTS, "keep_alive_timeout": 1}
 
 
 @dataclass

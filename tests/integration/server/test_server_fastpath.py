@@ -187,3 +187,80 @@ async def test_websocket_upgrade_still_works_and_escapes_the_head_timeout(strict
     frame = await asyncio.wait_for(reader.readexactly(2 + len(b"echo:hi")), 5)
     assert frame == b"\x81\x07echo:hi"
     writer.close()
+
+
+# -- handlers start inside the read; keep-alive by the sweep ------------------------------------------------
+
+
+async def test_a_handler_never_sees_a_context_variable_set_by_an_earlier_request(strict_port: int) -> None:
+    # The first step of each handler runs inside data_received (no task when it does not suspend): each
+    # still runs in its own copy of the context, as a task would, whether or not it later suspends.
+    reader, writer = await connect(strict_port)
+    for path in ("/ctx-a", "/ctx-await-b", "/ctx-c", "/ctx-await-d"):
+        writer.write(get(path))
+        response = await read_response(reader)
+        assert response.status == 200
+        assert response.body == f"unset {path}".encode()
+    writer.close()
+
+
+async def test_pipelined_requests_that_suspend_are_answered_in_order(strict_port: int) -> None:
+    reader, writer = await connect(strict_port)
+    paths = ["/ctx-await-1", "/ctx-2", "/ctx-await-3", "/n4"]
+    writer.write(b"".join(get(p) for p in paths))
+    bodies = [(await read_response(reader)).body for _ in paths]
+    assert bodies[:3] == [b"unset /ctx-await-1", b"unset /ctx-2", b"unset /ctx-await-3"]
+    assert b'"path":"/n4"' in bodies[3]
+    writer.close()
+
+
+async def test_a_handler_failing_after_it_suspended_gets_the_500_and_the_close(strict_port: int) -> None:
+    reader, writer = await connect(strict_port)
+    writer.write(get("/boom-after-await"))
+    response = await read_response(reader)
+    assert response.status == 500
+    assert response.header("connection") == "close"
+    assert await at_eof(reader)
+    writer.close()
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(keep_alive_port: int) -> None:
+    # keep_alive_timeout 1 s; the sweep runs every 0.25 s then, so the close comes within [1.0, 1.5] s
+    # after the response (plus scheduling slack).
+    reader, writer = await connect(keep_alive_port)
+    writer.write(get("/one"))
+    assert (await read_response(reader)).status == 200
+    answered = time.monotonic()
+    assert not await at_eof(reader, 0.8)
+    assert await at_eof(reader, 2.0)
+    assert 0.95 <= time.monotonic() - answered <= 2.2
+    writer.close()
+
+
+async def test_a_busy_keep_alive_connection_outlives_the_timeout(keep_alive_port: int) -> None:
+    # A request every 0.4 s for 2.4 s: each response restarts the 1 s wait, so the connection stays.
+    reader, writer = await connect(keep_alive_port)
+    for i in range(6):
+        writer.write(get(f"/busy{i}"))
+        assert (await read_response(reader)).status == 200
+        assert not await at_eof(reader, 0.4)
+    writer.close()
+
+
+async def test_a_head_in_progress_is_timed_by_the_head_clock_not_the_keep_alive_one(
+    keep_alive_port: int,
+) -> None:
+    # Bytes of a next head arrive 0.5 s after the response, the rest 1.2 s later: past the 1 s keep-alive
+    # wait, within the 30 s head timeout, so the request is answered.
+    reader, writer = await connect(keep_alive_port)
+    writer.write(get("/first"))
+    assert (await read_response(reader)).status == 200
+    await asyncio.sleep(0.5)
+    raw = get("/second")
+    writer.write(raw[:10])
+    await asyncio.sleep(1.2)
+    writer.write(raw[10:])
+    response = await read_response(reader)
+    assert response.status == 200
+    assert b'"path":"/second"' in response.body
+    writer.close()

@@ -45,8 +45,13 @@ METHODS: dict[type, dict[str, tuple[str, ...]]] = {
         "on_response_complete": ("self",),
         "_start_asgi_task": ("self", "cycle", "app"),
         "send_400_response": ("self", "msg"),
+        "_should_upgrade": ("self",),
+        "_unsupported_upgrade_warning": ("self",),
     },
     httptools_impl.RequestResponseCycle: {
+        # mega builds its cycle with these, by position (mega.server._uvicorn_protocol.on_headers_complete).
+        "__init__": ("self", "scope", "transport", "flow", "logger", "access_logger", "access_log",
+                     "default_headers", "message_event", "expect_100_continue", "keep_alive", "on_response"),
         "send": ("self", "message"),
         "send_500_response": ("self",),
         "run_asgi": ("self", "app"),
@@ -67,6 +72,9 @@ ATTRIBUTES: dict[type, tuple[str, ...]] = {
     httptools_impl.HttpToolsProtocol: (
         "loop", "logger", "transport", "flow", "parser", "url", "headers", "scope", "cycle",
         "server_state", "timeout_keep_alive_task", "pipeline", "tasks", "expect_100_continue",
+        # read by mega's own on_message_begin / on_headers_complete / on_response_complete and the sweep
+        "asgi_version", "root_path", "app_state", "limit_concurrency", "connections", "app", "config",
+        "access_logger", "access_log", "server", "client", "scheme", "timeout_keep_alive",
     ),
     httptools_impl.RequestResponseCycle: (
         "scope", "transport", "flow", "access_logger", "access_log", "default_headers", "message_event",
@@ -145,11 +153,22 @@ def test_attributes_mega_uses_are_still_set_by_uvicorn(cls: type) -> None:
             _fail(f"{cls.__name__}.{name}", "uvicorn no longer assigns this attribute")
 
 
-def test_on_headers_complete_builds_the_cycle_by_global_name() -> None:
-    # mega runs uvicorn's own code object with that one global rebound to its cycle subclass.
-    code = httptools_impl.HttpToolsProtocol.on_headers_complete.__code__
-    if "RequestResponseCycle" not in code.co_names or code.co_freevars:
-        _fail("HttpToolsProtocol.on_headers_complete", "it no longer builds RequestResponseCycle by name")
+def test_the_request_head_steps_mega_took_over_are_still_uvicorns() -> None:
+    # mega runs its own on_message_begin / on_headers_complete / on_response_complete, written from these
+    # (0.54/0.55): a new uvicorn that changes what they do must be read before mega follows it.
+    expected = {
+        "on_message_begin": ('"asgi": {"version": self.asgi_version', '"state": self.app_state.copy()'),
+        "on_headers_complete": ("httptools.parse_url(self.url)", "urllib.parse.unquote(path)",
+                                "service_unavailable", "self.pipeline.appendleft((self.cycle, app))"),
+        "on_response_complete": ("self.server_state.total_requests += 1", "self.flow.resume_reading()",
+                                 "self.timeout_keep_alive_handler"),
+        "timeout_keep_alive_handler": ("self.transport.close()",),
+    }
+    for name, fragments in expected.items():
+        code = ast.unparse(_function_tree(getattr(httptools_impl.HttpToolsProtocol, name)))
+        for fragment in fragments:
+            if fragment.replace('"', "'") not in code:
+                _fail(f"HttpToolsProtocol.{name}", f"it no longer does {fragment}...")
 
 
 def test_send_400_response_is_called_while_the_parser_error_is_handled() -> None:
