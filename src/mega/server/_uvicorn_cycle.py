@@ -8,10 +8,11 @@ goes through uvicorn's own ``send``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Generator
 from typing import Any, Final
 
-from uvicorn._types import ASGISendEvent, HTTPResponseStartEvent
+from uvicorn._types import ASGI3Application, ASGISendEvent, HTTPResponseStartEvent
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
     HEADER_VALUE_RE,
@@ -70,10 +71,42 @@ def _default_block(headers: list[tuple[bytes, bytes]]) -> bytes:
     return block
 
 
+def _no_response() -> None:
+    pass
+
+
 class RawHeaderCycle(RequestResponseCycle):
     # The http.response.start message of a raw-block response, held until its body arrives. A class default
     # so that uvicorn's __init__ stays untouched.
     _raw_start: HTTPResponseStartEvent | None = None
+    # The server's set of request tasks (uvicorn's graceful shutdown waits until it is empty): the task
+    # leaves it as its last step, instead of through a done callback (one more loop handle per request).
+    tasks: set[asyncio.Task[None]] | None = None
+
+    async def run_asgi(self, app: ASGI3Application) -> None:
+        # uvicorn 0.54/0.55's run_asgi, plus leaving `tasks` at the end.
+        try:
+            result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]
+        except BaseException as exc:
+            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.response_started:
+                await self.send_500_response()
+            else:
+                self.transport.close()
+        else:
+            if result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+                self.transport.close()
+            elif not self.response_started and not self.disconnected:
+                self.logger.error("ASGI callable returned without starting response.")
+                await self.send_500_response()
+            elif not self.response_complete and not self.disconnected:
+                self.logger.error("ASGI callable returned without completing response.")
+                self.transport.close()
+        finally:
+            self.on_response = _no_response
+            if self.tasks is not None:
+                self.tasks.discard(asyncio.current_task())
 
     def send(self, message: ASGISendEvent) -> Awaitable[None]:  # type: ignore[override]
         # A plain function that returns an awaitable. Without a raw block it hands back uvicorn's own send

@@ -24,7 +24,7 @@ import inspect
 import re
 import sys
 import urllib.parse
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable
 from typing import Any, ClassVar, Final, cast
 
 import httptools
@@ -152,45 +152,13 @@ class _Sweeper:
 _SWEEPERS: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
 
 
-_RUN_ASGI_CODE: Final = RequestResponseCycle.run_asgi.__code__
+_RUN_ASGI_CODE: Final = RawHeaderCycle.run_asgi.__code__
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Eager start: a request's handler runs its first step inside data_received; only one that awaits something
-# not yet done becomes a task (see HardenedHttpProtocol._start_asgi_task).
-
-
-class _Relay:
-    """Hands a coroutine that already ran its first step to a Task: yields what that step yielded, then
-    forwards every send and throw (a cancellation included) to the coroutine."""
-
-    __slots__ = ("coro", "yielded")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], yielded: object) -> None:
-        self.coro = coro
-        self.yielded = yielded
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro = self.coro
-        yielded = self.yielded
-        self.yielded = None
-        while True:
-            try:
-                sent = yield yielded
-            except BaseException as exc:  # forwarded, not handled
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration:
-                    return
-
-
-async def _resume(relay: _Relay) -> None:
-    await relay
+# Python 3.12+ can run a task's first step at its creation (a real task: `asyncio.current_task()`,
+# `asyncio.timeout` and cancellation work from the first line of a handler); a handler that answers without
+# awaiting anything pending then completes there, with no loop turn. On 3.11 every handler is a task.
+_EAGER_START: Final = sys.version_info >= (3, 12)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -450,7 +418,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             self._pending = None
             cycle = pending[0]
             if not (cycle.disconnected or self.transport.is_closing()):
-                self._run_eagerly(cycle, pending[1])
+                self._run(cycle, pending[1])
         if self._deadline:
             if not self._rejected:  # (else: lingering)
                 self._head_left_open(data, pos)
@@ -685,22 +653,30 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # a context variable one request sets is never seen by the next.
         context = contextvars.Context() if self.config.reset_contextvars else self._context.copy()
         task = self.loop.create_task(cycle.run_asgi(app), context=context)
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+        self._track(cycle, task)
 
-    def _run_eagerly(self, cycle: RequestResponseCycle, app: Any) -> None:
-        # The handler's first step runs now, in its own copy of the context as a task's would; most answer
-        # without awaiting anything that is not ready (no task, no loop turn). One that awaits becomes a task
-        # from where it stopped, counted in self.tasks like uvicorn's own (graceful shutdown waits for them).
+    def _run(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # The handler's task, in its own copy of the connection's context; on 3.12+ its first step runs now
+        # (most answer in it), counted in self.tasks only when it did not finish there (graceful shutdown
+        # waits for the ones in self.tasks).
         context = contextvars.Context() if self.config.reset_contextvars else self._context.copy()
         coro = cycle.run_asgi(app)
-        try:
-            yielded = context.run(coro.send, None)
-        except StopIteration:
-            return
-        task = self.loop.create_task(_resume(_Relay(coro, yielded)), context=context)
-        task.add_done_callback(self.tasks.discard)
+        if _EAGER_START:
+            task = asyncio.Task(coro, loop=self.loop, context=context, eager_start=True)  # type: ignore[call-arg]
+            if task.done():
+                return
+        else:
+            task = self.loop.create_task(coro, context=context)
+        self._track(cycle, task)
+
+    def _track(self, cycle: RequestResponseCycle, task: asyncio.Task[None]) -> None:
+        # In self.tasks until it ends (graceful shutdown waits for them): our cycle's run_asgi leaves the set
+        # as its last step; an _ErrorAnswer (no such step) leaves it through a done callback.
         self.tasks.add(task)
+        if isinstance(cycle, RawHeaderCycle):
+            cycle.tasks = self.tasks
+        else:
+            task.add_done_callback(self.tasks.discard)
 
     def on_body(self, body: bytes) -> None:
         self._run_from = -1  # data: any open trailer count is over
@@ -828,6 +804,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
                 and inspect.getcoroutinelocals(coro).get("self") is cycle  # type: ignore[arg-type]
             ):
                 task.cancel()
+                self.tasks.discard(task)  # it never runs the step that would leave the set
                 return
 
     def _answer(self, status: int, body: bytes) -> None:

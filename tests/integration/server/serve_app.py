@@ -79,6 +79,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
         await send({"type": "http.response.body", "body": text})
         return
+    if path == "/task":
+        # A handler is a task from its first line: asyncio.timeout needs one, and cancels it.
+        async with asyncio.timeout(1):
+            text = b"task" if asyncio.current_task() is not None else b"none"
+        block = b"content-type: text/plain\r\ncontent-length: %d\r\n" % len(text)
+        await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
+        await send({"type": "http.response.body", "body": text})
+        return
     if path == "/boom-after-await":
         await asyncio.sleep(0.01)
         raise RuntimeError("boom")

@@ -189,18 +189,27 @@ async def test_websocket_upgrade_still_works_and_escapes_the_head_timeout(strict
     writer.close()
 
 
-# -- handlers start inside the read; keep-alive by the sweep ------------------------------------------------
+# -- handler tasks and their context; keep-alive by the sweep ------------------------------------------------
 
 
 async def test_a_handler_never_sees_a_context_variable_set_by_an_earlier_request(strict_port: int) -> None:
-    # The first step of each handler runs inside data_received (no task when it does not suspend): each
-    # still runs in its own copy of the context, as a task would, whether or not it later suspends.
+    # Each handler runs in its own copy of the connection's context, whether or not it suspends.
     reader, writer = await connect(strict_port)
     for path in ("/ctx-a", "/ctx-await-b", "/ctx-c", "/ctx-await-d"):
         writer.write(get(path))
         response = await read_response(reader)
         assert response.status == 200
         assert response.body == f"unset {path}".encode()
+    writer.close()
+
+
+async def test_a_handler_runs_in_a_task_from_its_first_line(strict_port: int) -> None:
+    # asyncio.timeout() and asyncio.current_task() before any await: both need the handler to be a task.
+    reader, writer = await connect(strict_port)
+    for _ in range(3):
+        writer.write(get("/task"))
+        response = await read_response(reader)
+        assert (response.status, response.body) == (200, b"task")
     writer.close()
 
 
