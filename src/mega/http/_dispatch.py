@@ -148,7 +148,11 @@ class Dispatch:
                 return 308
         err = MegaError("route.not_found", f"no route for {method} {path}",
                         details={"method": method, "path": path}, status=404)
-        return await self._error(scope, receive, send, err, None, rid)
+        if self._pages is not None and prefers_html(scope["headers"]):
+            return await self._error(scope, receive, send, err, None, rid)
+        status, body = error_body(err, rid, development=self._development)  # send_error, one frame less
+        await send_json(scope, send, status, body, rid, None, self._constant)
+        return status
 
     async def _error(self, scope: dict[str, Any], receive: Any, send: Any, err: MegaError,
                      extra: Headers | None, rid: bytes) -> int:

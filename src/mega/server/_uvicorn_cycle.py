@@ -75,6 +75,46 @@ def _no_response() -> None:
     pass
 
 
+class MessageEvent:
+    """What uvicorn's cycle uses an ``asyncio.Event`` for (the request body has news), without its cost per
+    request: the usual request never waits on it, so a waiter's future is made only by ``wait()``."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        self._value = True
+        waiters = self._waiters
+        if waiters:
+            self._waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
 class RawHeaderCycle(RequestResponseCycle):
     # The http.response.start message of a raw-block response, held until its body arrives. A class default
     # so that uvicorn's __init__ stays untouched.
@@ -82,6 +122,7 @@ class RawHeaderCycle(RequestResponseCycle):
     # The server's set of request tasks (uvicorn's graceful shutdown waits until it is empty): the task
     # leaves it as its last step, instead of through a done callback (one more loop handle per request).
     tasks: set[asyncio.Task[None]] | None = None
+    task: asyncio.Task[None] | None = None
 
     async def run_asgi(self, app: ASGI3Application) -> None:
         # uvicorn 0.54/0.55's run_asgi, plus leaving `tasks` at the end.
@@ -106,7 +147,7 @@ class RawHeaderCycle(RequestResponseCycle):
         finally:
             self.on_response = _no_response
             if self.tasks is not None:
-                self.tasks.discard(asyncio.current_task())
+                self.tasks.discard(self.task)
 
     def send(self, message: ASGISendEvent) -> Awaitable[None]:  # type: ignore[override]
         # A plain function that returns an awaitable. Without a raw block it hands back uvicorn's own send

@@ -39,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from mega.errors import MegaError
 from mega.http._host_field import HOST_VALUE
 from mega.security import rejections
-from mega.server._uvicorn_cycle import PATHSEND_EXTENSION, RAW_HEADERS_EXTENSION, RawHeaderCycle
+from mega.server._uvicorn_cycle import PATHSEND_EXTENSION, RAW_HEADERS_EXTENSION, MessageEvent, RawHeaderCycle
 
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
 
@@ -531,6 +531,15 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         if not self._deadline:
             self._deadline = _UNSTAMPED
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's, with the expect test only for a name of that length.
+        name = name.lower()
+        # llhttp keeps trailing OWS, which RFC 9110 §5.5 excludes from the value.
+        value = value.rstrip(b" \t")
+        if len(name) == 6 and name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
     def on_headers_complete(self) -> None:
         self._deadline = 0.0
         # One test on the common path: the head's bytes are [_head_start, _end) at most, and within the limit
@@ -567,7 +576,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         existing_cycle = self.cycle
         self.cycle = RawHeaderCycle(
             scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
-            self.server_state.default_headers, asyncio.Event(), self.expect_100_continue,
+            self.server_state.default_headers, MessageEvent(), self.expect_100_continue,  # type: ignore[arg-type]
             http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete,
         )
         if existing_cycle is None or existing_cycle.response_complete:
@@ -675,6 +684,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self.tasks.add(task)
         if isinstance(cycle, RawHeaderCycle):
             cycle.tasks = self.tasks
+            cycle.task = task
         else:
             task.add_done_callback(self.tasks.discard)
 
