@@ -8,12 +8,12 @@ A request body that stops arriving (`Content-Length: 100`, one byte sent) is ans
 `body_timeout` seconds without a byte of it, unless the app is the one not reading (flow control).
 Responses may use the raw header block of ``mega.server._uvicorn_cycle``.
 
-Per request it does less than uvicorn (docs/adr/0037-eager-handlers-on-megas-protocol.md): a handler's first
-step runs inside the read that completed its request, in its own copy of the connection's context, and
-becomes a task only if it awaits something not ready; the keep-alive wait is a stamp read by the one sweep
-per loop instead of a loop timer per response. Everything else (pipelining, upgrades, expect-100, flow
-control, the 500 on app errors) is uvicorn's own code, reached through the base classes. Why and what the
-hardening costs: docs/adr/0002-server-hardening.md.
+Per request it does less than uvicorn (docs/adr/0037-eager-handlers-on-megas-protocol.md): each handler is
+a task created once the read is parsed, in its own copy of the connection's context (started eagerly on
+Python 3.12+), that leaves the server's task set as its last step; the keep-alive wait is a stamp read by
+the one sweep per loop instead of a loop timer per response. Everything else (pipelining, upgrades,
+expect-100, flow control, the 500 on app errors) is uvicorn's own code, reached through the base classes.
+Why and what the hardening costs: docs/adr/0002-server-hardening.md.
 """
 
 from __future__ import annotations
@@ -653,8 +653,8 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         # uvicorn calls this from on_headers_complete (inside the parser) and from on_response_complete (a
         # pipelined request whose turn came, called from inside the previous handler's send). The first
-        # waits for the end of the read (data_received runs it); the second stays a task, so a long run of
-        # pipelined requests never nests one handler inside another.
+        # waits for the end of the read (data_received runs it); the second is never started eagerly, so a
+        # long run of pipelined requests never nests one handler inside another.
         if self._feeding and self._pending is None:
             self._pending = (cycle, app)
             return
