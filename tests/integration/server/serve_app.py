@@ -60,6 +60,32 @@ async def pathsend(scope: Scope, send: Send) -> None:
         await send({"type": "http.response.pathsend", "path": file})
 
 
+async def in_a_task(send: Send) -> None:
+    """A handler is a task from its first line: asyncio.timeout needs one, and cancels it."""
+    async with asyncio.timeout(1):
+        text = b"task" if asyncio.current_task() is not None else b"none"
+    block = b"content-type: text/plain\r\ncontent-length: %d\r\n" % len(text)
+    await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
+    await send({"type": "http.response.body", "body": text})
+
+
+async def timeout_fires(send: Send) -> None:
+    """A timeout entered before the first await fires while the handler waits: TimeoutError, then the
+    answer, which says how many cancellation requests the task still counts (0)."""
+    try:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+        text = b"slept"
+    except TimeoutError:
+        text = b"timed out " + str(asyncio.current_task().cancelling()).encode()  # type: ignore[union-attr]
+    block = b"content-type: text/plain\r\ncontent-length: %d\r\n" % len(text)
+    await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
+    await send({"type": "http.response.body", "body": text})
+
+
+SPECIAL = {"/task": in_a_task, "/timeout-fires": timeout_fires}
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "websocket":
         await websocket_echo(receive, send)
@@ -79,13 +105,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
         await send({"type": "http.response.body", "body": text})
         return
-    if path == "/task":
-        # A handler is a task from its first line: asyncio.timeout needs one, and cancels it.
-        async with asyncio.timeout(1):
-            text = b"task" if asyncio.current_task() is not None else b"none"
-        block = b"content-type: text/plain\r\ncontent-length: %d\r\n" % len(text)
-        await send({"type": "http.response.start", "status": 200, RAW_HEADERS_EXTENSION: block})
-        await send({"type": "http.response.body", "body": text})
+    special = SPECIAL.get(path)
+    if special is not None:
+        await special(send)
         return
     if path == "/boom-after-await":
         await asyncio.sleep(0.01)

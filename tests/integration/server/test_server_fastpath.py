@@ -213,6 +213,19 @@ async def test_a_handler_runs_in_a_task_from_its_first_line(strict_port: int) ->
     writer.close()
 
 
+async def test_a_timeout_entered_before_the_first_await_fires_and_the_connection_goes_on(
+    strict_port: int,
+) -> None:
+    reader, writer = await connect(strict_port)
+    for _ in range(3):
+        writer.write(get("/timeout-fires"))
+        response = await read_response(reader)
+        assert (response.status, response.body) == (200, b"timed out 0")
+        writer.write(get("/task"))
+        assert (await read_response(reader)).body == b"task"
+    writer.close()
+
+
 async def test_pipelined_requests_that_suspend_are_answered_in_order(strict_port: int) -> None:
     reader, writer = await connect(strict_port)
     paths = ["/ctx-await-1", "/ctx-2", "/ctx-await-3", "/n4"]
