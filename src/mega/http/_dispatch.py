@@ -148,22 +148,18 @@ class Dispatch:
                 return 308
         err = MegaError("route.not_found", f"no route for {method} {path}",
                         details={"method": method, "path": path}, status=404)
-        if self._pages is not None and prefers_html(scope["headers"]):
-            return await self._error(scope, receive, send, err, None, rid)
-        status, body = error_body(err, rid, development=self._development)  # send_error, one frame less
-        await send_json(scope, send, status, body, rid, None, self._constant)
-        return status
+        return await self._error(scope, receive, send, err, None, rid)
 
     async def _error(self, scope: dict[str, Any], receive: Any, send: Any, err: MegaError,
                      extra: Headers | None, rid: bytes) -> int:
         """A 404 or 405: the app's HTML error page for a browser, else the JSON envelope."""
+        status, body = error_body(err, rid, development=self._development)
         if self._pages is not None and prefers_html(scope["headers"]):
-            status, body = error_body(err, rid, development=self._development)
             req = Request(scope, receive, None, rid, self._body_limit)
             await self._pages.send(send, status, body, req, extra, self._constant[0])
-            return status
-        return await send_error(scope, send, err, extra, self._constant, development=self._development,
-                                rid=rid)
+        else:
+            await send_json(scope, send, status, body, rid, extra, self._constant)
+        return status
 
     async def _options(self, scope: dict[str, Any], send: Any, rid: bytes, table: dict[str, Any],
                        allow: str) -> int:

@@ -532,11 +532,11 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             self._deadline = _UNSTAMPED
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's, with the expect test only for a name of that length.
+        # uvicorn's (mega's on_headers_complete is its own, so this one is too).
         name = name.lower()
         # llhttp keeps trailing OWS, which RFC 9110 §5.5 excludes from the value.
         value = value.rstrip(b" \t")
-        if len(name) == 6 and name == b"expect" and value.lower() == b"100-continue":
+        if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
         self.headers.append((name, value))
 
@@ -660,7 +660,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             return
         # In the connection's context, not in the previous handler's (on_response_complete runs inside it):
         # a context variable one request sets is never seen by the next.
-        context = contextvars.Context() if self.config.reset_contextvars else self._context.copy()
+        context = self._request_context()
         task = self.loop.create_task(cycle.run_asgi(app), context=context)
         self._track(cycle, task)
 
@@ -668,7 +668,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # The handler's task, in its own copy of the connection's context; on 3.12+ its first step runs now
         # (most answer in it), counted in self.tasks only when it did not finish there (graceful shutdown
         # waits for the ones in self.tasks).
-        context = contextvars.Context() if self.config.reset_contextvars else self._context.copy()
+        context = self._request_context()
         coro = cycle.run_asgi(app)
         if _EAGER_START:
             task = asyncio.Task(coro, loop=self.loop, context=context, eager_start=True)  # type: ignore[call-arg]
@@ -677,6 +677,10 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         else:
             task = self.loop.create_task(coro, context=context)
         self._track(cycle, task)
+
+    def _request_context(self) -> contextvars.Context:
+        # A copy of the connection's context per request (uvicorn's reset_contextvars: an empty one).
+        return contextvars.Context() if self.config.reset_contextvars else self._context.copy()
 
     def _track(self, cycle: RequestResponseCycle, task: asyncio.Task[None]) -> None:
         # In self.tasks until it ends (graceful shutdown waits for them): our cycle's run_asgi leaves the set
