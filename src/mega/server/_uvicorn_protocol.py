@@ -269,6 +269,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     _pos: int = 0
     _end: int = 0
     _head_start: int = 0
+    # Body bytes of the current request received so far: a read that begins inside a Content-Length body is
+    # split where that body ends, so the next head's start is known exactly.
+    _body_got: int = 0
     # While a read is fed in pieces: that read and its offset (None when its pieces cannot be trusted to
     # end at a blank line).
     _split_data: bytes | None = None
@@ -447,7 +450,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         view = memoryview(data)
         n = len(data)
         at = 0
-        body_end = 0  # offset in data where the body of the request just parsed ends (Content-Length)
+        # Offset in data where the body of the request just parsed ends (Content-Length): a body that began in
+        # an earlier read ends after what is left of it, whatever it holds (blank lines included).
+        body_end = self._content_length() - self._body_got if self._body_deadline and not in_head else 0
         idle = 0
         # The blank line ending a head in progress may have begun in the previous read: its last bytes here
         # are fed one at a time.
@@ -528,6 +533,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             "extensions": _EXTENSIONS,
         }
         self._head_start = self._pos
+        self._body_got = 0
         if not self._deadline:
             self._deadline = _UNSTAMPED
 
@@ -695,6 +701,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         self._run_from = -1  # data: any open trailer count is over
         self._body_deadline = _UNSTAMPED  # progress: the next sweep restarts the body clock
+        self._body_got += len(body)
         HttpToolsProtocol.on_body(self, body)
 
     def on_chunk_header(self) -> None:

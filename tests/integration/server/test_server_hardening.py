@@ -248,6 +248,25 @@ async def test_a_head_pipelined_after_a_large_body_is_counted_alone(strict_port:
         writer.close()
 
 
+@pytest.mark.parametrize("body", [b"b" * 50_000, b"\r\n\r\n" * 12_500], ids=["plain-body", "blank-lines-body"])
+async def test_a_head_after_a_body_that_spans_reads_is_counted_alone(strict_port: int, body: bytes) -> None:
+    # The body begins in one read and ends in the next, together with the next head: that read is split
+    # where the body ends (known from its Content-Length), not only at its blank lines.
+    reader, writer = await connect(strict_port)
+    try:
+        writer.write(get("/put", f"Content-Length: {len(body)}", method="PUT") + body[:10_000])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(body[10_000:] + padded_head(LIMIT, "/next"))
+        await writer.drain()
+        first = await read_response(reader)
+        assert first.status == 200 and first.json()["data"]["body"] == len(body)  # type: ignore[index]
+        second = await read_response(reader)
+        assert second.status == 200 and second.json()["data"]["path"] == "/next"  # type: ignore[index]
+    finally:
+        writer.close()
+
+
 async def test_a_large_chunked_upload_with_trailers_within_the_limit_passes(strict_port: int) -> None:
     chunks = b"".join(b"%x\r\n%s\r\n" % (5000, b"c" * 5000) for _ in range(40))
     trailers = b"".join(b"X-T%d: %s\r\n" % (i, b"t" * 100) for i in range(20))
