@@ -29,8 +29,11 @@ _STYLE = (
 
 def prefers_html(headers: list[tuple[bytes, bytes]]) -> bool:
     """True when Accept ranks an HTML type above JSON (a browser); `*/*` alone means JSON."""
-    accept = b",".join(v for n, v in headers if n == b"accept")
-    if b"html" not in accept:
+    accept = None  # one plain loop: this runs for every 404 of an app with error pages
+    for name, value in headers:
+        if name == b"accept":
+            accept = value if accept is None else accept + b"," + value
+    if accept is None or b"html" not in accept:
         return False
     html = json = 0.0
     for part in accept.decode("latin-1").split(","):

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from mega.errors import MegaError
 from mega.http._debug_page import prefers_html
 from mega.http._lifespan import run_lifespan
-from mega.http._public_error import error_body, fallback_body, shows_detail
+from mega.http._public_error import client_error_body, fallback_body, shows_detail
 from mega.http._routing.trie import RouteTable
 from mega.http._settings import AppSettings
 from mega.http._wire import request_id, send_empty, send_error, send_json
@@ -134,9 +134,10 @@ class Dispatch:
             allow = ", ".join(sorted({*table, "OPTIONS"}))
             if method == "OPTIONS":
                 return await self._options(scope, send, rid, table, allow)
-            err = MegaError("route.method_not_allowed", f"method {method} is not allowed on {path}",
-                            details={"method": method, "allowed": allow.split(", ")}, status=405)
-            return await self._error(scope, receive, send, err, [(b"allow", allow.encode())], rid)
+            status, body = client_error_body(405, "route.method_not_allowed",
+                                             f"method {method} is not allowed on {path}",
+                                             {"method": method, "allowed": allow.split(", ")}, rid)
+            return await self._error(scope, receive, send, status, body, [(b"allow", allow.encode())], rid)
         if self._redirect and path != "/":
             other = path[:-1] if path.endswith("/") else path + "/"
             if self._table.match(other) is not None:
@@ -146,14 +147,13 @@ class Dispatch:
                 await send_empty(scope, send, 308, [(b"location", location.encode("latin-1"))],
                                  self._constant[0], rid)
                 return 308
-        err = MegaError("route.not_found", f"no route for {method} {path}",
-                        details={"method": method, "path": path}, status=404)
-        return await self._error(scope, receive, send, err, None, rid)
+        status, body = client_error_body(404, "route.not_found", f"no route for {method} {path}",
+                                         {"method": method, "path": path}, rid)
+        return await self._error(scope, receive, send, status, body, None, rid)
 
-    async def _error(self, scope: dict[str, Any], receive: Any, send: Any, err: MegaError,
+    async def _error(self, scope: dict[str, Any], receive: Any, send: Any, status: int, body: bytes,
                      extra: Headers | None, rid: bytes) -> int:
         """A 404 or 405: the app's HTML error page for a browser, else the JSON envelope."""
-        status, body = error_body(err, rid, development=self._development)
         if self._pages is not None and prefers_html(scope["headers"]):
             req = Request(scope, receive, None, rid, self._body_limit)
             await self._pages.send(send, status, body, req, extra, self._constant[0])

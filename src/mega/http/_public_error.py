@@ -66,6 +66,19 @@ def public_error(err: MegaError, rid: bytes, *, development: bool) -> dict[str, 
     return err.to_dict()
 
 
+def client_error_body(status: int, code: str, message: str, details: dict[str, Any],
+                      rid: bytes) -> tuple[int, bytes]:
+    """(status, envelope) of a 4xx error that mega answers itself and that has no `dev_details` (404,
+    405): what `error_body` gives for `MegaError(code, message, details=details, status=status)` in every
+    environment, without building the exception. Never raises, like `error_body`."""
+    try:
+        return status, dumps({"ok": False, "error": {"code": code, "message": message, "details": details}})
+    except Exception as exc:
+        log.error("the error body of %s cannot be encoded (%s: %s); sent the fixed 500 envelope",
+                  code, type(exc).__name__, exc, extra={"request_id": rid.decode("latin-1")})
+        return 500, fallback_body(rid)
+
+
 def error_body(err: MegaError, rid: bytes, *, development: bool) -> tuple[int, bytes]:
     """(status, envelope) for `err`; never raises: a body that cannot be encoded becomes the fixed
     500 envelope carrying the request id, and the reason is logged."""

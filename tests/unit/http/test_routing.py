@@ -218,22 +218,29 @@ def test_lookup_does_not_walk_other_routes():
     assert table.match("/r1000/5") is None
 
 
-def test_the_one_loop_first_pass_finds_what_the_depth_first_search_finds():
-    """RouteTable.match follows the first choices in a loop and falls back to `_walk` at a dead end:
-    every path must get the table and values the search alone gives (backtracking included)."""
+_FORKING_ROUTES = ["/users/{id:int}", "/users/{name}", "/users/{id:int}/posts", "/users/{name}/likes",
+                   "/users/me", "/users/me/{rest:path}", "/files/{rest:path}", "/files/{k:uuid}/raw",
+                   "/a/{x:int}/{y:int}", "/a/{x}/b", "/{any}/tail"]
+# No parameter at the root and one-way nodes: most dead ends are final without the search.
+_ONE_WAY_ROUTES = ["/users/{id:int}", "/users/{id:int}/posts", "/users/me/likes", "/a/{x:int}/b",
+                   "/a/{x:int}/{y}/tail", "/files/{k:uuid}/raw"]
+
+
+@pytest.mark.parametrize("paths", [_FORKING_ROUTES, _ONE_WAY_ROUTES], ids=["forking", "one-way"])
+def test_the_one_loop_first_pass_finds_what_the_depth_first_search_finds(paths: list[str]) -> None:
+    """RouteTable.match follows the first choices in a loop and falls back to `_walk` at a dead end
+    where another choice was possible (a dead end with none is a miss at once): every path must get the
+    table and values the search alone gives (backtracking included)."""
     import itertools
 
-    from mega.http._routing.trie import _walk
+    from mega.http._routing.trie import _BACKTRACK, _first_choice, _walk
 
     table = RouteTable()
-    paths = ["/users/{id:int}", "/users/{name}", "/users/{id:int}/posts", "/users/{name}/likes",
-             "/users/me", "/users/me/{rest:path}", "/files/{rest:path}", "/files/{k:uuid}/raw",
-             "/a/{x:int}/{y:int}", "/a/{x}/b", "/{any}/tail"]
     for path in paths:
         table.add(parse_path(path, where=path))
     segments = ["users", "files", "a", "me", "42", "-7", "bob", "posts", "likes", "raw", "b", "tail", "",
                 str(uuid.UUID(int=5)), "99999999999999999999"]
-    checked = 0
+    checked = final_misses = 0
     for n in range(1, 4):
         for combo in itertools.product(segments, repeat=n):
             request = "/" + "/".join(combo)
@@ -244,4 +251,10 @@ def test_the_one_loop_first_pass_finds_what_the_depth_first_search_finds():
                 expected = (table.static[request], {})
             assert table.match(request) == expected, request
             checked += expected is not None
-    assert checked > 100  # the set reaches routes, backtracking ones included
+            final_misses += _first_choice(table._root, request[1:].split("/"), []) is None
+    if paths is _FORKING_ROUTES:  # the set reaches routes, backtracking ones included; the root forks
+        assert checked > 100 and final_misses == 0
+        assert _first_choice(table._root, ["users", "42", "likes"], []) is _BACKTRACK
+    else:  # every route is reached, and most misses are found with no search
+        assert checked >= 6 and final_misses > 3000
+        assert _first_choice(table._root, ["users", "42", "likes"], []) is None

@@ -26,7 +26,7 @@ class _Param:
 
 
 class _Node:
-    __slots__ = ("catch_all", "leaf", "leaf_names", "literal", "params")
+    __slots__ = ("catch_all", "forks", "leaf", "leaf_names", "literal", "params")
 
     def __init__(self) -> None:
         self.literal: dict[str, _Node] = {}
@@ -34,6 +34,15 @@ class _Node:
         self.catch_all: _Param | None = None
         self.leaf: MethodTable | None = None
         self.leaf_names: tuple[str, ...] = ()
+        # More than one way on from here (a catch-all, or parameters beside literals or each other): only
+        # then can a dead end further down be undone by taking another way here.
+        self.forks = False
+
+    def update_forks(self) -> None:
+        self.forks = self.catch_all is not None or len(self.params) > 1 or bool(self.params and self.literal)
+
+
+_BACKTRACK: Any = _Node()  # _first_choice's dead end where another choice was possible
 
 
 class RouteTable:
@@ -57,6 +66,12 @@ class RouteTable:
 
     @staticmethod
     def _child(node: _Node, seg: Segment) -> _Node:
+        child = RouteTable._add_child(node, seg)
+        node.update_forks()
+        return child
+
+    @staticmethod
+    def _add_child(node: _Node, seg: Segment) -> _Node:
         if seg.literal is not None:
             return node.literal.setdefault(seg.literal, _Node())
         assert seg.name is not None
@@ -82,7 +97,9 @@ class RouteTable:
         parts = path[1:].split("/")
         values: list[Any] = []
         leaf = _first_choice(self._root, parts, values)
-        if leaf is None:  # a dead end on the first choices: the full depth-first search decides
+        if leaf is None:
+            return None
+        if leaf is _BACKTRACK:  # a dead end on the first choices: the full depth-first search decides
             values.clear()
             leaf = _walk(self._root, parts, 0, values)
             if leaf is None:
@@ -95,12 +112,16 @@ class RouteTable:
 
 def _first_choice(node: _Node, parts: list[str], values: list[Any]) -> _Node | None:
     """The path `_walk` tries first (literal child, else the first parameter that converts), in one
-    loop; None at a dead end, where only `_walk`'s backtracking can tell."""
+    loop. At a dead end: None when no node on the way offered another choice (no route matches),
+    else _BACKTRACK (only `_walk`'s backtracking can tell)."""
+    forks = False
     for part in parts:
+        if node.forks:
+            forks = True
         child = node.literal.get(part)
         if child is None:
             if not part:
-                return None
+                return _BACKTRACK if forks else None
             for p in node.params:
                 value = p.convert(part)
                 if value is not MISS:
@@ -108,9 +129,11 @@ def _first_choice(node: _Node, parts: list[str], values: list[Any]) -> _Node | N
                     child = p.node
                     break
             else:
-                return None
+                return _BACKTRACK if forks else None
         node = child
-    return node if node.leaf is not None else None
+    if node.leaf is not None:
+        return node
+    return _BACKTRACK if forks else None
 
 
 def _walk(node: _Node, parts: list[str], i: int, values: list[Any]) -> _Node | None:
