@@ -40,6 +40,7 @@ class Ctx:
     # Built on first use, in the instance's __dict__: a new ctx sets three slots only.
     _log: logging.Logger | logging.LoggerAdapter[Any] | None = None
     _services: Services | None = None
+    _session: Session | None = None  # the pipeline commits it after the handler when one was used
     fire_time: Any = None  # in a schedule's run: the fire it belongs to (an aware UTC datetime)
 
     def __init__(self, app: MegaApp, req: Request | None, reply: Reply | None) -> None:
@@ -115,14 +116,14 @@ class Ctx:
     @property
     def session(self) -> Session:
         """This request's server-side session, loaded on first await."""
-        session: Session | None = self.__dict__.get("_session")
+        session: Session | None = self._session
         if session is None:
-            session = self.__dict__["_session"] = self.app.session_for(self.req)
+            session = self._session = self.app.session_for(self.req)
         return session
 
     @session.setter
     def session(self, value: Session) -> None:
-        self.__dict__["_session"] = value
+        self._session = value
 
     @property
     def auth(self) -> Auth | None:

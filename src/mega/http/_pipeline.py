@@ -183,11 +183,12 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
             elif validators:
                 await _validate(req, validators)  # type: ignore[arg-type]
             result = None
-            for before in befores:
-                result = await before(req, reply, ctx)
-                if result is not None:
-                    break
-            else:
+            if befores:  # a boolean test, not an empty loop, on the routes without
+                for before in befores:
+                    result = await before(req, reply, ctx)
+                    if result is not None:
+                        break
+            if result is None:  # no `before` answered
                 if keyed is not None:  # after the `before` middleware: it may have set ctx.auth
                     counted = await keyed(scope, ctx)  # type: ignore[arg-type]
                     if counted:
@@ -200,10 +201,11 @@ def compile_route(  # noqa: C901 - one closure per route on purpose: every branc
                     result = await handler(req, reply)
                 else:
                     result = await handler(req, reply, ctx)
-                for transform in transforms:
-                    result = await transform(req, reply, ctx, result)
+                if transforms:
+                    for transform in transforms:
+                        result = await transform(req, reply, ctx, result)
             if ctx is not None:
-                session = ctx.__dict__.get("_session")
+                session = ctx._session
                 if session is not None and hasattr(session, "commit"):  # used: save it, set the cookie
                     await session.commit(reply)
             if type(result) is not dict and isinstance(result, _SPECIAL):

@@ -354,7 +354,7 @@ def _user_key(policy: RateLimitPolicy) -> Callable[[dict[str, Any], Ctx], Awaita
             if app.sessions is not None and ctx.req is not None:
                 # Read only: a session of its own (nothing is saved from it, no cookie is set); a
                 # request without the session cookie reads nothing at all.
-                session = ctx.__dict__.get("_session") or app.session_for(ctx.req)
+                session = ctx._session or app.session_for(ctx.req)
                 uid = _user_id(await session.get(AUTH_KEY)) if session._cookie_sid is not None else None
         if uid is not None:
             return f"user:{uid}"
