@@ -30,9 +30,9 @@ _STYLE = (
 def prefers_html(headers: list[tuple[bytes, bytes]]) -> bool:
     """True when Accept ranks an HTML type above JSON (a browser); `*/*` alone means JSON."""
     accept = None  # one plain loop: this runs for every 404 of an app with error pages
-    for name, value in headers:
-        if name == b"accept":
-            accept = value if accept is None else accept + b"," + value
+    for field, content in headers:
+        if field == b"accept":
+            accept = content if accept is None else accept + b"," + content
     if accept is None or b"html" not in accept:
         return False
     html = json = 0.0

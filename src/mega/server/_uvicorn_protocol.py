@@ -332,8 +332,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # What a handler's context is copied from: the server's, as a task created here would copy.
-        self._context = contextvars.copy_context()
+        # What a handler's context is copied from: the server's, as a task created here would copy (uvicorn's
+        # reset_contextvars: an empty one each time, from an empty one).
+        self._context = contextvars.Context() if self.config.reset_contextvars else contextvars.copy_context()
         # The first head is due header_timeout after the connection opens (this also covers a client
         # that connects and sends nothing: uvicorn has no timer for that).
         self._deadline = self.loop.time() + self.header_timeout
@@ -596,8 +597,13 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._body_deadline = _UNSTAMPED
 
     def on_message_complete(self) -> None:
+        # uvicorn's, in this frame (one call less per request), plus the end of the body clock.
         self._body_deadline = 0.0
-        HttpToolsProtocol.on_message_complete(self)
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
 
     def _check_host(self) -> None:
         # RFC 9112 §3.2: more than one Host field, or one that is not name[:port], is a 400 (the app would
@@ -674,19 +680,26 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # The handler's task, in its own copy of the connection's context; on 3.12+ its first step runs now
         # (most answer in it), counted in self.tasks only when it did not finish there (graceful shutdown
         # waits for the ones in self.tasks).
-        context = self._request_context()
+        # (_request_context and _track, written out: this runs once per request)
         coro = cycle.run_asgi(app)
         if _EAGER_START:
-            task = asyncio.Task(coro, loop=self.loop, context=context, eager_start=True)  # type: ignore[call-arg]
+            task = asyncio.Task(coro, loop=self.loop, context=self._context.copy(),  # type: ignore[call-arg]
+                                eager_start=True)
             if task.done():
                 return
         else:
-            task = self.loop.create_task(coro, context=context)
-        self._track(cycle, task)
+            task = self.loop.create_task(coro, context=self._context.copy())
+        tasks = self.tasks
+        tasks.add(task)
+        if cycle.__class__ is RawHeaderCycle:
+            cycle.tasks = tasks
+            cycle.task = task
+        else:
+            task.add_done_callback(tasks.discard)
 
     def _request_context(self) -> contextvars.Context:
-        # A copy of the connection's context per request (uvicorn's reset_contextvars: an empty one).
-        return contextvars.Context() if self.config.reset_contextvars else self._context.copy()
+        # A copy of the connection's context per request (uvicorn's reset_contextvars: an empty one, copied).
+        return self._context.copy()
 
     def _track(self, cycle: RequestResponseCycle, task: asyncio.Task[None]) -> None:
         # In self.tasks until it ends (graceful shutdown waits for them): our cycle's run_asgi leaves the set

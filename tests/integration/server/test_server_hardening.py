@@ -248,7 +248,8 @@ async def test_a_head_pipelined_after_a_large_body_is_counted_alone(strict_port:
         writer.close()
 
 
-@pytest.mark.parametrize("body", [b"b" * 50_000, b"\r\n\r\n" * 12_500], ids=["plain-body", "blank-lines-body"])
+@pytest.mark.parametrize("body", [b"b" * 50_000, b"\r\n\r\n" * 12_500],
+                         ids=["plain-body", "blank-lines-body"])
 async def test_a_head_after_a_body_that_spans_reads_is_counted_alone(strict_port: int, body: bytes) -> None:
     # The body begins in one read and ends in the next, together with the next head: that read is split
     # where the body ends (known from its Content-Length), not only at its blank lines.

@@ -154,8 +154,9 @@ def test_attributes_mega_uses_are_still_set_by_uvicorn(cls: type) -> None:
 
 
 def test_the_request_head_steps_mega_took_over_are_still_uvicorns() -> None:
-    # mega runs its own on_message_begin / on_headers_complete / on_response_complete, written from these
-    # (0.54/0.55): a new uvicorn that changes what they do must be read before mega follows it.
+    # mega runs its own on_message_begin / on_headers_complete / on_message_complete / on_response_complete,
+    # written from these (0.54/0.55): a new uvicorn that changes what they do must be read before mega
+    # follows it.
     expected = {
         "on_message_begin": ('"asgi": {"version": self.asgi_version', '"state": self.app_state.copy()'),
         "on_headers_complete": ("httptools.parse_url(self.url)", "urllib.parse.unquote(path)",
@@ -163,6 +164,9 @@ def test_the_request_head_steps_mega_took_over_are_still_uvicorns() -> None:
         "on_response_complete": ("self.server_state.total_requests += 1", "self.flow.resume_reading()",
                                  "self.timeout_keep_alive_handler"),
         "timeout_keep_alive_handler": ("self.transport.close()",),
+        "on_message_complete": ("self.parser.should_upgrade() and self._should_upgrade()",
+                                "self.cycle.response_complete", "self.cycle.more_body = False",
+                                "self.cycle.message_event.set()"),
     }
     for name, fragments in expected.items():
         code = ast.unparse(_function_tree(getattr(httptools_impl.HttpToolsProtocol, name)))
