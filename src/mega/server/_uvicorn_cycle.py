@@ -161,7 +161,11 @@ class RawHeaderCycle(RequestResponseCycle):
                 if message["type"] != PATHSEND_EXTENSION:
                     return _uvicorn_send(self, message)
             elif not self.disconnected:
-                self._hold_start(message)
+                if message["type"] == "http.response.start" and not self.access_log:
+                    self._raw_start = message  # _hold_start's work, in this frame (the usual start)
+                    self.waiting_for_100_continue = False
+                else:
+                    self._hold_start(message)
                 return _DONE
         elif (message["type"] == "http.response.body" and not self.flow.write_paused and not self.disconnected
               and not message.get("more_body", False)):
@@ -200,14 +204,20 @@ class RawHeaderCycle(RequestResponseCycle):
         head = self._raw_head(start)
         self._raw_start = None
         self.response_started = True
+        transport = self.transport
         if self.scope["method"] == "HEAD" or not body:
-            self.transport.write(head)
+            transport.write(head)
         elif len(body) > _COALESCE_LIMIT:
-            self.transport.write(head)
-            self.transport.write(body)
+            transport.write(head)
+            transport.write(body)
         else:
-            self.transport.write(head + body)
-        self._complete()
+            transport.write(head + body)
+        # _complete, in this frame: every raw-block response ends here
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            transport.close()
+        self.on_response()
 
     def _hold_start(self, message: ASGISendEvent) -> None:
         if message["type"] != "http.response.start":

@@ -414,7 +414,10 @@ class HardenedHttpProtocol(HttpToolsProtocol):
                 self._feed_pieces(data, pos, bool(in_head))
             else:
                 # The common case: any head that ends in this read is within the limit; nothing to count.
-                self._feed(data)
+                try:
+                    self.parser.feed_data(data)
+                except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+                    self._feed_failed()
         finally:
             self._feeding = False
         pending = self._pending
@@ -433,15 +436,20 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         # uvicorn's data_received without its keep-alive timer (ours is a stamp the sweep reads).
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
-        except httptools.HttpParserUpgrade:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._feed_failed()
+
+    def _feed_failed(self) -> None:
+        # Called inside the except clause: send_400_response reads llhttp's reason from sys.exc_info().
+        if isinstance(sys.exc_info()[1], httptools.HttpParserUpgrade):
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
+            return
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
 
     def _feed_pieces(self, data: bytes, pos: int, in_head: bool) -> None:
         # Pieces end at each blank line ("\r\n\r\n", where every head ends) and at the end of each body of
