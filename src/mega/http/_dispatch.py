@@ -68,6 +68,12 @@ class Dispatch:
         self._rate = settings.security.rate
         self._limit = settings.security.unmatched_limit()
 
+    @property
+    def respond(self) -> Respond:
+        """What answers a request no endpoint takes, given the route table's verdict (a method table
+        and its parameters, None, or the exception the match raised)."""
+        return self._respond
+
     async def miss(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """An HTTP request whose path is not a static route with that method."""
         static = self._static

@@ -182,6 +182,7 @@ async def test_off_means_no_hook_in_the_compiled_pipeline(tmp_path: Path) -> Non
         endpoint = app.table.static["/"]["GET"]
         assert endpoint.__qualname__ == "endpoint[GET /]"  # compile_route's own function, unwrapped
         assert app._miss.__self__._respond.__name__ == "_answer_unmatched"  # type: ignore[attr-defined]
+        assert app._unmatched.__name__ == "_answer_unmatched"  # type: ignore[attr-defined]
         assert all(a.observe is None for a in rt.adapters.all())  # type: ignore[union-attr]
         async with client(rt) as http:
             assert (await http.get("/metrics")).status_code == 404

@@ -92,6 +92,10 @@ class RouteTable:
         table = self.static.get(path)
         if table is not None:
             return table, {}
+        return self.match_dynamic(path)
+
+    def match_dynamic(self, path: str) -> tuple[MethodTable, dict[str, Any]] | None:
+        """`match` for a path already known not to be a static route: the trie alone."""
         if len(path) < 2 or path[0] != "/":
             return None
         parts = path[1:].split("/")
