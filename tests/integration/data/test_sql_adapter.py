@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,27 @@ async def test_sqlite_creates_parent_folders_and_shares_memory(tmp_path: Path) -
             assert (await conn.exec_driver_sql("SELECT x FROM t")).scalar() == 1
     finally:
         await mem.disconnect()
+
+
+async def test_adapters_opening_one_new_sqlite_file_at_once_all_connect(tmp_path: Path) -> None:
+    # A primary and a replica on one file connect together at boot. Two switches to WAL that meet can
+    # deadlock on the lock upgrade, and SQLite answers "database is locked" at once, without its busy
+    # handler; busy cores make the meeting likely (before the retry about one round in thirteen failed).
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        for i in range(60):
+            path = tmp_path / f"round{i}" / "app.db"
+            adapters = [SqliteAdapter(f"db{k}", {"path": str(path)}) for k in range(3)]
+            try:
+                await asyncio.gather(*(a.connect() for a in adapters))
+                assert (await adapters[2].query_one("PRAGMA journal_mode")) == {"journal_mode": "wal"}
+            finally:
+                for adapter in adapters:
+                    await adapter.disconnect()
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 async def test_sqlite_relative_paths_start_at_the_project_root(tmp_path: Path) -> None:

@@ -6,7 +6,10 @@ deferred transaction that later writes could fail with "database is locked" inst
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from mega.adapters.sql.postgres import engine_pool_options
 from mega.errors import MegaError
 
 _memory_ids = itertools.count(1)
+_WAL = "PRAGMA journal_mode = WAL"
 _SCHEMES = ("sqlite", "sqlite+aiosqlite")
 
 
@@ -133,11 +137,13 @@ class SqliteAdapter(SqlAdapter):
         sa.event.listen(engine.sync_engine, "connect", on_connect)
 
     def _pragmas(self) -> list[str]:
-        busy = int(self.options.get("busy_timeout", 5000))
-        out = ["PRAGMA foreign_keys = ON", f"PRAGMA busy_timeout = {busy}"]
+        out = ["PRAGMA foreign_keys = ON", f"PRAGMA busy_timeout = {self._busy_ms()}"]
         if not self.memory:
-            out += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+            out += [_WAL, "PRAGMA synchronous = NORMAL"]
         return out
+
+    def _busy_ms(self) -> int:
+        return int(self.options.get("busy_timeout", 5000))
 
     async def _open(self) -> DriverConnection:
         import aiosqlite
@@ -149,11 +155,31 @@ class SqliteAdapter(SqlAdapter):
         raw = await aiosqlite.connect(location, uri=self.memory, **kwargs)
         try:
             for pragma in self._pragmas():
-                await raw.execute(pragma)
+                if pragma == _WAL:
+                    await _switch_to_wal(raw, self._busy_ms() / 1000)
+                else:
+                    await raw.execute(pragma)
         except BaseException:
             await raw.close()
             raise
         return SqliteConnection(raw)
+
+
+async def _switch_to_wal(raw: Any, budget: float) -> None:
+    """WAL on a file that several connections open at once (two adapters on one file, cluster workers):
+    two switches that meet can deadlock on the lock upgrade, and SQLite then answers "database is
+    locked" at once, without its busy handler. Try again until the busy timeout has passed."""
+    deadline = time.monotonic() + budget
+    delay = 0.005
+    while True:
+        try:
+            await raw.execute(_WAL)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def _bad(adapter: SqliteAdapter, message: str) -> MegaError:
