@@ -1,5 +1,6 @@
-"""Requests off the static fast path: routes with parameters, 405, OPTIONS and CORS preflights,
-trailing-slash redirects, 404; and the non-HTTP scopes that reach an app directly."""
+"""Requests no route answers at once: static files, 405, OPTIONS and CORS preflights, trailing-slash
+redirects, 404; and the non-HTTP scopes that reach an app directly. (The app's `__call__` finds the
+route itself, static paths by a dict and the rest through the trie, and hands a miss to `respond`.)"""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _printable(path: str) -> str:
 
 
 class Dispatch:
-    """The slow half of an app's dispatch (the app's `__call__` answers static paths itself).
+    """The slow half of an app's dispatch (the app's `__call__` finds the routes itself).
 
     Every answer it gives itself gets its access line; nothing here lets an exception reach the
     server (which would answer a bare text/plain 500 and log no access line)."""
