@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Generator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from uvicorn._types import ASGI3Application, ASGISendEvent, HTTPResponseStartEvent
 from uvicorn.protocols.http.httptools_impl import (
@@ -22,6 +22,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from mega.server._sendfile import send_file
+from mega.server._write_batch import OrderedTransport
 
 __all__ = ["PATHSEND_EXTENSION", "RAW_HEADERS_EXTENSION", "RawHeaderCycle"]
 
@@ -205,11 +206,15 @@ class RawHeaderCycle(RequestResponseCycle):
         self._raw_start = None
         self.response_started = True
         transport = self.transport
-        if self.scope["method"] == "HEAD" or not body:
-            transport.write(head)
-        elif len(body) > _COALESCE_LIMIT:
+        if len(body) > _COALESCE_LIMIT and self.scope["method"] != "HEAD":
             transport.write(head)
             transport.write(body)
+        elif self.keep_alive:
+            # Held for the turn's batch (mega.server._write_batch): written in the order handlers answer.
+            cast(OrderedTransport, transport).write_later(
+                head if not body or self.scope["method"] == "HEAD" else head + body)
+        elif self.scope["method"] == "HEAD" or not body:
+            transport.write(head)
         else:
             transport.write(head + body)
         # _complete, in this frame: every raw-block response ends here

@@ -40,6 +40,7 @@ from mega.errors import MegaError
 from mega.http._host_field import HOST_VALUE
 from mega.security import rejections
 from mega.server._uvicorn_cycle import PATHSEND_EXTENSION, RAW_HEADERS_EXTENSION, MessageEvent, RawHeaderCycle
+from mega.server._write_batch import OrderedTransport, batch_for
 
 __all__ = ["RAW_HEADERS_EXTENSION", "UVICORN_TESTED", "HardenedHttpProtocol", "make_protocol_class"]
 
@@ -331,7 +332,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     # -- connection lifecycle ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # Everything in the protocol writes through OrderedTransport: a response held for the turn's batch
+        # is never overtaken (docs/adr/0039-responses-written-in-order.md).
+        super().connection_made(OrderedTransport(transport, batch_for(self.loop)))
         # What a handler's context is copied from: the server's, as a task created here would copy (uvicorn's
         # reset_contextvars: an empty one each time, from an empty one).
         self._context = contextvars.Context() if self.config.reset_contextvars else contextvars.copy_context()
@@ -347,10 +350,18 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._unregister()
         super().connection_lost(exc)
 
+    def eof_received(self) -> None:
+        # The loop closes the transport itself when this returns: what is held goes out first.
+        cast(OrderedTransport, self.transport).flush()
+
     def handle_websocket_upgrade(self) -> None:
-        # The websocket protocol takes the transport over; connection_lost will not reach us.
+        # The websocket protocol takes the transport over; connection_lost will not reach us. It gets the
+        # loop's own transport (its frames need no ordering against held responses once these are out).
         self._upgraded = True
         self._unregister()
+        ordered = cast(OrderedTransport, self.transport)
+        ordered.flush()
+        self.transport = ordered.wrapped
         super().handle_websocket_upgrade()
 
     def _swept(self, now: float) -> Callable[[], None] | None:
