@@ -350,9 +350,17 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._unregister()
         super().connection_lost(exc)
 
-    def eof_received(self) -> None:
-        # The loop closes the transport itself when this returns: what is held goes out first.
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio.Protocol allows a bool
+        # The client closed its sending side. A request it sent whole and that has no answer yet is still
+        # answered (with those pipelined before it), then the connection closes (RFC 9112 §9.6); uvicorn
+        # lets the loop close the transport at once, answering nothing. Otherwise the loop closes it now,
+        # after what is held.
         cast(OrderedTransport, self.transport).flush()
+        cycle = self.cycle
+        if cycle is not None and not (cycle.response_complete or cycle.more_body or self._rejected):
+            cycle.keep_alive = False
+            return True
+        return None
 
     def handle_websocket_upgrade(self) -> None:
         # The websocket protocol takes the transport over; connection_lost will not reach us. It gets the

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from server_wire import close, connect, get, read_response
+from server_wire import at_eof, close, connect, get, read_response
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +30,30 @@ async def test_responses_of_every_kind_pipelined_on_one_connection_arrive_in_ord
                 assert response.body.endswith(b" /ctx-await")
             else:
                 assert response.json()["data"]["path"] == path  # type: ignore[index]
+    finally:
+        await close(writer)
+
+
+async def test_a_client_that_half_closes_after_its_requests_gets_every_response(strict_port: int) -> None:
+    reader, writer = await connect(strict_port)
+    try:
+        writer.write(get("/one") + get("/ctx-await") + get("/three"))
+        writer.write_eof()  # no more requests: the three it sent are still answered, then it closes
+        for path in ("/one", "/ctx-await", "/three"):
+            response = await read_response(reader)
+            assert response.status == 200, (path, response)
+            assert response.header("connection") == ("close" if path == "/three" else None), path
+        assert await at_eof(reader)
+    finally:
+        await close(writer)
+
+
+async def test_a_client_that_half_closes_inside_a_body_is_closed_unanswered(strict_port: int) -> None:
+    reader, writer = await connect(strict_port)
+    try:
+        writer.write(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        writer.write_eof()  # the body can never be whole
+        assert await reader.read() == b""
     finally:
         await close(writer)
 
