@@ -206,17 +206,15 @@ class RawHeaderCycle(RequestResponseCycle):
         self._raw_start = None
         self.response_started = True
         transport = self.transport
-        if len(body) > _COALESCE_LIMIT and self.scope["method"] != "HEAD":
+        if self.scope["method"] == "HEAD":
+            body = b""
+        if len(body) > _COALESCE_LIMIT:
             transport.write(head)
             transport.write(body)
-        elif self.keep_alive:
-            # Held for the turn's batch (mega.server._write_batch): written in the order handlers answer.
-            cast(OrderedTransport, transport).write_later(
-                head if not body or self.scope["method"] == "HEAD" else head + body)
-        elif self.scope["method"] == "HEAD" or not body:
-            transport.write(head)
         else:
-            transport.write(head + body)
+            # Held for the turn's batch (mega.server._write_batch), in the order handlers answer; the close
+            # below, when the connection ends here, writes it first.
+            cast(OrderedTransport, transport).write_later(head + body)
         # _complete, in this frame: every raw-block response ends here
         self.response_complete = True
         self.message_event.set()

@@ -8,7 +8,7 @@ import contextlib
 import datetime
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -61,54 +61,54 @@ def _raw_client(port: int) -> socket.socket:
     return sock
 
 
-def test_a_held_response_waits_for_the_next_turn_and_keeps_its_place(run: Callable[..., None]) -> None:
-    async def main() -> None:
-        server, port, made = await _server_side()
-        sock = _raw_client(port)
-        ordered = OrderedTransport(await made, batch_for(asyncio.get_running_loop()))
-        ordered.write_later(b"one ")
-        ordered.write_later(b"two ")
-        with pytest.raises(BlockingIOError):  # held: nothing on the wire within this turn
-            sock.recv(100)
-        await asyncio.sleep(0)
-        await asyncio.sleep(0.05)
-        assert sock.recv(100) == b"one two "
-        ordered.write_later(b"three ")
-        ordered.write(b"four ")  # a plain write never overtakes what is held
-        ordered.write_later(b"five")
-        ordered.close()  # nor does a close
-        assert await _read_all(sock) == b"three four five"
+@contextlib.asynccontextmanager
+async def _connection() -> AsyncIterator[tuple[socket.socket, OrderedTransport]]:
+    """A raw client socket and the server side's transport, wrapped; both closed at the end."""
+    server, port, made = await _server_side()
+    sock = _raw_client(port)
+    try:
+        yield sock, OrderedTransport(await made, batch_for(asyncio.get_running_loop()))
+    finally:
         sock.close()
         server.close()
+
+
+def test_a_held_response_waits_for_the_next_turn_and_keeps_its_place(run: Callable[..., None]) -> None:
+    async def main() -> None:
+        async with _connection() as (sock, ordered):
+            ordered.write_later(b"one ")
+            ordered.write_later(b"two ")
+            with pytest.raises(BlockingIOError):  # held: nothing on the wire within this turn
+                sock.recv(100)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0.05)
+            assert sock.recv(100) == b"one two "
+            ordered.write_later(b"three ")
+            ordered.write(b"four ")  # a plain write never overtakes what is held
+            ordered.write_later(b"five")
+            ordered.close()  # nor does a close
+            assert await _read_all(sock) == b"three four five"
     run(main())
 
 
 def test_abort_drops_what_is_held(run: Callable[..., None]) -> None:
     async def main() -> None:
-        server, port, made = await _server_side()
-        sock = _raw_client(port)
-        ordered = OrderedTransport(await made, batch_for(asyncio.get_running_loop()))
-        ordered.write_later(b"never")
-        ordered.abort()
-        with contextlib.suppress(ConnectionResetError):  # an abort may reset: the held bytes never arrive
-            assert await _read_all(sock) == b""
-        sock.close()
-        server.close()
+        async with _connection() as (sock, ordered):
+            ordered.write_later(b"never")
+            ordered.abort()
+            with contextlib.suppress(ConnectionResetError):  # an abort may reset: the held bytes never arrive
+                assert await _read_all(sock) == b""
     run(main())
 
 
 def test_write_eof_and_buffer_size_write_what_is_held_first(run: Callable[..., None]) -> None:
     async def main() -> None:
-        server, port, made = await _server_side()
-        sock = _raw_client(port)
-        ordered = OrderedTransport(await made, batch_for(asyncio.get_running_loop()))
-        ordered.write_later(b"held")
-        assert ordered.get_write_buffer_size() == 0  # sent: nothing left to count
-        ordered.write_eof()
-        assert await _read_all(sock) == b"held"
-        ordered.close()
-        sock.close()
-        server.close()
+        async with _connection() as (sock, ordered):
+            ordered.write_later(b"held")
+            assert ordered.get_write_buffer_size() == 0  # sent: nothing left to count
+            ordered.write_eof()
+            assert await _read_all(sock) == b"held"
+            ordered.close()
     run(main())
 
 
